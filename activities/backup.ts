@@ -1,0 +1,205 @@
+import { mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { Context } from '@temporalio/activity';
+import { execa } from 'execa';
+import type { StoredBackup } from '../domain/chain.js';
+import { parseBackupInfo, parseCheckpoints, CheckpointsError, type BackupInfo, type Checkpoints } from '../domain/checkpoints.js';
+import { businessFailure, FailureType } from '../domain/failures.js';
+import { backupFolder, CHECKPOINTS_OBJECT, dataObjectName, INFO_OBJECT, MANIFEST_OBJECT, type BackupLocation, type Compression } from '../domain/layout.js';
+import type { Manifest, ManifestObject } from '../domain/manifest.js';
+import { readCatalog } from './catalog.js';
+import { readPassword, writeDefaultsFile } from './database/defaults-file.js';
+import { serverFacts } from './database/sql.js';
+import type { ActivityDeps } from './deps.js';
+import { Progress, StreamMeter, tailLines } from './streams.js';
+import { backupToolFor } from './tools/backup-tool.js';
+
+export interface TakeBackupInput {
+  cluster: string;
+  location: BackupLocation;
+  /** For an increment: the parent's to_lsn. */
+  incrementalLsn?: string;
+}
+
+export interface TakenBackup {
+  objects: ManifestObject[];
+  dataObject: string;
+  /** Bytes the tool wrote, before compression. */
+  streamBytes: number;
+  checkpoints: Checkpoints;
+  info: BackupInfo;
+  compression: Compression;
+  parallel: number;
+  toolName: string;
+  serverVersion: string;
+  startedAt: string;
+  finishedAt: string;
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+async function removeFolder(deps: ActivityDeps, cluster: string, location: BackupLocation): Promise<void> {
+  const store = deps.store(deps.cluster(cluster));
+  const folder = backupFolder(location);
+  const objects = await store.list(folder);
+  await store.delete(objects.map((object) => object.key));
+  await store.abortIncompleteUploads(folder);
+}
+
+export function backupActivities(deps: ActivityDeps) {
+  return {
+    /** Lists the cluster's storage: every backup folder, committed or not. */
+    async listBackups(input: { cluster: string }): Promise<StoredBackup[]> {
+      const cluster = deps.cluster(input.cluster);
+      return readCatalog(deps.store(cluster));
+    },
+
+    /**
+     * Reads a backup's stored xtrabackup_checkpoints. A missing or unreadable file is reported as a
+     * problem (not thrown) so the workflow can refuse with a message that says what to do.
+     */
+    async readStoredCheckpoints(input: { cluster: string; location: BackupLocation }): Promise<Checkpoints | { problem: string }> {
+      const store = deps.store(deps.cluster(input.cluster));
+      const text = await store.getText(`${backupFolder(input.location)}${CHECKPOINTS_OBJECT}`);
+      if (text === undefined) return { problem: `its ${CHECKPOINTS_OBJECT} is missing from ${store.label}` };
+      try {
+        return parseCheckpoints(text);
+      } catch (error) {
+        if (error instanceof CheckpointsError) return { problem: `its stored ${error.message}` };
+        throw error;
+      }
+    },
+
+    /**
+     * Runs the backup tool and streams its output straight into storage (through zstd when asked),
+     * counting bytes and hashing on the fly. Nothing is staged on local disk. On failure or
+     * cancellation the tool is stopped and everything this backup wrote is removed.
+     */
+    async takeBackup(input: TakeBackupInput): Promise<TakenBackup> {
+      const cluster = deps.cluster(input.cluster);
+      const store = deps.store(cluster);
+      const tool = backupToolFor(cluster.flavour);
+      const folder = backupFolder(input.location);
+      const activitySignal = Context.current().cancellationSignal;
+      const startedAt = new Date().toISOString();
+      const progress = new Progress('connecting', { object: folder });
+
+      // Ask the server first: a wrong endpoint or password fails here, naming the endpoint.
+      const facts = await serverFacts(cluster.flavour, cluster.connection);
+      const defaults = await writeDefaultsFile(cluster.connection, await readPassword(cluster.connection));
+      const scratch = await mkdtemp(join(tmpdir(), 'chainbackup-backup-'));
+      const lsnDir = join(scratch, 'lsn');
+      await mkdir(lsnDir);
+
+      const parallel = cluster.backup.parallel;
+      const toolCompression = cluster.backup.compression === 'zstd' ? tool.compressionArgs(parallel) : undefined;
+      const compressStream = cluster.backup.compression === 'zstd' && toolCompression === undefined;
+      const dataObject = dataObjectName(compressStream ? 'zstd' : 'none');
+      const abort = new AbortController();
+      const onCancel = () => abort.abort(activitySignal.reason);
+      activitySignal.addEventListener('abort', onCancel, { once: true });
+      try {
+        const backupProcess = execa(
+          tool.binary,
+          [
+            ...tool.backupArgs({
+              defaultsFile: defaults.path,
+              datadir: cluster.datadir,
+              targetDir: join(scratch, 'target'),
+              extraLsnDir: lsnDir,
+              parallel,
+              ...(input.incrementalLsn !== undefined ? { incrementalLsn: input.incrementalLsn } : {}),
+            }),
+            ...(toolCompression ?? []),
+          ],
+          { stdin: 'ignore', buffer: false, cancelSignal: abort.signal, forceKillAfterDelay: 5000 },
+        );
+        const toolLog = tailLines(backupProcess.stderr);
+        const rawMeter = new StreamMeter();
+        let source: Readable = backupProcess.stdout.pipe(rawMeter);
+        const steps: [string, Promise<unknown>][] = [[tool.binary, backupProcess]];
+        if (compressStream) {
+          const zstd = execa('zstd', ['-q', '-c', '-3', `-T${parallel}`], { buffer: false, cancelSignal: abort.signal });
+          steps.push(['zstd', zstd], ['zstd input', pipeline(source, zstd.stdin)]);
+          source = zstd.stdout;
+        }
+        const storedMeter = new StreamMeter((bytes) => progress.update(bytes));
+        progress.phase('streaming');
+        steps.push(['upload', store.upload(`${folder}${dataObject}`, source.pipe(storedMeter), abort.signal)]);
+        // The first step to fail stops the others, so a dead upload never leaves the tool blocked on a full pipe.
+        let firstFailure: { step: string; error: unknown } | undefined;
+        await Promise.allSettled(
+          steps.map(([step, promise]) =>
+            promise.catch((error: unknown) => {
+              firstFailure ??= { step, error };
+              abort.abort(error);
+            }),
+          ),
+        );
+        if (activitySignal.aborted) throw activitySignal.reason;
+        if (firstFailure) {
+          if (firstFailure.step === tool.binary) {
+            throw new Error(`${tool.binary} failed for cluster ${cluster.name}: ${toolLog() || (firstFailure.error as Error).message}`);
+          }
+          throw firstFailure.error;
+        }
+
+        progress.phase('recording checkpoints');
+        const checkpointsText = await readFile(join(lsnDir, CHECKPOINTS_OBJECT), 'utf8');
+        const infoText = await readFile(join(lsnDir, INFO_OBJECT), 'utf8').catch(() => '');
+        let checkpoints: Checkpoints;
+        try {
+          checkpoints = parseCheckpoints(checkpointsText);
+        } catch (error) {
+          throw businessFailure(FailureType.BackupToolFailed, `${tool.binary} wrote an unusable ${CHECKPOINTS_OBJECT} for ${input.location.name}: ${(error as Error).message}`);
+        }
+        await store.putText(`${folder}${CHECKPOINTS_OBJECT}`, checkpointsText);
+        if (infoText) await store.putText(`${folder}${INFO_OBJECT}`, infoText);
+        const info = parseBackupInfo(infoText);
+        const objects: ManifestObject[] = [
+          { name: dataObject, size: storedMeter.bytes, sha256: storedMeter.digest() },
+          { name: CHECKPOINTS_OBJECT, size: Buffer.byteLength(checkpointsText), sha256: sha256(checkpointsText) },
+          ...(infoText ? [{ name: INFO_OBJECT, size: Buffer.byteLength(infoText), sha256: sha256(infoText) }] : []),
+        ];
+        return {
+          objects,
+          dataObject,
+          streamBytes: rawMeter.bytes,
+          checkpoints,
+          info,
+          compression: cluster.backup.compression,
+          parallel,
+          toolName: info.toolName ?? tool.binary,
+          serverVersion: info.serverVersion ?? facts.version,
+          startedAt,
+          finishedAt: new Date().toISOString(),
+        };
+      } catch (error) {
+        await removeFolder(deps, input.cluster, input.location).catch(() => undefined);
+        throw error;
+      } finally {
+        activitySignal.removeEventListener('abort', onCancel);
+        await defaults.dispose();
+        await rm(scratch, { recursive: true, force: true });
+      }
+    },
+
+    /** Writes the manifest: the moment the backup starts to exist. */
+    async commitBackup(input: { cluster: string; manifest: Manifest }): Promise<void> {
+      const store = deps.store(deps.cluster(input.cluster));
+      const folder = backupFolder({ name: input.manifest.name, base: input.manifest.base });
+      await store.putText(`${folder}${MANIFEST_OBJECT}`, `${JSON.stringify(input.manifest, null, 2)}\n`);
+    },
+
+    /** Removes every object of an uncommitted backup, including unfinished multipart uploads. */
+    async discardBackup(input: { cluster: string; location: BackupLocation }): Promise<void> {
+      await removeFolder(deps, input.cluster, input.location);
+    },
+  };
+}

@@ -1,0 +1,28 @@
+import { readFile } from 'node:fs/promises';
+import YAML from 'yaml';
+import { configSchema, type Config } from '../domain/config.js';
+import { describeIssues } from '../domain/validation.js';
+
+export class ConfigError extends Error {}
+
+export function parseConfig(text: string, source: string): Config {
+  let raw: unknown;
+  try {
+    raw = YAML.parse(text);
+  } catch (error) {
+    throw new ConfigError(`${source}: not valid YAML or JSON: ${(error as Error).message}`);
+  }
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(`${source}: ${describeIssues(parsed.error)}`);
+  return parsed.data;
+}
+
+export async function loadConfig(path: string): Promise<Config> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read configuration ${path}: ${(error as Error).message}`);
+  }
+  return parseConfig(text, path);
+}

@@ -1,0 +1,29 @@
+import type { ClusterConfig, Config } from '../domain/config.js';
+import { businessFailure, FailureType } from '../domain/failures.js';
+import { openStore, type ObjectStore } from './storage/index.js';
+
+/** What activities are built from: the worker's own configuration, read from its disk. */
+export class ActivityDeps {
+  private readonly stores = new Map<string, ObjectStore>();
+
+  constructor(readonly config: Config) {}
+
+  cluster(name: string): ClusterConfig {
+    const cluster = this.config.clusters.find((candidate) => candidate.name === name);
+    if (!cluster) {
+      const known = this.config.clusters.map((candidate) => candidate.name).join(', ');
+      throw businessFailure(FailureType.UnknownCluster, `unknown cluster "${name}": the configuration lists ${known}`);
+    }
+    return cluster;
+  }
+
+  /** The cluster's own storage; one client per cluster, reused across activities. */
+  store(cluster: ClusterConfig): ObjectStore {
+    let store = this.stores.get(cluster.name);
+    if (!store) {
+      store = openStore(cluster.storage);
+      this.stores.set(cluster.name, store);
+    }
+    return store;
+  }
+}

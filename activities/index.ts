@@ -1,0 +1,27 @@
+import { clusterSettings, type ClusterSettings, type Config } from '../domain/config.js';
+import { backupActivities } from './backup.js';
+import { ActivityDeps } from './deps.js';
+import { restoreActivities } from './restore.js';
+
+/** Activities of the shared queue: look-ups any worker with the configuration can answer. */
+export function createOrchestratorActivities(config: Config) {
+  const deps = new ActivityDeps(config);
+  return {
+    /** The cluster's non-secret settings, or a non-retryable UnknownCluster failure. */
+    // eslint-disable-next-line @typescript-eslint/require-await
+    async describeCluster(name: string): Promise<ClusterSettings> {
+      return clusterSettings(deps.cluster(name));
+    },
+  };
+}
+
+/** Activities that must run on the database host: the backup tool, the datadir, the server. */
+export function createHostActivities(config: Config) {
+  const deps = new ActivityDeps(config);
+  return { ...backupActivities(deps), ...restoreActivities(deps) };
+}
+
+export type OrchestratorActivities = ReturnType<typeof createOrchestratorActivities>;
+export type HostActivities = ReturnType<typeof createHostActivities>;
+export type { TakenBackup } from './backup.js';
+export type { RestoreSource } from './restore.js';

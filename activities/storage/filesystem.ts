@@ -1,0 +1,113 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import type { StoredObject } from '../../domain/chain.js';
+import { storageError, type ObjectStore } from './store.js';
+
+const PARTIAL_MARKER = '.partial-';
+
+/** A local folder as object storage. Writes go to a temporary file renamed into place when complete. */
+export class FilesystemStore implements ObjectStore {
+  readonly label: string;
+
+  constructor(private readonly root: string) {
+    this.label = `file://${root}`;
+  }
+
+  private path(key: string): string {
+    const path = join(this.root, key);
+    if (path !== this.root && !path.startsWith(this.root.endsWith(sep) ? this.root : this.root + sep)) {
+      throw storageError(this, `resolving key "${key}"`, new Error('key escapes the storage folder'));
+    }
+    return path;
+  }
+
+  async upload(key: string, body: Readable, signal?: AbortSignal): Promise<void> {
+    const target = this.path(key);
+    const partial = `${target}${PARTIAL_MARKER}${randomUUID()}`;
+    try {
+      await mkdir(dirname(target), { recursive: true });
+      await pipeline(body, createWriteStream(partial, { flags: 'wx' }), signal ? { signal } : {});
+      await rename(partial, target);
+    } catch (error) {
+      await rm(partial, { force: true });
+      throw signal?.aborted ? error : storageError(this, `writing ${key}`, error);
+    }
+  }
+
+  async putText(key: string, text: string): Promise<void> {
+    const target = this.path(key);
+    const partial = `${target}${PARTIAL_MARKER}${randomUUID()}`;
+    try {
+      await mkdir(dirname(target), { recursive: true });
+      await writeFile(partial, text, { flag: 'wx' });
+      await rename(partial, target);
+    } catch (error) {
+      await rm(partial, { force: true });
+      throw storageError(this, `writing ${key}`, error);
+    }
+  }
+
+  async getText(key: string): Promise<string | undefined> {
+    try {
+      return await readFile(this.path(key), 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw storageError(this, `reading ${key}`, error);
+    }
+  }
+
+  async download(key: string): Promise<Readable> {
+    const path = this.path(key);
+    try {
+      await stat(path);
+    } catch (error) {
+      throw storageError(this, `reading ${key}`, error);
+    }
+    return createReadStream(path, { highWaterMark: 1 << 20 });
+  }
+
+  async list(prefix: string): Promise<StoredObject[]> {
+    const start = this.path(prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '');
+    let names: string[];
+    try {
+      names = await readdir(start, { recursive: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw storageError(this, `listing ${prefix || '/'}`, error);
+    }
+    const objects: StoredObject[] = [];
+    for (const name of names) {
+      const path = join(start, name);
+      const key = relative(this.root, path).split(sep).join('/');
+      if (!key.startsWith(prefix)) continue;
+      const info = await stat(path).catch(() => undefined);
+      if (!info?.isFile()) continue;
+      objects.push({ key, size: info.size, lastModified: info.mtime.toISOString() });
+    }
+    return objects.sort((a, b) => a.key.localeCompare(b.key));
+  }
+
+  async delete(keys: string[]): Promise<void> {
+    try {
+      for (const key of keys) await rm(this.path(key), { force: true });
+      // Remove folders left empty, deepest first, so a deleted backup leaves no trace.
+      const folders = new Set(keys.flatMap((key) => key.split('/').slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join('/'))));
+      for (const folder of [...folders].sort((a, b) => b.length - a.length)) {
+        const entries = await readdir(this.path(folder)).catch(() => undefined);
+        if (entries?.length === 0) await rm(this.path(folder), { recursive: true, force: true });
+      }
+    } catch (error) {
+      throw storageError(this, `deleting ${keys.length} objects`, error);
+    }
+  }
+
+  async abortIncompleteUploads(prefix: string): Promise<number> {
+    const partials = (await this.list(prefix)).filter((object) => object.key.includes(PARTIAL_MARKER));
+    await this.delete(partials.map((object) => object.key));
+    return partials.length;
+  }
+}

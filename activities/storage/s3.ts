@@ -1,0 +1,144 @@
+import {
+  AbortMultipartUploadCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  NoSuchKey,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import type { Readable } from 'node:stream';
+import type { StoredObject } from '../../domain/chain.js';
+import type { StorageConfig } from '../../domain/config.js';
+import { storageLabel } from '../../domain/config.js';
+import { storageError, type ObjectStore } from './store.js';
+
+type S3Config = Extract<StorageConfig, { kind: 's3' }>;
+
+/** Part size and parallel parts of multipart uploads: 16 MiB × 4 bounds upload memory at ~64 MiB. */
+export const UPLOAD_PART_SIZE = 16 * 1024 * 1024;
+export const UPLOAD_QUEUE_SIZE = 4;
+
+/** S3 or an S3-compatible store (MinIO). Credentials come from the standard AWS chain. */
+export class S3Store implements ObjectStore {
+  readonly label: string;
+  private readonly client: S3Client;
+
+  constructor(private readonly config: S3Config) {
+    this.label = storageLabel(config);
+    this.client = new S3Client({
+      region: config.region,
+      forcePathStyle: config.forcePathStyle,
+      ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+      maxAttempts: 3,
+    });
+  }
+
+  private key(key: string): string {
+    return this.config.prefix ? `${this.config.prefix}/${key}` : key;
+  }
+
+  private relative(fullKey: string): string {
+    return this.config.prefix ? fullKey.slice(this.config.prefix.length + 1) : fullKey;
+  }
+
+  async upload(key: string, body: Readable, signal?: AbortSignal): Promise<void> {
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: this.config.bucket, Key: this.key(key), Body: body },
+      partSize: UPLOAD_PART_SIZE,
+      queueSize: UPLOAD_QUEUE_SIZE,
+      leavePartsOnError: false,
+    });
+    const abort = () => void upload.abort().catch(() => undefined);
+    signal?.addEventListener('abort', abort, { once: true });
+    try {
+      await upload.done();
+    } catch (error) {
+      // A failed multipart upload is aborted so its parts neither cost storage nor linger.
+      await upload.abort().catch(() => undefined);
+      throw signal?.aborted ? error : storageError(this, `uploading ${key}`, error);
+    } finally {
+      signal?.removeEventListener('abort', abort);
+    }
+  }
+
+  async putText(key: string, text: string): Promise<void> {
+    try {
+      await this.client.send(new PutObjectCommand({ Bucket: this.config.bucket, Key: this.key(key), Body: text }));
+    } catch (error) {
+      throw storageError(this, `writing ${key}`, error);
+    }
+  }
+
+  async getText(key: string): Promise<string | undefined> {
+    try {
+      const response = await this.client.send(new GetObjectCommand({ Bucket: this.config.bucket, Key: this.key(key) }));
+      return await response.Body?.transformToString('utf8');
+    } catch (error) {
+      if (error instanceof NoSuchKey) return undefined;
+      throw storageError(this, `reading ${key}`, error);
+    }
+  }
+
+  async download(key: string): Promise<Readable> {
+    try {
+      const response = await this.client.send(new GetObjectCommand({ Bucket: this.config.bucket, Key: this.key(key) }));
+      if (!response.Body) throw new Error('empty response body');
+      return response.Body as Readable;
+    } catch (error) {
+      throw storageError(this, `reading ${key}`, error);
+    }
+  }
+
+  async list(prefix: string): Promise<StoredObject[]> {
+    const objects: StoredObject[] = [];
+    let token: string | undefined;
+    try {
+      do {
+        const page = await this.client.send(
+          new ListObjectsV2Command({ Bucket: this.config.bucket, Prefix: this.key(prefix), ...(token ? { ContinuationToken: token } : {}) }),
+        );
+        for (const item of page.Contents ?? []) {
+          if (item.Key === undefined) continue;
+          objects.push({ key: this.relative(item.Key), size: item.Size ?? 0, lastModified: (item.LastModified ?? new Date(0)).toISOString() });
+        }
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+    } catch (error) {
+      throw storageError(this, `listing ${prefix || '/'}`, error);
+    }
+    return objects;
+  }
+
+  async delete(keys: string[]): Promise<void> {
+    try {
+      for (let i = 0; i < keys.length; i += 1000) {
+        const batch = keys.slice(i, i + 1000);
+        const result = await this.client.send(
+          new DeleteObjectsCommand({ Bucket: this.config.bucket, Delete: { Objects: batch.map((key) => ({ Key: this.key(key) })), Quiet: true } }),
+        );
+        const failed = result.Errors?.[0];
+        if (failed) throw new Error(`${failed.Key ?? '?'}: ${failed.Message ?? failed.Code ?? 'unknown error'}`);
+      }
+    } catch (error) {
+      throw storageError(this, `deleting ${keys.length} objects`, error);
+    }
+  }
+
+  async abortIncompleteUploads(prefix: string): Promise<number> {
+    let aborted = 0;
+    try {
+      const uploads = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.config.bucket, Prefix: this.key(prefix) }));
+      for (const upload of uploads.Uploads ?? []) {
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.config.bucket, Key: upload.Key, UploadId: upload.UploadId }));
+        aborted++;
+      }
+    } catch (error) {
+      throw storageError(this, `aborting incomplete uploads under ${prefix}`, error);
+    }
+    return aborted;
+  }
+}

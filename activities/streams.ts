@@ -1,0 +1,85 @@
+import { createHash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import { Context } from '@temporalio/activity';
+
+/** Counts bytes and computes sha256 of what flows through, reporting progress as it goes. */
+export class StreamMeter extends Transform {
+  private readonly hash = createHash('sha256');
+  bytes = 0;
+
+  constructor(private readonly onProgress?: (bytes: number) => void) {
+    super({ highWaterMark: 1 << 20 });
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    this.onProgress?.(this.bytes);
+    callback(null, chunk);
+  }
+
+  digest(): string {
+    return this.hash.digest('hex');
+  }
+}
+
+export interface ProgressDetails {
+  phase: string;
+  bytesDone: number;
+  bytesTotal?: number;
+  object?: string;
+}
+
+/**
+ * Heartbeats an activity's progress. Temporal throttles heartbeats itself; this only avoids building
+ * a details object for every chunk.
+ */
+export class Progress {
+  private lastBeat = 0;
+  private details: ProgressDetails;
+
+  constructor(phase: string, extra: Omit<ProgressDetails, 'phase' | 'bytesDone'> = {}) {
+    this.details = { phase, bytesDone: 0, ...extra };
+    this.beat();
+  }
+
+  update(bytesDone: number): void {
+    this.details.bytesDone = bytesDone;
+    const now = Date.now();
+    if (now - this.lastBeat >= 1000) this.beat();
+  }
+
+  phase(phase: string, extra: Omit<ProgressDetails, 'phase' | 'bytesDone'> = {}): void {
+    this.details = { ...this.details, ...extra, phase };
+    this.beat();
+  }
+
+  beat(): void {
+    this.lastBeat = Date.now();
+    Context.current().heartbeat(this.details);
+  }
+
+  /** Keeps heartbeating while `work` runs, for steps with no byte stream to count (prepare, start). */
+  async during<T>(work: Promise<T>): Promise<T> {
+    const timer = setInterval(() => this.beat(), 5000);
+    try {
+      return await work;
+    } finally {
+      clearInterval(timer);
+    }
+  }
+}
+
+/** Keeps the last lines a child process wrote, for error messages. */
+export function tailLines(stream: NodeJS.ReadableStream | null | undefined, keep = 20): () => string {
+  const lines: string[] = [];
+  let partial = '';
+  stream?.setEncoding('utf8');
+  stream?.on('data', (chunk: string) => {
+    const parts = (partial + chunk).split('\n');
+    partial = parts.pop() ?? '';
+    lines.push(...parts.filter((line) => line.trim() !== ''));
+    if (lines.length > keep) lines.splice(0, lines.length - keep);
+  });
+  return () => [...lines, partial].filter((line) => line.trim() !== '').slice(-keep).join('\n');
+}

@@ -1,0 +1,34 @@
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { freePort, startServer, toolPath, type ServerProcess } from './processes.js';
+
+export interface MinioServer extends ServerProcess {
+  endpoint: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  createBucket(name: string): Promise<void>;
+}
+
+/** MinIO on loopback with a throw-away data folder and random credentials. */
+export async function startMinio(dir: string): Promise<MinioServer> {
+  const port = await freePort();
+  const consolePort = await freePort();
+  const accessKeyId = `chainbackup${randomBytes(4).toString('hex')}`;
+  const secretAccessKey = randomBytes(18).toString('hex');
+  const endpoint = `http://127.0.0.1:${port}`;
+  const server = await startServer({
+    name: 'minio',
+    dir,
+    command: toolPath('minio'),
+    args: ['server', join(dir, 'data'), '--address', `127.0.0.1:${port}`, '--console-address', `127.0.0.1:${consolePort}`, '--quiet'],
+    env: { MINIO_ROOT_USER: accessKeyId, MINIO_ROOT_PASSWORD: secretAccessKey, MINIO_BROWSER: 'off', MINIO_UPDATE: 'off' },
+    ready: async () => (await fetch(`${endpoint}/minio/health/live`)).ok,
+  });
+  const createBucket = async (name: string) => {
+    const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId, secretAccessKey } });
+    await client.send(new CreateBucketCommand({ Bucket: name }));
+    client.destroy();
+  };
+  return { ...server, endpoint, accessKeyId, secretAccessKey, createBucket };
+}

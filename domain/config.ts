@@ -1,0 +1,168 @@
+/**
+ * The configuration file's schema. It describes clusters and where their backups go, and holds no
+ * secret: the database password comes from an environment variable or a separate file named here,
+ * and S3 credentials from the standard AWS chain of the worker that needs them.
+ */
+import { z } from 'zod';
+import { FLAVOURS } from './manifest.js';
+import { CLUSTER_NAME_RULE, isValidClusterName } from './names.js';
+import { parseWeekSchedule } from './week.js';
+
+export const duration = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'must be a duration such as "500ms", "30s", "5m", "12h" or "2d"');
+const absolutePath = z.string().regex(/^\//, 'must be an absolute path');
+export const clusterName = z.string().refine(isValidClusterName, `must be ${CLUSTER_NAME_RULE}`);
+
+export const filesystemStorageSchema = z.strictObject({
+  kind: z.literal('filesystem'),
+  path: absolutePath,
+});
+
+export const s3StorageSchema = z.strictObject({
+  kind: z.literal('s3'),
+  bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name'),
+  prefix: z
+    .string()
+    .regex(/^(?:[^/]+(?:\/[^/]+)*)?$/, 'must be a key prefix without leading, trailing or double "/"')
+    .default(''),
+  region: z.string().min(1).default('us-east-1'),
+  endpoint: z.url().optional(),
+  forcePathStyle: z.boolean().default(false),
+});
+
+export const storageSchema = z.discriminatedUnion('kind', [filesystemStorageSchema, s3StorageSchema]);
+export type StorageConfig = z.infer<typeof storageSchema>;
+
+export const connectionSchema = z
+  .strictObject({
+    socket: absolutePath.optional(),
+    host: z.string().min(1).optional(),
+    port: z.number().int().min(1).max(65535).optional(),
+    user: z.string().min(1),
+    /** Name of the environment variable that holds the password. */
+    passwordEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name').optional(),
+    /** File whose content (trimmed) is the password. */
+    passwordFile: absolutePath.optional(),
+  })
+  .refine((c) => (c.socket === undefined) !== (c.host === undefined), { message: 'set exactly one of socket or host' })
+  .refine((c) => !(c.passwordEnv && c.passwordFile), { message: 'set at most one of passwordEnv or passwordFile' });
+export type ConnectionConfig = z.infer<typeof connectionSchema>;
+
+const command = z.array(z.string().min(1)).min(1, 'must be a command as an argument array, e.g. ["systemctl", "stop", "mariadb"]');
+
+export const controllerSchema = z.discriminatedUnion('kind', [
+  /** Runs configured commands (argument arrays, no shell) to stop and start the server. */
+  z.strictObject({ kind: z.literal('command'), stop: command, start: command }),
+  /** Manages a local server process started from its own defaults file (tests, the demo, simple hosts). */
+  z.strictObject({ kind: z.literal('process'), defaultsFile: absolutePath, serverBinary: z.string().min(1).default('mariadbd') }),
+]);
+export type ControllerConfig = z.infer<typeof controllerSchema>;
+
+export const incrementalSchema = z
+  .strictObject({
+    enabled: z.boolean().default(false),
+    fullBackupWeekSchedule: z.string().optional(),
+  })
+  .superRefine((value, ctx) => {
+    if (value.fullBackupWeekSchedule !== undefined) {
+      const parsed = parseWeekSchedule(value.fullBackupWeekSchedule);
+      if (!parsed.ok) ctx.addIssue({ code: 'custom', path: ['fullBackupWeekSchedule'], message: parsed.reason });
+    } else if (value.enabled) {
+      ctx.addIssue({ code: 'custom', path: ['fullBackupWeekSchedule'], message: 'is required when incremental backups are enabled (e.g. "mon,thu")' });
+    }
+  });
+
+export const clusterSchema = z.strictObject({
+  name: clusterName,
+  /** The task queue of the worker on this cluster's database host. */
+  taskQueue: z.string().min(1).optional(),
+  flavour: z.enum(FLAVOURS).default('mariadb'),
+  connection: connectionSchema,
+  datadir: absolutePath,
+  storage: storageSchema,
+  controller: controllerSchema,
+  backup: z
+    .strictObject({
+      parallel: z.number().int().min(1).max(64).default(2),
+      compression: z.enum(['none', 'zstd']).default('zstd'),
+      timeout: duration.default('12h'),
+    })
+    .prefault({}),
+  restore: z
+    .strictObject({
+      /** Where downloads are extracted and prepared; default: beside the datadir, so the final move is a rename. */
+      workDir: absolutePath.optional(),
+      timeout: duration.default('12h'),
+    })
+    .prefault({}),
+  schedule: z
+    .strictObject({
+      time: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM in 24-hour time').default('01:00'),
+      timezone: z.string().min(1).default('UTC'),
+    })
+    .prefault({}),
+  incremental: incrementalSchema.prefault({}),
+  retention: z
+    .strictObject({
+      keepChains: z.number().int().min(1).optional(),
+      maxAgeDays: z.number().int().min(1).optional(),
+    })
+    .prefault({}),
+  retry: z
+    .strictObject({
+      maximumAttempts: z.number().int().min(1).max(100).default(5),
+      initialInterval: duration.default('10s'),
+    })
+    .prefault({}),
+});
+export type ClusterConfig = z.infer<typeof clusterSchema>;
+
+export const configSchema = z
+  .strictObject({
+    temporal: z
+      .strictObject({
+        /** The queue that runs workflows and cluster look-ups; hosts have queues of their own. */
+        taskQueue: z.string().min(1).default('chainbackup'),
+      })
+      .prefault({}),
+    clusters: z.array(clusterSchema).min(1, 'must list at least one cluster'),
+  })
+  .superRefine((config, ctx) => {
+    const seen = new Set<string>();
+    config.clusters.forEach((cluster, index) => {
+      if (seen.has(cluster.name)) ctx.addIssue({ code: 'custom', path: ['clusters', index, 'name'], message: `"${cluster.name}" is used by two clusters` });
+      seen.add(cluster.name);
+    });
+  });
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+export function hostTaskQueue(cluster: Pick<ClusterConfig, 'name' | 'taskQueue'>): string {
+  return cluster.taskQueue ?? `chainbackup-host-${cluster.name}`;
+}
+
+export function storageLabel(storage: StorageConfig): string {
+  return storage.kind === 'filesystem' ? `file://${storage.path}` : `s3://${storage.bucket}/${storage.prefix}${storage.endpoint ? ` at ${storage.endpoint}` : ''}`;
+}
+
+/** What a workflow needs to know about a cluster: no connection details, no secrets. */
+export interface ClusterSettings {
+  name: string;
+  taskQueue: string;
+  flavour: ClusterConfig['flavour'];
+  storageLabel: string;
+  backup: ClusterConfig['backup'];
+  restore: Pick<ClusterConfig['restore'], 'timeout'>;
+  retry: ClusterConfig['retry'];
+}
+
+export function clusterSettings(cluster: ClusterConfig): ClusterSettings {
+  return {
+    name: cluster.name,
+    taskQueue: hostTaskQueue(cluster),
+    flavour: cluster.flavour,
+    storageLabel: storageLabel(cluster.storage),
+    backup: cluster.backup,
+    restore: { timeout: cluster.restore.timeout },
+    retry: cluster.retry,
+  };
+}

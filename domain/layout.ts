@@ -1,0 +1,82 @@
+/**
+ * Storage layout, as in the Percona document:
+ *
+ *   <prefix>/<cluster>-<ts>-full/                          a full backup
+ *   <prefix>/<cluster>-<ts>-full.incr/<cluster>-<ts>-incr/  an increment of that full backup's chain
+ *
+ * Keys here are relative to the storage's prefix. Each backup folder holds the data stream, a copy of
+ * the tool's checkpoints and info files, and `manifest.json`, written last: the manifest is the commit.
+ */
+import { parseBackupName } from './names.js';
+
+export const MANIFEST_OBJECT = 'manifest.json';
+export const CHECKPOINTS_OBJECT = 'xtrabackup_checkpoints';
+export const INFO_OBJECT = 'xtrabackup_info';
+export const CHAIN_SUFFIX = '.incr';
+
+export type Compression = 'none' | 'zstd';
+
+export function dataObjectName(compression: Compression): string {
+  return compression === 'zstd' ? 'backup.xbstream.zst' : 'backup.xbstream';
+}
+
+/** Where a backup lives: a full backup is its own base. */
+export interface BackupLocation {
+  name: string;
+  base: string;
+}
+
+export function backupFolder(location: BackupLocation): string {
+  return location.name === location.base ? `${location.name}/` : `${location.base}${CHAIN_SUFFIX}/${location.name}/`;
+}
+
+export function chainFolder(baseName: string): string {
+  return `${baseName}${CHAIN_SUFFIX}/`;
+}
+
+export interface ParsedObjectKey extends BackupLocation {
+  /** The object's name inside the backup folder (may contain further "/"). */
+  object: string;
+}
+
+/** Maps a stored key to the backup folder it belongs to, or undefined for keys outside the layout. */
+export function parseObjectKey(key: string): ParsedObjectKey | undefined {
+  const parts = key.split('/');
+  const [first, second, ...rest] = parts;
+  if (first === undefined || second === undefined) return undefined;
+  const firstName = parseBackupName(first);
+  if (firstName?.type === 'full' && second !== '') {
+    return { name: first, base: first, object: [second, ...rest].join('/') };
+  }
+  if (first.endsWith(CHAIN_SUFFIX) && rest.length > 0) {
+    const base = first.slice(0, -CHAIN_SUFFIX.length);
+    const baseName = parseBackupName(base);
+    const incrName = parseBackupName(second);
+    if (baseName?.type === 'full' && incrName?.type === 'incremental' && incrName.cluster === baseName.cluster) {
+      return { name: second, base, object: rest.join('/') };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Splits a user-given path to a backup folder (relative to a storage root, possibly under a prefix)
+ * into the prefix and the backup's location, e.g. "prod/shop-…-full.incr/shop-…-incr/".
+ */
+export function parseBackupPath(path: string): { prefix: string; location: BackupLocation } | undefined {
+  const parts = path.split('/').filter((part) => part !== '');
+  const last = parts.at(-1);
+  if (last === undefined) return undefined;
+  const lastName = parseBackupName(last);
+  if (lastName?.type === 'full') {
+    return { prefix: parts.slice(0, -1).join('/'), location: { name: last, base: last } };
+  }
+  const parent = parts.at(-2);
+  if (lastName?.type === 'incremental' && parent?.endsWith(CHAIN_SUFFIX)) {
+    const base = parent.slice(0, -CHAIN_SUFFIX.length);
+    if (parseBackupName(base)?.type === 'full') {
+      return { prefix: parts.slice(0, -2).join('/'), location: { name: last, base } };
+    }
+  }
+  return undefined;
+}

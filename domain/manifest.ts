@@ -1,0 +1,63 @@
+/** The manifest: written last into a backup folder, it is the commit of that backup. */
+import { z } from 'zod';
+import { isLsn } from './checkpoints.js';
+
+const lsn = z.string().refine(isLsn, 'must be a decimal LSN');
+
+export const FLAVOURS = ['mariadb', 'mysql'] as const;
+export type Flavour = (typeof FLAVOURS)[number];
+
+export const storedObjectSchema = z.object({
+  name: z.string().min(1),
+  size: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
+export type ManifestObject = z.infer<typeof storedObjectSchema>;
+
+export const manifestSchema = z.object({
+  formatVersion: z.literal(1),
+  name: z.string().min(1),
+  cluster: z.string().min(1),
+  type: z.enum(['full', 'incremental']),
+  /** The full backup that starts this backup's chain (its own name for a full backup). */
+  base: z.string().min(1),
+  /** The backup this increment was taken from; null for a full backup. */
+  parent: z.string().min(1).nullable(),
+  fromLsn: lsn,
+  toLsn: lsn,
+  lastLsn: lsn,
+  flavour: z.enum(FLAVOURS),
+  tool: z.object({ name: z.string(), version: z.string().optional() }),
+  serverVersion: z.string().optional(),
+  binlog: z.object({ file: z.string(), position: z.string(), gtid: z.string().optional() }).nullable(),
+  startedAt: z.iso.datetime(),
+  finishedAt: z.iso.datetime(),
+  /** Bytes of all objects of this backup, as stored. */
+  sizeBytes: z.number().int().nonnegative(),
+  /** Bytes of the tool's stream before compression: what a restore extracts onto disk. */
+  streamBytes: z.number().int().nonnegative(),
+  objects: z.array(storedObjectSchema).min(1),
+  dataObject: z.string().min(1),
+  compression: z.enum(['none', 'zstd']),
+  encryption: z.enum(['none']),
+  parallel: z.number().int().positive(),
+  takenBy: z.object({ workflowId: z.string(), runId: z.string() }).optional(),
+});
+export type Manifest = z.infer<typeof manifestSchema>;
+
+export class ManifestError extends Error {}
+
+export function parseManifest(text: string, where: string): Manifest {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new ManifestError(`${where}: manifest is not valid JSON`);
+  }
+  const parsed = manifestSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ManifestError(`${where}: manifest field ${issue?.path.join('.') || '(root)'} ${issue?.message ?? 'is invalid'}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,40 @@
+/** Workflow inputs, as plain JSON that the `temporal` CLI can send. */
+import { z } from 'zod';
+import { clusterName, storageSchema } from './config.js';
+import { parseBackupName } from './names.js';
+
+const backupNameField = z.string().refine((name) => parseBackupName(name) !== undefined, 'must be a backup name such as "shop-2026-04-06T010000.000Z-full"');
+
+export const backupRequestSchema = z.strictObject({
+  cluster: clusterName,
+  type: z.enum(['full', 'incremental']),
+  /** For an increment: the full backup whose chain it continues (default: the newest one). */
+  baseBackupName: backupNameField.optional(),
+});
+export type BackupRequest = z.infer<typeof backupRequestSchema>;
+/** What a caller sends; the workflow validates it. */
+export type BackupRequestInput = z.input<typeof backupRequestSchema>;
+
+export const restoreTargetSchema = z.discriminatedUnion('kind', [
+  /** Replace the cluster's datadir (the old one is kept aside). */
+  z.strictObject({ kind: z.literal('in-place') }),
+  /** Prepare the data into a new, empty folder without touching the running server. */
+  z.strictObject({ kind: z.literal('new-datadir'), path: z.string().regex(/^\//, 'must be an absolute path') }),
+]);
+export type RestoreTarget = z.infer<typeof restoreTargetSchema>;
+
+export const restoreRequestSchema = z
+  .strictObject({
+    /** The cluster whose host performs the restore. */
+    cluster: clusterName,
+    /** A backup of this cluster's own storage. */
+    backupName: backupNameField.optional(),
+    /** Any backup folder on any reachable storage, e.g. another cluster's. */
+    source: z.strictObject({ storage: storageSchema, path: z.string().min(1) }).optional(),
+    target: restoreTargetSchema.default({ kind: 'in-place' }),
+  })
+  .refine((request) => (request.backupName === undefined) !== (request.source === undefined), {
+    message: 'give exactly one of backupName or source',
+  });
+export type RestoreRequest = z.infer<typeof restoreRequestSchema>;
+export type RestoreRequestInput = z.input<typeof restoreRequestSchema>;

@@ -1,0 +1,10 @@
+/** Typed search attributes that make the Web UI and `temporal workflow list` filter by cluster and backup. */
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+export const BackupClusterKey = defineSearchAttributeKey('BackupCluster', SearchAttributeType.KEYWORD);
+export const BackupTypeKey = defineSearchAttributeKey('BackupType', SearchAttributeType.KEYWORD);
+export const BackupNameKey = defineSearchAttributeKey('BackupName', SearchAttributeType.KEYWORD);
+export const BackupChainBaseKey = defineSearchAttributeKey('BackupChainBase', SearchAttributeType.KEYWORD);
+
+/** Names and types, for registering them with a Temporal server (`--search-attribute NAME=Keyword`). */
+export const SEARCH_ATTRIBUTES = [BackupClusterKey, BackupTypeKey, BackupNameKey, BackupChainBaseKey].map((key) => ({ name: key.name, type: 'Keyword' as const }));

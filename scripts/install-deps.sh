@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Installs everything the project needs, idempotently: Debian packages (MariaDB 10.11,
+# mariadb-backup, sysbench), the `temporal` CLI and MinIO built from their Go modules into
+# .tools/bin (ignored by git, reused when present), and the npm dependencies.
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+tools_bin="${CHAINBACKUP_TOOLS_BIN:-$root/.tools/bin}"
+temporal_version="v1.5.1"
+# DESIGN.md names commit 9e49d5e7a648 (tag RELEASE.2025-10-15T17-29-55Z); the Go module proxy
+# answers 403 "not available" for it and lists this pseudo-version as the only one it serves.
+minio_version="v0.0.0-20260212201848-7aac2a2c5b7c"
+
+log() { printf '[install] %s\n' "$*"; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+install_debian_packages() {
+  local wanted=(mariadb-server mariadb-client mariadb-backup sysbench zstd)
+  local missing=()
+  for pkg in "${wanted[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  if [ "${#missing[@]}" -eq 0 ]; then
+    log "Debian packages present"
+    return
+  fi
+  log "installing Debian packages: ${missing[*]}"
+  # Keep the package scripts from starting the system MariaDB service: the product and its
+  # tests run their own sandbox servers and must never touch (or leave behind) the system one.
+  local policy=/usr/sbin/policy-rc.d created_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+    as_root chmod 755 "$policy"
+    created_policy=1
+  fi
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  if [ "$created_policy" -eq 1 ]; then as_root rm -f "$policy"; fi
+}
+
+# go install into tools_bin, unless the binary is there and records the wanted module version.
+go_install() {
+  local binary="$1" module="$2" version="$3"
+  if [ -x "$tools_bin/$binary" ] && go version -m "$tools_bin/$binary" 2>/dev/null | grep -q "$version"; then
+    log "$binary present"
+    return
+  fi
+  log "building $binary from $module@$version (cold builds take minutes)"
+  mkdir -p "$tools_bin"
+  GOBIN="$tools_bin" GOFLAGS=-buildvcs=false go install "$module@$version"
+}
+
+main() {
+  local started=$SECONDS
+  install_debian_packages
+  command -v go >/dev/null || { echo "Go is required to build the temporal CLI and MinIO" >&2; exit 1; }
+  go_install temporal github.com/temporalio/cli/cmd/temporal "$temporal_version"
+  go_install minio github.com/minio/minio "$minio_version"
+  if [ -f "$root/package-lock.json" ]; then
+    if [ ! -d "$root/node_modules" ] || [ "$root/package-lock.json" -nt "$root/node_modules/.package-lock.json" ]; then
+      log "installing npm dependencies"
+      (cd "$root" && npm ci --no-audit --no-fund --loglevel=error)
+    else
+      log "npm dependencies present"
+    fi
+  fi
+  log "done in $((SECONDS - started)) s"
+}
+
+main "$@"

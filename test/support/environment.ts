@@ -1,0 +1,102 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import YAML from 'yaml';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import type { StorageConfig } from '../../domain/config.js';
+import { MariaDbSandbox } from '../../client/sandbox/mariadb.js';
+import { repoRoot, stopPid } from '../../client/sandbox/processes.js';
+
+export function testRoot(): string {
+  const root = process.env.CHAINBACKUP_TEST_ROOT;
+  if (!root) throw new Error('CHAINBACKUP_TEST_ROOT is not set: run the tests through `npm test`');
+  return root;
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${randomBytes(3).toString('hex')}`;
+}
+
+/** A filesystem store in its own folder under the test root. */
+export function filesystemStorage(name: string): StorageConfig {
+  return { kind: 'filesystem', path: join(testRoot(), 'stores', name) };
+}
+
+/** A prefix of its own in the run's MinIO bucket. */
+export function s3Storage(prefix: string): Extract<StorageConfig, { kind: 's3' }> {
+  const endpoint = process.env.CHAINBACKUP_TEST_S3_ENDPOINT;
+  if (!endpoint) throw new Error('CHAINBACKUP_TEST_S3_ENDPOINT is not set');
+  return { kind: 's3', bucket: 'backups', prefix, region: 'us-east-1', endpoint, forcePathStyle: true };
+}
+
+export async function createSandbox(name: string): Promise<MariaDbSandbox> {
+  return MariaDbSandbox.create(join(testRoot(), 'mariadb', name));
+}
+
+export async function writeConfig(name: string, config: unknown): Promise<string> {
+  const dir = join(testRoot(), 'configs');
+  await mkdir(dir, { recursive: true });
+  const path = join(dir, `${name}.yaml`);
+  await writeFile(path, YAML.stringify(config));
+  return path;
+}
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  output(): string;
+  /** Graceful stop (SIGTERM), waiting for the process to exit. */
+  stop(): Promise<void>;
+  /** SIGKILL: the worker dies mid-work, as on a crash. */
+  kill(): Promise<void>;
+}
+
+/** Runs the real worker entry point (dist/worker/main.js) as a child process. */
+export async function startWorker(configPath: string, args: string[] = []): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, [join(repoRoot, 'dist/worker/main.js'), '--config', configPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`worker did not start within 60 s:\n${output}`)), 60_000);
+    const check = () => {
+      if (output.includes('chainbackup worker ready')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', check);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`worker exited with ${code}:\n${output}`));
+    });
+  });
+  const stopWith = async (signal: NodeJS.Signals) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    if (signal === 'SIGTERM' && child.pid) {
+      await Promise.race([exited, stopPid(child.pid, 30_000)]);
+    } else {
+      child.kill(signal);
+    }
+    await exited;
+  };
+  return { child, output: () => output, stop: () => stopWith('SIGTERM'), kill: () => stopWith('SIGKILL') };
+}
+
+export async function connectTestClient(): Promise<{ client: Client; close: () => Promise<void> }> {
+  const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS ?? '' });
+  return { client: new Client({ connection, namespace: 'default' }), close: () => connection.close() };
+}
+
+/** The messages of a workflow failure and its causes, outermost first, with their types. */
+export function failureChain(error: unknown): { type?: string; message: string }[] {
+  const chain: { type?: string; message: string }[] = [];
+  let current: unknown = error instanceof WorkflowFailedError ? error.cause : error;
+  while (current instanceof Error) {
+    const typed = current as Error & { type?: string };
+    chain.push({ ...(typed.type ? { type: typed.type } : {}), message: typed.message });
+    current = (current as Error & { cause?: unknown }).cause;
+  }
+  return chain;
+}

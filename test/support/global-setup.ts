@@ -1,0 +1,27 @@
+import { mkdir } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startMinio } from '../../client/sandbox/minio.js';
+import { stopRecordedServers } from '../../client/sandbox/processes.js';
+import { startTemporalDevServer } from '../../client/sandbox/temporal.js';
+
+/** One Temporal dev server and one MinIO for the whole run; tests start their own MariaDB sandboxes. */
+export default async function globalSetup(): Promise<void> {
+  const root = process.env.CHAINBACKUP_TEST_ROOT ?? (await mkdtemp(join(tmpdir(), 'chainbackup-test-')));
+  await mkdir(root, { recursive: true });
+  process.env.CHAINBACKUP_TEST_ROOT = root;
+  try {
+    const [temporal, minio] = await Promise.all([startTemporalDevServer(join(root, 'temporal'), { ui: false }), startMinio(join(root, 'minio'))]);
+    process.env.TEMPORAL_ADDRESS = temporal.address;
+    process.env.TEMPORAL_NAMESPACE = 'default';
+    process.env.AWS_ACCESS_KEY_ID = minio.accessKeyId;
+    process.env.AWS_SECRET_ACCESS_KEY = minio.secretAccessKey;
+    process.env.AWS_REGION = 'us-east-1';
+    process.env.CHAINBACKUP_TEST_S3_ENDPOINT = minio.endpoint;
+    await minio.createBucket('backups');
+  } catch (error) {
+    await stopRecordedServers(root);
+    throw error;
+  }
+}

@@ -1,0 +1,130 @@
+import { describe, expect, test } from '@jest/globals';
+import { checkContinuity, chooseBase, chooseParent, resolveRestoreChain, validateParentCheckpoints, type StoredBackup } from '../../domain/chain.js';
+import { backupFolder } from '../../domain/layout.js';
+import type { Manifest } from '../../domain/manifest.js';
+
+const F1 = 'shop-2026-04-06T000000.000Z-full';
+const I1 = 'shop-2026-04-07T000000.000Z-incr';
+const I2 = 'shop-2026-04-08T000000.000Z-incr';
+const F2 = 'shop-2026-04-09T000000.000Z-full';
+
+function stored(name: string, base: string, manifest: Partial<Manifest> | null): StoredBackup {
+  const folder = backupFolder({ name, base });
+  const full: Manifest | null = manifest && {
+    formatVersion: 1,
+    name,
+    cluster: 'shop',
+    type: name === base ? 'full' : 'incremental',
+    base,
+    parent: null,
+    fromLsn: '0',
+    toLsn: '100',
+    lastLsn: '100',
+    flavour: 'mariadb',
+    tool: { name: 'mariadb-backup' },
+    binlog: null,
+    startedAt: `${name.slice(5, 15)}T00:00:00.000Z`,
+    finishedAt: `${name.slice(5, 15)}T00:10:00.000Z`,
+    sizeBytes: 10,
+    streamBytes: 10,
+    objects: [{ name: 'backup.xbstream', size: 10, sha256: 'a'.repeat(64) }],
+    dataObject: 'backup.xbstream',
+    compression: 'none',
+    encryption: 'none',
+    parallel: 1,
+    ...manifest,
+  };
+  return { name, base, folder, manifest: full, objects: [] };
+}
+
+const chain = [
+  stored(F1, F1, { toLsn: '100' }),
+  stored(I1, F1, { parent: F1, fromLsn: '100', toLsn: '200' }),
+  stored(I2, F1, { parent: I1, fromLsn: '200', toLsn: '300' }),
+];
+
+describe('choosing the base and parent of an increment', () => {
+  test('no committed full backup: refused, saying to take one first', () => {
+    const decision = chooseBase([stored(F1, F1, null)], 'shop', 'file:///b');
+    expect(decision).toEqual({ ok: false, code: 'NoFullBackup', reason: 'cluster "shop" has no committed full backup in file:///b; take a full backup first to start a chain' });
+  });
+
+  test('the newest committed full backup by default; a failed newer one does not count', () => {
+    const backups = [...chain, stored(F2, F2, { toLsn: '400' }), stored('shop-2026-04-10T000000.000Z-full', 'shop-2026-04-10T000000.000Z-full', null)];
+    const base = chooseBase(backups, 'shop', 'x');
+    expect(base.ok && base.value.name).toBe(F2);
+    const parent = chooseParent(backups, (base as { value: StoredBackup & { manifest: Manifest } }).value);
+    expect(parent.ok && parent.value.name).toBe(F2);
+  });
+
+  test('the parent is the newest committed increment; an uncommitted one is ignored', () => {
+    const backups = [...chain, stored('shop-2026-04-08T120000.000Z-incr', F1, null)];
+    const base = chooseBase(backups, 'shop', 'x', F1);
+    expect(base.ok).toBe(true);
+    const parent = chooseParent(backups, (base as { value: StoredBackup & { manifest: Manifest } }).value);
+    expect(parent.ok && parent.value.name).toBe(I2);
+  });
+
+  test.each([
+    ['shop-2030-01-01T000000.000Z-full', 'does not exist in x'],
+    [I1, 'is an incremental backup; the base of a chain must be a full backup'],
+  ])('a named base %s that cannot start a chain is refused', (name, reason) => {
+    const decision = chooseBase(chain, 'shop', 'x', name);
+    expect(decision.ok).toBe(false);
+    expect(!decision.ok && decision.reason).toContain(reason);
+  });
+
+  test('a named base that is not committed, or of another cluster, is refused', () => {
+    expect(chooseBase([stored(F2, F2, null)], 'shop', 'x', F2)).toMatchObject({ ok: false, code: 'InvalidBaseBackup', reason: expect.stringContaining('is not committed') });
+    expect(chooseBase([stored(F2, F2, { cluster: 'blog' })], 'shop', 'x', F2)).toMatchObject({ ok: false, reason: expect.stringContaining('belongs to cluster "blog", not "shop"') });
+  });
+});
+
+describe('LSN rules', () => {
+  test('a stored checkpoint that disagrees with the manifest, or is missing, is refused with what to do', () => {
+    const parent = chain[2] as StoredBackup & { manifest: Manifest };
+    expect(validateParentCheckpoints(parent, { backupType: 'incremental', fromLsn: '200', toLsn: '300', lastLsn: '300' })).toEqual({ ok: true, value: '300' });
+    expect(validateParentCheckpoints(parent, { backupType: 'incremental', fromLsn: '200', toLsn: '299', lastLsn: '300' })).toMatchObject({
+      ok: false,
+      code: 'CorruptCheckpoints',
+      reason: `backup ${I2}: stored xtrabackup_checkpoints says to_lsn 299 but its manifest says 300: start a new chain with a full backup`,
+    });
+    expect(validateParentCheckpoints(parent, { problem: 'its xtrabackup_checkpoints is missing' })).toMatchObject({ ok: false, reason: expect.stringContaining('start a new chain') });
+  });
+
+  test('a new increment must start at its parent’s to_lsn', () => {
+    expect(checkContinuity({ name: I2, toLsn: '300' }, { backupType: 'incremental', fromLsn: '300', toLsn: '350', lastLsn: '350' }).ok).toBe(true);
+    expect(checkContinuity({ name: I2, toLsn: '300' }, { backupType: 'incremental', fromLsn: '250', toLsn: '350', lastLsn: '350' })).toEqual({
+      ok: false,
+      code: 'LsnMismatch',
+      reason: `LSN gap: the new increment starts at from_lsn 250 but its parent ${I2} ends at to_lsn 300`,
+    });
+  });
+});
+
+describe('restore chain resolution', () => {
+  test('full first, then each increment up to the target', () => {
+    const resolved = resolveRestoreChain(chain, I2, 'x');
+    expect(resolved.ok && resolved.value.map((backup) => backup.name)).toEqual([F1, I1, I2]);
+    const middle = resolveRestoreChain(chain, I1, 'x');
+    expect(middle.ok && middle.value.map((backup) => backup.name)).toEqual([F1, I1]);
+  });
+
+  test('a missing middle increment is named as a gap', () => {
+    expect(resolveRestoreChain([chain[0] as StoredBackup, chain[2] as StoredBackup], I2, 'x')).toEqual({
+      ok: false,
+      code: 'BrokenChain',
+      reason: `cannot restore ${I2}: ${I1}, the parent of ${I2}, is missing: the chain has a gap`,
+    });
+  });
+
+  test('an uncommitted member and an LSN gap are reported', () => {
+    expect(resolveRestoreChain([chain[0] as StoredBackup, stored(I1, F1, null), chain[2] as StoredBackup], I2, 'x')).toMatchObject({ ok: false, reason: expect.stringContaining(`${I1} is not committed`) });
+    const gap = [chain[0] as StoredBackup, stored(I1, F1, { parent: F1, fromLsn: '100', toLsn: '190' }), chain[2] as StoredBackup];
+    expect(resolveRestoreChain(gap, I2, 'x')).toMatchObject({ ok: false, reason: expect.stringContaining(`LSN gap between ${I1} (to_lsn 190) and ${I2} (from_lsn 200)`) });
+  });
+
+  test('an unknown target is named', () => {
+    expect(resolveRestoreChain(chain, F2, 'file:///b')).toEqual({ ok: false, code: 'BackupNotFound', reason: `backup "${F2}" does not exist in file:///b` });
+  });
+});

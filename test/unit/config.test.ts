@@ -1,0 +1,70 @@
+import { describe, expect, test } from '@jest/globals';
+import { ConfigError, parseConfig } from '../../activities/config-file.js';
+import { parseWeekSchedule } from '../../domain/week.js';
+import { backupRequestSchema, restoreRequestSchema } from '../../domain/requests.js';
+import { parseWith } from '../../domain/validation.js';
+
+const cluster = {
+  name: 'shop',
+  connection: { socket: '/run/mysqld/mysqld.sock', user: 'backup', passwordEnv: 'SHOP_BACKUP_PASSWORD' },
+  datadir: '/var/lib/mysql',
+  storage: { kind: 's3', bucket: 'backups', prefix: 'prod' },
+  controller: { kind: 'command', stop: ['systemctl', 'stop', 'mariadb'], start: ['systemctl', 'start', 'mariadb'] },
+};
+
+function configError(clusterOverrides: Record<string, unknown>): string {
+  try {
+    parseConfig(JSON.stringify({ clusters: [{ ...cluster, ...clusterOverrides }] }), 'test.yaml');
+  } catch (error) {
+    if (error instanceof ConfigError) return error.message;
+    throw error;
+  }
+  throw new Error('the configuration was accepted');
+}
+
+describe('configuration', () => {
+  test('fills in defaults', () => {
+    const config = parseConfig(JSON.stringify({ clusters: [cluster] }), 'test.yaml');
+    expect(config.temporal.taskQueue).toBe('chainbackup');
+    expect(config.clusters[0]).toMatchObject({ flavour: 'mariadb', backup: { parallel: 2, compression: 'zstd' }, incremental: { enabled: false }, retry: { maximumAttempts: 5 } });
+  });
+
+  test.each([
+    [{ connection: { ...cluster.connection, password: 'hunter2' } }, 'clusters.0.connection: Unrecognized key: "password"'],
+    [{ incremental: { enabled: true } }, 'clusters.0.incremental.fullBackupWeekSchedule: is required when incremental backups are enabled'],
+    [{ incremental: { enabled: true, fullBackupWeekSchedule: 'mon,fun' } }, 'clusters.0.incremental.fullBackupWeekSchedule: "fun" is not a day'],
+    [{ incremental: { enabled: true, fullBackupWeekSchedule: 'mon,mon' } }, '"mon" is listed twice'],
+    [{ incremental: { enabled: true, fullBackupWeekSchedule: '' } }, 'lists no day'],
+    [{ name: 'Shop!' }, 'clusters.0.name: must be lowercase letters'],
+    [{ datadir: 'var/lib/mysql' }, 'clusters.0.datadir: must be an absolute path'],
+    [{ connection: { user: 'backup' } }, 'clusters.0.connection: set exactly one of socket or host'],
+    [{ controller: { kind: 'command', stop: [], start: ['x'] } }, 'clusters.0.controller.stop: must be a command as an argument array'],
+    [{ schedule: { time: '25:00' } }, 'clusters.0.schedule.time: must be HH:MM'],
+  ])('refuses %j, naming the field', (overrides, message) => {
+    expect(configError(overrides)).toContain(message);
+  });
+
+  test('refuses two clusters with one name, and non-YAML text', () => {
+    expect(() => parseConfig(JSON.stringify({ clusters: [cluster, cluster] }), 'c.yaml')).toThrow('clusters.1.name: "shop" is used by two clusters');
+    expect(() => parseConfig('clusters: [', 'c.yaml')).toThrow('c.yaml: not valid YAML or JSON');
+  });
+
+  test('week schedules follow the Aiven contract', () => {
+    expect(parseWeekSchedule('wed, mon')).toEqual({ ok: true, days: ['mon', 'wed'] });
+  });
+});
+
+describe('workflow requests', () => {
+  test('a backup request names the bad field', () => {
+    expect(parseWith(backupRequestSchema, { cluster: 'shop', type: 'incremental' }, 'backup request')).toEqual({ ok: true, value: { cluster: 'shop', type: 'incremental' } });
+    expect(parseWith(backupRequestSchema, { cluster: 'shop', type: 'weekly' }, 'backup request')).toMatchObject({ ok: false, message: expect.stringMatching(/^invalid backup request: type: /) });
+    expect(parseWith(backupRequestSchema, { cluster: 'shop', type: 'full', password: 'x' }, 'backup request')).toMatchObject({ ok: false, message: expect.stringContaining('Unrecognized key: "password"') });
+    expect(parseWith(backupRequestSchema, { cluster: 'shop', type: 'incremental', baseBackupName: 'latest' }, 'backup request')).toMatchObject({ ok: false, message: expect.stringContaining('baseBackupName: must be a backup name') });
+  });
+
+  test('a restore request needs exactly one of backupName or source', () => {
+    expect(parseWith(restoreRequestSchema, { cluster: 'shop' }, 'restore request')).toMatchObject({ ok: false, message: 'invalid restore request: give exactly one of backupName or source' });
+    const ok = parseWith(restoreRequestSchema, { cluster: 'shop', backupName: 'shop-2026-04-06T000000.000Z-full' }, 'restore request');
+    expect(ok).toMatchObject({ ok: true, value: { target: { kind: 'in-place' } } });
+  });
+});

@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+/**
+ * The worker process. On a database host it serves that host's queue (the backup tool, the datadir,
+ * the server); any worker with the configuration can also serve the shared queue that runs workflows.
+ */
+import { Command } from 'commander';
+import { NativeConnection } from '@temporalio/worker';
+import { loadConfig } from '../activities/config-file.js';
+import { temporalConnectConfig } from '../client/connection.js';
+import { createWorkers } from './workers.js';
+
+const program = new Command()
+  .name('chainbackup-worker')
+  .description('Serve chainbackup workflows and the activities of this host’s clusters')
+  .option('-c, --config <path>', 'configuration file', process.env.CHAINBACKUP_CONFIG ?? 'chainbackup.yaml')
+  .option('--clusters <names>', 'comma-separated clusters whose host queue this worker serves (default: all in the configuration)')
+  .option('--no-orchestrator', 'do not serve the shared workflow queue')
+  .parse();
+
+const options = program.opts<{ config: string; clusters?: string; orchestrator: boolean }>();
+
+async function main(): Promise<void> {
+  const config = await loadConfig(options.config);
+  const clusters = options.clusters ? options.clusters.split(',').map((name) => name.trim()) : config.clusters.map((cluster) => cluster.name);
+  const unknown = clusters.filter((name) => !config.clusters.some((cluster) => cluster.name === name));
+  if (unknown.length > 0) throw new Error(`--clusters names clusters not in ${options.config}: ${unknown.join(', ')}`);
+  const { connectionOptions, namespace } = temporalConnectConfig();
+  const connection = await NativeConnection.connect(connectionOptions);
+  try {
+    const workers = await createWorkers(connection, namespace, config, { orchestrator: options.orchestrator, clusters });
+    console.log(`chainbackup worker ready: namespace ${namespace}, queues ${workers.map((worker) => worker.options.taskQueue).join(', ')}`);
+    // SIGINT and SIGTERM shut the workers down gracefully (the SDK's default shutdown signals).
+    await Promise.all(workers.map((worker) => worker.run()));
+  } finally {
+    await connection.close();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(`chainbackup worker: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});

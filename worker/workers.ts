@@ -1,0 +1,37 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { hostTaskQueue, type Config } from '../domain/config.js';
+import { createHostActivities, createOrchestratorActivities } from '../activities/index.js';
+
+const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
+/** Written by `npm run build`; saves every worker start the seconds of bundling the workflows. */
+const prebuiltBundle = fileURLToPath(new URL('../workflow-bundle.js', import.meta.url));
+
+export interface WorkerSelection {
+  /** Serve the shared queue: workflows and cluster look-ups. */
+  orchestrator: boolean;
+  /** Serve the host queues of these clusters (their backup tool, datadir and server are on this machine). */
+  clusters: string[];
+}
+
+export async function createWorkers(connection: NativeConnection, namespace: string, config: Config, selection: WorkerSelection): Promise<Worker[]> {
+  const workers: Worker[] = [];
+  if (selection.orchestrator) {
+    workers.push(
+      await Worker.create({
+        connection,
+        namespace,
+        taskQueue: config.temporal.taskQueue,
+        ...(existsSync(prebuiltBundle) ? { workflowBundle: { codePath: prebuiltBundle } } : { workflowsPath }),
+        activities: createOrchestratorActivities(config),
+      }),
+    );
+  }
+  const hostActivities = createHostActivities(config);
+  const queues = new Set(config.clusters.filter((cluster) => selection.clusters.includes(cluster.name)).map(hostTaskQueue));
+  for (const taskQueue of queues) {
+    workers.push(await Worker.create({ connection, namespace, taskQueue, activities: hostActivities }));
+  }
+  return workers;
+}

@@ -1,0 +1,29 @@
+/** Activity proxies: the one place that sets their timeouts and retry policies. */
+import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
+import type { ClusterSettings } from '../domain/config.js';
+import type { HostActivities, OrchestratorActivities } from '../activities/index.js';
+
+/** Runs on the shared queue; a cluster look-up that fails for a known reason fails at once. */
+export const orchestrator = proxyActivities<OrchestratorActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', maximumAttempts: 5 },
+});
+
+/**
+ * Activities on the cluster's host queue. `quick` ones are bounded look-ups and small writes; `long`
+ * ones stream data or run the tool, heartbeat their progress, and finish their own clean-up when
+ * cancelled before the workflow moves on. Retries are bounded by the cluster's configuration.
+ */
+export function hostActivities(cluster: ClusterSettings, timeout: string) {
+  const retry = { initialInterval: cluster.retry.initialInterval, backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: cluster.retry.maximumAttempts };
+  return {
+    quick: proxyActivities<HostActivities>({ taskQueue: cluster.taskQueue, startToCloseTimeout: '10 minutes', retry }),
+    long: proxyActivities<HostActivities>({
+      taskQueue: cluster.taskQueue,
+      startToCloseTimeout: timeout,
+      heartbeatTimeout: '1 minute',
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+      retry,
+    }),
+  };
+}

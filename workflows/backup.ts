@@ -1,0 +1,131 @@
+import { CancellationScope, log, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { checkContinuity, chooseBase, chooseParent, validateParentCheckpoints, type CommittedBackup } from '../domain/chain.js';
+import { businessFailure, FailureType } from '../domain/failures.js';
+import { backupFolder, type BackupLocation } from '../domain/layout.js';
+import type { Manifest } from '../domain/manifest.js';
+import { backupName } from '../domain/names.js';
+import { backupRequestSchema, type BackupRequest, type BackupRequestInput } from '../domain/requests.js';
+import { BackupChainBaseKey, BackupClusterKey, BackupNameKey, BackupTypeKey } from '../domain/search-attributes.js';
+import { parseWith } from '../domain/validation.js';
+import { hostActivities, orchestrator } from './activities.js';
+
+export interface BackupResult {
+  name: string;
+  cluster: string;
+  type: BackupRequest['type'];
+  base: string;
+  parent: string | null;
+  path: string;
+  storage: string;
+  fromLsn: string;
+  toLsn: string;
+  sizeBytes: number;
+  streamBytes: number;
+  compression: Manifest['compression'];
+  startedAt: string;
+  finishedAt: string;
+  durationSeconds: number;
+}
+
+/** Takes one backup of a cluster: a full backup, or an increment of a chain. */
+export async function backup(input: BackupRequestInput): Promise<BackupResult> {
+  const parsed = parseWith(backupRequestSchema, input, 'backup request');
+  if (!parsed.ok) throw businessFailure(FailureType.InvalidRequest, parsed.message);
+  const request = parsed.value;
+  upsertSearchAttributes([
+    { key: BackupClusterKey, value: request.cluster },
+    { key: BackupTypeKey, value: request.type },
+  ]);
+  setCurrentDetails(`Looking up cluster ${request.cluster}`);
+  const cluster = await orchestrator.describeCluster(request.cluster);
+  const host = hostActivities(cluster, cluster.backup.timeout);
+
+  setCurrentDetails(`Reading the backups of ${cluster.name} in ${cluster.storageLabel}`);
+  const stored = await host.quick.listBackups({ cluster: cluster.name });
+  const now = Date.now();
+  let location: BackupLocation;
+  let parent: CommittedBackup | undefined;
+  if (request.type === 'full') {
+    const name = backupName(cluster.name, 'full', now);
+    location = { name, base: name };
+  } else {
+    const base = chooseBase(stored, cluster.name, cluster.storageLabel, request.baseBackupName);
+    if (!base.ok) throw businessFailure(base.code, base.reason);
+    const chainTip = chooseParent(stored, base.value);
+    if (!chainTip.ok) throw businessFailure(chainTip.code, chainTip.reason);
+    parent = chainTip.value;
+    const recorded = await host.quick.readStoredCheckpoints({ cluster: cluster.name, location: parent });
+    const trusted = validateParentCheckpoints(parent, recorded);
+    if (!trusted.ok) throw businessFailure(trusted.code, trusted.reason);
+    location = { name: backupName(cluster.name, 'incremental', now), base: base.value.name };
+  }
+  upsertSearchAttributes([
+    { key: BackupNameKey, value: location.name },
+    { key: BackupChainBaseKey, value: location.base },
+  ]);
+
+  try {
+    setCurrentDetails(`Streaming ${request.type} backup ${location.name} to ${cluster.storageLabel}${parent ? ` from LSN ${parent.manifest.toLsn} (${parent.name})` : ''}`);
+    const taken = await host.long.takeBackup({
+      cluster: cluster.name,
+      location,
+      ...(parent ? { incrementalLsn: parent.manifest.toLsn } : {}),
+    });
+    if (parent) {
+      const continuous = checkContinuity({ name: parent.name, toLsn: parent.manifest.toLsn }, taken.checkpoints);
+      if (!continuous.ok) throw businessFailure(continuous.code, continuous.reason);
+    }
+    const info = workflowInfo();
+    const manifest: Manifest = {
+      formatVersion: 1,
+      name: location.name,
+      cluster: cluster.name,
+      type: request.type,
+      base: location.base,
+      parent: parent?.name ?? null,
+      fromLsn: taken.checkpoints.fromLsn,
+      toLsn: taken.checkpoints.toLsn,
+      lastLsn: taken.checkpoints.lastLsn,
+      flavour: cluster.flavour,
+      tool: { name: taken.toolName, ...(taken.info.toolVersion ? { version: taken.info.toolVersion } : {}) },
+      serverVersion: taken.serverVersion,
+      binlog: taken.info.binlog ?? null,
+      startedAt: taken.startedAt,
+      finishedAt: taken.finishedAt,
+      sizeBytes: taken.objects.reduce((sum, object) => sum + object.size, 0),
+      streamBytes: taken.streamBytes,
+      objects: taken.objects,
+      dataObject: taken.dataObject,
+      compression: taken.compression,
+      encryption: 'none',
+      parallel: taken.parallel,
+      takenBy: { workflowId: info.workflowId, runId: info.runId },
+    };
+    setCurrentDetails(`Committing ${location.name}: writing its manifest`);
+    await host.quick.commitBackup({ cluster: cluster.name, manifest });
+    log.info('backup committed', { backup: manifest.name, type: manifest.type, fromLsn: manifest.fromLsn, toLsn: manifest.toLsn, sizeBytes: manifest.sizeBytes });
+    setCurrentDetails(`Committed ${location.name} (LSN ${manifest.fromLsn} to ${manifest.toLsn}, ${manifest.sizeBytes} bytes)`);
+    return {
+      name: manifest.name,
+      cluster: manifest.cluster,
+      type: manifest.type,
+      base: manifest.base,
+      parent: manifest.parent,
+      path: backupFolder(location),
+      storage: cluster.storageLabel,
+      fromLsn: manifest.fromLsn,
+      toLsn: manifest.toLsn,
+      sizeBytes: manifest.sizeBytes,
+      streamBytes: manifest.streamBytes,
+      compression: manifest.compression,
+      startedAt: manifest.startedAt,
+      finishedAt: manifest.finishedAt,
+      durationSeconds: (Date.parse(manifest.finishedAt) - Date.parse(manifest.startedAt)) / 1000,
+    };
+  } catch (error) {
+    // An uncommitted backup must leave nothing behind, whatever stopped it (failure or cancellation).
+    setCurrentDetails(`Discarding the uncommitted backup ${location.name}`);
+    await CancellationScope.nonCancellable(() => host.quick.discardBackup({ cluster: cluster.name, location }));
+    throw error;
+  }
+}

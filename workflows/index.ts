@@ -1,0 +1,2 @@
+export { backup, type BackupResult } from './backup.js';
+export { restore, type RestoreResult } from './restore.js';

@@ -1,0 +1,162 @@
+import { CancellationScope, log, setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
+import { resolveRestoreChain, type CommittedBackup } from '../domain/chain.js';
+import { businessFailure, FailureType } from '../domain/failures.js';
+import { parseBackupPath } from '../domain/layout.js';
+import { formatTimestamp } from '../domain/names.js';
+import { restoreRequestSchema, type RestoreRequest, type RestoreRequestInput } from '../domain/requests.js';
+import { BackupChainBaseKey, BackupClusterKey, BackupNameKey, BackupTypeKey } from '../domain/search-attributes.js';
+import { parseWith } from '../domain/validation.js';
+import type { RestoreSource } from '../activities/index.js';
+import { hostActivities, orchestrator } from './activities.js';
+
+export interface RestoreResult {
+  cluster: string;
+  restored: string;
+  chain: string[];
+  target: RestoreRequest['target'];
+  /** In-place restores: where the datadir that was replaced now lives. */
+  previousDatadir?: string;
+  toLsn: string;
+  downloadedBytes: number;
+}
+
+/** Lists what is wrong with the stored objects of a chain before anything is downloaded. */
+function missingObjects(chain: CommittedBackup[]): string[] {
+  return chain.flatMap((backup) =>
+    backup.manifest.objects.flatMap((object) => {
+      const stored = backup.objects.find((candidate) => candidate.key === `${backup.folder}${object.name}`);
+      if (!stored) return [`${backup.folder}${object.name} is missing`];
+      if (stored.size !== object.size) return [`${backup.folder}${object.name} has ${stored.size} bytes, its manifest says ${object.size}`];
+      return [];
+    }),
+  );
+}
+
+/**
+ * Restores a cluster to a backup: resolves and checks the chain, downloads and verifies every piece
+ * (the next one downloading while the previous one is applied) and prepares the data while the
+ * server still runs; only then pauses the cluster, swaps the datadir (keeping the old one), unpauses
+ * and checks the server answers. Any failure after the pause puts the old datadir back and unpauses.
+ */
+export async function restore(input: RestoreRequestInput): Promise<RestoreResult> {
+  const parsed = parseWith(restoreRequestSchema, input, 'restore request');
+  if (!parsed.ok) throw businessFailure(FailureType.InvalidRequest, parsed.message);
+  const request = parsed.value;
+  upsertSearchAttributes([
+    { key: BackupClusterKey, value: request.cluster },
+    { key: BackupTypeKey, value: 'restore' },
+  ]);
+  const cluster = await orchestrator.describeCluster(request.cluster);
+  const host = hostActivities(cluster, cluster.restore.timeout);
+
+  let source: RestoreSource | undefined;
+  let targetName: string;
+  if (request.source) {
+    const path = parseBackupPath(request.source.path);
+    if (!path) throw businessFailure(FailureType.InvalidRequest, `invalid restore request: source.path "${request.source.path}" does not end in a backup folder (<cluster>-<time>-full or <full>.incr/<cluster>-<time>-incr)`);
+    source = { storage: request.source.storage, prefix: path.prefix };
+    targetName = path.location.name;
+  } else {
+    targetName = request.backupName as string;
+  }
+
+  setCurrentDetails(`Resolving the chain of ${targetName}`);
+  const { backups, storageLabel } = await host.quick.listSourceBackups({ cluster: cluster.name, ...(source ? { source } : {}) });
+  const resolved = resolveRestoreChain(backups, targetName, storageLabel);
+  if (!resolved.ok) throw businessFailure(resolved.code, resolved.reason);
+  const chain = resolved.value;
+  const problems = missingObjects(chain);
+  if (problems.length > 0) throw businessFailure(FailureType.BrokenChain, `cannot restore ${targetName} from ${storageLabel}: ${problems.join('; ')}`);
+  const full = chain[0] as CommittedBackup;
+  const target = chain.at(-1) as CommittedBackup;
+  upsertSearchAttributes([
+    { key: BackupNameKey, value: target.name },
+    { key: BackupChainBaseKey, value: full.name },
+  ]);
+
+  const restoreId = formatTimestamp(Date.now());
+  const requiredBytes = chain.reduce((sum, backup) => sum + backup.manifest.streamBytes, 0);
+  const { workDir } = await host.quick.prepareRestoreWorkspace({ cluster: cluster.name, restoreId, requiredBytes });
+  const dirs = chain.map((backup, index) => `${workDir}/${index}-${backup.manifest.type === 'full' ? 'full' : 'incr'}`);
+  const fullDir = dirs[0] as string;
+
+  let downloadedBytes = 0;
+  const downloads = new Map<number, Promise<void>>();
+  const download = (index: number): Promise<void> => {
+    let started = downloads.get(index);
+    if (!started) {
+      started = host.long
+        .downloadBackup({ cluster: cluster.name, ...(source ? { source } : {}), backup: chain[index] as CommittedBackup, into: dirs[index] as string })
+        .then(({ bytes }) => void (downloadedBytes += bytes));
+      // Awaited below; this only keeps an early failure from counting as unhandled meanwhile.
+      started.catch(() => undefined);
+      downloads.set(index, started);
+    }
+    return started;
+  };
+
+  try {
+    setCurrentDetails(`Downloading and verifying ${full.name}`);
+    await download(0);
+    if (chain.length > 1) void download(1);
+    setCurrentDetails(`Preparing ${full.name}`);
+    await host.long.prepareBackup({ cluster: cluster.name, flavour: full.manifest.flavour, fullDir, moreToApply: chain.length > 1 });
+    for (let index = 1; index < chain.length; index++) {
+      const increment = chain[index] as CommittedBackup;
+      setCurrentDetails(`Downloading ${increment.name} (${index}/${chain.length - 1})`);
+      await download(index);
+      if (index + 1 < chain.length) void download(index + 1);
+      setCurrentDetails(`Applying ${increment.name} (${index}/${chain.length - 1}, LSN ${increment.manifest.fromLsn} to ${increment.manifest.toLsn})`);
+      await host.long.prepareBackup({
+        cluster: cluster.name,
+        flavour: increment.manifest.flavour,
+        fullDir,
+        incrementalDir: dirs[index],
+        moreToApply: index + 1 < chain.length,
+      });
+    }
+  } catch (error) {
+    await CancellationScope.nonCancellable(() => host.quick.removeRestoreWorkspace({ workDir }));
+    throw error;
+  }
+
+  const result: RestoreResult = {
+    cluster: cluster.name,
+    restored: target.name,
+    chain: chain.map((backup) => backup.name),
+    target: request.target,
+    toLsn: target.manifest.toLsn,
+    downloadedBytes,
+  };
+
+  if (request.target.kind === 'new-datadir') {
+    setCurrentDetails(`Placing the prepared data in ${request.target.path}`);
+    await host.quick.placeClone({ cluster: cluster.name, preparedDir: fullDir, path: request.target.path });
+    await host.quick.removeRestoreWorkspace({ workDir });
+    return result;
+  }
+
+  setCurrentDetails(`Pausing cluster ${cluster.name}`);
+  await host.long.pauseCluster({ cluster: cluster.name });
+  let previousDatadir: string | undefined;
+  try {
+    setCurrentDetails(`Swapping the datadir of ${cluster.name}; the current one is kept`);
+    ({ previousDatadir } = await host.quick.swapDatadir({ cluster: cluster.name, preparedDir: fullDir, restoreId }));
+    setCurrentDetails(`Unpausing cluster ${cluster.name}`);
+    await host.long.unpauseCluster({ cluster: cluster.name });
+    await host.quick.verifyCluster({ cluster: cluster.name });
+  } catch (error) {
+    log.warn('restore failed after the pause; rolling back', { cluster: cluster.name, previousDatadir });
+    setCurrentDetails(`Restore failed: putting the previous datadir of ${cluster.name} back`);
+    await CancellationScope.nonCancellable(async () => {
+      await host.quick.pauseCluster({ cluster: cluster.name });
+      await host.quick.rollbackDatadir({ cluster: cluster.name, restoreId });
+      await host.long.unpauseCluster({ cluster: cluster.name });
+      await host.quick.removeRestoreWorkspace({ workDir });
+    });
+    throw error;
+  }
+  await host.quick.removeRestoreWorkspace({ workDir });
+  setCurrentDetails(`Restored ${cluster.name} to ${target.name}`);
+  return { ...result, previousDatadir };
+}
