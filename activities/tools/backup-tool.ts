@@ -42,22 +42,25 @@ export interface BackupTool {
   decompressArgs(targetDir: string, threads: number): string[] | undefined;
 }
 
+/** What both tools take to stream a backup; `--defaults-file` must come first. */
+function streamingBackupArgs(args: BackupArgs): string[] {
+  return [
+    `--defaults-file=${args.defaultsFile}`,
+    '--backup',
+    '--stream=xbstream',
+    `--datadir=${args.datadir}`,
+    `--target-dir=${args.targetDir}`,
+    `--extra-lsndir=${args.extraLsnDir}`,
+    `--parallel=${args.parallel}`,
+    ...(args.incrementalLsn !== undefined ? [`--incremental-lsn=${args.incrementalLsn}`] : []),
+  ];
+}
+
 export const mariadbBackup: BackupTool = {
   flavour: 'mariadb',
   binary: 'mariadb-backup',
   extractBinary: 'mbstream',
-  backupArgs(args) {
-    return [
-      `--defaults-file=${args.defaultsFile}`,
-      '--backup',
-      '--stream=xbstream',
-      `--datadir=${args.datadir}`,
-      `--target-dir=${args.targetDir}`,
-      `--extra-lsndir=${args.extraLsnDir}`,
-      `--parallel=${args.parallel}`,
-      ...(args.incrementalLsn !== undefined ? [`--incremental-lsn=${args.incrementalLsn}`] : []),
-    ];
-  },
+  backupArgs: streamingBackupArgs,
   // mariadb-backup applies each increment fully; since 10.2 it needs no --apply-log-only.
   prepareArgs(args) {
     return ['--prepare', `--target-dir=${args.targetDir}`, ...(args.incrementalDir ? [`--incremental-dir=${args.incrementalDir}`] : [])];
@@ -83,18 +86,8 @@ export const xtrabackup: BackupTool = {
   binary: 'xtrabackup',
   extractBinary: 'xbstream',
   backupArgs(args) {
-    return [
-      `--defaults-file=${args.defaultsFile}`,
-      '--backup',
-      '--stream=xbstream',
-      `--datadir=${args.datadir}`,
-      `--target-dir=${args.targetDir}`,
-      `--extra-lsndir=${args.extraLsnDir}`,
-      `--parallel=${args.parallel}`,
-      // Backup locks keep DDL out for the copy without blocking DML (MySQL 8's LOCK INSTANCE FOR BACKUP).
-      '--lock-ddl=ON',
-      ...(args.incrementalLsn !== undefined ? [`--incremental-lsn=${args.incrementalLsn}`] : []),
-    ];
+    // Backup locks keep DDL out for the copy without blocking DML (MySQL 8's LOCK INSTANCE FOR BACKUP).
+    return [...streamingBackupArgs(args), '--lock-ddl=ON'];
   },
   // Every prepare but the last must skip the rollback phase, or later increments cannot be applied.
   prepareArgs(args) {
