@@ -59,7 +59,9 @@ main() {
   if [ -f "$root/package-lock.json" ]; then
     if [ ! -d "$root/node_modules" ] || [ "$root/package-lock.json" -nt "$root/node_modules/.package-lock.json" ]; then
       log "installing npm dependencies"
-      (cd "$root" && npm ci --no-audit --no-fund --loglevel=error)
+      # npm 11's `npm ci` refuses this lockfile ("Missing: @swc/core-darwin-arm64@"): its optional
+      # platform packages are recorded without versions. `npm install` installs the locked versions.
+      (cd "$root" && npm install --no-audit --no-fund --loglevel=error)
     else
       log "npm dependencies present"
     fi
