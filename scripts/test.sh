@@ -11,11 +11,16 @@ npm run --silent build
 export CHAINBACKUP_TEST_ROOT="$(mktemp -d /tmp/chainbackup-test-XXXXXX)"
 # Whatever happens to Jest, stop every server the tests recorded and remove their files.
 cleanup() {
-  find "$CHAINBACKUP_TEST_ROOT" -name '*.pid' -print0 2>/dev/null | while IFS= read -r -d '' pidfile; do
-    kill "$(cat "$pidfile")" 2>/dev/null || true
-  done
-  sleep 1
-  rm -rf "$CHAINBACKUP_TEST_ROOT"
+  local status=$?
+  set +e
+  if [ -d "$CHAINBACKUP_TEST_ROOT" ]; then
+    find "$CHAINBACKUP_TEST_ROOT" -name '*.pid' -print0 | while IFS= read -r -d '' pidfile; do
+      kill "$(cat "$pidfile")" 2>/dev/null
+    done
+    sleep 1
+    rm -rf "$CHAINBACKUP_TEST_ROOT"
+  fi
+  exit "$status"
 }
 trap cleanup EXIT
 
