@@ -90,6 +90,8 @@ export function backupActivities(deps: ActivityDeps) {
       const startedAt = new Date().toISOString();
       const progress = new Progress('connecting', { object: folder });
 
+      // An earlier attempt that died with its worker may have left objects or an open multipart upload.
+      if (Context.current().info.attempt > 1) await removeFolder(deps, input.cluster, input.location);
       // Ask the server first: a wrong endpoint or password fails here, naming the endpoint.
       const facts = await serverFacts(cluster.flavour, cluster.connection);
       const defaults = await writeDefaultsFile(cluster.connection, await readPassword(cluster.connection));
@@ -114,6 +116,7 @@ export function backupActivities(deps: ActivityDeps) {
               targetDir: join(scratch, 'target'),
               extraLsnDir: lsnDir,
               parallel,
+              ...(cluster.backup.throttle !== undefined ? { throttle: cluster.backup.throttle } : {}),
               ...(input.incrementalLsn !== undefined ? { incrementalLsn: input.incrementalLsn } : {}),
             }),
             ...(toolCompression ?? []),
@@ -121,15 +124,16 @@ export function backupActivities(deps: ActivityDeps) {
           { stdin: 'ignore', buffer: false, cancelSignal: abort.signal, forceKillAfterDelay: 5000 },
         );
         const toolLog = tailLines(backupProcess.stderr);
-        const rawMeter = new StreamMeter();
+        // Progress counts what the tool has produced: compressed output arrives in large, late blocks.
+        const rawMeter = new StreamMeter((bytes) => progress.update(bytes));
         let source: Readable = backupProcess.stdout.pipe(rawMeter);
         const steps: [string, Promise<unknown>][] = [[tool.binary, backupProcess]];
         if (compressStream) {
-          const zstd = execa('zstd', ['-q', '-c', '-3', `-T${parallel}`], { buffer: false, cancelSignal: abort.signal });
+          const zstd = execa('zstd', ['-q', '-c', '-1', `-T${parallel}`], { buffer: false, cancelSignal: abort.signal });
           steps.push(['zstd', zstd], ['zstd input', pipeline(source, zstd.stdin)]);
           source = zstd.stdout;
         }
-        const storedMeter = new StreamMeter((bytes) => progress.update(bytes));
+        const storedMeter = new StreamMeter();
         progress.phase('streaming');
         steps.push(['upload', store.upload(`${folder}${dataObject}`, source.pipe(storedMeter), abort.signal)]);
         // The first step to fail stops the others, so a dead upload never leaves the tool blocked on a full pipe.

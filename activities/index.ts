@@ -1,5 +1,6 @@
 import { clusterSettings, type ClusterSettings, type Config } from '../domain/config.js';
 import { backupActivities } from './backup.js';
+import { clusterLockActivities } from './cluster-lock.js';
 import { ActivityDeps } from './deps.js';
 import { restoreActivities } from './restore.js';
 
@@ -7,6 +8,7 @@ import { restoreActivities } from './restore.js';
 export function createOrchestratorActivities(config: Config) {
   const deps = new ActivityDeps(config);
   return {
+    ...clusterLockActivities(config),
     /** The cluster's non-secret settings, or a non-retryable UnknownCluster failure. */
     // eslint-disable-next-line @typescript-eslint/require-await
     async describeCluster(name: string): Promise<ClusterSettings> {

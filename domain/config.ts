@@ -84,6 +84,8 @@ export const clusterSchema = z.strictObject({
     .strictObject({
       parallel: z.number().int().min(1).max(64).default(2),
       compression: z.enum(['none', 'zstd']).default('zstd'),
+      /** Caps the tool's copy rate (its --throttle: I/O operations per second) to spare a busy host. */
+      throttle: z.number().int().min(1).optional(),
       timeout: duration.default('12h'),
     })
     .prefault({}),

@@ -7,6 +7,7 @@
  * Keys here are relative to the storage's prefix. Each backup folder holds the data stream, a copy of
  * the tool's checkpoints and info files, and `manifest.json`, written last: the manifest is the commit.
  */
+import type { StorageConfig } from './config.js';
 import { parseBackupName } from './names.js';
 
 export const MANIFEST_OBJECT = 'manifest.json';
@@ -79,4 +80,34 @@ export function parseBackupPath(path: string): { prefix: string; location: Backu
     }
   }
   return undefined;
+}
+
+/**
+ * Where a restore source lives: `path` may be relative to the storage's root (and prefix), or a full
+ * URL (`s3://bucket/key…` or `file:///dir…`) that names the place itself, as listings show it.
+ */
+export function locateSource(
+  storage: StorageConfig,
+  path: string,
+): { ok: true; storage: StorageConfig; prefix: string; location: BackupLocation } | { ok: false; reason: string } {
+  let root = storage;
+  let relative = path;
+  const url = /^(s3|file):\/\/([^/]*)\/(.*)$/.exec(path);
+  if (url) {
+    const [, scheme, host = '', rest = ''] = url;
+    if (scheme === 's3') {
+      if (storage.kind !== 's3') return { ok: false, reason: `source.path "${path}" is an s3:// URL but source.storage is ${storage.kind}` };
+      if (host !== storage.bucket) return { ok: false, reason: `source.path "${path}" names bucket "${host}" but source.storage is bucket "${storage.bucket}"` };
+      root = { ...storage, prefix: '' };
+    } else {
+      if (storage.kind !== 'filesystem') return { ok: false, reason: `source.path "${path}" is a file:// URL but source.storage is ${storage.kind}` };
+      root = { ...storage, path: '/' };
+    }
+    relative = rest;
+  }
+  const parsed = parseBackupPath(relative);
+  if (!parsed) {
+    return { ok: false, reason: `source.path "${path}" does not end in a backup folder (<cluster>-<time>-full or <full>.incr/<cluster>-<time>-incr)` };
+  }
+  return { ok: true, storage: root, ...parsed };
 }

@@ -31,7 +31,17 @@ export async function createWorkers(connection: NativeConnection, namespace: str
   const hostActivities = createHostActivities(config);
   const queues = new Set(config.clusters.filter((cluster) => selection.clusters.includes(cluster.name)).map(hostTaskQueue));
   for (const taskQueue of queues) {
-    workers.push(await Worker.create({ connection, namespace, taskQueue, activities: hostActivities }));
+    workers.push(
+      await Worker.create({
+        connection,
+        namespace,
+        taskQueue,
+        activities: hostActivities,
+        // Progress (bytes done) reaches the Web UI and the CLI every few seconds, not once a minute.
+        maxHeartbeatThrottleInterval: '3 seconds',
+        defaultHeartbeatThrottleInterval: '3 seconds',
+      }),
+    );
   }
   return workers;
 }

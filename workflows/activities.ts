@@ -3,10 +3,13 @@ import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow'
 import type { ClusterSettings } from '../domain/config.js';
 import type { HostActivities, OrchestratorActivities } from '../activities/index.js';
 
-/** Runs on the shared queue; a cluster look-up that fails for a known reason fails at once. */
+/**
+ * Runs on the shared queue: cluster look-ups and calls to Temporal itself. A look-up that fails for a
+ * known reason fails at once; anything else is retried for a few minutes (Temporal restarting).
+ */
 export const orchestrator = proxyActivities<OrchestratorActivities>({
   startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1 second', maximumAttempts: 5 },
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 12 },
 });
 
 /**

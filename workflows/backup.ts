@@ -1,5 +1,6 @@
 import { CancellationScope, log, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { checkContinuity, chooseBase, chooseParent, validateParentCheckpoints, type CommittedBackup } from '../domain/chain.js';
+import type { ClusterSettings } from '../domain/config.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
 import { backupFolder, type BackupLocation } from '../domain/layout.js';
 import type { Manifest } from '../domain/manifest.js';
@@ -8,6 +9,7 @@ import { backupRequestSchema, type BackupRequest, type BackupRequestInput } from
 import { BackupChainBaseKey, BackupClusterKey, BackupNameKey, BackupTypeKey } from '../domain/search-attributes.js';
 import { parseWith } from '../domain/validation.js';
 import { hostActivities, orchestrator } from './activities.js';
+import { withClusterLock } from './cluster-lock.js';
 
 export interface BackupResult {
   name: string;
@@ -38,6 +40,11 @@ export async function backup(input: BackupRequestInput): Promise<BackupResult> {
   ]);
   setCurrentDetails(`Looking up cluster ${request.cluster}`);
   const cluster = await orchestrator.describeCluster(request.cluster);
+  // The chain is read only once the lock is held: a backup that waited continues from the one before it.
+  return withClusterLock(cluster.name, `${request.type} backup`, () => takeChainBackup(request, cluster));
+}
+
+async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings): Promise<BackupResult> {
   const host = hostActivities(cluster, cluster.backup.timeout);
 
   setCurrentDetails(`Reading the backups of ${cluster.name} in ${cluster.storageLabel}`);

@@ -1,2 +1,3 @@
 export { backup, type BackupResult } from './backup.js';
 export { restore, type RestoreResult } from './restore.js';
+export { clusterLock, type LockState } from './cluster-lock.js';

@@ -1,13 +1,15 @@
 import { CancellationScope, log, setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
 import { resolveRestoreChain, type CommittedBackup } from '../domain/chain.js';
+import type { ClusterSettings } from '../domain/config.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
-import { parseBackupPath } from '../domain/layout.js';
+import { locateSource } from '../domain/layout.js';
 import { formatTimestamp } from '../domain/names.js';
 import { restoreRequestSchema, type RestoreRequest, type RestoreRequestInput } from '../domain/requests.js';
 import { BackupChainBaseKey, BackupClusterKey, BackupNameKey, BackupTypeKey } from '../domain/search-attributes.js';
 import { parseWith } from '../domain/validation.js';
 import type { RestoreSource } from '../activities/index.js';
 import { hostActivities, orchestrator } from './activities.js';
+import { withClusterLock } from './cluster-lock.js';
 
 export interface RestoreResult {
   cluster: string;
@@ -47,15 +49,20 @@ export async function restore(input: RestoreRequestInput): Promise<RestoreResult
     { key: BackupTypeKey, value: 'restore' },
   ]);
   const cluster = await orchestrator.describeCluster(request.cluster);
+  // Holding the cluster's lock keeps its backups and deletions from running under the restore.
+  return withClusterLock(cluster.name, 'restore', () => restoreChain(request, cluster));
+}
+
+async function restoreChain(request: RestoreRequest, cluster: ClusterSettings): Promise<RestoreResult> {
   const host = hostActivities(cluster, cluster.restore.timeout);
 
   let source: RestoreSource | undefined;
   let targetName: string;
   if (request.source) {
-    const path = parseBackupPath(request.source.path);
-    if (!path) throw businessFailure(FailureType.InvalidRequest, `invalid restore request: source.path "${request.source.path}" does not end in a backup folder (<cluster>-<time>-full or <full>.incr/<cluster>-<time>-incr)`);
-    source = { storage: request.source.storage, prefix: path.prefix };
-    targetName = path.location.name;
+    const located = locateSource(request.source.storage, request.source.path);
+    if (!located.ok) throw businessFailure(FailureType.InvalidRequest, `invalid restore request: ${located.reason}`);
+    source = { storage: located.storage, prefix: located.prefix };
+    targetName = located.location.name;
   } else {
     targetName = request.backupName as string;
   }

@@ -9,6 +9,8 @@ export interface BackupArgs {
   /** Where the tool writes xtrabackup_checkpoints and xtrabackup_info besides the stream. */
   extraLsnDir: string;
   parallel: number;
+  /** I/O operations per second the copy may use (the tools' --throttle). */
+  throttle?: number;
   /** Take an increment of everything changed since this LSN (the parent's to_lsn). */
   incrementalLsn?: string;
 }
@@ -52,6 +54,7 @@ function streamingBackupArgs(args: BackupArgs): string[] {
     `--target-dir=${args.targetDir}`,
     `--extra-lsndir=${args.extraLsnDir}`,
     `--parallel=${args.parallel}`,
+    ...(args.throttle !== undefined ? [`--throttle=${args.throttle}`] : []),
     ...(args.incrementalLsn !== undefined ? [`--incremental-lsn=${args.incrementalLsn}`] : []),
   ];
 }

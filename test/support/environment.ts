@@ -3,6 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import YAML from 'yaml';
+import { DeleteObjectCommand, GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import type { StorageConfig } from '../../domain/config.js';
 import { MariaDbSandbox } from '../../client/sandbox/mariadb.js';
@@ -99,4 +100,57 @@ export function failureChain(error: unknown): { type?: string; message: string }
     current = (current as Error & { cause?: unknown }).cause;
   }
   return chain;
+}
+
+/** Direct access to the run's MinIO bucket, to inspect or damage what the product stored. */
+export class TestBucket {
+  private readonly s3: S3Client;
+
+  constructor(readonly bucket = 'backups') {
+    this.s3 = new S3Client({ endpoint: process.env.CHAINBACKUP_TEST_S3_ENDPOINT, region: 'us-east-1', forcePathStyle: true });
+  }
+
+  /** Keys and sizes under a prefix, relative to it, sorted. */
+  async list(prefix: string): Promise<{ key: string; size: number }[]> {
+    const found: { key: string; size: number }[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: `${prefix}/`, ContinuationToken: token }));
+      for (const object of page.Contents ?? []) found.push({ key: (object.Key ?? '').slice(prefix.length + 1), size: object.Size ?? 0 });
+      token = page.NextContinuationToken;
+    } while (token);
+    return found.sort((a, b) => a.key.localeCompare(b.key));
+  }
+
+  async openMultipartUploads(prefix: string): Promise<string[]> {
+    const page = await this.s3.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: `${prefix}/` }));
+    return (page.Uploads ?? []).map((upload) => upload.Key ?? '');
+  }
+
+  async getText(key: string): Promise<string> {
+    const object = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+    return (await object.Body?.transformToString()) ?? '';
+  }
+
+  async getBytes(key: string): Promise<Buffer> {
+    const object = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+    return Buffer.from((await object.Body?.transformToByteArray()) ?? []);
+  }
+
+  /** Copies every object under one prefix to another, e.g. to damage a copy of a chain. */
+  async copyPrefix(from: string, to: string): Promise<void> {
+    for (const object of await this.list(from)) await this.put(`${to}/${object.key}`, await this.getBytes(`${from}/${object.key}`));
+  }
+
+  async put(key: string, body: string | Buffer): Promise<void> {
+    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body }));
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+  }
+
+  close(): void {
+    this.s3.destroy();
+  }
 }

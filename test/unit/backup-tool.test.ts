@@ -26,6 +26,11 @@ describe.each([
   test('takes an increment from the parent’s to_lsn', () => {
     expect(tool.backupArgs({ ...args, incrementalLsn: '44388' })).toContain('--incremental-lsn=44388');
   });
+
+  test('throttles the copy only when asked', () => {
+    expect(tool.backupArgs({ ...args, throttle: 20 })).toContain('--throttle=20');
+    expect(tool.backupArgs(args).some((arg) => arg.startsWith('--throttle'))).toBe(false);
+  });
 });
 
 describe('XtraBackup 8 specifics', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { backupFolder, chainFolder, parseBackupPath, parseObjectKey } from '../../domain/layout.js';
+import { backupFolder, chainFolder, locateSource, parseBackupPath, parseObjectKey } from '../../domain/layout.js';
 import { backupName, formatTimestamp, isValidClusterName, parseBackupName } from '../../domain/names.js';
 
 const at = Date.UTC(2026, 3, 6, 1, 2, 3, 45);
@@ -47,5 +47,26 @@ describe('storage layout', () => {
     expect(parseBackupPath(`${full}`)).toEqual({ prefix: '', location: { name: full, base: full } });
     expect(parseBackupPath('prod/eu/')).toBeUndefined();
     expect(parseBackupPath(`prod/${incr}/`)).toBeUndefined();
+  });
+});
+
+describe('restore source paths', () => {
+  const s3 = { kind: 's3' as const, bucket: 'backups', prefix: 'prod', region: 'eu-west-1', forcePathStyle: false };
+  const full = 'shop-2026-04-06T010203.045Z-full';
+  const incr = 'shop-2026-04-07T010203.045Z-incr';
+
+  test('a relative path is under the storage prefix', () => {
+    expect(locateSource(s3, `eu/${full}.incr/${incr}/`)).toEqual({ ok: true, storage: s3, prefix: 'eu', location: { name: incr, base: full } });
+  });
+
+  test('an s3:// URL names the place itself, as listings print it', () => {
+    expect(locateSource(s3, `s3://backups/other/${full}/`)).toEqual({ ok: true, storage: { ...s3, prefix: '' }, prefix: 'other', location: { name: full, base: full } });
+    expect(locateSource({ kind: 'filesystem', path: '/srv' }, `file:///mnt/b/${full}`)).toEqual({ ok: true, storage: { kind: 'filesystem', path: '/' }, prefix: 'mnt/b', location: { name: full, base: full } });
+  });
+
+  test('a URL that disagrees with the storage, or a path that is no backup folder, is refused with the reason', () => {
+    expect(locateSource(s3, `s3://elsewhere/${full}`)).toEqual({ ok: false, reason: `source.path "s3://elsewhere/${full}" names bucket "elsewhere" but source.storage is bucket "backups"` });
+    expect(locateSource(s3, `file:///x/${full}`)).toEqual({ ok: false, reason: `source.path "file:///x/${full}" is a file:// URL but source.storage is s3` });
+    expect(locateSource(s3, 'prod/latest')).toEqual({ ok: false, reason: 'source.path "prod/latest" does not end in a backup folder (<cluster>-<time>-full or <full>.incr/<cluster>-<time>-incr)' });
   });
 });

@@ -1,0 +1,32 @@
+import { Context } from '@temporalio/activity';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import type { Config } from '../domain/config.js';
+import type { LockRequest } from '../workflows/cluster-lock.js';
+
+/** Activities the cluster lock needs from the Temporal client of the worker. */
+export function clusterLockActivities(config: Config) {
+  return {
+    /** Queues a request on the cluster's lock workflow, starting that workflow if none is running. */
+    async requestClusterLock(input: { cluster: string; lockWorkflowId: string; request: LockRequest }): Promise<void> {
+      await Context.current().client.workflow.signalWithStart('clusterLock', {
+        workflowId: input.lockWorkflowId,
+        taskQueue: config.temporal.taskQueue,
+        args: [{ cluster: input.cluster, holder: null, waiting: [] }],
+        signal: 'acquire',
+        signalArgs: [input.request],
+        staticSummary: `Serializes backups, restores and deletions of cluster ${input.cluster}`,
+      });
+    },
+
+    /** Whether a workflow run is still open; a closed or vanished one can hold nothing. */
+    async isWorkflowOpen(input: { workflowId: string; runId: string }): Promise<boolean> {
+      try {
+        const description = await Context.current().client.workflow.getHandle(input.workflowId, input.runId).describe();
+        return description.status.name === 'RUNNING';
+      } catch (error) {
+        if (error instanceof WorkflowNotFoundError) return false;
+        throw error;
+      }
+    },
+  };
+}

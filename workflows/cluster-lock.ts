@@ -1,0 +1,123 @@
+/**
+ * One piece of work at a time per cluster, whoever starts it. Every backup, restore and deletion of a
+ * cluster asks the cluster's lock workflow (`chainbackup-lock-<cluster>`, signal-with-started by an
+ * activity so exactly one exists) and waits for its grant; requests are served in arrival order.
+ * The holder releases in a non-cancellable scope; a holder that dies without releasing (terminated,
+ * timed out) is noticed by the lock, which checks every minute whether the holder is still open.
+ */
+import {
+  CancellationScope,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  getExternalWorkflowHandle,
+  log,
+  setCurrentDetails,
+  setHandler,
+  workflowInfo,
+  allHandlersFinished,
+} from '@temporalio/workflow';
+import { clusterLockWorkflowId } from '../domain/names.js';
+import { orchestrator } from './activities.js';
+
+export interface LockRequest {
+  workflowId: string;
+  runId: string;
+  /** What the holder does, shown in the lock's details: "backup full", "restore …". */
+  purpose: string;
+}
+
+export interface LockState {
+  cluster: string;
+  holder: LockRequest | null;
+  waiting: LockRequest[];
+}
+
+export const acquireSignal = defineSignal<[LockRequest]>('acquire');
+export const releaseSignal = defineSignal<[{ workflowId: string; runId: string }]>('release');
+export const grantedSignal = defineSignal<[{ lockRunId: string }]>('lockGranted');
+export const lockStateQuery = defineQuery<LockState>('lockState');
+
+
+/** How long an idle lock stays open before it completes; a later request starts a new one. */
+const IDLE_LIFETIME = '10 minutes';
+const HOLDER_CHECK_INTERVAL = '1 minute';
+
+const sameRun = (a: { workflowId: string; runId: string }, b: { workflowId: string; runId: string }) => a.workflowId === b.workflowId && a.runId === b.runId;
+
+export async function clusterLock(initial: LockState): Promise<void> {
+  const state: LockState = { cluster: initial.cluster, holder: initial.holder, waiting: [...initial.waiting] };
+  setHandler(lockStateQuery, () => state);
+  setHandler(acquireSignal, (request) => {
+    // A retried signal-with-start must not queue the same run twice.
+    if ((state.holder && sameRun(state.holder, request)) || state.waiting.some((waiting) => sameRun(waiting, request))) return;
+    state.waiting.push(request);
+  });
+  setHandler(releaseSignal, (release) => {
+    if (state.holder && sameRun(state.holder, release)) state.holder = null;
+    state.waiting = state.waiting.filter((waiting) => !sameRun(waiting, release));
+  });
+
+  for (;;) {
+    if (workflowInfo().continueAsNewSuggested) {
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof clusterLock>(state);
+    }
+    if (state.holder === null) {
+      const next = state.waiting.shift();
+      if (next) {
+        state.holder = next;
+        setCurrentDetails(`Held by ${next.workflowId} (${next.purpose}); ${state.waiting.length} waiting`);
+        log.info('cluster lock granted', { cluster: state.cluster, holder: next.workflowId, purpose: next.purpose });
+        try {
+          await getExternalWorkflowHandle(next.workflowId, next.runId).signal(grantedSignal, { lockRunId: workflowInfo().runId });
+        } catch (error) {
+          // The requester is gone (completed, terminated): give the lock to the next one.
+          log.warn('cluster lock requester vanished before its grant', { holder: next.workflowId, error: String(error) });
+          state.holder = null;
+        }
+        continue;
+      }
+      setCurrentDetails(`Free`);
+      const requested = await condition(() => state.waiting.length > 0, IDLE_LIFETIME);
+      if (!requested && state.waiting.length === 0) {
+        await condition(allHandlersFinished);
+        if (state.waiting.length === 0) return;
+      }
+      continue;
+    }
+    const holder = state.holder;
+    const released = await condition(() => state.holder !== holder, HOLDER_CHECK_INTERVAL);
+    if (!released && !(await orchestrator.isWorkflowOpen({ workflowId: holder.workflowId, runId: holder.runId }))) {
+      log.warn('cluster lock holder closed without releasing; releasing for it', { cluster: state.cluster, holder: holder.workflowId });
+      if (state.holder === holder) state.holder = null;
+    }
+  }
+}
+
+/**
+ * Runs `work` while holding the cluster's lock. Waits (durably, for as long as it takes) behind any
+ * earlier backup, restore or deletion of the same cluster; always releases, even when cancelled.
+ */
+export async function withClusterLock<T>(cluster: string, purpose: string, work: () => Promise<T>): Promise<T> {
+  const info = workflowInfo();
+  let granted = false;
+  setHandler(grantedSignal, () => {
+    granted = true;
+  });
+  const lockId = clusterLockWorkflowId(cluster);
+  const me = { workflowId: info.workflowId, runId: info.runId };
+  try {
+    await orchestrator.requestClusterLock({ cluster, lockWorkflowId: lockId, request: { ...me, purpose } });
+    if (!granted) setCurrentDetails(`Waiting for earlier work on cluster ${cluster} to finish (lock ${lockId})`);
+    await condition(() => granted);
+    return await work();
+  } finally {
+    // Also leaves the queue when cancelled while waiting, so the lock never grants a dead request.
+    await CancellationScope.nonCancellable(() => getExternalWorkflowHandle(lockId).signal(releaseSignal, me)).catch((error: unknown) => {
+      // No lock workflow means nothing is held: the request never reached it.
+      log.warn('could not release the cluster lock', { lock: lockId, error: String(error) });
+    });
+  }
+}
