@@ -57,6 +57,15 @@ export const controllerSchema = z.discriminatedUnion('kind', [
 ]);
 export type ControllerConfig = z.infer<typeof controllerSchema>;
 
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export const incrementalSchema = z
   .strictObject({
     enabled: z.boolean().default(false),
@@ -98,8 +107,12 @@ export const clusterSchema = z.strictObject({
     .prefault({}),
   schedule: z
     .strictObject({
+      /** false: no Temporal Schedules for this cluster (backups only on demand). */
+      enabled: z.boolean().default(true),
       time: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM in 24-hour time').default('01:00'),
-      timezone: z.string().min(1).default('UTC'),
+      timezone: z.string().refine(isTimeZone, 'must be an IANA time zone such as "UTC" or "Europe/Berlin"').default('UTC'),
+      /** How late a missed run (Temporal or the workers down) may still start. */
+      catchupWindow: duration.default('6h'),
     })
     .prefault({}),
   incremental: incrementalSchema.prefault({}),

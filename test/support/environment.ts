@@ -3,6 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import YAML from 'yaml';
+import { execa } from 'execa';
 import { DeleteObjectCommand, GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import type { StorageConfig } from '../../domain/config.js';
@@ -153,4 +154,16 @@ export class TestBucket {
   close(): void {
     this.s3.destroy();
   }
+}
+
+export interface CliRun {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the product's CLI as an operator would: a child process with the test's Temporal settings. */
+export async function runCli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+  const result = await execa(process.execPath, [join(repoRoot, 'dist/client/cli.js'), ...args], { reject: false, env: { ...process.env, ...env } });
+  return { exitCode: result.exitCode ?? -1, stdout: result.stdout, stderr: result.stderr };
 }

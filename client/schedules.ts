@@ -1,0 +1,163 @@
+/**
+ * Temporal Schedules for the weekly cadence: `apply` creates, updates and deletes this deployment's
+ * schedules so they match the configuration, and reports what it changed; the other operations
+ * pause, resume, trigger and describe a cluster's schedules.
+ */
+import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type DayOfWeek, type ScheduleDescription, type ScheduleOptions } from '@temporalio/client';
+import type { Config } from '../domain/config.js';
+import type { BackupType } from '../domain/names.js';
+import { describeCadence, desiredSchedules, scheduleFingerprint, scheduleId, SCHEDULE_ID_PREFIX, type DesiredSchedule } from '../domain/schedules.js';
+import { BackupClusterKey, BackupTypeKey } from '../domain/search-attributes.js';
+import type { Weekday } from '../domain/week.js';
+
+/** Memo keys: which deployment (shared task queue) owns a schedule, and what it was last set to. */
+const OWNER_MEMO = 'chainbackupTaskQueue';
+const FINGERPRINT_MEMO = 'chainbackupSchedule';
+
+const DAY_NAMES: Record<Weekday, DayOfWeek> = { sun: 'SUNDAY', mon: 'MONDAY', tue: 'TUESDAY', wed: 'WEDNESDAY', thu: 'THURSDAY', fri: 'FRIDAY', sat: 'SATURDAY' };
+
+export interface ApplyReport {
+  created: string[];
+  updated: string[];
+  deleted: string[];
+  unchanged: string[];
+}
+
+export function changed(report: ApplyReport): boolean {
+  return report.created.length + report.updated.length + report.deleted.length > 0;
+}
+
+function scheduleOptions(schedule: DesiredSchedule): Omit<ScheduleOptions, 'scheduleId' | 'memo' | 'state'> {
+  const cadence = describeCadence(schedule);
+  return {
+    spec: {
+      calendars: [{ dayOfWeek: schedule.days.map((day) => DAY_NAMES[day]), hour: schedule.hour, minute: schedule.minute, comment: `${schedule.type} backups, ${cadence}` }],
+      timezone: schedule.timezone,
+    },
+    action: {
+      type: 'startWorkflow',
+      workflowType: 'backup',
+      taskQueue: schedule.taskQueue,
+      // Temporal appends the scheduled time, so every run's id says cluster, kind and when.
+      workflowId: `backup-${schedule.cluster}-${schedule.type}-scheduled`,
+      args: [schedule.request],
+      typedSearchAttributes: [
+        { key: BackupClusterKey, value: schedule.cluster },
+        { key: BackupTypeKey, value: schedule.type },
+      ],
+      staticSummary: `Scheduled ${schedule.type} backup of ${schedule.cluster} (${cadence})`,
+      memo: { [FINGERPRINT_MEMO]: scheduleFingerprint(schedule) },
+    },
+    // A backup still running when the next one is due is not doubled; the cluster lock serializes the rest.
+    policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: schedule.catchupWindow },
+  };
+}
+
+/** This deployment's schedules on the server, by id. */
+async function ownSchedules(client: Client, config: Config): Promise<Set<string>> {
+  const ids = new Set<string>();
+  for await (const summary of client.schedule.list()) {
+    if (summary.scheduleId.startsWith(SCHEDULE_ID_PREFIX) && summary.memo?.[OWNER_MEMO] === config.temporal.taskQueue) ids.add(summary.scheduleId);
+  }
+  return ids;
+}
+
+async function describeOrUndefined(client: Client, id: string): Promise<ScheduleDescription | undefined> {
+  try {
+    return await client.schedule.getHandle(id).describe();
+  } catch (error) {
+    if (error instanceof ScheduleNotFoundError) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * Makes the server's schedules match the configuration. Idempotent: a second run reports every
+ * schedule unchanged. A paused schedule stays paused when its definition is updated.
+ */
+export async function applySchedules(client: Client, config: Config): Promise<ApplyReport> {
+  const report: ApplyReport = { created: [], updated: [], deleted: [], unchanged: [] };
+  const desired = desiredSchedules(config);
+  const existing = await ownSchedules(client, config);
+  for (const schedule of desired) {
+    const options = scheduleOptions(schedule);
+    // The list is eventually consistent: describe before deciding between create and update.
+    const current = await describeOrUndefined(client, schedule.id);
+    if (!current) {
+      await client.schedule.create({ scheduleId: schedule.id, ...options, memo: { [OWNER_MEMO]: config.temporal.taskQueue }, state: { note: `created by chainbackup: ${describeCadence(schedule)}` } });
+      report.created.push(schedule.id);
+    } else if (current.action.type !== 'startWorkflow' || current.action.memo?.[FINGERPRINT_MEMO] !== scheduleFingerprint(schedule)) {
+      await client.schedule.getHandle(schedule.id).update((previous) => ({ ...previous, ...options, state: previous.state }));
+      report.updated.push(schedule.id);
+    } else {
+      report.unchanged.push(schedule.id);
+    }
+  }
+  const wanted = new Set(desired.map((schedule) => schedule.id));
+  for (const id of existing) {
+    if (wanted.has(id)) continue;
+    await client.schedule.getHandle(id).delete();
+    report.deleted.push(id);
+  }
+  return report;
+}
+
+export interface ClusterScheduleView {
+  id: string;
+  type: BackupType;
+  cadence: string;
+  paused: boolean;
+  note: string;
+  nextRuns: string[];
+  recentRuns: { scheduledAt: string; workflowId: string }[];
+}
+
+/** The schedules of one cluster as the server has them now. */
+export async function describeClusterSchedules(client: Client, cluster: string): Promise<ClusterScheduleView[]> {
+  const views: ClusterScheduleView[] = [];
+  for (const type of ['full', 'incremental'] as const) {
+    const id = scheduleId(cluster, type);
+    const description = await describeOrUndefined(client, id);
+    if (!description) continue;
+    const calendar = description.spec.calendars?.[0];
+    const days = (calendar?.dayOfWeek ?? []).flatMap((range) => {
+      const all = Object.values(DAY_NAMES);
+      const from = all.indexOf(range.start);
+      const to = all.indexOf(range.end);
+      return all.slice(from, to + 1).filter((_, index) => index % (range.step || 1) === 0);
+    });
+    const weekdays = (Object.keys(DAY_NAMES) as Weekday[]).filter((day) => days.includes(DAY_NAMES[day]));
+    views.push({
+      id,
+      type,
+      cadence: describeCadence({ days: weekdays, hour: calendar?.hour[0]?.start ?? 0, minute: calendar?.minute[0]?.start ?? 0, timezone: description.spec.timezone ?? 'UTC' }),
+      paused: description.state.paused,
+      note: description.state.note ?? '',
+      nextRuns: description.info.nextActionTimes.slice(0, 3).map((time) => time.toISOString()),
+      recentRuns: description.info.recentActions.slice(-5).map((action) => ({ scheduledAt: action.scheduledAt.toISOString(), workflowId: action.action.workflow.workflowId })),
+    });
+  }
+  return views;
+}
+
+/** The ids of a cluster's schedules that exist on the server (described, not listed: listing lags). */
+export async function clusterScheduleIds(client: Client, cluster: string): Promise<string[]> {
+  const ids: string[] = [];
+  for (const type of ['full', 'incremental'] as const) {
+    if (await describeOrUndefined(client, scheduleId(cluster, type))) ids.push(scheduleId(cluster, type));
+  }
+  return ids;
+}
+
+export async function pauseSchedules(client: Client, ids: string[], note: string): Promise<void> {
+  for (const id of ids) await client.schedule.getHandle(id).pause(note);
+}
+
+export async function resumeSchedules(client: Client, ids: string[], note: string): Promise<void> {
+  for (const id of ids) await client.schedule.getHandle(id).unpause(note);
+}
+
+/** Runs a schedule's action now, as if it were due. */
+export async function triggerSchedule(client: Client, id: string): Promise<void> {
+  await client.schedule.getHandle(id).trigger(ScheduleOverlapPolicy.ALLOW_ALL);
+}

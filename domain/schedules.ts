@@ -1,0 +1,59 @@
+/**
+ * The weekly cadence as Temporal Schedules, derived from the configuration alone (the Aiven
+ * contract): incremental backups on → full backups on the listed days and increments on every other
+ * day; off → a full backup every day. `apply` makes the server's schedules match this list.
+ */
+import type { ClusterConfig, Config } from './config.js';
+import type { BackupType } from './names.js';
+import type { BackupRequestInput } from './requests.js';
+import { parseWeekSchedule, WEEKDAYS, type Weekday } from './week.js';
+
+export const SCHEDULE_ID_PREFIX = 'chainbackup-schedule-';
+
+export function scheduleId(cluster: string, type: BackupType): string {
+  return `${SCHEDULE_ID_PREFIX}${cluster}-${type}`;
+}
+
+/** Everything that defines one schedule; two equal values mean nothing to update. */
+export interface DesiredSchedule {
+  id: string;
+  cluster: string;
+  type: BackupType;
+  days: Weekday[];
+  hour: number;
+  minute: number;
+  timezone: string;
+  catchupWindow: string;
+  taskQueue: string;
+  request: BackupRequestInput;
+}
+
+function clusterSchedules(cluster: ClusterConfig, taskQueue: string): DesiredSchedule[] {
+  if (!cluster.schedule.enabled) return [];
+  const [hour, minute] = cluster.schedule.time.split(':').map(Number) as [number, number];
+  const common = { cluster: cluster.name, hour, minute, timezone: cluster.schedule.timezone, catchupWindow: cluster.schedule.catchupWindow, taskQueue };
+  const week = cluster.incremental.enabled && cluster.incremental.fullBackupWeekSchedule !== undefined ? parseWeekSchedule(cluster.incremental.fullBackupWeekSchedule) : undefined;
+  const fullDays = week?.ok ? week.days : [...WEEKDAYS];
+  const incrementalDays = WEEKDAYS.filter((day) => !fullDays.includes(day));
+  const schedules: DesiredSchedule[] = [{ ...common, id: scheduleId(cluster.name, 'full'), type: 'full', days: fullDays, request: { cluster: cluster.name, type: 'full' } }];
+  if (incrementalDays.length > 0) {
+    schedules.push({ ...common, id: scheduleId(cluster.name, 'incremental'), type: 'incremental', days: incrementalDays, request: { cluster: cluster.name, type: 'incremental' } });
+  }
+  return schedules;
+}
+
+export function desiredSchedules(config: Config): DesiredSchedule[] {
+  return config.clusters.flatMap((cluster) => clusterSchedules(cluster, config.temporal.taskQueue));
+}
+
+/** A stable text of a schedule's definition, stored with the schedule to tell whether it changed. */
+export function scheduleFingerprint(schedule: DesiredSchedule): string {
+  const { id, cluster, type, days, hour, minute, timezone, catchupWindow, taskQueue, request } = schedule;
+  return JSON.stringify({ id, cluster, type, days, hour, minute, timezone, catchupWindow, taskQueue, request });
+}
+
+/** "mon,wed,fri at 01:00 Europe/Berlin" */
+export function describeCadence(schedule: Pick<DesiredSchedule, 'days' | 'hour' | 'minute' | 'timezone'>): string {
+  const days = schedule.days.length === 7 ? 'every day' : schedule.days.join(',');
+  return `${days} at ${String(schedule.hour).padStart(2, '0')}:${String(schedule.minute).padStart(2, '0')} ${schedule.timezone}`;
+}
