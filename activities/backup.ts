@@ -12,6 +12,7 @@ import { businessFailure, FailureType } from '../domain/failures.js';
 import { backupFolder, CHECKPOINTS_OBJECT, dataObjectName, INFO_OBJECT, MANIFEST_OBJECT, type BackupLocation, type Compression } from '../domain/layout.js';
 import type { Manifest, ManifestObject } from '../domain/manifest.js';
 import { readCatalog } from './catalog.js';
+import { removeFolder } from './deletion.js';
 import { readPassword, writeDefaultsFile } from './database/defaults-file.js';
 import { serverFacts } from './database/sql.js';
 import type { ActivityDeps } from './deps.js';
@@ -42,14 +43,6 @@ export interface TakenBackup {
 
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
-}
-
-async function removeFolder(deps: ActivityDeps, cluster: string, location: BackupLocation): Promise<void> {
-  const store = deps.store(deps.cluster(cluster));
-  const folder = backupFolder(location);
-  const objects = await store.list(folder);
-  await store.delete(objects.map((object) => object.key));
-  await store.abortIncompleteUploads(folder);
 }
 
 export function backupActivities(deps: ActivityDeps) {

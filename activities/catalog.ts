@@ -1,4 +1,4 @@
-import { parseObjectKey, MANIFEST_OBJECT, backupFolder } from '../domain/layout.js';
+import { parseObjectKey, MANIFEST_OBJECT, DELETING_OBJECT, backupFolder } from '../domain/layout.js';
 import { parseManifest, ManifestError } from '../domain/manifest.js';
 import type { StoredBackup } from '../domain/chain.js';
 import type { ObjectStore } from './storage/index.js';
@@ -32,6 +32,15 @@ export async function readCatalog(store: ObjectStore): Promise<StoredBackup[]> {
     } catch (error) {
       if (!(error instanceof ManifestError)) throw error;
       backup.manifestProblem = error.message;
+    }
+  }
+  // A chain being deleted is invisible as a whole, from the moment its marker exists.
+  for (const base of folders.values()) {
+    if (!base.objects.some((object) => object.key === `${base.folder}${DELETING_OBJECT}`)) continue;
+    for (const member of folders.values()) {
+      if (member.base !== base.name || member.manifest === null) continue;
+      member.manifest = null;
+      member.manifestProblem = `its chain ${base.name} is being deleted`;
     }
   }
   return [...folders.values()].sort((a, b) => a.name.localeCompare(b.name));

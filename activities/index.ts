@@ -1,6 +1,7 @@
 import { clusterSettings, type ClusterSettings, type Config } from '../domain/config.js';
 import { backupActivities } from './backup.js';
 import { clusterLockActivities } from './cluster-lock.js';
+import { deletionActivities } from './deletion.js';
 import { ActivityDeps } from './deps.js';
 import { restoreActivities } from './restore.js';
 
@@ -20,7 +21,7 @@ export function createOrchestratorActivities(config: Config) {
 /** Activities that must run on the database host: the backup tool, the datadir, the server. */
 export function createHostActivities(config: Config) {
   const deps = new ActivityDeps(config);
-  return { ...backupActivities(deps), ...restoreActivities(deps) };
+  return { ...backupActivities(deps), ...restoreActivities(deps), ...deletionActivities(deps) };
 }
 
 export type OrchestratorActivities = ReturnType<typeof createOrchestratorActivities>;

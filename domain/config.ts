@@ -118,8 +118,12 @@ export const clusterSchema = z.strictObject({
   incremental: incrementalSchema.prefault({}),
   retention: z
     .strictObject({
+      /** Keep the newest N chains (a full backup and its increments). */
       keepChains: z.number().int().min(1).optional(),
+      /** Keep chains whose newest backup is younger than this. A chain goes only when every rule lets it go. */
       maxAgeDays: z.number().int().min(1).optional(),
+      /** Objects of uncommitted backups (failed, or a deletion that was interrupted) older than this are swept. */
+      orphanAgeHours: z.number().min(0).default(24),
     })
     .prefault({}),
   retry: z
@@ -167,6 +171,7 @@ export interface ClusterSettings {
   storageLabel: string;
   backup: ClusterConfig['backup'];
   restore: Pick<ClusterConfig['restore'], 'timeout'>;
+  retention: ClusterConfig['retention'];
   retry: ClusterConfig['retry'];
 }
 
@@ -178,6 +183,7 @@ export function clusterSettings(cluster: ClusterConfig): ClusterSettings {
     storageLabel: storageLabel(cluster.storage),
     backup: cluster.backup,
     restore: { timeout: cluster.restore.timeout },
+    retention: cluster.retention,
     retry: cluster.retry,
   };
 }

@@ -14,6 +14,7 @@ export const FailureType = {
   BackupToolFailed: 'BackupToolFailed',
   InsufficientSpace: 'InsufficientSpace',
   RestoreFailed: 'RestoreFailed',
+  ChainInUse: 'ChainInUse',
   ConfigInvalid: 'ConfigInvalid',
 } as const;
 export type FailureTypeName = (typeof FailureType)[keyof typeof FailureType];

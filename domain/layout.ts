@@ -13,6 +13,8 @@ import { parseBackupName } from './names.js';
 export const MANIFEST_OBJECT = 'manifest.json';
 export const CHECKPOINTS_OBJECT = 'xtrabackup_checkpoints';
 export const INFO_OBJECT = 'xtrabackup_info';
+/** Put in a full backup's folder when its chain is being deleted: the whole chain is invisible at once. */
+export const DELETING_OBJECT = 'deleting.json';
 export const CHAIN_SUFFIX = '.incr';
 
 export type Compression = 'none' | 'zstd';

@@ -38,3 +38,18 @@ export const restoreRequestSchema = z
   });
 export type RestoreRequest = z.infer<typeof restoreRequestSchema>;
 export type RestoreRequestInput = z.input<typeof restoreRequestSchema>;
+
+export const deleteRequestSchema = z.strictObject({
+  cluster: clusterName,
+  /** A full backup (its whole chain goes) or the last increment of a chain. */
+  backupName: backupNameField,
+});
+export type DeleteRequest = z.infer<typeof deleteRequestSchema>;
+
+export const retentionRequestSchema = z.strictObject({
+  cluster: clusterName,
+  /** Report what would be removed, remove nothing. */
+  dryRun: z.boolean().default(false),
+});
+export type RetentionRequest = z.infer<typeof retentionRequestSchema>;
+export type RetentionRequestInput = z.input<typeof retentionRequestSchema>;

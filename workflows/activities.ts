@@ -28,5 +28,7 @@ export function hostActivities(cluster: ClusterSettings, timeout: string) {
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
       retry,
     }),
+    /** Deletions: short heartbeats, so a deletion whose worker died resumes within seconds on another. */
+    removal: proxyActivities<HostActivities>({ taskQueue: cluster.taskQueue, startToCloseTimeout: '1 hour', heartbeatTimeout: '15 seconds', retry }),
   };
 }

@@ -1,4 +1,4 @@
-import { CancellationScope, log, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, log, ParentClosePolicy, setCurrentDetails, startChild, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { checkContinuity, chooseBase, chooseParent, validateParentCheckpoints, type CommittedBackup } from '../domain/chain.js';
 import type { ClusterSettings } from '../domain/config.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
@@ -10,6 +10,7 @@ import { BackupChainBaseKey, BackupClusterKey, BackupNameKey, BackupTypeKey } fr
 import { parseWith } from '../domain/validation.js';
 import { hostActivities, orchestrator } from './activities.js';
 import { withClusterLock } from './cluster-lock.js';
+import { retention } from './retention.js';
 
 export interface BackupResult {
   name: string;
@@ -71,6 +72,7 @@ async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings)
     { key: BackupChainBaseKey, value: location.base },
   ]);
 
+  let result: BackupResult;
   try {
     setCurrentDetails(`Streaming ${request.type} backup ${location.name} to ${cluster.storageLabel}${parent ? ` from LSN ${parent.manifest.toLsn} (${parent.name})` : ''}`);
     const taken = await host.long.takeBackup({
@@ -112,7 +114,7 @@ async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings)
     await host.quick.commitBackup({ cluster: cluster.name, manifest });
     log.info('backup committed', { backup: manifest.name, type: manifest.type, fromLsn: manifest.fromLsn, toLsn: manifest.toLsn, sizeBytes: manifest.sizeBytes });
     setCurrentDetails(`Committed ${location.name} (LSN ${manifest.fromLsn} to ${manifest.toLsn}, ${manifest.sizeBytes} bytes)`);
-    return {
+    result = {
       name: manifest.name,
       cluster: manifest.cluster,
       type: manifest.type,
@@ -135,4 +137,14 @@ async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings)
     await CancellationScope.nonCancellable(() => host.quick.discardBackup({ cluster: cluster.name, location }));
     throw error;
   }
+  if (result.type === 'full') {
+    // A new chain may let an old one go. The child waits for this backup's lock and outlives it.
+    await startChild(retention, {
+      workflowId: `retention-${cluster.name}-after-${result.name}`,
+      args: [{ cluster: cluster.name }],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      staticSummary: `Retention of ${cluster.name} after full backup ${result.name}`,
+    });
+  }
+  return result;
 }

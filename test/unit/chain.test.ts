@@ -1,41 +1,12 @@
 import { describe, expect, test } from '@jest/globals';
 import { checkContinuity, chooseBase, chooseParent, resolveRestoreChain, validateParentCheckpoints, type StoredBackup } from '../../domain/chain.js';
-import { backupFolder } from '../../domain/layout.js';
 import type { Manifest } from '../../domain/manifest.js';
+import { stored } from '../support/stored-backups.js';
 
 const F1 = 'shop-2026-04-06T000000.000Z-full';
 const I1 = 'shop-2026-04-07T000000.000Z-incr';
 const I2 = 'shop-2026-04-08T000000.000Z-incr';
 const F2 = 'shop-2026-04-09T000000.000Z-full';
-
-function stored(name: string, base: string, manifest: Partial<Manifest> | null): StoredBackup {
-  const folder = backupFolder({ name, base });
-  const full: Manifest | null = manifest && {
-    formatVersion: 1,
-    name,
-    cluster: 'shop',
-    type: name === base ? 'full' : 'incremental',
-    base,
-    parent: null,
-    fromLsn: '0',
-    toLsn: '100',
-    lastLsn: '100',
-    flavour: 'mariadb',
-    tool: { name: 'mariadb-backup' },
-    binlog: null,
-    startedAt: `${name.slice(5, 15)}T00:00:00.000Z`,
-    finishedAt: `${name.slice(5, 15)}T00:10:00.000Z`,
-    sizeBytes: 10,
-    streamBytes: 10,
-    objects: [{ name: 'backup.xbstream', size: 10, sha256: 'a'.repeat(64) }],
-    dataObject: 'backup.xbstream',
-    compression: 'none',
-    encryption: 'none',
-    parallel: 1,
-    ...manifest,
-  };
-  return { name, base, folder, manifest: full, objects: [] };
-}
 
 const chain = [
   stored(F1, F1, { toLsn: '100' }),

@@ -1,0 +1,43 @@
+import { Context } from '@temporalio/activity';
+import { backupFolder, DELETING_OBJECT, MANIFEST_OBJECT, type BackupLocation } from '../domain/layout.js';
+import type { ActivityDeps } from './deps.js';
+
+/**
+ * Removes a backup folder's objects (all but `keep`) and its unfinished multipart uploads.
+ * Idempotent, so a deletion interrupted by a dying worker simply runs again.
+ */
+export async function removeFolder(deps: ActivityDeps, cluster: string, location: BackupLocation, keep: string[] = []): Promise<void> {
+  const store = deps.store(deps.cluster(cluster));
+  const folder = backupFolder(location);
+  const kept = new Set(keep.map((name) => `${folder}${name}`));
+  const objects = (await store.list(folder)).filter((object) => !kept.has(object.key));
+  // The manifest first: a removal cut short leaves an uncommitted folder, never a committed one missing data.
+  const manifestKey = `${folder}${MANIFEST_OBJECT}`;
+  if (objects.some((object) => object.key === manifestKey)) await store.delete([manifestKey]);
+  await store.delete(objects.filter((object) => object.key !== manifestKey).map((object) => object.key));
+  await store.abortIncompleteUploads(folder);
+}
+
+/** Steps of a crash-safe deletion: each is idempotent and makes the next state no less safe. */
+export function deletionActivities(deps: ActivityDeps) {
+  return {
+    /** One object in the base's folder makes the whole chain invisible at once. */
+    async markChainDeleting(input: { cluster: string; base: string; workflowId: string }): Promise<void> {
+      const store = deps.store(deps.cluster(input.cluster));
+      const marker = { deletingChain: input.base, by: input.workflowId, since: new Date().toISOString() };
+      await store.putText(`${backupFolder({ name: input.base, base: input.base })}${DELETING_OBJECT}`, `${JSON.stringify(marker)}\n`);
+    },
+
+    /** Removes a backup's manifest: from here on it does not exist for any other part of the product. */
+    async hideBackup(input: { cluster: string; location: BackupLocation }): Promise<void> {
+      const store = deps.store(deps.cluster(input.cluster));
+      await store.delete([`${backupFolder(input.location)}${MANIFEST_OBJECT}`]);
+    },
+
+    /** Removes what is left of a hidden backup; the chain's marker goes only with `removeMarker`. */
+    async removeBackupData(input: { cluster: string; location: BackupLocation; removeMarker: boolean }): Promise<void> {
+      Context.current().heartbeat({ phase: 'removing', object: backupFolder(input.location) });
+      await removeFolder(deps, input.cluster, input.location, input.removeMarker ? [] : [DELETING_OBJECT]);
+    },
+  };
+}

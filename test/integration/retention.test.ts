@@ -1,0 +1,169 @@
+/**
+ * Issue 6: retention and deletion with the chain as the unit, on MinIO and on the filesystem store:
+ * `keepChains: 2` removes the oldest chain whole after a new full backup; the last increment and then
+ * the base can be deleted, a middle increment cannot; uncommitted leftovers are swept; and a worker
+ * killed in the middle of deleting a chain is replaced, the deletion completes, and no part of the
+ * chain is listed as a backup at any moment in between.
+ */
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { readdir } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import type { Client } from '@temporalio/client';
+import { readCatalog } from '../../activities/catalog.js';
+import { openStore } from '../../activities/storage/index.js';
+import type { MariaDbSandbox } from '../../client/sandbox/mariadb.js';
+import type { StorageConfig } from '../../domain/config.js';
+import type { backup as backupWorkflow, deleteBackup as deleteWorkflow, retention as retentionWorkflow, BackupResult } from '../../workflows/index.js';
+import { connectTestClient, createSandbox, failureChain, filesystemStorage, s3Storage, startWorker, TestBucket, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
+
+const taskQueue = uniqueName('retain');
+const fastRetry = { maximumAttempts: 3, initialInterval: '200ms' };
+const storages: Record<string, StorageConfig> = {
+  'keep-s3': s3Storage(`${taskQueue}-keep`),
+  'keep-fs': filesystemStorage(`${taskQueue}-keep`),
+  'del-s3': s3Storage(`${taskQueue}-del`),
+  'del-fs': filesystemStorage(`${taskQueue}-del`),
+  crash: s3Storage(`${taskQueue}-crash`),
+};
+const bucket = new TestBucket();
+
+let source: MariaDbSandbox;
+let configPath: string;
+let worker: WorkerProcess;
+let client: Client;
+let closeClient: () => Promise<void>;
+
+beforeAll(async () => {
+  source = await createSandbox(`${taskQueue}-source`);
+  await source.loadSampleData();
+  const config = {
+    temporal: { taskQueue },
+    clusters: Object.entries(storages).map(([name, storage]) =>
+      source.clusterConfig(name, storage, { retry: fastRetry, retention: name.startsWith('keep') ? { keepChains: 2 } : { orphanAgeHours: 0 } }),
+    ),
+  };
+  configPath = await writeConfig(taskQueue, config);
+  worker = await startWorker(configPath);
+  ({ client, close: closeClient } = await connectTestClient());
+});
+
+afterAll(async () => {
+  bucket.close();
+  await closeClient?.();
+  await worker?.stop();
+  await source?.stop();
+});
+
+const runBackup = (cluster: string, type: 'full' | 'incremental'): Promise<BackupResult> =>
+  client.workflow.execute<typeof backupWorkflow>('backup', { taskQueue, workflowId: uniqueName(`backup-${cluster}`), args: [{ cluster, type }] });
+
+const startDelete = (cluster: string, backupName: string) => client.workflow.start<typeof deleteWorkflow>('deleteBackup', { taskQueue, workflowId: uniqueName(`delete-${cluster}`), args: [{ cluster, backupName }] });
+
+/** Every key the storage holds, relative to its root. */
+async function storedKeys(storage: StorageConfig): Promise<string[]> {
+  if (storage.kind === 's3') return (await bucket.list(storage.prefix)).map((object) => object.key);
+  const entries = await readdir(storage.path, { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries.filter((entry) => entry.isFile()).map((entry) => relative(storage.path, join(entry.parentPath, entry.name))).sort();
+}
+
+/** The backups the product itself considers committed, as every other part of it would list them. */
+async function committedNames(storage: StorageConfig): Promise<string[]> {
+  return (await readCatalog(openStore(storage))).filter((backup) => backup.manifest !== null).map((backup) => backup.name);
+}
+
+describe.each([['MinIO', 'keep-s3'], ['the filesystem store', 'keep-fs']])('retention on %s', (_store, cluster) => {
+  test('with keepChains 2, a third full backup removes the oldest chain whole, base and increments', async () => {
+    const storage = storages[cluster] as StorageConfig;
+    const first = await runBackup(cluster, 'full');
+    const firstIncrement = await runBackup(cluster, 'incremental');
+    const second = await runBackup(cluster, 'full');
+    const secondIncrement = await runBackup(cluster, 'incremental');
+    const third = await runBackup(cluster, 'full');
+    // The retention that followed the second full backup kept both chains.
+    const afterSecond = await client.workflow.getHandle<typeof retentionWorkflow>(`retention-${cluster}-after-${second.name}`).result();
+    expect(afterSecond.removed).toEqual([]);
+    const afterThird = await client.workflow.getHandle<typeof retentionWorkflow>(`retention-${cluster}-after-${third.name}`).result();
+    expect(afterThird.removed).toEqual([firstIncrement.name, first.name]);
+    expect(afterThird.keptChains).toEqual([third.name, second.name]);
+    expect(afterThird.freedBytes).toBe(first.sizeBytes + firstIncrement.sizeBytes);
+
+    const keys = await storedKeys(storage);
+    expect(keys.filter((key) => key.includes(first.name))).toEqual([]);
+    expect(await committedNames(storage)).toEqual([second.name, secondIncrement.name, third.name].sort());
+    for (const kept of [second, secondIncrement, third]) expect(keys).toContain(`${kept.path}manifest.json`);
+  });
+});
+
+describe.each([['MinIO', 'del-s3'], ['the filesystem store', 'del-fs']])('deletion on %s', (_store, cluster) => {
+  test('a middle increment is refused; the last increment, then the base, are deleted', async () => {
+    const storage = storages[cluster] as StorageConfig;
+    const full = await runBackup(cluster, 'full');
+    const middle = await runBackup(cluster, 'incremental');
+    const last = await runBackup(cluster, 'incremental');
+    const before = await storedKeys(storage);
+
+    const refused = failureChain(await (await startDelete(cluster, middle.name)).result().catch((error: unknown) => error));
+    expect(refused[0]).toEqual({
+      type: 'BrokenChain',
+      message: `cannot delete ${middle.name}: it is in the middle of chain ${full.name}, and ${last.name} depends on it; delete the later increments first (newest first), or delete ${full.name} to remove the whole chain`,
+    });
+    expect(await storedKeys(storage)).toEqual(before);
+
+    expect(await (await startDelete(cluster, last.name)).result()).toEqual({ cluster, removed: [last.name], freedBytes: last.sizeBytes });
+    expect(await committedNames(storage)).toEqual([full.name, middle.name]);
+    expect((await storedKeys(storage)).filter((key) => key.includes(last.name))).toEqual([]);
+
+    expect(await (await startDelete(cluster, full.name)).result()).toEqual({ cluster, removed: [middle.name, full.name], freedBytes: middle.sizeBytes + full.sizeBytes });
+    expect(await storedKeys(storage)).toEqual([]);
+  });
+
+  test('the orphan sweep removes uncommitted leftovers and reports them; a dry run removes nothing', async () => {
+    const storage = storages[cluster] as StorageConfig;
+    const committed = await runBackup(cluster, 'full');
+    // Let the retention that follows every full backup finish first: it would sweep the orphan too.
+    await client.workflow.getHandle(`retention-${cluster}-after-${committed.name}`).result();
+    // A folder a crashed backup left behind (the configured orphan age is 0 hours).
+    const orphan = `${cluster}-2026-01-01T000000.000Z-full`;
+    const store = openStore(storage);
+    await store.putText(`${orphan}/backup.xbstream.zst`, 'half a backup');
+    const dryRun = await client.workflow.execute<typeof retentionWorkflow>('retention', { taskQueue, workflowId: uniqueName(`retention-${cluster}`), args: [{ cluster, dryRun: true }] });
+    expect(dryRun).toMatchObject({ dryRun: true, removed: [], orphans: [`${orphan}/`] });
+    expect(await storedKeys(storage)).toContain(`${orphan}/backup.xbstream.zst`);
+    const swept = await client.workflow.execute<typeof retentionWorkflow>('retention', { taskQueue, workflowId: uniqueName(`retention-${cluster}`), args: [{ cluster }] });
+    expect(swept).toMatchObject({ dryRun: false, removed: [], orphans: [`${orphan}/`], freedBytes: 'half a backup'.length });
+    expect((await storedKeys(storage)).filter((key) => key.startsWith(orphan))).toEqual([]);
+    expect(await committedNames(storage)).toEqual([committed.name]);
+  });
+});
+
+describe('a worker killed in the middle of deleting a chain', () => {
+  test('is replaced, the deletion completes, and no part of the chain is listed as a backup meanwhile', async () => {
+    const storage = storages.crash as StorageConfig;
+    const chain = [await runBackup('crash', 'full')];
+    for (let index = 0; index < 3; index++) chain.push(await runBackup('crash', 'incremental'));
+    const names = chain.map((backup) => backup.name);
+    const full = chain[0] as BackupResult;
+    expect(await committedNames(storage)).toEqual(names);
+
+    const handle = await startDelete('crash', full.name);
+    const marker = `${full.path}deleting.json`;
+    while (!(await storedKeys(storage)).includes(marker)) await new Promise((resolve) => setTimeout(resolve, 5));
+    // Freeze the worker the moment the chain is marked, then kill it: the deletion is cut mid-way.
+    worker.child.kill('SIGSTOP');
+    const cut = await storedKeys(storage);
+    expect(cut).toContain(marker);
+    expect(cut.length).toBeGreaterThan(1);
+    await worker.kill();
+    expect(await committedNames(storage)).toEqual([]);
+
+    worker = await startWorker(configPath);
+    let done = false;
+    const result = handle.result().finally(() => (done = true));
+    while (!done) {
+      expect((await committedNames(storage)).filter((name) => names.includes(name))).toEqual([]);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect((await result).removed).toEqual([...names].reverse());
+    expect(await storedKeys(storage)).toEqual([]);
+  });
+});

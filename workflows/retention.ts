@@ -1,0 +1,122 @@
+import { log, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { ClusterSettings } from '../domain/config.js';
+import { businessFailure, FailureType } from '../domain/failures.js';
+import { chainDeletion, committedChains, expiredChains, orphanFolders, planDeletion, type DeletionPlan } from '../domain/retention.js';
+import { deleteRequestSchema, retentionRequestSchema, type DeleteRequest, type RetentionRequestInput } from '../domain/requests.js';
+import { BackupChainBaseKey, BackupClusterKey, BackupNameKey, BackupTypeKey } from '../domain/search-attributes.js';
+import { parseWith } from '../domain/validation.js';
+import { hostActivities, orchestrator } from './activities.js';
+import { withClusterLock } from './cluster-lock.js';
+
+export interface DeletionResult {
+  cluster: string;
+  /** Backups removed, newest first. */
+  removed: string[];
+  freedBytes: number;
+}
+
+export interface RetentionResult extends DeletionResult {
+  dryRun: boolean;
+  /** The moment ages were measured from. */
+  checkedAt: string;
+  keptChains: string[];
+  /** Folders of uncommitted backups removed by the sweep. */
+  orphans: string[];
+}
+
+/**
+ * Carries out a deletion so that no intermediate state looks like a valid backup: a chain is first
+ * marked (one object makes it all invisible), then each manifest goes, newest increment first, then
+ * the data, the marker last. Every step is idempotent: a worker that dies mid-way is replaced and the
+ * workflow goes on from the step it reached.
+ */
+async function carryOut(cluster: ClusterSettings, plan: DeletionPlan): Promise<DeletionResult> {
+  const host = hostActivities(cluster, '1 hour');
+  const members = plan.kind === 'chain' ? plan.members : [plan.backup];
+  if (plan.kind === 'chain') await host.removal.markChainDeleting({ cluster: cluster.name, base: plan.base.name, workflowId: workflowInfo().workflowId });
+  for (const member of members) {
+    setCurrentDetails(`Hiding ${member.name}`);
+    await host.removal.hideBackup({ cluster: cluster.name, location: member });
+  }
+  for (const member of members) {
+    setCurrentDetails(`Removing the data of ${member.name}`);
+    await host.removal.removeBackupData({ cluster: cluster.name, location: member, removeMarker: false });
+  }
+  if (plan.kind === 'chain') await host.removal.removeBackupData({ cluster: cluster.name, location: plan.base, removeMarker: true });
+  const removed = members.map((member) => member.name);
+  log.info('backups deleted', { cluster: cluster.name, removed });
+  return { cluster: cluster.name, removed, freedBytes: members.reduce((sum, member) => sum + member.manifest.sizeBytes, 0) };
+}
+
+/** Deletes a full backup with its whole chain, or the last increment of a chain. A middle increment is refused. */
+export async function deleteBackup(input: DeleteRequest): Promise<DeletionResult> {
+  const parsed = parseWith(deleteRequestSchema, input, 'delete request');
+  if (!parsed.ok) throw businessFailure(FailureType.InvalidRequest, parsed.message);
+  const request = parsed.value;
+  upsertSearchAttributes([
+    { key: BackupClusterKey, value: request.cluster },
+    { key: BackupTypeKey, value: 'delete' },
+    { key: BackupNameKey, value: request.backupName },
+  ]);
+  const cluster = await orchestrator.describeCluster(request.cluster);
+  // Under the cluster's lock: no backup or restore of this cluster is using the chain meanwhile.
+  return withClusterLock(cluster.name, `delete ${request.backupName}`, async () => {
+    const host = hostActivities(cluster, '1 hour');
+    const backups = await host.quick.listBackups({ cluster: cluster.name });
+    const plan = planDeletion(backups, cluster.name, request.backupName, cluster.storageLabel);
+    if (!plan.ok) throw businessFailure(plan.code, plan.reason);
+    const base = plan.value.kind === 'chain' ? plan.value.base.name : plan.value.backup.manifest.base;
+    const [reader] = await orchestrator.restoresReading({ bases: [base] });
+    if (reader) throw businessFailure(FailureType.ChainInUse, `chain ${base} is being restored by workflow ${reader.workflowId}; delete once that restore has finished`);
+    upsertSearchAttributes([{ key: BackupChainBaseKey, value: base }]);
+    const result = await carryOut(cluster, plan.value);
+    setCurrentDetails(`Deleted ${result.removed.join(', ')}`);
+    return result;
+  });
+}
+
+/**
+ * Applies the cluster's retention: removes whole chains that no rule keeps, then sweeps the objects
+ * of uncommitted backups older than the orphan age. Runs after every committed full backup and on demand.
+ */
+export async function retention(input: RetentionRequestInput): Promise<RetentionResult> {
+  const parsed = parseWith(retentionRequestSchema, input, 'retention request');
+  if (!parsed.ok) throw businessFailure(FailureType.InvalidRequest, parsed.message);
+  const request = parsed.value;
+  upsertSearchAttributes([
+    { key: BackupClusterKey, value: request.cluster },
+    { key: BackupTypeKey, value: 'retention' },
+  ]);
+  const cluster = await orchestrator.describeCluster(request.cluster);
+  return withClusterLock(cluster.name, 'retention', async () => {
+    const host = hostActivities(cluster, '1 hour');
+    const backups = await host.quick.listBackups({ cluster: cluster.name });
+    const now = Date.now();
+    const chains = committedChains(backups, cluster.name);
+    const expiredByPolicy = expiredChains(chains, cluster.retention, now);
+    // A chain being restored (perhaps by another cluster) waits for the next retention run.
+    const inUse = new Set((await orchestrator.restoresReading({ bases: expiredByPolicy.map((chain) => chain.base.name) })).map((reader) => reader.base));
+    const expired = expiredByPolicy.filter((chain) => !inUse.has(chain.base.name));
+    const orphans = orphanFolders(backups, cluster.name, cluster.retention.orphanAgeHours, now);
+    const result: RetentionResult = {
+      cluster: cluster.name,
+      dryRun: request.dryRun,
+      checkedAt: new Date(now).toISOString(),
+      removed: expired.flatMap((chain) => chainDeletion(chain).members.map((member) => member.name)),
+      freedBytes: expired.reduce((sum, chain) => sum + chain.sizeBytes, 0) + orphans.reduce((sum, orphan) => sum + orphan.objects.reduce((total, object) => total + object.size, 0), 0),
+      keptChains: chains.filter((chain) => !expired.includes(chain)).map((chain) => chain.base.name),
+      orphans: orphans.map((orphan) => orphan.folder),
+    };
+    if (request.dryRun) return result;
+    for (const chain of expired) {
+      setCurrentDetails(`Removing chain ${chain.base.name} (${chain.increments.length} increments)`);
+      await carryOut(cluster, chainDeletion(chain));
+    }
+    for (const orphan of orphans) {
+      setCurrentDetails(`Sweeping uncommitted ${orphan.folder}`);
+      await host.removal.removeBackupData({ cluster: cluster.name, location: orphan, removeMarker: true });
+    }
+    setCurrentDetails(`Removed ${result.removed.length} backups and ${result.orphans.length} orphan folders, ${result.freedBytes} bytes`);
+    return result;
+  });
+}
