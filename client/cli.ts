@@ -6,10 +6,13 @@
  * 3 Temporal could not be reached.
  */
 import { Command, Option } from 'commander';
-import type { Client } from '@temporalio/client';
+import { ApplicationFailure, WorkflowFailedError, type Client } from '@temporalio/client';
 import { ConfigError, loadConfig } from '../activities/config-file.js';
 import type { Config } from '../domain/config.js';
+import { formatTimestamp } from '../domain/names.js';
 import { parseWeekSchedule } from '../domain/week.js';
+import type { BackupListing, BackupResult, ClusterCatalog, DeletionResult, RestoreResult, RetentionResult } from '../workflows/index.js';
+import { follow, formatBytes } from './follow.js';
 import { setIncremental } from './config-edit.js';
 import { connectClient } from './connection.js';
 import { applySchedules, changed, clusterScheduleIds, describeClusterSchedules, pauseSchedules, resumeSchedules, triggerSchedule, type ApplyReport } from './schedules.js';
@@ -176,6 +179,183 @@ incremental
   .option('--json', 'print the apply report as JSON')
   .action(async (cluster: string, options: { json?: boolean }) => {
     await editAndApply(cluster, { enabled: false }, options.json);
+  });
+
+/** Failure types that mean "refused": the request was wrong or the chain forbids it; nothing was changed. */
+const REFUSALS = new Set(['InvalidRequest', 'UnknownCluster', 'NoFullBackup', 'InvalidBaseBackup', 'BackupNotFound', 'BrokenChain', 'CorruptCheckpoints', 'ChainInUse', 'InsufficientSpace']);
+
+/** The innermost application failure of a failed workflow, as one line and an exit code. */
+function workflowFailure(error: unknown, workflowId: string): CliError | undefined {
+  if (!(error instanceof WorkflowFailedError)) return undefined;
+  let cause: unknown = error.cause;
+  let application: ApplicationFailure | undefined;
+  const messages: string[] = [];
+  while (cause instanceof Error) {
+    if (cause instanceof ApplicationFailure) application ??= cause;
+    messages.push(cause.message);
+    cause = cause.cause;
+  }
+  const refused = application?.type !== undefined && application.type !== null && REFUSALS.has(application.type);
+  const message = application ? `${application.type ?? 'failed'}: ${application.message}` : messages.join(': ') || error.message;
+  return new CliError(`${refused ? 'refused' : 'failed'} (workflow ${workflowId}): ${message}`, refused ? ExitCode.refused : ExitCode.failed);
+}
+
+interface RunOptions {
+  wait: boolean;
+  json?: boolean;
+}
+
+/** Starts a workflow with an id that says cluster and purpose; follows it unless --no-wait. */
+async function run<T>(workflowType: string, workflowId: string, args: unknown, summary: string, options: RunOptions, describe: (result: T) => string): Promise<void> {
+  const { temporal } = await config();
+  const handle = await (await client()).workflow.start(workflowType, { taskQueue: temporal.taskQueue, workflowId, args: [args], staticSummary: summary });
+  if (!options.wait) {
+    print(options.json, { workflowId, runId: handle.firstExecutionRunId }, () => workflowId);
+    return;
+  }
+  try {
+    const result = await follow<T>(handle, options.json === true);
+    print(options.json, result, () => describe(result));
+  } catch (error) {
+    throw workflowFailure(error, workflowId) ?? error;
+  }
+}
+
+const stamp = () => formatTimestamp(Date.now());
+const waitOptions = (command: Command) => command.option('--no-wait', 'print the workflow id and return at once').option('--json', 'print the result as JSON');
+
+waitOptions(
+  program
+    .command('backup <cluster>')
+    .description('take a backup now: a full one, or an increment of the newest (or --base) chain')
+    .addOption(new Option('--type <type>', 'backup type').choices(['full', 'incremental']).default('incremental'))
+    .option('--base <backup>', 'full backup whose chain the increment continues'),
+).action(async (cluster: string, options: RunOptions & { type: 'full' | 'incremental'; base?: string }) => {
+  knownCluster(await config(), cluster);
+  const request = { cluster, type: options.type, ...(options.base ? { baseBackupName: options.base } : {}) };
+  await run<BackupResult>('backup', `backup-${cluster}-${options.type}-${stamp()}`, request, `${options.type} backup of ${cluster} (chainbackup CLI)`, options, (result) =>
+    [`${result.name}  ${result.type}, LSN ${result.fromLsn} to ${result.toLsn}, ${formatBytes(result.sizeBytes)} stored (${formatBytes(result.streamBytes)} streamed) in ${result.durationSeconds.toFixed(1)} s`, `  at ${result.storage}/${result.path}`].join('\n'),
+  );
+});
+
+async function backupPath(cluster: string, name: string): Promise<{ storage: Config['clusters'][number]['storage']; path: string }> {
+  const entry = (await config()).clusters.find((candidate) => candidate.name === cluster);
+  if (!entry) throw new CliError(`unknown cluster "${cluster}"`, ExitCode.refused);
+  const listing = await readCatalog(cluster, name);
+  const found = [...listing.chains.flatMap((chain) => [chain.base, ...chain.increments]), ...listing.uncommitted].find((backup) => backup.name === name);
+  if (!found) throw new CliError(`backup ${name} is not in ${listing.storage}`, ExitCode.refused);
+  return { storage: entry.storage, path: found.path };
+}
+
+waitOptions(
+  program
+    .command('restore <cluster> <backup>')
+    .description("restore a cluster to a backup (the full backup and every increment up to it); the old datadir is kept")
+    .option('--from-cluster <name>', "restore another cluster's backup (read from that cluster's storage)")
+    .option('--to-datadir <path>', 'prepare into this new folder instead, without touching the running server'),
+).action(async (cluster: string, backup: string, options: RunOptions & { fromCluster?: string; toDatadir?: string }) => {
+  knownCluster(await config(), cluster);
+  const source = options.fromCluster ? { source: await backupPath(knownCluster(await config(), options.fromCluster), backup) } : { backupName: backup };
+  const target = options.toDatadir ? { target: { kind: 'new-datadir', path: options.toDatadir } } : {};
+  await run<RestoreResult>('restore', `restore-${cluster}-${stamp()}`, { cluster, ...source, ...target }, `Restore ${cluster} to ${backup} (chainbackup CLI)`, options, (result) =>
+    [`restored ${result.cluster} to ${result.restored} (${result.chain.length} backups, ${formatBytes(result.downloadedBytes)} downloaded)`, ...(result.previousDatadir ? [`  the replaced datadir is kept at ${result.previousDatadir}`] : [])].join('\n'),
+  );
+});
+
+waitOptions(program.command('verify <cluster> <backup>').description('download, check every sha256 and prepare the chain in a scratch folder, then remove it')).action(
+  async (cluster: string, backup: string, options: RunOptions) => {
+    knownCluster(await config(), cluster);
+    await run<RestoreResult>('restore', `verify-${cluster}-${backup}-${stamp()}`, { cluster, backupName: backup, target: { kind: 'verify' } }, `Verify ${backup} (chainbackup CLI)`, options, (result) =>
+      `verified ${result.restored}: ${result.chain.length} backups downloaded (${formatBytes(result.downloadedBytes)}), checksums matched, prepared cleanly`,
+    );
+  },
+);
+
+waitOptions(program.command('delete <cluster> <backup>').description('delete a full backup with its whole chain, or the last increment of a chain')).action(
+  async (cluster: string, backup: string, options: RunOptions) => {
+    knownCluster(await config(), cluster);
+    await run<DeletionResult>('deleteBackup', `delete-${cluster}-${backup}`, { cluster, backupName: backup }, `Delete ${backup} (chainbackup CLI)`, options, (result) =>
+      `deleted ${result.removed.join(', ')} (${formatBytes(result.freedBytes)} freed)`,
+    );
+  },
+);
+
+waitOptions(program.command('retention <cluster>').description("apply the cluster's retention now, and sweep orphans").option('--dry-run', 'report only')).action(
+  async (cluster: string, options: RunOptions & { dryRun?: boolean }) => {
+    knownCluster(await config(), cluster);
+    await run<RetentionResult>('retention', `retention-${cluster}-${stamp()}`, { cluster, dryRun: options.dryRun === true }, `Retention of ${cluster} (chainbackup CLI)`, options, (result) =>
+      [
+        `${result.dryRun ? 'would remove' : 'removed'}: ${result.removed.join(', ') || 'nothing'}`,
+        `orphans ${result.dryRun ? 'to sweep' : 'swept'}: ${result.orphans.join(', ') || 'none'}`,
+        `kept chains: ${result.keptChains.join(', ') || 'none'}; ${formatBytes(result.freedBytes)} ${result.dryRun ? 'would be ' : ''}freed`,
+      ].join('\n'),
+    );
+  },
+);
+
+async function readCatalog(cluster: string, backupName?: string): Promise<ClusterCatalog> {
+  const { temporal } = await config();
+  const workflowId = `catalog-${cluster}-${stamp()}`;
+  try {
+    return await (await client()).workflow.execute<(input: unknown) => Promise<ClusterCatalog>>('catalog', { taskQueue: temporal.taskQueue, workflowId, args: [{ cluster, ...(backupName ? { backupName } : {}) }], staticSummary: `List the backups of ${cluster} (chainbackup CLI)` });
+  } catch (error) {
+    throw workflowFailure(error, workflowId) ?? error;
+  }
+}
+
+function age(iso: string | undefined): string {
+  if (!iso) return '';
+  const hours = (Date.now() - Date.parse(iso)) / 3_600_000;
+  return hours < 1 ? `${Math.round(hours * 60)}m` : hours < 48 ? `${Math.round(hours)}h` : `${Math.round(hours / 24)}d`;
+}
+
+function listingLine(backup: BackupListing, indent: string): string {
+  const lsn = backup.fromLsn !== undefined ? `LSN ${backup.fromLsn}..${backup.toLsn}` : '';
+  return `${indent}${backup.name}  ${backup.type}  ${lsn}  ${formatBytes(backup.sizeBytes)}  ${age(backup.finishedAt)}  ${backup.state}${backup.problem ? ` (${backup.problem})` : ''}`;
+}
+
+program
+  .command('list [clusters...]')
+  .description("each cluster's chains as a tree: name, type, LSN range, size, age, state")
+  .option('--json', 'print JSON')
+  .action(async (clusters: string[], options: { json?: boolean }) => {
+    const configured = await config();
+    const names = clusters.length > 0 ? clusters.map((name) => knownCluster(configured, name)) : configured.clusters.map((cluster) => cluster.name);
+    const catalogs = await Promise.all(names.map((name) => readCatalog(name)));
+    print(options.json, catalogs, () =>
+      catalogs
+        .map((listing) =>
+          [
+            `${listing.cluster}  (${listing.storage})`,
+            ...listing.chains.flatMap((chain) => [listingLine(chain.base, '  '), ...chain.increments.map((increment) => listingLine(increment, '    └ '))]),
+            ...listing.uncommitted.map((backup) => listingLine(backup, '  ! ')),
+            ...(listing.chains.length + listing.uncommitted.length === 0 ? ['  no backups'] : []),
+          ].join('\n'),
+        )
+        .join('\n\n'),
+    );
+  });
+
+program
+  .command('show <cluster> <backup>')
+  .description("a backup's manifest: LSNs, sizes, checksums, tool and server versions, binlog position")
+  .option('--json', 'print JSON')
+  .action(async (cluster: string, backup: string, options: { json?: boolean }) => {
+    knownCluster(await config(), cluster);
+    const listing = await readCatalog(cluster, backup);
+    if (!listing.manifest) throw new CliError(`backup ${backup} is not a committed backup in ${listing.storage}`, ExitCode.refused);
+    const manifest = listing.manifest;
+    print(options.json, manifest, () =>
+      [
+        `${manifest.name}  ${manifest.type} backup of ${manifest.cluster}`,
+        `  chain:    base ${manifest.base}, parent ${manifest.parent ?? '(none)'}`,
+        `  LSN:      ${manifest.fromLsn} to ${manifest.toLsn} (last ${manifest.lastLsn})`,
+        `  taken:    ${manifest.startedAt} to ${manifest.finishedAt} by ${manifest.tool.name} ${manifest.tool.version ?? ''} on ${manifest.serverVersion}`,
+        `  size:     ${formatBytes(manifest.sizeBytes)} stored, ${formatBytes(manifest.streamBytes)} streamed, compression ${manifest.compression}, encryption ${manifest.encryption}`,
+        `  binlog:   ${manifest.binlog ? `${manifest.binlog.file}:${manifest.binlog.position}${manifest.binlog.gtid ? ` (GTID ${manifest.binlog.gtid})` : ''}` : 'not recorded'}`,
+        ...manifest.objects.map((object) => `  object:   ${object.name}  ${object.size} bytes  sha256 ${object.sha256}`),
+      ].join('\n'),
+    );
   });
 
 async function main(argv: string[]): Promise<number> {

@@ -20,6 +20,8 @@ export const restoreTargetSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('in-place') }),
   /** Prepare the data into a new, empty folder without touching the running server. */
   z.strictObject({ kind: z.literal('new-datadir'), path: z.string().regex(/^\//, 'must be an absolute path') }),
+  /** Download, check and prepare the chain in the work folder, then remove it: proves the backup restores. */
+  z.strictObject({ kind: z.literal('verify') }),
 ]);
 export type RestoreTarget = z.infer<typeof restoreTargetSchema>;
 

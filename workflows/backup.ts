@@ -1,15 +1,16 @@
-import { CancellationScope, log, ParentClosePolicy, setCurrentDetails, startChild, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, log, ParentClosePolicy, startChild, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { checkContinuity, chooseBase, chooseParent, validateParentCheckpoints, type CommittedBackup } from '../domain/chain.js';
 import type { ClusterSettings } from '../domain/config.js';
-import { businessFailure, FailureType } from '../domain/failures.js';
+import { businessFailure } from '../domain/failures.js';
 import { backupFolder, type BackupLocation } from '../domain/layout.js';
 import type { Manifest } from '../domain/manifest.js';
 import { backupName } from '../domain/names.js';
 import { backupRequestSchema, type BackupRequest, type BackupRequestInput } from '../domain/requests.js';
-import { BackupChainBaseKey, BackupClusterKey, BackupNameKey, BackupTypeKey } from '../domain/search-attributes.js';
-import { parseWith } from '../domain/validation.js';
-import { hostActivities, orchestrator } from './activities.js';
+import { BackupChainBaseKey, BackupNameKey } from '../domain/search-attributes.js';
+import { hostActivities } from './activities.js';
 import { withClusterLock } from './cluster-lock.js';
+import { beginClusterWork } from './cluster-work.js';
+import { reportPhase } from './progress.js';
 import { retention } from './retention.js';
 
 export interface BackupResult {
@@ -32,15 +33,7 @@ export interface BackupResult {
 
 /** Takes one backup of a cluster: a full backup, or an increment of a chain. */
 export async function backup(input: BackupRequestInput): Promise<BackupResult> {
-  const parsed = parseWith(backupRequestSchema, input, 'backup request');
-  if (!parsed.ok) throw businessFailure(FailureType.InvalidRequest, parsed.message);
-  const request = parsed.value;
-  upsertSearchAttributes([
-    { key: BackupClusterKey, value: request.cluster },
-    { key: BackupTypeKey, value: request.type },
-  ]);
-  setCurrentDetails(`Looking up cluster ${request.cluster}`);
-  const cluster = await orchestrator.describeCluster(request.cluster);
+  const { request, cluster } = await beginClusterWork(backupRequestSchema, input, 'backup request', (backup) => backup.type);
   // The chain is read only once the lock is held: a backup that waited continues from the one before it.
   return withClusterLock(cluster.name, `${request.type} backup`, () => takeChainBackup(request, cluster));
 }
@@ -48,7 +41,7 @@ export async function backup(input: BackupRequestInput): Promise<BackupResult> {
 async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings): Promise<BackupResult> {
   const host = hostActivities(cluster, cluster.backup.timeout);
 
-  setCurrentDetails(`Reading the backups of ${cluster.name} in ${cluster.storageLabel}`);
+  reportPhase(`Reading the backups of ${cluster.name} in ${cluster.storageLabel}`);
   const stored = await host.quick.listBackups({ cluster: cluster.name });
   const now = Date.now();
   let location: BackupLocation;
@@ -74,7 +67,7 @@ async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings)
 
   let result: BackupResult;
   try {
-    setCurrentDetails(`Streaming ${request.type} backup ${location.name} to ${cluster.storageLabel}${parent ? ` from LSN ${parent.manifest.toLsn} (${parent.name})` : ''}`);
+    reportPhase(`Streaming ${request.type} backup ${location.name} to ${cluster.storageLabel}${parent ? ` from LSN ${parent.manifest.toLsn} (${parent.name})` : ''}`);
     const taken = await host.long.takeBackup({
       cluster: cluster.name,
       location,
@@ -110,10 +103,10 @@ async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings)
       parallel: taken.parallel,
       takenBy: { workflowId: info.workflowId, runId: info.runId },
     };
-    setCurrentDetails(`Committing ${location.name}: writing its manifest`);
+    reportPhase(`Committing ${location.name}: writing its manifest`);
     await host.quick.commitBackup({ cluster: cluster.name, manifest });
     log.info('backup committed', { backup: manifest.name, type: manifest.type, fromLsn: manifest.fromLsn, toLsn: manifest.toLsn, sizeBytes: manifest.sizeBytes });
-    setCurrentDetails(`Committed ${location.name} (LSN ${manifest.fromLsn} to ${manifest.toLsn}, ${manifest.sizeBytes} bytes)`);
+    reportPhase(`Committed ${location.name} (LSN ${manifest.fromLsn} to ${manifest.toLsn}, ${manifest.sizeBytes} bytes)`);
     result = {
       name: manifest.name,
       cluster: manifest.cluster,
@@ -133,7 +126,7 @@ async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings)
     };
   } catch (error) {
     // An uncommitted backup must leave nothing behind, whatever stopped it (failure or cancellation).
-    setCurrentDetails(`Discarding the uncommitted backup ${location.name}`);
+    reportPhase(`Discarding the uncommitted backup ${location.name}`);
     await CancellationScope.nonCancellable(() => host.quick.discardBackup({ cluster: cluster.name, location }));
     throw error;
   }

@@ -20,6 +20,7 @@ import {
 } from '@temporalio/workflow';
 import { clusterLockWorkflowId } from '../domain/names.js';
 import { orchestrator } from './activities.js';
+import { reportPhase } from './progress.js';
 
 export interface LockRequest {
   workflowId: string;
@@ -110,7 +111,7 @@ export async function withClusterLock<T>(cluster: string, purpose: string, work:
   const me = { workflowId: info.workflowId, runId: info.runId };
   try {
     await orchestrator.requestClusterLock({ cluster, lockWorkflowId: lockId, request: { ...me, purpose } });
-    if (!granted) setCurrentDetails(`Waiting for earlier work on cluster ${cluster} to finish (lock ${lockId})`);
+    if (!granted) reportPhase(`Waiting for earlier work on cluster ${cluster} to finish (lock ${lockId})`);
     await condition(() => granted);
     return await work();
   } finally {

@@ -1,15 +1,16 @@
-import { CancellationScope, log, setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
+import { CancellationScope, log, upsertSearchAttributes } from '@temporalio/workflow';
 import { resolveRestoreChain, type CommittedBackup } from '../domain/chain.js';
 import type { ClusterSettings } from '../domain/config.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
 import { locateSource } from '../domain/layout.js';
 import { formatTimestamp } from '../domain/names.js';
 import { restoreRequestSchema, type RestoreRequest, type RestoreRequestInput } from '../domain/requests.js';
-import { BackupChainBaseKey, BackupClusterKey, BackupNameKey, BackupTypeKey } from '../domain/search-attributes.js';
-import { parseWith } from '../domain/validation.js';
+import { BackupChainBaseKey, BackupNameKey } from '../domain/search-attributes.js';
 import type { RestoreSource } from '../activities/index.js';
-import { hostActivities, orchestrator } from './activities.js';
+import { hostActivities } from './activities.js';
 import { withClusterLock } from './cluster-lock.js';
+import { beginClusterWork } from './cluster-work.js';
+import { reportPhase } from './progress.js';
 
 export interface RestoreResult {
   cluster: string;
@@ -41,14 +42,7 @@ function missingObjects(chain: CommittedBackup[]): string[] {
  * and checks the server answers. Any failure after the pause puts the old datadir back and unpauses.
  */
 export async function restore(input: RestoreRequestInput): Promise<RestoreResult> {
-  const parsed = parseWith(restoreRequestSchema, input, 'restore request');
-  if (!parsed.ok) throw businessFailure(FailureType.InvalidRequest, parsed.message);
-  const request = parsed.value;
-  upsertSearchAttributes([
-    { key: BackupClusterKey, value: request.cluster },
-    { key: BackupTypeKey, value: 'restore' },
-  ]);
-  const cluster = await orchestrator.describeCluster(request.cluster);
+  const { request, cluster } = await beginClusterWork(restoreRequestSchema, input, 'restore request', () => 'restore');
   // Holding the cluster's lock keeps its backups and deletions from running under the restore.
   return withClusterLock(cluster.name, 'restore', () => restoreChain(request, cluster));
 }
@@ -67,7 +61,7 @@ async function restoreChain(request: RestoreRequest, cluster: ClusterSettings): 
     targetName = request.backupName as string;
   }
 
-  setCurrentDetails(`Resolving the chain of ${targetName}`);
+  reportPhase(`Resolving the chain of ${targetName}`);
   const { backups, storageLabel } = await host.quick.listSourceBackups({ cluster: cluster.name, ...(source ? { source } : {}) });
   const resolved = resolveRestoreChain(backups, targetName, storageLabel);
   if (!resolved.ok) throw businessFailure(resolved.code, resolved.reason);
@@ -103,17 +97,17 @@ async function restoreChain(request: RestoreRequest, cluster: ClusterSettings): 
   };
 
   try {
-    setCurrentDetails(`Downloading and verifying ${full.name}`);
+    reportPhase(`Downloading and verifying ${full.name}`);
     await download(0);
     if (chain.length > 1) void download(1);
-    setCurrentDetails(`Preparing ${full.name}`);
+    reportPhase(`Preparing ${full.name}`);
     await host.long.prepareBackup({ cluster: cluster.name, flavour: full.manifest.flavour, fullDir, moreToApply: chain.length > 1 });
     for (let index = 1; index < chain.length; index++) {
       const increment = chain[index] as CommittedBackup;
-      setCurrentDetails(`Downloading ${increment.name} (${index}/${chain.length - 1})`);
+      reportPhase(`Downloading ${increment.name} (${index}/${chain.length - 1})`);
       await download(index);
       if (index + 1 < chain.length) void download(index + 1);
-      setCurrentDetails(`Applying ${increment.name} (${index}/${chain.length - 1}, LSN ${increment.manifest.fromLsn} to ${increment.manifest.toLsn})`);
+      reportPhase(`Applying ${increment.name} (${index}/${chain.length - 1}, LSN ${increment.manifest.fromLsn} to ${increment.manifest.toLsn})`);
       await host.long.prepareBackup({
         cluster: cluster.name,
         flavour: increment.manifest.flavour,
@@ -136,25 +130,31 @@ async function restoreChain(request: RestoreRequest, cluster: ClusterSettings): 
     downloadedBytes,
   };
 
+  if (request.target.kind === 'verify') {
+    await host.quick.removeRestoreWorkspace({ workDir });
+    reportPhase(`Verified ${target.name}: every object matched its sha256 and the chain prepared cleanly`);
+    return result;
+  }
+
   if (request.target.kind === 'new-datadir') {
-    setCurrentDetails(`Placing the prepared data in ${request.target.path}`);
+    reportPhase(`Placing the prepared data in ${request.target.path}`);
     await host.quick.placeClone({ cluster: cluster.name, preparedDir: fullDir, path: request.target.path });
     await host.quick.removeRestoreWorkspace({ workDir });
     return result;
   }
 
-  setCurrentDetails(`Pausing cluster ${cluster.name}`);
+  reportPhase(`Pausing cluster ${cluster.name}`);
   await host.long.pauseCluster({ cluster: cluster.name });
   let previousDatadir: string | undefined;
   try {
-    setCurrentDetails(`Swapping the datadir of ${cluster.name}; the current one is kept`);
+    reportPhase(`Swapping the datadir of ${cluster.name}; the current one is kept`);
     ({ previousDatadir } = await host.quick.swapDatadir({ cluster: cluster.name, preparedDir: fullDir, restoreId }));
-    setCurrentDetails(`Unpausing cluster ${cluster.name}`);
+    reportPhase(`Unpausing cluster ${cluster.name}`);
     await host.long.unpauseCluster({ cluster: cluster.name });
     await host.quick.verifyCluster({ cluster: cluster.name });
   } catch (error) {
     log.warn('restore failed after the pause; rolling back', { cluster: cluster.name, previousDatadir });
-    setCurrentDetails(`Restore failed: putting the previous datadir of ${cluster.name} back`);
+    reportPhase(`Restore failed: putting the previous datadir of ${cluster.name} back`);
     await CancellationScope.nonCancellable(async () => {
       await host.quick.pauseCluster({ cluster: cluster.name });
       await host.quick.rollbackDatadir({ cluster: cluster.name, restoreId });
@@ -164,6 +164,6 @@ async function restoreChain(request: RestoreRequest, cluster: ClusterSettings): 
     throw error;
   }
   await host.quick.removeRestoreWorkspace({ workDir });
-  setCurrentDetails(`Restored ${cluster.name} to ${target.name}`);
+  reportPhase(`Restored ${cluster.name} to ${target.name}`);
   return { ...result, previousDatadir };
 }

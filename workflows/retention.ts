@@ -1,12 +1,13 @@
-import { log, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { log, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { ClusterSettings } from '../domain/config.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
 import { chainDeletion, committedChains, expiredChains, orphanFolders, planDeletion, type DeletionPlan } from '../domain/retention.js';
 import { deleteRequestSchema, retentionRequestSchema, type DeleteRequest, type RetentionRequestInput } from '../domain/requests.js';
-import { BackupChainBaseKey, BackupClusterKey, BackupNameKey, BackupTypeKey } from '../domain/search-attributes.js';
-import { parseWith } from '../domain/validation.js';
+import { BackupChainBaseKey, BackupNameKey } from '../domain/search-attributes.js';
 import { hostActivities, orchestrator } from './activities.js';
 import { withClusterLock } from './cluster-lock.js';
+import { beginClusterWork } from './cluster-work.js';
+import { reportPhase } from './progress.js';
 
 export interface DeletionResult {
   cluster: string;
@@ -35,11 +36,11 @@ async function carryOut(cluster: ClusterSettings, plan: DeletionPlan): Promise<D
   const members = plan.kind === 'chain' ? plan.members : [plan.backup];
   if (plan.kind === 'chain') await host.removal.markChainDeleting({ cluster: cluster.name, base: plan.base.name, workflowId: workflowInfo().workflowId });
   for (const member of members) {
-    setCurrentDetails(`Hiding ${member.name}`);
+    reportPhase(`Hiding ${member.name}`);
     await host.removal.hideBackup({ cluster: cluster.name, location: member });
   }
   for (const member of members) {
-    setCurrentDetails(`Removing the data of ${member.name}`);
+    reportPhase(`Removing the data of ${member.name}`);
     await host.removal.removeBackupData({ cluster: cluster.name, location: member, removeMarker: false });
   }
   if (plan.kind === 'chain') await host.removal.removeBackupData({ cluster: cluster.name, location: plan.base, removeMarker: true });
@@ -50,15 +51,8 @@ async function carryOut(cluster: ClusterSettings, plan: DeletionPlan): Promise<D
 
 /** Deletes a full backup with its whole chain, or the last increment of a chain. A middle increment is refused. */
 export async function deleteBackup(input: DeleteRequest): Promise<DeletionResult> {
-  const parsed = parseWith(deleteRequestSchema, input, 'delete request');
-  if (!parsed.ok) throw businessFailure(FailureType.InvalidRequest, parsed.message);
-  const request = parsed.value;
-  upsertSearchAttributes([
-    { key: BackupClusterKey, value: request.cluster },
-    { key: BackupTypeKey, value: 'delete' },
-    { key: BackupNameKey, value: request.backupName },
-  ]);
-  const cluster = await orchestrator.describeCluster(request.cluster);
+  const { request, cluster } = await beginClusterWork(deleteRequestSchema, input, 'delete request', () => 'delete');
+  upsertSearchAttributes([{ key: BackupNameKey, value: request.backupName }]);
   // Under the cluster's lock: no backup or restore of this cluster is using the chain meanwhile.
   return withClusterLock(cluster.name, `delete ${request.backupName}`, async () => {
     const host = hostActivities(cluster, '1 hour');
@@ -70,7 +64,7 @@ export async function deleteBackup(input: DeleteRequest): Promise<DeletionResult
     if (reader) throw businessFailure(FailureType.ChainInUse, `chain ${base} is being restored by workflow ${reader.workflowId}; delete once that restore has finished`);
     upsertSearchAttributes([{ key: BackupChainBaseKey, value: base }]);
     const result = await carryOut(cluster, plan.value);
-    setCurrentDetails(`Deleted ${result.removed.join(', ')}`);
+    reportPhase(`Deleted ${result.removed.join(', ')}`);
     return result;
   });
 }
@@ -80,14 +74,7 @@ export async function deleteBackup(input: DeleteRequest): Promise<DeletionResult
  * of uncommitted backups older than the orphan age. Runs after every committed full backup and on demand.
  */
 export async function retention(input: RetentionRequestInput): Promise<RetentionResult> {
-  const parsed = parseWith(retentionRequestSchema, input, 'retention request');
-  if (!parsed.ok) throw businessFailure(FailureType.InvalidRequest, parsed.message);
-  const request = parsed.value;
-  upsertSearchAttributes([
-    { key: BackupClusterKey, value: request.cluster },
-    { key: BackupTypeKey, value: 'retention' },
-  ]);
-  const cluster = await orchestrator.describeCluster(request.cluster);
+  const { request, cluster } = await beginClusterWork(retentionRequestSchema, input, 'retention request', () => 'retention');
   return withClusterLock(cluster.name, 'retention', async () => {
     const host = hostActivities(cluster, '1 hour');
     const backups = await host.quick.listBackups({ cluster: cluster.name });
@@ -109,14 +96,14 @@ export async function retention(input: RetentionRequestInput): Promise<Retention
     };
     if (request.dryRun) return result;
     for (const chain of expired) {
-      setCurrentDetails(`Removing chain ${chain.base.name} (${chain.increments.length} increments)`);
+      reportPhase(`Removing chain ${chain.base.name} (${chain.increments.length} increments)`);
       await carryOut(cluster, chainDeletion(chain));
     }
     for (const orphan of orphans) {
-      setCurrentDetails(`Sweeping uncommitted ${orphan.folder}`);
+      reportPhase(`Sweeping uncommitted ${orphan.folder}`);
       await host.removal.removeBackupData({ cluster: cluster.name, location: orphan, removeMarker: true });
     }
-    setCurrentDetails(`Removed ${result.removed.length} backups and ${result.orphans.length} orphan folders, ${result.freedBytes} bytes`);
+    reportPhase(`Removed ${result.removed.length} backups and ${result.orphans.length} orphan folders, ${result.freedBytes} bytes`);
     return result;
   });
 }

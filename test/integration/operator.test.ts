@@ -1,0 +1,176 @@
+/**
+ * Issue 7: the operator's tools against the real dev server and real MariaDB. The chainbackup CLI
+ * run as a child process (backup, list, show, verify, restore, delete, refusals and their exit
+ * codes); the `temporal` CLI commands printed in the README, run as written; and workflows found by
+ * each search attribute.
+ */
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import type { Client } from '@temporalio/client';
+import type { MariaDbSandbox } from '../../client/sandbox/mariadb.js';
+import { repoRoot, toolPath } from '../../client/sandbox/processes.js';
+import type { Manifest } from '../../domain/manifest.js';
+import type { BackupResult, ClusterCatalog, RestoreResult } from '../../workflows/index.js';
+import { connectTestClient, createSandbox, filesystemStorage, runCli, startWorker, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
+
+const taskQueue = uniqueName('operator');
+let source: MariaDbSandbox;
+let configPath: string;
+let worker: WorkerProcess;
+let client: Client;
+let closeClient: () => Promise<void>;
+
+const cli = (...args: string[]) => runCli(['--config', configPath, ...args]);
+
+beforeAll(async () => {
+  source = await createSandbox(`${taskQueue}-source`);
+  await source.loadSampleData();
+  const config = {
+    temporal: { taskQueue },
+    // "shop" is the cluster the README's commands name; no other test uses it.
+    clusters: [source.clusterConfig('shop', filesystemStorage(taskQueue)), source.clusterConfig('ops', filesystemStorage(`${taskQueue}-ops`))],
+  };
+  configPath = await writeConfig(taskQueue, config);
+  worker = await startWorker(configPath);
+  ({ client, close: closeClient } = await connectTestClient());
+});
+
+afterAll(async () => {
+  await closeClient?.();
+  await worker?.stop();
+  await source?.stop();
+});
+
+describe('the chainbackup CLI, as an operator runs it', () => {
+  test('backup, list, show, verify, restore and delete', async () => {
+    const fullRun = await cli('backup', 'ops', '--type', 'full', '--json');
+    expect(fullRun.exitCode).toBe(0);
+    const full = JSON.parse(fullRun.stdout) as BackupResult;
+    const fullChecksums = await source.checksums(['shop']);
+
+    await source.sql(`UPDATE shop.customers SET email = 'after-full' WHERE id < 100`);
+    const incrementRun = await cli('backup', 'ops');
+    expect(incrementRun.exitCode).toBe(0);
+    expect(incrementRun.stdout).toMatch(/^ops-\S+-incr {2}incremental, LSN \d+ to \d+, [\d.]+ (KiB|MiB) stored \([\d.]+ MiB streamed\) in [\d.]+ s\n {2}at file:\/\//);
+    // Progress goes to stderr, phase by phase when it is not a terminal.
+    expect(incrementRun.stderr).toMatch(/\[\d\d:\d\d\] /);
+    const incrementName = /^(\S+)/.exec(incrementRun.stdout)?.[1] as string;
+
+    const list = await cli('list', 'ops', '--json');
+    expect(list.exitCode).toBe(0);
+    const [catalog] = JSON.parse(list.stdout) as ClusterCatalog[];
+    expect(catalog?.chains.map((chain) => [chain.base.name, chain.increments.map((increment) => increment.name)])).toEqual([[full.name, [incrementName]]]);
+    expect(catalog?.chains[0]?.increments[0]).toMatchObject({ type: 'incremental', parent: full.name, fromLsn: full.toLsn, state: 'committed' });
+    const tree = await cli('list', 'ops');
+    expect(tree.stdout.split('\n')).toEqual([
+      expect.stringMatching(/^ops {2}\(file:\/\/\S+\)$/),
+      expect.stringMatching(new RegExp(`^ {2}${full.name} {2}full {2}LSN 0\\.\\.\\d+ {2}[\\d.]+ MiB {2}\\d+m {2}committed$`)),
+      expect.stringMatching(new RegExp(`^ {4}└ ${incrementName} {2}incremental {2}LSN \\d+\\.\\.\\d+`)),
+    ]);
+
+    const show = await cli('show', 'ops', incrementName, '--json');
+    expect((JSON.parse(show.stdout) as Manifest).parent).toBe(full.name);
+    expect((await cli('show', 'ops', incrementName)).stdout).toMatch(/binlog: {3}binlog\.\d+:\d+/);
+
+    const verify = await cli('verify', 'ops', incrementName);
+    expect(verify).toMatchObject({ exitCode: 0, stdout: expect.stringMatching(new RegExp(`^verified ${incrementName}: 2 backups downloaded`)) as unknown });
+
+    const restore = await cli('restore', 'ops', full.name, '--json');
+    expect(restore.exitCode).toBe(0);
+    expect((JSON.parse(restore.stdout) as RestoreResult).chain).toEqual([full.name]);
+    expect(await source.checksums(['shop'])).toEqual(fullChecksums);
+
+    const middle = await cli('delete', 'ops', full.name);
+    expect(middle).toMatchObject({ exitCode: 0, stdout: expect.stringMatching(new RegExp(`^deleted ${incrementName}, ${full.name} \\(`)) as unknown });
+    expect(JSON.parse((await cli('list', 'ops', '--json')).stdout)).toEqual([expect.objectContaining({ chains: [], uncommitted: [] })]);
+  });
+
+  test('a refused request exits 2 with the reason; --no-wait returns the workflow id', async () => {
+    const refused = await cli('backup', 'ops', '--type', 'incremental');
+    expect(refused.exitCode).toBe(2);
+    expect(refused.stderr).toMatch(/^chainbackup: refused \(workflow backup-ops-incremental-\S+\): NoFullBackup: cluster "ops" has no committed full backup in file:\/\/\S+; take a full backup first to start a chain$/m);
+
+    const unknown = await cli('backup', 'nope');
+    expect(unknown).toMatchObject({ exitCode: 2, stderr: expect.stringContaining('chainbackup: unknown cluster "nope"') as unknown });
+    const badType = await cli('backup', 'ops', '--type', 'weekly');
+    expect(badType.exitCode).toBe(2);
+    expect(badType.stderr).toMatch(/option '--type <type>' argument 'weekly' is invalid\. Allowed choices are full, incremental/);
+    const middle = await cli('delete', 'ops', 'not-a-backup');
+    expect(middle).toMatchObject({ exitCode: 2, stderr: expect.stringContaining('InvalidRequest: invalid delete request: backupName: must be a backup name') as unknown });
+
+    const started = await cli('backup', 'ops', '--type', 'full', '--no-wait');
+    expect(started.exitCode).toBe(0);
+    expect(started.stdout).toMatch(/^backup-ops-full-\S+$/);
+    const result = (await client.workflow.getHandle(started.stdout).result()) as BackupResult;
+    expect(result.type).toBe('full');
+
+    const unreachable = await runCli(['--config', configPath, 'list', 'ops'], { TEMPORAL_ADDRESS: '127.0.0.1:9' });
+    expect(unreachable.exitCode).toBe(3);
+    expect(unreachable.stderr).toMatch(/^chainbackup: cannot reach Temporal/);
+  });
+});
+
+/** The README's `temporal` lines, split like a shell would (single quotes only, as they are written). */
+async function readmeTemporalCommands(): Promise<string[][]> {
+  const readme = await readFile(join(repoRoot, 'README.md'), 'utf8');
+  const block = /<!-- temporal-cli-commands -->\n```sh\n([\s\S]*?)```/.exec(readme)?.[1];
+  if (!block) throw new Error('README has no temporal-cli-commands block');
+  return block
+    .trim()
+    .split('\n')
+    .map((line) => [...line.matchAll(/'([^']*)'|(\S+)/g)].map((match) => match[1] ?? match[2] ?? ''));
+}
+
+describe('the README’s temporal CLI commands', () => {
+  test('run as written against the dev server and say what the README promises', async () => {
+    expect((await cli('schedule', 'apply')).exitCode).toBe(0);
+    const commands = await readmeTemporalCommands();
+    expect(commands.length).toBeGreaterThanOrEqual(8);
+    const outputs: string[] = [];
+    let backupName = '<backup name>';
+    for (const command of commands) {
+      expect(command[0]).toBe('temporal');
+      const args = command.slice(1).map((arg) => (arg === 'chainbackup' ? taskQueue : arg.replaceAll('<backup name>', backupName)));
+      // Visibility is eventually consistent: a list may need a moment to show a new workflow.
+      let output = '';
+      for (let attempt = 0; attempt < 50; attempt++) {
+        const run = await execa(toolPath('temporal'), args, { reject: false, env: { ...process.env, TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS } });
+        expect({ command: args.join(' '), exitCode: run.exitCode, stderr: run.stderr }).toMatchObject({ exitCode: 0 });
+        output = run.stdout;
+        if (!(args[1] === 'list' && args[0] === 'workflow') || output.includes('backup-shop-full-manual-1')) break;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      outputs.push(output);
+      const named = /"name":\s*"(shop-\S+-full)"/.exec(output);
+      if (named?.[1]) backupName = named[1];
+    }
+    const [start, result, query, listByCluster, listByName, restoreStart, restoreResult, schedules, trigger] = outputs;
+    expect(start).toContain('backup-shop-full-manual-1');
+    expect(result).toMatch(/"type":\s*"full"/);
+    expect(backupName).toMatch(/^shop-\d{4}-\d{2}-\d{2}T\d{6}\.\d{3}Z-full$/);
+    expect(query).toMatch(/Committed shop-\S+-full/);
+    expect(listByCluster).toContain('backup-shop-full-manual-1');
+    expect(listByName).toContain('backup-shop-full-manual-1');
+    expect(restoreStart).toContain('restore-shop-manual-1');
+    expect(restoreResult).toMatch(new RegExp(`"restored":\\s*"${backupName}"`));
+    expect(schedules).toContain('chainbackup-schedule-shop-full');
+    expect(trigger).toBeDefined();
+  });
+});
+
+describe('search attributes', () => {
+  test('each one finds the backup', async () => {
+    const result = (await client.workflow.execute('backup', { taskQueue, workflowId: uniqueName('backup-shop-sa'), args: [{ cluster: 'shop', type: 'full' }] })) as BackupResult;
+    for (const query of [`BackupCluster = "shop"`, `BackupType = "full"`, `BackupName = "${result.name}"`, `BackupChainBase = "${result.base}"`]) {
+      let found: string[] = [];
+      for (let attempt = 0; attempt < 50 && !found.some((id) => id.startsWith('backup-shop-sa-')); attempt++) {
+        found = [];
+        for await (const execution of client.workflow.list({ query: `${query} AND TaskQueue = "${taskQueue}"` })) found.push(execution.workflowId);
+        if (!found.some((id) => id.startsWith('backup-shop-sa-'))) await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect({ query, found: found.some((id) => id.startsWith('backup-shop-sa-')) }).toEqual({ query, found: true });
+    }
+  });
+});
