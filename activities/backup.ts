@@ -118,7 +118,7 @@ export function backupActivities(deps: ActivityDeps) {
         );
         const toolLog = tailLines(backupProcess.stderr);
         // Progress counts what the tool has produced: compressed output arrives in large, late blocks.
-        const rawMeter = new StreamMeter((bytes) => progress.update(bytes));
+        const rawMeter = new StreamMeter((bytes) => progress.update(bytes), { hash: false });
         let source: Readable = backupProcess.stdout.pipe(rawMeter);
         const steps: [string, Promise<unknown>][] = [[tool.binary, backupProcess]];
         if (compressStream) {

@@ -151,7 +151,8 @@ export function restoreActivities(deps: ActivityDeps) {
     async prepareBackup(input: { cluster: string; flavour: CommittedBackup['manifest']['flavour']; fullDir: string; incrementalDir?: string; moreToApply: boolean }): Promise<void> {
       const tool = backupToolFor(input.flavour);
       const progress = new Progress(input.incrementalDir ? 'applying increment' : 'preparing full backup');
-      const args = tool.prepareArgs({ targetDir: input.fullDir, moreToApply: input.moreToApply, ...(input.incrementalDir ? { incrementalDir: input.incrementalDir } : {}) });
+      const { restore } = deps.cluster(input.cluster);
+      const args = tool.prepareArgs({ targetDir: input.fullDir, moreToApply: input.moreToApply, memoryMb: restore.prepareMemoryMb, ...(input.incrementalDir ? { incrementalDir: input.incrementalDir } : {}) });
       const run = execa(tool.binary, args, { cancelSignal: Context.current().cancellationSignal, reject: false, all: true });
       const result = await progress.during(run);
       if (result.exitCode !== 0) {

@@ -2,23 +2,31 @@ import { createHash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { Context } from '@temporalio/activity';
 
-/** Counts bytes and computes sha256 of what flows through, reporting progress as it goes. */
+/**
+ * Counts the bytes that flow through, reporting progress as it goes, and computes their sha256 when
+ * asked (hashing costs CPU on the database host: only what is stored gets hashed).
+ */
 export class StreamMeter extends Transform {
-  private readonly hash = createHash('sha256');
+  private readonly hash;
   bytes = 0;
 
-  constructor(private readonly onProgress?: (bytes: number) => void) {
+  constructor(
+    private readonly onProgress?: (bytes: number) => void,
+    options: { hash: boolean } = { hash: true },
+  ) {
     super({ highWaterMark: 1 << 20 });
+    this.hash = options.hash ? createHash('sha256') : undefined;
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.hash.update(chunk);
+    this.hash?.update(chunk);
     this.bytes += chunk.length;
     this.onProgress?.(this.bytes);
     callback(null, chunk);
   }
 
   digest(): string {
+    if (!this.hash) throw new Error('this meter was created without hashing');
     return this.hash.digest('hex');
   }
 }

@@ -102,6 +102,8 @@ export const clusterSchema = z.strictObject({
     .strictObject({
       /** Where downloads are extracted and prepared; default: beside the datadir, so the final move is a rename. */
       workDir: absolutePath.optional(),
+      /** Memory for applying the redo log while preparing (--use-memory), in MiB: more is faster. */
+      prepareMemoryMb: z.number().int().min(16).default(512),
       timeout: duration.default('12h'),
     })
     .prefault({}),

@@ -15,13 +15,15 @@ const program = new Command()
   .option('-c, --config <path>', 'configuration file', process.env.CHAINBACKUP_CONFIG ?? 'chainbackup.yaml')
   .option('--clusters <names>', 'comma-separated clusters whose host queue this worker serves (default: all in the configuration)')
   .option('--no-orchestrator', 'do not serve the shared workflow queue')
+  .option('--no-host', 'serve no host queue: an orchestration-only worker')
   .parse();
 
-const options = program.opts<{ config: string; clusters?: string; orchestrator: boolean }>();
+const options = program.opts<{ config: string; clusters?: string; orchestrator: boolean; host: boolean }>();
 
 async function main(): Promise<void> {
   const config = await loadConfig(options.config);
-  const clusters = options.clusters ? options.clusters.split(',').map((name) => name.trim()) : config.clusters.map((cluster) => cluster.name);
+  if (!options.orchestrator && !options.host) throw new Error('--no-orchestrator and --no-host together leave nothing to serve');
+  const clusters = !options.host ? [] : options.clusters ? options.clusters.split(',').map((name) => name.trim()) : config.clusters.map((cluster) => cluster.name);
   const unknown = clusters.filter((name) => !config.clusters.some((cluster) => cluster.name === name));
   if (unknown.length > 0) throw new Error(`--clusters names clusters not in ${options.config}: ${unknown.join(', ')}`);
   const { connectionOptions, namespace } = temporalConnectConfig();

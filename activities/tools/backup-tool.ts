@@ -21,7 +21,11 @@ export interface PrepareArgs {
   incrementalDir?: string;
   /** Further increments will follow: the flavour may need to skip the rollback phase. */
   moreToApply: boolean;
+  /** Buffer pool for the prepare's log apply, in MiB (the tools' --use-memory; their default is 100). */
+  memoryMb?: number;
 }
+
+const memoryArgs = (args: PrepareArgs) => (args.memoryMb !== undefined ? [`--use-memory=${args.memoryMb}M`] : []);
 
 /**
  * One interface over the two physical backup tools. Each flavour turns a request into an argument
@@ -66,7 +70,7 @@ export const mariadbBackup: BackupTool = {
   backupArgs: streamingBackupArgs,
   // mariadb-backup applies each increment fully; since 10.2 it needs no --apply-log-only.
   prepareArgs(args) {
-    return ['--prepare', `--target-dir=${args.targetDir}`, ...(args.incrementalDir ? [`--incremental-dir=${args.incrementalDir}`] : [])];
+    return ['--prepare', `--target-dir=${args.targetDir}`, ...(args.incrementalDir ? [`--incremental-dir=${args.incrementalDir}`] : []), ...memoryArgs(args)];
   },
   extractArgs(targetDir) {
     return ['-x', '-C', targetDir];
@@ -99,6 +103,7 @@ export const xtrabackup: BackupTool = {
       ...(args.moreToApply ? ['--apply-log-only'] : []),
       `--target-dir=${args.targetDir}`,
       ...(args.incrementalDir ? [`--incremental-dir=${args.incrementalDir}`] : []),
+      ...memoryArgs(args),
     ];
   },
   extractArgs(targetDir) {

@@ -33,7 +33,7 @@ export class MariaDbSandbox {
   }
 
   /** Initialises a datadir, starts the server and creates the backup user. */
-  static async create(dir: string): Promise<MariaDbSandbox> {
+  static async create(dir: string, serverOptions: string[] = []): Promise<MariaDbSandbox> {
     const sandbox = new MariaDbSandbox(dir, await freePort());
     await mkdir(dir, { recursive: true });
     await execa('mariadb-install-db', ['--no-defaults', `--datadir=${sandbox.datadir}`, '--user=root', '--auth-root-authentication-method=normal', '--skip-test-db']);
@@ -52,6 +52,8 @@ export class MariaDbSandbox {
       'innodb_log_file_size=64M',
       'max_connections=50',
       'skip-name-resolve',
+      // Later lines win: callers may enlarge the buffer pool or the connection limit.
+      ...serverOptions,
     ];
     await writeFile(sandbox.serverDefaultsFile, `${options.join('\n')}\n`);
     await sandbox.start();

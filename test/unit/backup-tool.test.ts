@@ -40,6 +40,11 @@ describe('XtraBackup 8 specifics', () => {
     expect(xtrabackup.decompressArgs('/r/0-full', 4)).toEqual(['--decompress', '--remove-original', '--parallel=4', '--target-dir=/r/0-full']);
   });
 
+  test('gives the prepare the memory it is configured with', () => {
+    expect(mariadbBackup.prepareArgs({ targetDir: '/r/full', moreToApply: false, memoryMb: 512 })).toEqual(['--prepare', '--target-dir=/r/full', '--use-memory=512M']);
+    expect(xtrabackup.prepareArgs({ targetDir: '/r/full', incrementalDir: '/r/1', moreToApply: true, memoryMb: 64 }).at(-1)).toBe('--use-memory=64M');
+  });
+
   test('skips the rollback phase on every prepare but the last', () => {
     expect(xtrabackup.prepareArgs({ targetDir: '/r/full', moreToApply: true })).toEqual(['--prepare', '--apply-log-only', '--target-dir=/r/full']);
     expect(xtrabackup.prepareArgs({ targetDir: '/r/full', incrementalDir: '/r/1', moreToApply: true })).toEqual(['--prepare', '--apply-log-only', '--target-dir=/r/full', '--incremental-dir=/r/1']);
