@@ -78,6 +78,8 @@ export function backupActivities(deps: ActivityDeps) {
       const cluster = deps.cluster(input.cluster);
       const store = deps.store(cluster);
       const tool = backupToolFor(cluster.flavour);
+      // A configured path (a specific tool build, or a stand-in in benchmarks) replaces the one on PATH.
+      const toolBinary = cluster.backup.toolPath ?? tool.binary;
       const folder = backupFolder(input.location);
       const activitySignal = Context.current().cancellationSignal;
       const startedAt = new Date().toISOString();
@@ -101,7 +103,7 @@ export function backupActivities(deps: ActivityDeps) {
       activitySignal.addEventListener('abort', onCancel, { once: true });
       try {
         const backupProcess = execa(
-          tool.binary,
+          toolBinary,
           [
             ...tool.backupArgs({
               defaultsFile: defaults.path,
@@ -120,7 +122,7 @@ export function backupActivities(deps: ActivityDeps) {
         // Progress counts what the tool has produced: compressed output arrives in large, late blocks.
         const rawMeter = new StreamMeter((bytes) => progress.update(bytes), { hash: false });
         let source: Readable = backupProcess.stdout.pipe(rawMeter);
-        const steps: [string, Promise<unknown>][] = [[tool.binary, backupProcess]];
+        const steps: [string, Promise<unknown>][] = [[toolBinary, backupProcess]];
         if (compressStream) {
           const zstd = execa('zstd', ['-q', '-c', '-1', `-T${parallel}`], { buffer: false, cancelSignal: abort.signal });
           steps.push(['zstd', zstd], ['zstd input', pipeline(source, zstd.stdin)]);
@@ -141,8 +143,8 @@ export function backupActivities(deps: ActivityDeps) {
         );
         if (activitySignal.aborted) throw activitySignal.reason;
         if (firstFailure) {
-          if (firstFailure.step === tool.binary) {
-            throw new Error(`${tool.binary} failed for cluster ${cluster.name}: ${toolLog() || (firstFailure.error as Error).message}`);
+          if (firstFailure.step === toolBinary) {
+            throw new Error(`${toolBinary} failed for cluster ${cluster.name}: ${toolLog() || (firstFailure.error as Error).message}`);
           }
           throw firstFailure.error;
         }
@@ -154,7 +156,7 @@ export function backupActivities(deps: ActivityDeps) {
         try {
           checkpoints = parseCheckpoints(checkpointsText);
         } catch (error) {
-          throw businessFailure(FailureType.BackupToolFailed, `${tool.binary} wrote an unusable ${CHECKPOINTS_OBJECT} for ${input.location.name}: ${(error as Error).message}`);
+          throw businessFailure(FailureType.BackupToolFailed, `${toolBinary} wrote an unusable ${CHECKPOINTS_OBJECT} for ${input.location.name}: ${(error as Error).message}`);
         }
         await store.putText(`${folder}${CHECKPOINTS_OBJECT}`, checkpointsText);
         if (infoText) await store.putText(`${folder}${INFO_OBJECT}`, infoText);
@@ -172,7 +174,7 @@ export function backupActivities(deps: ActivityDeps) {
           info,
           compression: cluster.backup.compression,
           parallel,
-          toolName: info.toolName ?? tool.binary,
+          toolName: info.toolName ?? toolBinary,
           serverVersion: info.serverVersion ?? facts.version,
           startedAt,
           finishedAt: new Date().toISOString(),

@@ -4,9 +4,10 @@ import { pipeline } from 'node:stream/promises';
 import { Writable, type Readable } from 'node:stream';
 import { Context } from '@temporalio/activity';
 import { execa } from 'execa';
-import type { CommittedBackup, StoredBackup } from '../domain/chain.js';
+import type { CommittedBackup, RestoreRecord, StoredBackup } from '../domain/chain.js';
 import type { StorageConfig } from '../domain/config.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
+import { restoreRecordKey } from '../domain/layout.js';
 import { readCatalog } from './catalog.js';
 import { clusterController } from './cluster/controller.js';
 import { serverFacts } from './database/sql.js';
@@ -116,7 +117,7 @@ export function restoreActivities(deps: ActivityDeps) {
       await mkdir(input.into, { recursive: true });
 
       const meter = new StreamMeter((bytes) => progress.update(bytes));
-      const extractor = execa(tool.extractBinary, tool.extractArgs(input.into), { buffer: false, cancelSignal: signal, stdout: 'ignore' });
+      const extractor = execa(tool.extractBinary, tool.extractArgs(input.into, cluster.backup.parallel), { buffer: false, cancelSignal: signal, stdout: 'ignore' });
       const extractorLog = tailLines(extractor.stderr);
       const steps: Promise<unknown>[] = [extractor];
       let body: Readable = (await store.download(dataKey)).pipe(meter);
@@ -210,6 +211,19 @@ export function restoreActivities(deps: ActivityDeps) {
       await moveFolder(input.preparedDir, input.path);
       const owner = await stat(cluster.datadir).catch(() => undefined);
       if (owner) await chownTree(input.path, owner.uid, owner.gid);
+    },
+
+    /** Records an in-place restore in the cluster's own storage: increments must not continue the old chain. */
+    async recordInPlaceRestore(input: { cluster: string; record: RestoreRecord }): Promise<void> {
+      const store = deps.store(deps.cluster(input.cluster));
+      await store.putText(restoreRecordKey(input.cluster), `${JSON.stringify(input.record)}\n`);
+    },
+
+    /** The cluster's latest in-place restore, if any. */
+    async readInPlaceRestore(input: { cluster: string }): Promise<RestoreRecord | null> {
+      const store = deps.store(deps.cluster(input.cluster));
+      const text = await store.getText(restoreRecordKey(input.cluster));
+      return text === undefined ? null : (JSON.parse(text) as RestoreRecord);
     },
 
     /** The restored server must accept the cluster's own login: later backups depend on it. */

@@ -182,7 +182,7 @@ incremental
   });
 
 /** Failure types that mean "refused": the request was wrong or the chain forbids it; nothing was changed. */
-const REFUSALS = new Set(['InvalidRequest', 'UnknownCluster', 'NoFullBackup', 'InvalidBaseBackup', 'BackupNotFound', 'BrokenChain', 'CorruptCheckpoints', 'ChainInUse', 'InsufficientSpace']);
+const REFUSALS = new Set(['RestoredSinceParent', 'InvalidRequest', 'UnknownCluster', 'NoFullBackup', 'InvalidBaseBackup', 'BackupNotFound', 'BrokenChain', 'CorruptCheckpoints', 'ChainInUse', 'InsufficientSpace']);
 
 /** The innermost application failure of a failed workflow, as one line and an exit code. */
 function workflowFailure(error: unknown, workflowId: string): CliError | undefined {

@@ -31,7 +31,7 @@ export function isCommitted(backup: StoredBackup): backup is CommittedBackup {
 
 /** A decision that may be refused; `reason` is a sentence for the operator. */
 export type Decision<T> = { ok: true; value: T } | { ok: false; code: RefusalCode; reason: string };
-export type RefusalCode = 'NoFullBackup' | 'InvalidBaseBackup' | 'BackupNotFound' | 'BrokenChain' | 'LsnMismatch' | 'CorruptCheckpoints';
+export type RefusalCode = 'NoFullBackup' | 'InvalidBaseBackup' | 'BackupNotFound' | 'BrokenChain' | 'LsnMismatch' | 'CorruptCheckpoints' | 'RestoredSinceParent';
 
 const refuse = <T>(code: RefusalCode, reason: string): Decision<T> => ({ ok: false, code, reason });
 
@@ -155,4 +155,24 @@ export function resolveRestoreChain(backups: StoredBackup[], targetName: string,
   }
   if (problems.length > 0) return refuse('BrokenChain', `cannot restore ${targetName}: ${problems.join('; ')}`);
   return { ok: true, value: path };
+}
+
+/** What an in-place restore leaves in the cluster's storage, so later increments know the pages moved. */
+export interface RestoreRecord {
+  restoredAt: string;
+  /** The backup the cluster was restored to. */
+  backup: string;
+  workflowId: string;
+}
+
+/**
+ * After an in-place restore to any point but the parent itself, the server's pages no longer follow
+ * the parent's chain: an increment from the parent's to_lsn would miss changes, so it is refused.
+ */
+export function checkNotRestoredSince(parent: CommittedBackup, restored: RestoreRecord | null): Decision<void> {
+  if (restored === null || restored.restoredAt < parent.manifest.finishedAt || restored.backup === parent.name) return { ok: true, value: undefined };
+  return refuse(
+    'RestoredSinceParent',
+    `cluster ${parent.manifest.cluster} was restored in place to ${restored.backup} at ${restored.restoredAt}, after ${parent.name} was taken; its data no longer continues that chain: take a full backup to start a new chain`,
+  );
 }

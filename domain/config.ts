@@ -93,6 +93,8 @@ export const clusterSchema = z.strictObject({
     .strictObject({
       parallel: z.number().int().min(1).max(64).default(2),
       compression: z.enum(['none', 'zstd']).default('zstd'),
+      /** The backup tool's binary, when not the flavour's own name on PATH (mariadb-backup or xtrabackup). */
+      toolPath: z.string().min(1).optional(),
       /** Caps the tool's copy rate (its --throttle: I/O operations per second) to spare a busy host. */
       throttle: z.number().int().min(1).optional(),
       timeout: duration.default('12h'),

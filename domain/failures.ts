@@ -15,6 +15,7 @@ export const FailureType = {
   InsufficientSpace: 'InsufficientSpace',
   RestoreFailed: 'RestoreFailed',
   ChainInUse: 'ChainInUse',
+  RestoredSinceParent: 'RestoredSinceParent',
   ConfigInvalid: 'ConfigInvalid',
 } as const;
 export type FailureTypeName = (typeof FailureType)[keyof typeof FailureType];

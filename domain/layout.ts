@@ -17,6 +17,11 @@ export const INFO_OBJECT = 'xtrabackup_info';
 export const DELETING_OBJECT = 'deleting.json';
 export const CHAIN_SUFFIX = '.incr';
 
+/** Where an in-place restore of a cluster is recorded in its own storage (outside every backup folder). */
+export function restoreRecordKey(cluster: string): string {
+  return `restores/${cluster}.json`;
+}
+
 export type Compression = 'none' | 'zstd';
 
 export function dataObjectName(compression: Compression): string {

@@ -1,5 +1,5 @@
 import { CancellationScope, log, ParentClosePolicy, startChild, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import { checkContinuity, chooseBase, chooseParent, validateParentCheckpoints, type CommittedBackup } from '../domain/chain.js';
+import { checkContinuity, checkNotRestoredSince, chooseBase, chooseParent, validateParentCheckpoints, type CommittedBackup } from '../domain/chain.js';
 import type { ClusterSettings } from '../domain/config.js';
 import { businessFailure } from '../domain/failures.js';
 import { backupFolder, type BackupLocation } from '../domain/layout.js';
@@ -55,6 +55,8 @@ async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings)
     const chainTip = chooseParent(stored, base.value);
     if (!chainTip.ok) throw businessFailure(chainTip.code, chainTip.reason);
     parent = chainTip.value;
+    const restoredSince = checkNotRestoredSince(parent, await host.quick.readInPlaceRestore({ cluster: cluster.name }));
+    if (!restoredSince.ok) throw businessFailure(restoredSince.code, restoredSince.reason);
     const recorded = await host.quick.readStoredCheckpoints({ cluster: cluster.name, location: parent });
     const trusted = validateParentCheckpoints(parent, recorded);
     if (!trusted.ok) throw businessFailure(trusted.code, trusted.reason);

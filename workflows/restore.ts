@@ -1,4 +1,4 @@
-import { CancellationScope, log, upsertSearchAttributes } from '@temporalio/workflow';
+import { CancellationScope, log, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { resolveRestoreChain, type CommittedBackup } from '../domain/chain.js';
 import type { ClusterSettings } from '../domain/config.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
@@ -98,8 +98,9 @@ async function restoreChain(request: RestoreRequest, cluster: ClusterSettings): 
 
   try {
     reportPhase(`Downloading and verifying ${full.name}`);
-    await download(0);
+    // The first increment downloads beside the full backup; from then on the next piece downloads while the previous one is applied.
     if (chain.length > 1) void download(1);
+    await download(0);
     reportPhase(`Preparing ${full.name}`);
     await host.long.prepareBackup({ cluster: cluster.name, flavour: full.manifest.flavour, fullDir, moreToApply: chain.length > 1 });
     for (let index = 1; index < chain.length; index++) {
@@ -152,6 +153,7 @@ async function restoreChain(request: RestoreRequest, cluster: ClusterSettings): 
     reportPhase(`Unpausing cluster ${cluster.name}`);
     await host.long.unpauseCluster({ cluster: cluster.name });
     await host.quick.verifyCluster({ cluster: cluster.name });
+    await host.quick.recordInPlaceRestore({ cluster: cluster.name, record: { restoredAt: new Date().toISOString(), backup: target.name, workflowId: workflowInfo().workflowId } });
   } catch (error) {
     log.warn('restore failed after the pause; rolling back', { cluster: cluster.name, previousDatadir });
     reportPhase(`Restore failed: putting the previous datadir of ${cluster.name} back`);

@@ -38,7 +38,8 @@ export interface BackupTool {
   readonly extractBinary: string;
   backupArgs(args: BackupArgs): string[];
   prepareArgs(args: PrepareArgs): string[];
-  extractArgs(targetDir: string): string[];
+  /** Extracts with `threads` writer threads. */
+  extractArgs(targetDir: string, threads: number): string[];
   /**
    * Arguments that make the tool compress each file itself, or undefined when the tool cannot and
    * the stream is compressed with zstd instead.
@@ -72,8 +73,8 @@ export const mariadbBackup: BackupTool = {
   prepareArgs(args) {
     return ['--prepare', `--target-dir=${args.targetDir}`, ...(args.incrementalDir ? [`--incremental-dir=${args.incrementalDir}`] : []), ...memoryArgs(args)];
   },
-  extractArgs(targetDir) {
-    return ['-x', '-C', targetDir];
+  extractArgs(targetDir, threads) {
+    return ['-x', `--parallel=${threads}`, '-C', targetDir];
   },
   // mariadb-backup only offers the deprecated qpress compression: the stream is compressed with zstd.
   compressionArgs() {
@@ -106,8 +107,8 @@ export const xtrabackup: BackupTool = {
       ...memoryArgs(args),
     ];
   },
-  extractArgs(targetDir) {
-    return ['-x', '-C', targetDir];
+  extractArgs(targetDir, threads) {
+    return ['-x', `--parallel=${threads}`, '-C', targetDir];
   },
   compressionArgs(threads) {
     return ['--compress=zstd', `--compress-threads=${threads}`];

@@ -94,6 +94,21 @@ describe('restore to each point of a chain', () => {
   });
 });
 
+describe('backups after an in-place restore', () => {
+  test('an increment is refused once the cluster was restored to an earlier point; a full backup starts a new chain', async () => {
+    // The last in-place restore above went to point 2, not to the chain's tip.
+    const error = await client.workflow.execute<typeof backupWorkflow>('backup', { taskQueue, workflowId: uniqueName('backup-origin-after-restore'), args: [{ cluster: 'origin', type: 'incremental' }] }).catch((e: unknown) => e);
+    const [failure] = failureChain(error);
+    expect(failure?.type).toBe('RestoredSinceParent');
+    expect(failure?.message).toMatch(
+      new RegExp(`^cluster origin was restored in place to ${(points[2] as (typeof points)[number]).backup.name} at \\S+, after ${(points[3] as (typeof points)[number]).backup.name} was taken; its data no longer continues that chain: take a full backup to start a new chain$`),
+    );
+    const full = await client.workflow.execute<typeof backupWorkflow>('backup', { taskQueue, workflowId: uniqueName('backup-origin-new-chain'), args: [{ cluster: 'origin', type: 'full' }] });
+    const increment = await client.workflow.execute<typeof backupWorkflow>('backup', { taskQueue, workflowId: uniqueName('backup-origin-new-chain'), args: [{ cluster: 'origin', type: 'incremental' }] });
+    expect(increment.parent).toBe(full.name);
+  });
+});
+
 describe('restore from another cluster’s storage', () => {
   test('a second cluster restores the first one’s increment by its storage path', async () => {
     const target = points[2] as (typeof points)[number];

@@ -27,6 +27,10 @@ describe.each([
     expect(tool.backupArgs({ ...args, incrementalLsn: '44388' })).toContain('--incremental-lsn=44388');
   });
 
+  test('extracts with parallel writers', () => {
+    expect(tool.extractArgs('/r/0-full', 3)).toEqual(['-x', '--parallel=3', '-C', '/r/0-full']);
+  });
+
   test('throttles the copy only when asked', () => {
     expect(tool.backupArgs({ ...args, throttle: 20 })).toContain('--throttle=20');
     expect(tool.backupArgs(args).some((arg) => arg.startsWith('--throttle'))).toBe(false);

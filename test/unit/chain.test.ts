@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { checkContinuity, chooseBase, chooseParent, resolveRestoreChain, validateParentCheckpoints, type StoredBackup } from '../../domain/chain.js';
+import { checkContinuity, checkNotRestoredSince, chooseBase, chooseParent, resolveRestoreChain, validateParentCheckpoints, type StoredBackup } from '../../domain/chain.js';
 import type { Manifest } from '../../domain/manifest.js';
 import { stored } from '../support/stored-backups.js';
 
@@ -97,5 +97,24 @@ describe('restore chain resolution', () => {
 
   test('an unknown target is named', () => {
     expect(resolveRestoreChain(chain, F2, 'file:///b')).toEqual({ ok: false, code: 'BackupNotFound', reason: `backup "${F2}" does not exist in file:///b` });
+  });
+});
+
+describe('increments after an in-place restore', () => {
+  const tip = chain[2] as StoredBackup & { manifest: Manifest };
+  const record = (backup: string, restoredAt: string) => ({ backup, restoredAt, workflowId: 'restore-shop-1' });
+
+  test('a restore to an earlier point after the parent was taken refuses the increment, saying to start a new chain', () => {
+    expect(checkNotRestoredSince(tip, record(I1, '2026-04-09T00:00:00.000Z'))).toEqual({
+      ok: false,
+      code: 'RestoredSinceParent',
+      reason: `cluster shop was restored in place to ${I1} at 2026-04-09T00:00:00.000Z, after ${I2} was taken; its data no longer continues that chain: take a full backup to start a new chain`,
+    });
+  });
+
+  test('no restore, a restore before the parent, or a restore to the parent itself lets the chain go on', () => {
+    expect(checkNotRestoredSince(tip, null).ok).toBe(true);
+    expect(checkNotRestoredSince(tip, record(I1, '2026-04-08T00:05:00.000Z')).ok).toBe(true);
+    expect(checkNotRestoredSince(tip, record(I2, '2026-04-09T00:00:00.000Z')).ok).toBe(true);
   });
 });
