@@ -10,5 +10,7 @@ export default {
   // sandboxes; two workers keep a 2-core machine busy without starving the servers.
   maxWorkers: 2,
   testTimeout: 300_000,
+  // Jest 30's default 'soft' clean-up of test globals recurses forever on some writes (jestjs/jest#16044).
+  testEnvironmentOptions: { globalsCleanup: 'off' },
   reporters: ['default', '<rootDir>/test/support/summary-reporter.cjs'],
 };

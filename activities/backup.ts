@@ -1,7 +1,7 @@
-import { mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import { finished } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
@@ -43,6 +43,31 @@ export interface TakenBackup {
 
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
+}
+
+/**
+ * The byte counts of zstd's closing report: "(2048 B => 512 B, …)" since zstd 1.5, "(2048 => 512 bytes, …)" before.
+ * Returns the count before compression.
+ */
+export function bytesBeforeCompression(zstdReport: string): number | undefined {
+  const counts = /\((\d+)\s*B?\s*=>\s*(\d+)\s*(?:B|bytes)\b/.exec(zstdReport);
+  return counts ? Number(counts[1]) : undefined;
+}
+
+/** Bytes in a folder's files: the datadir's size bounds what a backup of it streams. Unreadable entries count as 0. */
+async function folderBytes(root: string): Promise<number> {
+  const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
+  let total = 0;
+  for (const entry of entries) {
+    if (!entry.isFile()) continue;
+    total += (await stat(join(entry.parentPath, entry.name)).catch(() => undefined))?.size ?? 0;
+  }
+  return total;
+}
+
+/** A restore needs room for the extracted stream: if zstd's own count is missing, assume the worst ratio seen on InnoDB data. */
+function upperBoundRawBytes(storedBytes: number): number {
+  return storedBytes * 8;
 }
 
 export function backupActivities(deps: ActivityDeps) {
@@ -90,6 +115,7 @@ export function backupActivities(deps: ActivityDeps) {
       // Ask the server first: a wrong endpoint or password fails here, naming the endpoint.
       const facts = await serverFacts(cluster.flavour, cluster.connection);
       const defaults = await writeDefaultsFile(cluster.connection, await readPassword(cluster.connection));
+      const datadirBytes = await folderBytes(cluster.datadir);
       const scratch = await mkdtemp(join(tmpdir(), 'chainbackup-backup-'));
       const lsnDir = join(scratch, 'lsn');
       await mkdir(lsnDir);
@@ -119,18 +145,24 @@ export function backupActivities(deps: ActivityDeps) {
           { stdin: 'ignore', buffer: false, cancelSignal: abort.signal, forceKillAfterDelay: 5000 },
         );
         const toolLog = tailLines(backupProcess.stderr);
-        // Progress counts what the tool has produced: compressed output arrives in large, late blocks.
-        const rawMeter = new StreamMeter((bytes) => progress.update(bytes), { hash: false });
-        let source: Readable = backupProcess.stdout.pipe(rawMeter);
         const steps: [string, Promise<unknown>][] = [[toolBinary, backupProcess]];
+        // Progress counts the bytes stored; the stream goes through Node only once, after compression.
+        const storedMeter = new StreamMeter((bytes) => progress.update(bytes));
+        let source: Readable = backupProcess.stdout;
+        let rawBytes: () => number | undefined = () => storedMeter.bytes;
         if (compressStream) {
-          const zstd = execa('zstd', ['-q', '-c', '-1', `-T${parallel}`], { buffer: false, cancelSignal: abort.signal });
-          steps.push(['zstd', zstd], ['zstd input', pipeline(source, zstd.stdin)]);
+          // The tool writes straight into zstd through an OS pipe: no copy of the raw stream in this process.
+          // -vv reports the exact byte counts at the end, which gives the size before compression.
+          const zstd = execa('zstd', ['-vv', '--no-progress', '-c', '-1', `-T${parallel}`], { stdin: backupProcess.stdout, buffer: false, cancelSignal: abort.signal });
+          // zstd holds the pipe's read end now; this process's copy must close, or the tool's stream never ends here.
+          backupProcess.stdout.destroy();
+          const zstdLog = tailLines(zstd.stderr);
+          rawBytes = () => bytesBeforeCompression(zstdLog());
+          steps.push(['zstd', zstd], ['zstd report', finished(zstd.stderr)]);
           source = zstd.stdout;
         }
-        const storedMeter = new StreamMeter();
         progress.phase('streaming');
-        steps.push(['upload', store.upload(`${folder}${dataObject}`, source.pipe(storedMeter), abort.signal)]);
+        steps.push(['upload', store.upload(`${folder}${dataObject}`, source.pipe(storedMeter), { signal: abort.signal, expectedBytes: datadirBytes })]);
         // The first step to fail stops the others, so a dead upload never leaves the tool blocked on a full pipe.
         let firstFailure: { step: string; error: unknown } | undefined;
         await Promise.allSettled(
@@ -169,7 +201,7 @@ export function backupActivities(deps: ActivityDeps) {
         return {
           objects,
           dataObject,
-          streamBytes: rawMeter.bytes,
+          streamBytes: rawBytes() ?? upperBoundRawBytes(storedMeter.bytes),
           checkpoints,
           info,
           compression: cluster.backup.compression,

@@ -117,16 +117,19 @@ export function restoreActivities(deps: ActivityDeps) {
       await mkdir(input.into, { recursive: true });
 
       const meter = new StreamMeter((bytes) => progress.update(bytes));
-      const extractor = execa(tool.extractBinary, tool.extractArgs(input.into, cluster.backup.parallel), { buffer: false, cancelSignal: signal, stdout: 'ignore' });
+      const body: Readable = (await store.download(dataKey)).pipe(meter);
+      const steps: Promise<unknown>[] = [];
+      // zstd writes straight into the extractor through an OS pipe: the decompressed stream never passes through this process.
+      const zstd = manifest.dataObject.endsWith('.zst') ? execa('zstd', ['-q', '-d', '-c'], { buffer: false, cancelSignal: signal }) : undefined;
+      const extractor = execa(tool.extractBinary, tool.extractArgs(input.into, cluster.backup.parallel), { stdin: zstd?.stdout ?? 'pipe', buffer: false, cancelSignal: signal, stdout: 'ignore' });
       const extractorLog = tailLines(extractor.stderr);
-      const steps: Promise<unknown>[] = [extractor];
-      let body: Readable = (await store.download(dataKey)).pipe(meter);
-      if (manifest.dataObject.endsWith('.zst')) {
-        const zstd = execa('zstd', ['-q', '-d', '-c'], { buffer: false, cancelSignal: signal });
+      if (zstd) {
+        zstd.stdout.destroy(); // the extractor holds the pipe now
         steps.push(zstd, pipeline(body, zstd.stdin));
-        body = zstd.stdout;
+      } else {
+        steps.push(pipeline(body, extractor.stdin as NodeJS.WritableStream));
       }
-      steps.push(pipeline(body, extractor.stdin));
+      steps.push(extractor);
       const results = await Promise.allSettled(steps);
       if (signal.aborted) throw signal.reason;
       const failed = results.find((result) => result.status === 'rejected');

@@ -4,6 +4,7 @@
  * pause, resume, trigger and describe a cluster's schedules.
  */
 import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type DayOfWeek, type ScheduleDescription, type ScheduleOptions } from '@temporalio/client';
+import pMap from 'p-map';
 import type { Config } from '../domain/config.js';
 import type { BackupType } from '../domain/names.js';
 import { describeCadence, desiredSchedules, scheduleFingerprint, scheduleId, SCHEDULE_ID_PREFIX, type DesiredSchedule } from '../domain/schedules.js';
@@ -13,6 +14,9 @@ import type { Weekday } from '../domain/week.js';
 /** Memo keys: which deployment (shared task queue) owns a schedule, and what it was last set to. */
 const OWNER_MEMO = 'chainbackupTaskQueue';
 const FINGERPRINT_MEMO = 'chainbackupSchedule';
+
+/** Schedules created, updated or deleted at once by `apply`: a fleet's configuration applies in seconds, not minutes. */
+const APPLY_CONCURRENCY = 8;
 
 const DAY_NAMES: Record<Weekday, DayOfWeek> = { sun: 'SUNDAY', mon: 'MONDAY', tue: 'TUESDAY', wed: 'WEDNESDAY', thu: 'THURSDAY', fri: 'FRIDAY', sat: 'SATURDAY' };
 
@@ -79,26 +83,25 @@ export async function applySchedules(client: Client, config: Config): Promise<Ap
   const report: ApplyReport = { created: [], updated: [], deleted: [], unchanged: [] };
   const desired = desiredSchedules(config);
   const existing = await ownSchedules(client, config);
-  for (const schedule of desired) {
+  const outcomes = await pMap(desired, async (schedule): Promise<keyof ApplyReport> => {
     const options = scheduleOptions(schedule);
     // The list is eventually consistent: describe before deciding between create and update.
     const current = await describeOrUndefined(client, schedule.id);
     if (!current) {
       await client.schedule.create({ scheduleId: schedule.id, ...options, memo: { [OWNER_MEMO]: config.temporal.taskQueue }, state: { note: `created by chainbackup: ${describeCadence(schedule)}` } });
-      report.created.push(schedule.id);
-    } else if (current.action.type !== 'startWorkflow' || current.action.memo?.[FINGERPRINT_MEMO] !== scheduleFingerprint(schedule)) {
-      await client.schedule.getHandle(schedule.id).update((previous) => ({ ...previous, ...options, state: previous.state }));
-      report.updated.push(schedule.id);
-    } else {
-      report.unchanged.push(schedule.id);
+      return 'created';
     }
-  }
+    if (current.action.type !== 'startWorkflow' || current.action.memo?.[FINGERPRINT_MEMO] !== scheduleFingerprint(schedule)) {
+      await client.schedule.getHandle(schedule.id).update((previous) => ({ ...previous, ...options, state: previous.state }));
+      return 'updated';
+    }
+    return 'unchanged';
+  }, { concurrency: APPLY_CONCURRENCY });
+  desired.forEach((schedule, index) => report[outcomes[index] as keyof ApplyReport].push(schedule.id));
   const wanted = new Set(desired.map((schedule) => schedule.id));
-  for (const id of existing) {
-    if (wanted.has(id)) continue;
-    await client.schedule.getHandle(id).delete();
-    report.deleted.push(id);
-  }
+  const unwanted = [...existing].filter((id) => !wanted.has(id));
+  await pMap(unwanted, (id) => client.schedule.getHandle(id).delete(), { concurrency: APPLY_CONCURRENCY });
+  report.deleted.push(...unwanted);
   return report;
 }
 

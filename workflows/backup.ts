@@ -70,11 +70,9 @@ async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings)
   let result: BackupResult;
   try {
     reportPhase(`Streaming ${request.type} backup ${location.name} to ${cluster.storageLabel}${parent ? ` from LSN ${parent.manifest.toLsn} (${parent.name})` : ''}`);
-    const taken = await host.long.takeBackup({
-      cluster: cluster.name,
-      location,
-      ...(parent ? { incrementalLsn: parent.manifest.toLsn } : {}),
-    });
+    const taken = await host.long.takeBackup.executeWithOptions({ summary: `stream ${location.name}` }, [
+      { cluster: cluster.name, location, ...(parent ? { incrementalLsn: parent.manifest.toLsn } : {}) },
+    ]);
     if (parent) {
       const continuous = checkContinuity({ name: parent.name, toLsn: parent.manifest.toLsn }, taken.checkpoints);
       if (!continuous.ok) throw businessFailure(continuous.code, continuous.reason);

@@ -12,6 +12,9 @@ import { withClusterLock } from './cluster-lock.js';
 import { beginClusterWork } from './cluster-work.js';
 import { reportPhase } from './progress.js';
 
+/** Pieces of a chain downloading at once: the piece being applied next and the one after it. */
+const DOWNLOADS_AT_ONCE = 2;
+
 export interface RestoreResult {
   cluster: string;
   restored: string;
@@ -81,44 +84,46 @@ async function restoreChain(request: RestoreRequest, cluster: ClusterSettings): 
   const dirs = chain.map((backup, index) => `${workDir}/${index}-${backup.manifest.type === 'full' ? 'full' : 'incr'}`);
   const fullDir = dirs[0] as string;
 
+  // Downloads run two at a time from the start, independent of the applies: each piece starts as soon as
+  // the one two places before it is in, so the next increment is usually on disk before it is needed.
+  // They run in a scope of their own so that a failure stops the others before the workspace goes.
   let downloadedBytes = 0;
-  const downloads = new Map<number, Promise<void>>();
-  const download = (index: number): Promise<void> => {
-    let started = downloads.get(index);
-    if (!started) {
-      started = host.long
-        .downloadBackup({ cluster: cluster.name, ...(source ? { source } : {}), backup: chain[index] as CommittedBackup, into: dirs[index] as string })
-        .then(({ bytes }) => void (downloadedBytes += bytes));
-      // Awaited below; this only keeps an early failure from counting as unhandled meanwhile.
-      started.catch(() => undefined);
-      downloads.set(index, started);
-    }
-    return started;
-  };
+  const downloadScope = new CancellationScope();
+  const downloads: Promise<void>[] = [];
+  for (const [index, piece] of chain.entries()) {
+    const turn = index >= DOWNLOADS_AT_ONCE ? (downloads[index - DOWNLOADS_AT_ONCE] as Promise<void>) : Promise.resolve();
+    const download = downloadScope.run(async () => {
+      await turn;
+      const { bytes } = await host.long.downloadBackup.executeWithOptions({ summary: `download and verify ${piece.name}` }, [
+        { cluster: cluster.name, ...(source ? { source } : {}), backup: piece, into: dirs[index] as string },
+      ]);
+      downloadedBytes += bytes;
+    });
+    // Awaited in order below; this only keeps an early failure from counting as unhandled meanwhile.
+    download.catch(() => undefined);
+    downloads.push(download);
+  }
 
   try {
     reportPhase(`Downloading and verifying ${full.name}`);
-    // The first increment downloads beside the full backup; from then on the next piece downloads while the previous one is applied.
-    if (chain.length > 1) void download(1);
-    await download(0);
+    await downloads[0];
     reportPhase(`Preparing ${full.name}`);
-    await host.long.prepareBackup({ cluster: cluster.name, flavour: full.manifest.flavour, fullDir, moreToApply: chain.length > 1 });
+    await host.long.prepareBackup.executeWithOptions({ summary: `prepare ${full.name}` }, [{ cluster: cluster.name, flavour: full.manifest.flavour, fullDir, moreToApply: chain.length > 1 }]);
     for (let index = 1; index < chain.length; index++) {
       const increment = chain[index] as CommittedBackup;
       reportPhase(`Downloading ${increment.name} (${index}/${chain.length - 1})`);
-      await download(index);
-      if (index + 1 < chain.length) void download(index + 1);
+      await downloads[index];
       reportPhase(`Applying ${increment.name} (${index}/${chain.length - 1}, LSN ${increment.manifest.fromLsn} to ${increment.manifest.toLsn})`);
-      await host.long.prepareBackup({
-        cluster: cluster.name,
-        flavour: increment.manifest.flavour,
-        fullDir,
-        incrementalDir: dirs[index],
-        moreToApply: index + 1 < chain.length,
-      });
+      await host.long.prepareBackup.executeWithOptions({ summary: `apply ${increment.name}` }, [
+        { cluster: cluster.name, flavour: increment.manifest.flavour, fullDir, incrementalDir: dirs[index], moreToApply: index + 1 < chain.length },
+      ]);
     }
   } catch (error) {
-    await CancellationScope.nonCancellable(() => host.quick.removeRestoreWorkspace({ workDir }));
+    await CancellationScope.nonCancellable(async () => {
+      downloadScope.cancel();
+      await Promise.allSettled(downloads);
+      await host.quick.removeRestoreWorkspace({ workDir });
+    });
     throw error;
   }
 

@@ -1,15 +1,28 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import type { StoredObject } from '../../domain/chain.js';
-import { storageError, type ObjectStore } from './store.js';
+import { storageError, type ObjectStore, type UploadOptions } from './store.js';
 
 const PARTIAL_MARKER = '.partial-';
 
-/** A local folder as object storage. Writes go to a temporary file renamed into place when complete. */
+/** Makes a rename in `folder` survive a crash: the folder's own entry list must reach the disk too. */
+async function syncFolder(folder: string): Promise<void> {
+  const handle = await open(folder, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * A local folder as object storage. Writes go to a temporary file that is flushed to disk and then
+ * renamed into place, so a manifest never reaches the disk before the data it commits.
+ */
 export class FilesystemStore implements ObjectStore {
   readonly label: string;
 
@@ -25,13 +38,14 @@ export class FilesystemStore implements ObjectStore {
     return path;
   }
 
-  async upload(key: string, body: Readable, signal?: AbortSignal): Promise<void> {
+  async upload(key: string, body: Readable, { signal }: UploadOptions = {}): Promise<void> {
     const target = this.path(key);
     const partial = `${target}${PARTIAL_MARKER}${randomUUID()}`;
     try {
       await mkdir(dirname(target), { recursive: true });
-      await pipeline(body, createWriteStream(partial, { flags: 'wx' }), signal ? { signal } : {});
+      await pipeline(body, createWriteStream(partial, { flags: 'wx', flush: true }), signal ? { signal } : {});
       await rename(partial, target);
+      await syncFolder(dirname(target));
     } catch (error) {
       await rm(partial, { force: true });
       throw signal?.aborted ? error : storageError(this, `writing ${key}`, error);
@@ -43,8 +57,9 @@ export class FilesystemStore implements ObjectStore {
     const partial = `${target}${PARTIAL_MARKER}${randomUUID()}`;
     try {
       await mkdir(dirname(target), { recursive: true });
-      await writeFile(partial, text, { flag: 'wx' });
+      await writeFile(partial, text, { flag: 'wx', flush: true });
       await rename(partial, target);
+      await syncFolder(dirname(target));
     } catch (error) {
       await rm(partial, { force: true });
       throw storageError(this, `writing ${key}`, error);

@@ -13,13 +13,26 @@ import type { Readable } from 'node:stream';
 import type { StoredObject } from '../../domain/chain.js';
 import type { StorageConfig } from '../../domain/config.js';
 import { storageLabel } from '../../domain/config.js';
-import { storageError, type ObjectStore } from './store.js';
+import { storageError, type ObjectStore, type UploadOptions } from './store.js';
 
 type S3Config = Extract<StorageConfig, { kind: 's3' }>;
 
-/** Part size and parallel parts of multipart uploads: 16 MiB × 4 bounds upload memory at ~64 MiB. */
-export const UPLOAD_PART_SIZE = 16 * 1024 * 1024;
-export const UPLOAD_QUEUE_SIZE = 4;
+const MiB = 1024 * 1024;
+/** S3's limit on the parts of one multipart upload. */
+const MAX_PARTS = 10_000;
+/** The smallest part and the most parts in flight: 16 MiB × 4 keeps upload memory near 64 MiB. */
+const MIN_PART_SIZE = 16 * MiB;
+const MAX_QUEUE_SIZE = 4;
+
+/**
+ * Multipart shape for an object of about `expectedBytes`. 16 MiB parts cap an object at 160 GB, so
+ * parts grow with the expected size (with half again as margin: the redo log copied during a busy
+ * backup adds to the stream), and fewer of them are in flight so memory stays bounded.
+ */
+export function multipartShape(expectedBytes = 0): { partSize: number; queueSize: number } {
+  const partSize = Math.max(MIN_PART_SIZE, Math.ceil((expectedBytes * 1.5) / MAX_PARTS / MiB) * MiB);
+  return { partSize, queueSize: Math.max(2, Math.min(MAX_QUEUE_SIZE, Math.floor((MIN_PART_SIZE * MAX_QUEUE_SIZE) / partSize))) };
+}
 
 /** S3 or an S3-compatible store (MinIO). Credentials come from the standard AWS chain. */
 export class S3Store implements ObjectStore {
@@ -44,12 +57,11 @@ export class S3Store implements ObjectStore {
     return this.config.prefix ? fullKey.slice(this.config.prefix.length + 1) : fullKey;
   }
 
-  async upload(key: string, body: Readable, signal?: AbortSignal): Promise<void> {
+  async upload(key: string, body: Readable, { signal, expectedBytes }: UploadOptions = {}): Promise<void> {
     const upload = new Upload({
       client: this.client,
       params: { Bucket: this.config.bucket, Key: this.key(key), Body: body },
-      partSize: UPLOAD_PART_SIZE,
-      queueSize: UPLOAD_QUEUE_SIZE,
+      ...multipartShape(expectedBytes),
       leavePartsOnError: false,
     });
     const abort = () => void upload.abort().catch(() => undefined);

@@ -1,6 +1,12 @@
 import type { Readable } from 'node:stream';
 import type { StoredObject } from '../../domain/chain.js';
 
+export interface UploadOptions {
+  signal?: AbortSignal;
+  /** About how large the object will be: S3 sizes its multipart parts from it. */
+  expectedBytes?: number;
+}
+
 /**
  * Object storage for backups: S3 or a local folder. Keys are relative to the store's root (bucket
  * and prefix, or folder). Bodies stream in and out; nothing holds a whole backup in memory.
@@ -9,7 +15,7 @@ export interface ObjectStore {
   /** Names the storage in messages, e.g. "s3://bucket/prefix at http://127.0.0.1:9000". */
   readonly label: string;
   /** Streams `body` to `key`; the object appears only once complete. Aborting removes the partial upload. */
-  upload(key: string, body: Readable, signal?: AbortSignal): Promise<void>;
+  upload(key: string, body: Readable, options?: UploadOptions): Promise<void>;
   putText(key: string, text: string): Promise<void>;
   /** Undefined when the object does not exist. */
   getText(key: string): Promise<string | undefined>;

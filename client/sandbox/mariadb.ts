@@ -35,8 +35,10 @@ export class MariaDbSandbox {
   /** Initialises a datadir, starts the server and creates the backup user. */
   static async create(dir: string, serverOptions: string[] = []): Promise<MariaDbSandbox> {
     const sandbox = new MariaDbSandbox(dir, await freePort());
-    await mkdir(dir, { recursive: true });
-    await execa('mariadb-install-db', ['--no-defaults', `--datadir=${sandbox.datadir}`, '--user=root', '--auth-root-authentication-method=normal', '--skip-test-db']);
+    // A temporary folder of its own: sandboxes bootstrapping at the same moment collide in a shared /tmp.
+    const tmp = join(dir, 'tmp');
+    await mkdir(tmp, { recursive: true });
+    await execa('mariadb-install-db', ['--no-defaults', `--datadir=${sandbox.datadir}`, '--user=root', '--auth-root-authentication-method=normal', '--skip-test-db', `--tmpdir=${tmp}`]);
     const options = [
       '[mysqld]',
       `datadir=${sandbox.datadir}`,
@@ -44,6 +46,7 @@ export class MariaDbSandbox {
       `port=${sandbox.port}`,
       'bind-address=127.0.0.1',
       `pid-file=${sandbox.pidFile}`,
+      `tmpdir=${tmp}`,
       'user=root',
       `log-error=${join(dir, 'mariadbd.err')}`,
       `log-bin=${join(sandbox.datadir, 'binlog')}`,

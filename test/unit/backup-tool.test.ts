@@ -3,6 +3,7 @@
  * Percona XtraBackup 8 (MySQL 8) cannot run on this machine, so its flavour is tested here only.
  */
 import { describe, expect, test } from '@jest/globals';
+import { bytesBeforeCompression } from '../../activities/backup.js';
 import { mariadbBackup, xtrabackup, backupToolFor } from '../../activities/tools/backup-tool.js';
 
 const args = { defaultsFile: '/tmp/x/client.cnf', datadir: '/var/lib/mysql', targetDir: '/tmp/x/target', extraLsnDir: '/tmp/x/lsn', parallel: 4 };
@@ -61,5 +62,13 @@ describe('mariadb-backup specifics', () => {
     expect(mariadbBackup.prepareArgs({ targetDir: '/r/full', incrementalDir: '/r/1', moreToApply: true })).toEqual(['--prepare', '--target-dir=/r/full', '--incremental-dir=/r/1']);
     expect(mariadbBackup.compressionArgs(4)).toBeUndefined();
     expect(mariadbBackup.extractBinary).toBe('mbstream');
+  });
+});
+
+describe('zstd’s closing report', () => {
+  test('gives the size before compression, in the formats of zstd 1.5 and of older releases', () => {
+    expect(bytesBeforeCompression('/*stdin*\\            :100.00%   (5000000 B => 5000127 B, /*stdout*\\)')).toBe(5000000);
+    expect(bytesBeforeCompression('/*stdin*\\ : 31.20%   (2147483648 => 670014200 bytes, /*stdout*\\)')).toBe(2147483648);
+    expect(bytesBeforeCompression('zstd: error 70 : Write error')).toBeUndefined();
   });
 });
