@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Benchmarks (not part of the test suite): `npm run bench` (about 2 GB) or `npm run bench -- --quick`.
+# Benchmarks (not part of the test suite): `npm run bench` (about 2 GB) or `npm run bench -- --quick`;
+# `npm run bench -- --render-only` rewrites the Markdown and the README summary from the stored results.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 npm run --silent build
-bash scripts/build-walg.sh || echo "[bench] wal-g could not be built: the peer is left out of this run"
+if [[ " $* " != *" --render-only "* ]]; then
+  bash scripts/build-walg.sh || echo "[bench] wal-g could not be built: the peer is left out of this run"
+fi
 node dist/client/bench/main.js "$@"

@@ -1,13 +1,46 @@
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import type { StoredObject } from '../../domain/chain.js';
 import { storageError, type ObjectStore, type UploadOptions } from './store.js';
 
 const PARTIAL_MARKER = '.partial-';
+
+/** How much is written between two flushes to disk while an object streams in. */
+const FLUSH_EVERY = 64 * 1024 * 1024;
+
+/**
+ * Writes a stream into a file and flushes it to disk as it goes, one flush at a time while writing
+ * continues: the disk works beside the stream instead of after it, and the final flush finds little left.
+ */
+class FlushingFileWriter extends Writable {
+  private unflushed = 0;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly file: FileHandle) {
+    super({ highWaterMark: 1 << 20 });
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
+    const buffers = chunks.map(({ chunk }) => chunk);
+    this.file.writev(buffers).then(({ bytesWritten }) => {
+      this.unflushed += bytesWritten;
+      if (this.unflushed >= FLUSH_EVERY) {
+        this.unflushed = 0;
+        this.flushing = this.flushing.then(() => this.file.datasync());
+        this.flushing.catch(() => undefined); // surfaces in _final
+      }
+      callback();
+    }, callback);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.flushing.then(() => this.file.datasync()).then(() => callback(), callback);
+  }
+}
 
 /** Makes a rename in `folder` survive a crash: the folder's own entry list must reach the disk too. */
 async function syncFolder(folder: string): Promise<void> {
@@ -43,7 +76,12 @@ export class FilesystemStore implements ObjectStore {
     const partial = `${target}${PARTIAL_MARKER}${randomUUID()}`;
     try {
       await mkdir(dirname(target), { recursive: true });
-      await pipeline(body, createWriteStream(partial, { flags: 'wx', flush: true }), signal ? { signal } : {});
+      const file = await open(partial, 'wx');
+      try {
+        await pipeline(body, new FlushingFileWriter(file), signal ? { signal } : {});
+      } finally {
+        await file.close();
+      }
       await rename(partial, target);
       await syncFolder(dirname(target));
     } catch (error) {

@@ -6,8 +6,9 @@
  * median, min and max, and ratios computed pair by pair (machines are noisy: the ratios count).
  * Writes docs/benchmarks/<mode>.json and .md. Everything runs under .sandbox/bench.
  */
-import { createWriteStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
@@ -29,8 +30,9 @@ const options = new Command()
   .option('--quick', 'about 200 MB of data instead of about 2 GB')
   .option('--size-mb <mb>', 'dataset size in MB (default 2000, or 200 with --quick)', process.env.BENCH_SIZE_MB)
   .option('--repeat <n>', 'runs of each contender per scenario', '3')
+  .option('--render-only', 'rewrite the Markdown (and, for the full mode, the README summary) from the stored JSON results, without running anything')
   .parse()
-  .opts<{ quick?: boolean; sizeMb?: string; repeat: string }>();
+  .opts<{ quick?: boolean; sizeMb?: string; repeat: string; renderOnly?: boolean }>();
 
 const mode = options.quick ? 'quick' : 'full';
 const sizeMb = Number(options.sizeMb ?? (options.quick ? 200 : 2000));
@@ -178,13 +180,20 @@ async function main(): Promise<void> {
       }
       return totals;
     };
-    const toolLimit = async (sandbox: MariaDbSandbox): Promise<number> => {
+    /** The bare tool into /dev/null; with `zstd`, through the same compressor chainbackup runs, as one shell pipeline would. */
+    const toolLimit = async (sandbox: MariaDbSandbox, { zstd = false } = {}): Promise<number> => {
       const scratch = join(dir, `limit-${++runs}`);
       await mkdir(scratch);
-      const sink = createWriteStream('/dev/null');
       const run = await timed(async () => {
-        const tool = execa('mariadb-backup', ['--no-defaults', `--socket=${sandbox.socket}`, '--user=root', '--backup', '--stream=xbstream', `--datadir=${sandbox.datadir}`, `--target-dir=${scratch}/t`, `--extra-lsndir=${scratch}/l`, '--parallel=2'], { buffer: false, stderr: 'ignore' });
-        await Promise.all([tool, pipeline(tool.stdout, sink)]);
+        // 'ignore' is /dev/null for the child: the bytes are written and thrown away by the kernel.
+        const tool = execa('mariadb-backup', ['--no-defaults', `--socket=${sandbox.socket}`, '--user=root', '--backup', '--stream=xbstream', `--datadir=${sandbox.datadir}`, `--target-dir=${scratch}/t`, `--extra-lsndir=${scratch}/l`, '--parallel=2'], {
+          stdout: zstd ? 'pipe' : 'ignore',
+          buffer: false,
+          stderr: 'ignore',
+        });
+        const compressor = zstd && tool.stdout ? execa('zstd', ['-q', '-c', '-1', '-T2'], { stdin: tool.stdout, stdout: 'ignore', buffer: false }) : undefined;
+        tool.stdout?.destroy(); // zstd holds the pipe now
+        await Promise.all([tool, compressor]);
       });
       await rm(scratch, { recursive: true, force: true });
       return run.seconds;
@@ -226,6 +235,7 @@ async function main(): Promise<void> {
     const contenders: [string, () => Promise<{ seconds: number; bytes: number }>][] = [
       ...(existsSync(walg) ? [['WAL-G v0.2.19 → MinIO (lz4)', walgPush] as [string, () => Promise<{ seconds: number; bytes: number }>]] : []),
       ['tool limit', async () => ({ seconds: await toolLimit(source), bytes: 0 })],
+      ['tool | zstd -1 -T2 into /dev/null', async () => ({ seconds: await toolLimit(source, { zstd: true }), bytes: 0 })],
       ['chainbackup → MinIO', () => productFull('bench-s3')],
       ['chainbackup → filesystem', () => productFull('bench-fs')],
       ['chainbackup → filesystem, no compression', () => productFull('bench-raw')],
@@ -246,6 +256,7 @@ async function main(): Promise<void> {
     const toFs = full['chainbackup → filesystem'] as Measured;
     const raw = full['chainbackup → filesystem, no compression'] as Measured;
     const peer = full['WAL-G v0.2.19 → MinIO (lz4)'];
+    const compressedLimit = full['tool | zstd -1 -T2 into /dev/null'] as Measured;
     const fullRatio = pairwise(toMinio.seconds, limit.seconds);
     reports.push({
       scenario: 'full backup',
@@ -253,6 +264,8 @@ async function main(): Promise<void> {
       ratios: [
         { of: toMinio.contender, to: limit.contender, ...fullRatio },
         { of: toFs.contender, to: limit.contender, ...pairwise(toFs.seconds, limit.seconds) },
+        { of: toFs.contender, to: compressedLimit.contender, ...pairwise(toFs.seconds, compressedLimit.seconds) },
+        { of: raw.contender, to: limit.contender, ...pairwise(raw.seconds, limit.seconds) },
         ...(peer ? [{ of: toMinio.contender, to: peer.contender, ...pairwise(toMinio.seconds, peer.seconds) }] : []),
       ],
       goal: '≤ 1.15 × the tool limit; faster than the peer',
@@ -454,6 +467,7 @@ async function fleet(client: Client, server: MariaDbSandbox, reports: ScenarioRe
   const applying = await timed(() => applySchedules(client, config));
   const appliedBeforeFire = Date.now() < fireAt.getTime();
   say(`  ${applying.value.created.length} schedules created for ${fireAt.toISOString()} in ${applying.seconds.toFixed(1)} s${appliedBeforeFire ? '' : ' (after that minute had begun)'}`);
+  const cpuAtStart = await cpuTimes();
   const finished = new Map<string, { start: number; close: number }>();
   const deadline = Date.now() + 15 * 60_000;
   while (finished.size < clusters && Date.now() < deadline) {
@@ -462,6 +476,8 @@ async function fleet(client: Client, server: MariaDbSandbox, reports: ScenarioRe
       if (execution.workflowId.startsWith('backup-fleet-') && execution.closeTime) finished.set(execution.workflowId, { start: execution.startTime.getTime(), close: execution.closeTime.getTime() });
     }
   }
+  const cpuAtEnd = await cpuTimes();
+  const cpuBusy = 1 - (cpuAtEnd.idle - cpuAtStart.idle) / (cpuAtEnd.total - cpuAtStart.total);
   const delays = [...finished.values()].map((run) => (run.start - fireAt.getTime()) / 1000);
   const sorted = [...delays].sort((a, b) => a - b);
   const percentile = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
@@ -477,8 +493,14 @@ async function fleet(client: Client, server: MariaDbSandbox, reports: ScenarioRe
     ratios: [],
     goal: 'all complete; p50/p99 start delay and total time reported',
     met: finished.size === clusters,
-    note: `a stand-in tool streams ${process.env.STAND_IN_MB ?? 4} MB per backup; one host worker serves every cluster's queue; \`schedule apply\` created the ${clusters} schedules in ${applying.seconds.toFixed(1)} s${appliedBeforeFire ? ', before the minute began' : ', finishing after the minute had begun'}`,
+    note: `a stand-in tool streams ${process.env.STAND_IN_MB ?? 4} MB per backup; one host worker serves every cluster's queue; \`schedule apply\` created the ${clusters} schedules in ${applying.seconds.toFixed(1)} s${appliedBeforeFire ? ', before the minute began' : ', finishing after the minute had begun'}. The machine's ${availableParallelism()} cores were ${Math.round(cpuBusy * 100)}% busy from the apply to the last commit: the dev server, both workers, MariaDB and every backup's processes share them, so scheduled starts queue behind running backups (each full backup also runs its retention workflow)`,
   });
+}
+
+/** Jiffies the CPUs spent in total and idle since boot, from /proc/stat. */
+async function cpuTimes(): Promise<{ total: number; idle: number }> {
+  const fields = ((await readFile('/proc/stat', 'utf8')).split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+  return { total: fields.reduce((sum, value) => sum + value, 0), idle: (fields[3] ?? 0) + (fields[4] ?? 0) };
 }
 
 async function writeResults(reports: ScenarioReport[], run: Record<string, unknown>): Promise<void> {
@@ -490,16 +512,27 @@ async function writeResults(reports: ScenarioReport[], run: Record<string, unkno
     figures: report.figures.map((figure) => ({ ...figure, median: round(figure.median), min: round(figure.min), max: round(figure.max) })),
     ratios: report.ratios.map((ratio) => ({ ...ratio, median: round(ratio.median), min: round(ratio.min), max: round(ratio.max) })),
   }));
-  await writeFile(join(out, `${String(run.mode)}.json`), `${JSON.stringify({ run, machine, scenarios: rounded }, null, 2)}\n`);
-  const lines = [
-    `# Benchmark results (${String(run.mode)} mode)`,
-    '',
-    `${String(run.dataMb)} MB of sysbench data (${TABLES} tables × ${String(run.tableSize)} rows), ${String(run.repeat)} runs per contender, ${machine.cpus} cores, Node ${machine.node}, ${machine.date}.`,
-    `Reproduce with \`npm run bench${run.mode === 'quick' ? ' -- --quick' : ''}\`.`,
-    '',
-  ];
-  for (const report of rounded) {
-    lines.push(`## ${report.scenario}`, '', `Goal: ${report.goal}. ${report.met === null ? '' : report.met ? '**Met.**' : '**Missed.**'} ${report.note}`.trim(), '', '| contender | median | min | max |', '| --- | --- | --- | --- |');
+  const results: BenchResults = { run, machine, scenarios: rounded };
+  await writeFile(join(out, `${String(run.mode)}.json`), `${JSON.stringify(results, null, 2)}\n`);
+  await renderResults(results);
+}
+
+interface BenchResults {
+  run: Record<string, unknown>;
+  machine: { cpus: number; node: string; date: string };
+  scenarios: ScenarioReport[];
+}
+
+const README_START = '<!-- benchmark-summary:start -->';
+const README_END = '<!-- benchmark-summary:end -->';
+
+/** Writes docs/benchmarks/<mode>.md from the results and, for the full mode, the README's summary table. */
+async function renderResults({ run, machine, scenarios }: BenchResults): Promise<void> {
+  const mode = String(run.mode);
+  const described = `${String(run.dataMb)} MB of sysbench data (${TABLES} tables × ${String(run.tableSize)} rows), ${String(run.repeat)} runs per contender, ${machine.cpus} cores, Node ${machine.node}, ${machine.date}`;
+  const lines = [`# Benchmark results (${mode} mode)`, '', `${described}.`, `Reproduce with \`npm run bench${mode === 'quick' ? ' -- --quick' : ''}\`.`, ''];
+  for (const report of scenarios) {
+    lines.push(`## ${report.scenario}`, '', `Goal: ${report.goal}. ${verdict(report.met, '**')} ${report.note}`.trim(), '', '| contender | median | min | max |', '| --- | --- | --- | --- |');
     for (const figure of report.figures) lines.push(`| ${figure.contender} | ${figure.median} ${figure.unit} | ${figure.min} ${figure.unit} | ${figure.max} ${figure.unit} |`);
     if (report.ratios.length > 0) {
       lines.push('', '| ratio (pair by pair) | median | min | max |', '| --- | --- | --- | --- |');
@@ -507,12 +540,39 @@ async function writeResults(reports: ScenarioReport[], run: Record<string, unkno
     }
     lines.push('');
   }
-  await writeFile(join(out, `${String(run.mode)}.md`), `${lines.join('\n')}\n`);
+  const out = join(repoRoot, 'docs/benchmarks');
+  await writeFile(join(out, `${mode}.md`), `${lines.join('\n')}\n`);
   say(lines.join('\n'));
-  say(`Written to docs/benchmarks/${String(run.mode)}.json and .md`);
+  say(`Written to docs/benchmarks/${mode}.json and .md`);
+  if (mode !== 'full') return;
+  // The README quotes the full run: medians, pair-by-pair ratios and the verdict of every goal.
+  const summary = [
+    README_START,
+    `From [docs/benchmarks/full.md](docs/benchmarks/full.md): ${described}.`,
+    '',
+    '| scenario | goal | median (pair-by-pair ratios where there are contenders) | |',
+    '| --- | --- | --- | --- |',
+    ...scenarios.map((report) => {
+      const figures = report.ratios.length > 0 ? report.ratios.map((ratio) => `${ratio.of} / ${ratio.to}: ${ratio.median}`) : report.figures.map((figure) => `${figure.contender}: ${figure.median} ${figure.unit}`);
+      return `| ${report.scenario} | ${report.goal} | ${figures.join('; ')} | ${verdict(report.met, '')} |`;
+    }),
+    README_END,
+  ].join('\n');
+  const readmePath = join(repoRoot, 'README.md');
+  const readme = await readFile(readmePath, 'utf8');
+  const from = readme.indexOf(README_START);
+  const to = readme.indexOf(README_END);
+  if (from < 0 || to < from) throw new Error(`README.md has no ${README_START} … ${README_END} section for the summary`);
+  await writeFile(readmePath, readme.slice(0, from) + summary + readme.slice(to + README_END.length));
+  say('README.md benchmark summary updated');
 }
 
-main().catch((error: unknown) => {
+function verdict(met: boolean | null, emphasis: string): string {
+  return met === null ? '' : `${emphasis}${met ? 'Met.' : 'Missed.'}${emphasis}`;
+}
+
+const run = options.renderOnly ? async () => renderResults(JSON.parse(await readFile(join(repoRoot, `docs/benchmarks/${mode}.json`), 'utf8')) as BenchResults) : main;
+run().catch((error: unknown) => {
   console.error(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   process.exitCode = 1;
 });
