@@ -234,7 +234,7 @@ waitOptions(
   knownCluster(await config(), cluster);
   const request = { cluster, type: options.type, ...(options.base ? { baseBackupName: options.base } : {}) };
   await run<BackupResult>('backup', `backup-${cluster}-${options.type}-${stamp()}`, request, `${options.type} backup of ${cluster} (chainbackup CLI)`, options, (result) =>
-    [`${result.name}  ${result.type}, LSN ${result.fromLsn} to ${result.toLsn}, ${formatBytes(result.sizeBytes)} stored (${formatBytes(result.streamBytes)} streamed) in ${result.durationSeconds.toFixed(1)} s`, `  at ${result.storage}/${result.path}`].join('\n'),
+    [`${result.name}  ${result.type}, LSN ${result.fromLsn} to ${result.toLsn} (redo to ${result.lastLsn}), ${formatBytes(result.sizeBytes)} stored (${formatBytes(result.streamBytes)} streamed) in ${result.durationSeconds.toFixed(1)} s`, `  at ${result.storage}/${result.path}`].join('\n'),
   );
 });
 

@@ -87,7 +87,7 @@ async function main(): Promise<void> {
       args: [{ cluster: 'shop', type: 'incremental' }],
       staticSummary: 'Demo: incremental backup of shop',
     });
-    say(`  ${increment.name}: LSN ${increment.fromLsn} to ${increment.toLsn}, ${increment.sizeBytes} bytes stored, parent ${increment.parent ?? ''}`);
+    say(`  ${increment.name}: LSN ${increment.fromLsn} to ${increment.toLsn} (its redo log reaches ${increment.lastLsn}), ${increment.sizeBytes} bytes stored, parent ${increment.parent ?? ''}`);
     say(`  stored at ${increment.storage}/${increment.path}`);
     const sourceChecksums = await source.checksums(['shop']);
 

@@ -49,8 +49,9 @@ export async function follow<T>(handle: WorkflowHandle, quiet: boolean): Promise
   void result.finally(() => (settled = true)).catch(() => undefined);
   let lastPhase = '';
   let last = { at: started, bytes: 0 };
-  while (!settled) {
-    await Promise.race([result.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1000))]);
+  // The first look is immediate: a person sees what the work is doing at once, not after a second.
+  for (let first = true; !settled; first = false) {
+    if (!first) await Promise.race([result.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1000))]);
     if (settled) break;
     const now = Date.now();
     const state = await snapshot(handle).catch(() => undefined);
@@ -64,5 +65,10 @@ export async function follow<T>(handle: WorkflowHandle, quiet: boolean): Promise
     lastPhase = state.phase;
   }
   if (tty) process.stderr.write('\r\x1b[2K');
+  else if (lastPhase === '') {
+    // Work that finished before the first look still says how it ended (a closed workflow answers queries too).
+    const state = await snapshot(handle).catch(() => undefined);
+    if (state) process.stderr.write(`[${formatElapsed(Date.now() - started)}] ${state.phase}\n`);
+  }
   return result;
 }

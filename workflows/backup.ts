@@ -23,6 +23,8 @@ export interface BackupResult {
   storage: string;
   fromLsn: string;
   toLsn: string;
+  /** The end of the redo log the backup carries: changes up to here are restored, and the next increment starts again at toLsn. */
+  lastLsn: string;
   sizeBytes: number;
   streamBytes: number;
   compression: Manifest['compression'];
@@ -117,6 +119,7 @@ async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings)
       storage: cluster.storageLabel,
       fromLsn: manifest.fromLsn,
       toLsn: manifest.toLsn,
+      lastLsn: manifest.lastLsn,
       sizeBytes: manifest.sizeBytes,
       streamBytes: manifest.streamBytes,
       compression: manifest.compression,

@@ -53,7 +53,7 @@ describe('the chainbackup CLI, as an operator runs it', () => {
     await source.sql(`UPDATE shop.customers SET email = 'after-full' WHERE id < 100`);
     const incrementRun = await cli('backup', 'ops');
     expect(incrementRun.exitCode).toBe(0);
-    expect(incrementRun.stdout).toMatch(/^ops-\S+-incr {2}incremental, LSN \d+ to \d+, [\d.]+ (KiB|MiB) stored \([\d.]+ MiB streamed\) in [\d.]+ s\n {2}at file:\/\//);
+    expect(incrementRun.stdout).toMatch(/^ops-\S+-incr {2}incremental, LSN \d+ to \d+ \(redo to \d+\), [\d.]+ (KiB|MiB) stored \([\d.]+ MiB streamed\) in [\d.]+ s\n {2}at file:\/\//);
     // Progress goes to stderr, phase by phase when it is not a terminal.
     expect(incrementRun.stderr).toMatch(/\[\d\d:\d\d\] /);
     const incrementName = /^(\S+)/.exec(incrementRun.stdout)?.[1] as string;
