@@ -101,7 +101,7 @@ schedule
         : views
             .map((view) =>
               [
-                `${view.id}  ${view.type} backups, ${view.cadence}${view.paused ? '  [PAUSED]' : ''}`,
+                `${view.id}  ${view.type} backups, ${view.cadence}${view.jitterSeconds > 0 ? `, starting up to ${view.jitterSeconds} s later` : ''}${view.paused ? '  [PAUSED]' : ''}`,
                 view.note ? `  note: ${view.note}` : '',
                 `  next: ${view.nextRuns.join(', ') || 'none'}`,
                 ...view.recentRuns.map((run) => `  ran:  ${run.scheduledAt}  ${run.workflowId}`),

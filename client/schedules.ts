@@ -37,6 +37,7 @@ function scheduleOptions(schedule: DesiredSchedule): Omit<ScheduleOptions, 'sche
     spec: {
       calendars: [{ dayOfWeek: schedule.days.map((day) => DAY_NAMES[day]), hour: schedule.hour, minute: schedule.minute, comment: `${schedule.type} backups, ${cadence}` }],
       timezone: schedule.timezone,
+      ...(schedule.jitter !== undefined ? { jitter: schedule.jitter } : {}),
     },
     action: {
       type: 'startWorkflow',
@@ -110,6 +111,8 @@ export interface ClusterScheduleView {
   type: BackupType;
   cadence: string;
   paused: boolean;
+  /** Runs start up to this many seconds after the set time. */
+  jitterSeconds: number;
   note: string;
   nextRuns: string[];
   recentRuns: { scheduledAt: string; workflowId: string }[];
@@ -135,6 +138,7 @@ export async function describeClusterSchedules(client: Client, cluster: string):
       type,
       cadence: describeCadence({ days: weekdays, hour: calendar?.hour[0]?.start ?? 0, minute: calendar?.minute[0]?.start ?? 0, timezone: description.spec.timezone ?? 'UTC' }),
       paused: description.state.paused,
+      jitterSeconds: (description.spec.jitter ?? 0) / 1000,
       note: description.state.note ?? '',
       nextRuns: description.info.nextActionTimes.slice(0, 3).map((time) => time.toISOString()),
       recentRuns: description.info.recentActions.slice(-5).map((action) => ({ scheduledAt: action.scheduledAt.toISOString(), workflowId: action.action.workflow.workflowId })),

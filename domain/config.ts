@@ -117,6 +117,11 @@ export const clusterSchema = z.strictObject({
       timezone: z.string().refine(isTimeZone, 'must be an IANA time zone such as "UTC" or "Europe/Berlin"').default('UTC'),
       /** How late a missed run (Temporal or the workers down) may still start. */
       catchupWindow: duration.default('6h'),
+      /**
+       * Each run starts at a random moment up to this long after `time`, so that a fleet configured
+       * with one time does not start every backup in the same minute (storage, network, the scheduler).
+       */
+      jitter: duration.optional(),
     })
     .prefault({}),
   incremental: incrementalSchema.prefault({}),

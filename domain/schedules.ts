@@ -24,6 +24,8 @@ export interface DesiredSchedule {
   minute: number;
   timezone: string;
   catchupWindow: string;
+  /** Runs start up to this long after the set time; absent: on the minute. */
+  jitter?: string;
   taskQueue: string;
   request: BackupRequestInput;
 }
@@ -31,7 +33,8 @@ export interface DesiredSchedule {
 function clusterSchedules(cluster: ClusterConfig, taskQueue: string): DesiredSchedule[] {
   if (!cluster.schedule.enabled) return [];
   const [hour, minute] = cluster.schedule.time.split(':').map(Number) as [number, number];
-  const common = { cluster: cluster.name, hour, minute, timezone: cluster.schedule.timezone, catchupWindow: cluster.schedule.catchupWindow, taskQueue };
+  const { timezone, catchupWindow, jitter } = cluster.schedule;
+  const common = { cluster: cluster.name, hour, minute, timezone, catchupWindow, ...(jitter !== undefined ? { jitter } : {}), taskQueue };
   const week = cluster.incremental.enabled && cluster.incremental.fullBackupWeekSchedule !== undefined ? parseWeekSchedule(cluster.incremental.fullBackupWeekSchedule) : undefined;
   const fullDays = week?.ok ? week.days : [...WEEKDAYS];
   const incrementalDays = WEEKDAYS.filter((day) => !fullDays.includes(day));
@@ -48,8 +51,9 @@ export function desiredSchedules(config: Config): DesiredSchedule[] {
 
 /** A stable text of a schedule's definition, stored with the schedule to tell whether it changed. */
 export function scheduleFingerprint(schedule: DesiredSchedule): string {
-  const { id, cluster, type, days, hour, minute, timezone, catchupWindow, taskQueue, request } = schedule;
-  return JSON.stringify({ id, cluster, type, days, hour, minute, timezone, catchupWindow, taskQueue, request });
+  const { id, cluster, type, days, hour, minute, timezone, catchupWindow, jitter, taskQueue, request } = schedule;
+  // Without jitter the text is what it was before jitter existed, so an upgrade updates no schedule.
+  return JSON.stringify({ id, cluster, type, days, hour, minute, timezone, catchupWindow, ...(jitter !== undefined ? { jitter } : {}), taskQueue, request });
 }
 
 /** "mon,wed,fri at 01:00 Europe/Berlin" */

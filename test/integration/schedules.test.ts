@@ -47,7 +47,7 @@ beforeAll(async () => {
   const config = {
     temporal: { taskQueue },
     clusters: [
-      source.clusterConfig(weekly, storage, { schedule: { time: '02:30', timezone: 'Europe/Berlin' }, incremental: { enabled: true, fullBackupWeekSchedule: 'mon,thu' } }),
+      source.clusterConfig(weekly, storage, { schedule: { time: '02:30', timezone: 'Europe/Berlin', jitter: '10m' }, incremental: { enabled: true, fullBackupWeekSchedule: 'mon,thu' } }),
       source.clusterConfig(daily, storage),
     ],
   };
@@ -73,7 +73,9 @@ describe('schedule apply and describe', () => {
     expect(await cadences(daily)).toEqual({ full: 'every day at 01:00 UTC' });
     const [full] = await describeSchedules(weekly);
     expect(full?.paused).toBe(false);
-    // The next run is on a Monday or Thursday, 02:30 in Berlin (00:30 or 01:30 UTC).
+    expect((await describeSchedules(weekly)).map((view) => view.jitterSeconds)).toEqual([600, 600]);
+    expect((await describeSchedules(daily)).map((view) => view.jitterSeconds)).toEqual([0]);
+    // The next run is on a Monday or Thursday, 02:30 to 02:40 in Berlin (the 10 minutes of jitter).
     const next = new Date(full?.nextRuns[0] ?? '');
     expect([1, 4]).toContain(new Date(next.toLocaleString('en-US', { timeZone: 'Europe/Berlin' })).getDay());
   });

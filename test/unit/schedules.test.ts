@@ -25,6 +25,16 @@ describe('the weekly cadence', () => {
     expect(schedulesOf({ schedule: { enabled: false } })).toEqual([]);
   });
 
+  test('jitter spreads the start when asked; without it a schedule is defined as before jitter existed', () => {
+    const [spread] = schedulesOf({ schedule: { time: '01:00', jitter: '30m' } });
+    const [onTheMinute] = schedulesOf({ schedule: { time: '01:00' } });
+    expect(spread?.jitter).toBe('30m');
+    expect(onTheMinute).not.toHaveProperty('jitter');
+    expect(scheduleFingerprint(spread!)).not.toBe(scheduleFingerprint(onTheMinute!));
+    expect(Object.keys(JSON.parse(scheduleFingerprint(onTheMinute!)) as object)).toEqual(['id', 'cluster', 'type', 'days', 'hour', 'minute', 'timezone', 'catchupWindow', 'taskQueue', 'request']);
+    expect(() => schedulesOf({ schedule: { jitter: 'soon' } })).toThrow(/must be a duration/);
+  });
+
   test('the fingerprint changes with the cadence and only with it', () => {
     const [a] = schedulesOf({ schedule: { time: '01:00' } });
     const [b] = schedulesOf({ schedule: { time: '01:00' }, retention: { keepChains: 3 } });
