@@ -516,7 +516,7 @@ async function cpuTimes(): Promise<{ total: number; idle: number }> {
 async function writeResults(reports: ScenarioReport[], run: Record<string, unknown>): Promise<void> {
   const out = join(repoRoot, 'docs/benchmarks');
   await mkdir(out, { recursive: true });
-  const machine = { cpus: (await readFile('/proc/cpuinfo', 'utf8')).split('\n').filter((line) => line.startsWith('processor')).length, node: process.version, date: new Date().toISOString() };
+  const machine = { cpus: availableParallelism(), node: process.version, date: new Date().toISOString() };
   const rounded = reports.map((report) => ({
     ...report,
     figures: report.figures.map((figure) => ({ ...figure, median: round(figure.median), min: round(figure.min), max: round(figure.max) })),
