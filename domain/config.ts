@@ -25,7 +25,7 @@ export const s3StorageSchema = z.strictObject({
     .regex(/^(?:[^/]+(?:\/[^/]+)*)?$/, 'must be a key prefix without leading, trailing or double "/"')
     .default(''),
   region: z.string().min(1).default('us-east-1'),
-  endpoint: z.url().optional(),
+  endpoint: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL such as "https://s3.eu-west-1.amazonaws.com" or "http://127.0.0.1:9000"' }).optional(),
   forcePathStyle: z.boolean().default(false),
 });
 

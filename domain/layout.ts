@@ -56,7 +56,8 @@ export function parseObjectKey(key: string): ParsedObjectKey | undefined {
   if (firstName?.type === 'full' && second !== '') {
     return { name: first, base: first, object: [second, ...rest].join('/') };
   }
-  if (first.endsWith(CHAIN_SUFFIX) && rest.length > 0) {
+  // As for a full backup, the object needs a name: "…-incr/" alone (a folder marker) is no object of it.
+  if (first.endsWith(CHAIN_SUFFIX) && rest[0] !== undefined && rest[0] !== '') {
     const base = first.slice(0, -CHAIN_SUFFIX.length);
     const baseName = parseBackupName(base);
     const incrName = parseBackupName(second);
@@ -82,7 +83,9 @@ export function parseBackupPath(path: string): { prefix: string; location: Backu
   const parent = parts.at(-2);
   if (lastName?.type === 'incremental' && parent?.endsWith(CHAIN_SUFFIX)) {
     const base = parent.slice(0, -CHAIN_SUFFIX.length);
-    if (parseBackupName(base)?.type === 'full') {
+    const baseName = parseBackupName(base);
+    // As in parseObjectKey: a chain folder holds increments of its own cluster only.
+    if (baseName?.type === 'full' && baseName.cluster === lastName.cluster) {
       return { prefix: parts.slice(0, -2).join('/'), location: { name: last, base } };
     }
   }
@@ -99,7 +102,12 @@ export function locateSource(
 ): { ok: true; storage: StorageConfig; prefix: string; location: BackupLocation } | { ok: false; reason: string } {
   let root = storage;
   let relative = path;
-  const url = /^(s3|file):\/\/([^/]*)\/(.*)$/.exec(path);
+  const urlScheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(path)?.[1];
+  if (urlScheme !== undefined && urlScheme !== 's3' && urlScheme !== 'file') {
+    return { ok: false, reason: `source.path "${path}" is a ${urlScheme}:// URL; give a path relative to source.storage, an s3:// URL or a file:/// URL` };
+  }
+  // Every s3:// or file:// path is a URL, even without a "/" after the bucket or host.
+  const url = /^(s3|file):\/\/([^/]*)(?:\/(.*))?$/s.exec(path);
   if (url) {
     const [, scheme, host = '', rest = ''] = url;
     if (scheme === 's3') {
@@ -108,6 +116,8 @@ export function locateSource(
       root = { ...storage, prefix: '' };
     } else {
       if (storage.kind !== 'filesystem') return { ok: false, reason: `source.path "${path}" is a file:// URL but source.storage is ${storage.kind}` };
+      // The restoring host reads its own filesystem: a host in the URL would be silently ignored.
+      if (host !== '' && host !== 'localhost') return { ok: false, reason: `source.path "${path}" names host "${host}"; a file:// URL names a folder on the restoring host, as file:///<folder>` };
       root = { ...storage, path: '/' };
     }
     relative = rest;

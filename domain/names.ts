@@ -34,8 +34,15 @@ export function parseBackupName(name: string): ParsedBackupName | undefined {
   const { cluster, stamp, kind } = match.groups as { cluster: string; stamp: string; kind: string };
   const iso = `${stamp.slice(0, 11)}${stamp.slice(11, 13)}:${stamp.slice(13, 15)}:${stamp.slice(15)}`;
   const takenAt = Date.parse(iso);
-  if (Number.isNaN(takenAt)) return undefined;
+  // Date.parse rolls impossible dates over (02-30 becomes 03-02, 24:00 the next day): such a name
+  // was never made by backupName and its time would not be the one it shows.
+  if (Number.isNaN(takenAt) || formatTimestamp(takenAt) !== stamp) return undefined;
   return { cluster, type: kind === 'full' ? 'full' : 'incremental', takenAt };
+}
+
+/** Whether `name` is a backup of `cluster`; "shop-copy-…" is not a backup of "shop". */
+export function isBackupOf(name: string, cluster: string): boolean {
+  return parseBackupName(name)?.cluster === cluster;
 }
 
 /** The id of the workflow that serializes all work on one cluster (backups, restores, deletions). */
