@@ -9,12 +9,15 @@ import { execa } from 'execa';
 import type { StoredBackup } from '../domain/chain.js';
 import { parseBackupInfo, parseCheckpoints, CheckpointsError, type BackupInfo, type Checkpoints } from '../domain/checkpoints.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
-import { backupFolder, CHECKPOINTS_OBJECT, dataObjectName, INFO_OBJECT, MANIFEST_OBJECT, type BackupLocation, type Compression } from '../domain/layout.js';
+import { backupFolder, CHECKPOINTS_OBJECT, dataObjectName, INFO_OBJECT, MANIFEST_OBJECT, STARTED_OBJECT, type BackupLocation, type Compression } from '../domain/layout.js';
 import type { Manifest, ManifestObject } from '../domain/manifest.js';
 import { readCatalog } from './catalog.js';
+import { childProcessOptions } from './child-env.js';
 import { removeFolder } from './deletion.js';
 import { readPassword, writeDefaultsFile } from './database/defaults-file.js';
-import { serverFacts } from './database/sql.js';
+import { runSql, serverFacts } from './database/sql.js';
+import { readTargetServer } from './database/server-layout.js';
+import type { ServerLayout } from '../domain/server-layout.js';
 import type { ActivityDeps } from './deps.js';
 import { Progress, StreamMeter, tailLines } from './streams.js';
 import { backupToolFor } from './tools/backup-tool.js';
@@ -39,6 +42,8 @@ export interface TakenBackup {
   serverVersion: string;
   startedAt: string;
   finishedAt: string;
+  layout?: ServerLayout;
+  remoteTablespaces?: { name: string; path: string }[];
 }
 
 function sha256(text: string): string {
@@ -112,8 +117,18 @@ export function backupActivities(deps: ActivityDeps) {
 
       // An earlier attempt that died with its worker may have left objects or an open multipart upload.
       if (Context.current().info.attempt > 1) await removeFolder(deps, input.cluster, input.location);
+      // Written first, so the folder is visible to the sweep even if this attempt dies before any upload completes.
+      const { workflowExecution, attempt } = Context.current().info;
+      const workflowId = workflowExecution?.workflowId ?? '';
+      await store.putText(`${folder}${STARTED_OBJECT}`, `${JSON.stringify({ backup: input.location.name, workflowId, attempt, startedAt })}\n`);
       // Ask the server first: a wrong endpoint or password fails here, naming the endpoint.
       const facts = await serverFacts(cluster.flavour, cluster.connection);
+      // Recorded in the manifest: where the source kept its files, and which tablespaces lived outside its datadir.
+      const sourceServer = cluster.flavour === 'mariadb' ? await readTargetServer(cluster) : undefined;
+      const remoteTablespaces =
+        cluster.flavour === 'mariadb'
+          ? (await runSql(cluster.flavour, cluster.connection, `SELECT name, filename FROM information_schema.innodb_sys_tablespaces WHERE filename LIKE '/%'`)).map(([name = '', path = '']) => ({ name, path }))
+          : undefined;
       const defaults = await writeDefaultsFile(cluster.connection, await readPassword(cluster.connection));
       const datadirBytes = await folderBytes(cluster.datadir);
       const scratch = await mkdtemp(join(tmpdir(), 'chainbackup-backup-'));
@@ -142,7 +157,7 @@ export function backupActivities(deps: ActivityDeps) {
             }),
             ...(toolCompression ?? []),
           ],
-          { stdin: 'ignore', buffer: false, cancelSignal: abort.signal, forceKillAfterDelay: 5000 },
+          { stdin: 'ignore', buffer: false, cancelSignal: abort.signal, forceKillAfterDelay: 5000, ...childProcessOptions() },
         );
         const toolLog = tailLines(backupProcess.stderr);
         const steps: [string, Promise<unknown>][] = [[toolBinary, backupProcess]];
@@ -153,7 +168,7 @@ export function backupActivities(deps: ActivityDeps) {
         if (compressStream) {
           // The tool writes straight into zstd through an OS pipe: no copy of the raw stream in this process.
           // -vv reports the exact byte counts at the end, which gives the size before compression.
-          const zstd = execa('zstd', ['-vv', '--no-progress', '-c', '-1', `-T${parallel}`], { stdin: backupProcess.stdout, buffer: false, cancelSignal: abort.signal });
+          const zstd = execa('zstd', ['-vv', '--no-progress', '-c', '-1', `-T${parallel}`], { stdin: backupProcess.stdout, buffer: false, cancelSignal: abort.signal, ...childProcessOptions() });
           // zstd holds the pipe's read end now; this process's copy must close, or the tool's stream never ends here.
           backupProcess.stdout.destroy();
           const zstdLog = tailLines(zstd.stderr);
@@ -165,14 +180,16 @@ export function backupActivities(deps: ActivityDeps) {
         steps.push(['upload', store.upload(`${folder}${dataObject}`, source.pipe(storedMeter), { signal: abort.signal, expectedBytes: datadirBytes })]);
         // The first step to fail stops the others, so a dead upload never leaves the tool blocked on a full pipe.
         let firstFailure: { step: string; error: unknown } | undefined;
-        await Promise.allSettled(
+        // Heartbeat on a timer while the tool runs, not only when compressed bytes arrive: a throttled
+        // or quiet stream must not look like a dead worker (and restart from zero for ever).
+        await progress.during(Promise.allSettled(
           steps.map(([step, promise]) =>
             promise.catch((error: unknown) => {
               firstFailure ??= { step, error };
               abort.abort(error);
             }),
           ),
-        );
+        ));
         if (activitySignal.aborted) throw activitySignal.reason;
         if (firstFailure) {
           if (firstFailure.step === toolBinary) {
@@ -210,9 +227,14 @@ export function backupActivities(deps: ActivityDeps) {
           serverVersion: info.serverVersion ?? facts.version,
           startedAt,
           finishedAt: new Date().toISOString(),
+          ...(sourceServer ? { layout: sourceServer.layout } : {}),
+          ...(remoteTablespaces ? { remoteTablespaces } : {}),
         };
       } catch (error) {
-        await removeFolder(deps, input.cluster, input.location).catch(() => undefined);
+        // An attempt the server timed out has been replaced by a newer one that owns the folder now: its
+        // clean-up would delete the newer attempt's objects. Only its own upload goes (aborted above).
+        const superseded = activitySignal.aborted && (activitySignal.reason as Error | undefined)?.message === 'TIMED_OUT';
+        if (!superseded) await removeFolder(deps, input.cluster, input.location).catch(() => undefined);
         throw error;
       } finally {
         activitySignal.removeEventListener('abort', onCancel);
@@ -226,6 +248,8 @@ export function backupActivities(deps: ActivityDeps) {
       const store = deps.store(deps.cluster(input.cluster));
       const folder = backupFolder({ name: input.manifest.name, base: input.manifest.base });
       await store.putText(`${folder}${MANIFEST_OBJECT}`, `${JSON.stringify(input.manifest, null, 2)}\n`);
+      // The start marker only made an unfinished folder visible to the sweep; a committed one needs it no more.
+      await store.delete([`${folder}${STARTED_OBJECT}`]).catch(() => undefined);
     },
 
     /** Removes every object of an uncommitted backup, including unfinished multipart uploads. */

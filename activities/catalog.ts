@@ -1,47 +1,87 @@
-import { parseObjectKey, MANIFEST_OBJECT, DELETING_OBJECT, backupFolder } from '../domain/layout.js';
+import pMap from 'p-map';
+import { backupFolder, classifyChainMember, classifyTopFolder, DELETING_OBJECT, MANIFEST_OBJECT, type BackupLocation } from '../domain/layout.js';
 import { parseManifest, ManifestError } from '../domain/manifest.js';
 import type { StoredBackup } from '../domain/chain.js';
+import { owningCluster } from '../domain/ownership.js';
 import type { ObjectStore } from './storage/index.js';
 
-/** Everything storage holds, grouped into backup folders, with each committed backup's manifest. */
-export async function readCatalog(store: ObjectStore): Promise<StoredBackup[]> {
-  const objects = await store.list('');
-  const folders = new Map<string, StoredBackup>();
-  for (const object of objects) {
-    const parsed = parseObjectKey(object.key);
-    if (!parsed) continue;
-    const folder = backupFolder(parsed);
-    let backup = folders.get(folder);
-    if (!backup) {
-      backup = { name: parsed.name, base: parsed.base, folder, manifest: null, objects: [] };
-      folders.set(folder, backup);
+export interface CatalogOptions {
+  /** Read only this cluster's folders (a shared prefix holds many clusters). */
+  cluster?: string;
+  signal?: AbortSignal;
+  /** Called after each folder read, e.g. to heartbeat. */
+  onFolder?: (folder: string) => void;
+}
+
+/** Folders read at once: S3 answers each listing in a round trip. */
+const FOLDERS_AT_ONCE = 8;
+
+/**
+ * The backup folders storage holds, each with its objects and, for a committed backup, its manifest.
+ * Only the layout is walked (the root's backup and chain folders, and the increments inside chains):
+ * nothing else in the storage is read, however large, and no link is followed.
+ */
+export async function readCatalog(store: ObjectStore, options: CatalogOptions = {}): Promise<StoredBackup[]> {
+  const { signal } = options;
+  const wanted = (name: string) => options.cluster === undefined || owningCluster(name) === options.cluster;
+  const locations: BackupLocation[] = [];
+  for (const name of await store.listFolders('', signal ? { signal } : {})) {
+    const top = classifyTopFolder(name);
+    if (top === undefined || !wanted(top.kind === 'full' ? top.location.name : top.base)) continue;
+    if (top.kind === 'full') {
+      locations.push(top.location);
+      continue;
     }
-    backup.objects.push(object);
-  }
-  for (const backup of folders.values()) {
-    if (!backup.objects.some((object) => object.key === `${backup.folder}${MANIFEST_OBJECT}`)) continue;
-    const text = await store.getText(`${backup.folder}${MANIFEST_OBJECT}`);
-    if (text === undefined) continue;
-    try {
-      const manifest = parseManifest(text, `${store.label}/${backup.folder}`);
-      if (manifest.name !== backup.name || manifest.base !== backup.base) {
-        backup.manifestProblem = `manifest names ${manifest.name} (base ${manifest.base}) but sits in ${backup.folder}`;
-      } else {
-        backup.manifest = manifest;
-      }
-    } catch (error) {
-      if (!(error instanceof ManifestError)) throw error;
-      backup.manifestProblem = error.message;
+    for (const member of await store.listFolders(`${name}/`, signal ? { signal } : {})) {
+      const location = classifyChainMember(top.base, member);
+      if (location) locations.push(location);
     }
   }
+  const folders = (
+    await pMap(
+      locations,
+      async (location) => {
+        const folder = backupFolder(location);
+        const objects = await store.list(folder, signal ? { signal } : {});
+        options.onFolder?.(folder);
+        return objects.length === 0 ? undefined : await readFolder(store, location, folder, objects);
+      },
+      { concurrency: FOLDERS_AT_ONCE, ...(signal ? { signal } : {}) },
+    )
+  ).filter((backup) => backup !== undefined);
   // A chain being deleted is invisible as a whole, from the moment its marker exists.
-  for (const base of folders.values()) {
+  for (const base of folders) {
     if (!base.objects.some((object) => object.key === `${base.folder}${DELETING_OBJECT}`)) continue;
-    for (const member of folders.values()) {
-      if (member.base !== base.name || member.manifest === null) continue;
+    for (const member of folders) {
+      if (member.base !== base.name) continue;
       member.manifest = null;
-      member.manifestProblem = `its chain ${base.name} is being deleted`;
+      member.deleting = true;
     }
   }
-  return [...folders.values()].sort((a, b) => a.name.localeCompare(b.name));
+  return folders.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+async function readFolder(store: ObjectStore, location: BackupLocation, folder: string, objects: StoredBackup['objects']): Promise<StoredBackup> {
+  const backup: StoredBackup = { name: location.name, base: location.base, folder, manifest: null, objects };
+  if (!objects.some((object) => object.key === `${folder}${MANIFEST_OBJECT}`)) return backup;
+  let text: string | undefined;
+  try {
+    text = await store.getText(`${folder}${MANIFEST_OBJECT}`);
+  } catch (error) {
+    backup.manifestProblem = `manifest cannot be read: ${(error as Error).message}`;
+    return backup;
+  }
+  if (text === undefined) return backup; // removed since the listing: a deletion under way
+  try {
+    const manifest = parseManifest(text, `${store.label}/${folder}`);
+    if (manifest.name !== backup.name || manifest.base !== backup.base || manifest.cluster !== owningCluster(backup.name)) {
+      backup.manifestProblem = `manifest names ${manifest.name} of cluster ${manifest.cluster} (base ${manifest.base}) but sits in ${folder}`;
+    } else {
+      backup.manifest = manifest;
+    }
+  } catch (error) {
+    if (!(error instanceof ManifestError)) throw error;
+    backup.manifestProblem = error.message;
+  }
+  return backup;
 }

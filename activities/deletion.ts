@@ -1,5 +1,5 @@
 import { Context } from '@temporalio/activity';
-import { backupFolder, DELETING_OBJECT, MANIFEST_OBJECT, type BackupLocation } from '../domain/layout.js';
+import { backupFolder, DATA_OBJECTS, DELETING_OBJECT, MANIFEST_OBJECT, type BackupLocation } from '../domain/layout.js';
 import type { ActivityDeps } from './deps.js';
 
 /**
@@ -14,8 +14,9 @@ export async function removeFolder(deps: ActivityDeps, cluster: string, location
   // The manifest first: a removal cut short leaves an uncommitted folder, never a committed one missing data.
   const manifestKey = `${folder}${MANIFEST_OBJECT}`;
   if (objects.some((object) => object.key === manifestKey)) await store.delete([manifestKey]);
+  // Uploads still open (a killed attempt's multipart upload) go first, so none completes after the folder is gone.
+  await store.abortIncompleteUploads(DATA_OBJECTS.map((name) => `${folder}${name}`));
   await store.delete(objects.filter((object) => object.key !== manifestKey).map((object) => object.key));
-  await store.abortIncompleteUploads(folder);
 }
 
 /** Steps of a crash-safe deletion: each is idempotent and makes the next state no less safe. */

@@ -28,3 +28,4 @@ export type OrchestratorActivities = ReturnType<typeof createOrchestratorActivit
 export type HostActivities = ReturnType<typeof createHostActivities>;
 export type { TakenBackup } from './backup.js';
 export type { RestoreSource } from './restore.js';
+export type { TargetServer } from './database/server-layout.js';

@@ -1,18 +1,25 @@
-import { chown, cp, lstat, mkdir, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { chown, lstat, mkdir, readdir, readFile, realpath, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Writable, type Readable } from 'node:stream';
 import { Context } from '@temporalio/activity';
 import { execa } from 'execa';
-import type { CommittedBackup, RestoreRecord, StoredBackup } from '../domain/chain.js';
-import type { StorageConfig } from '../domain/config.js';
+import { checkRecordedLsns, type CommittedBackup, type RestoreRecord, type StoredBackup } from '../domain/chain.js';
+import { parseCheckpoints, type Checkpoints } from '../domain/checkpoints.js';
+import { restoreSourceRoots, type StorageConfig } from '../domain/config.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
-import { restoreRecordKey } from '../domain/layout.js';
+import { CHECKPOINTS_OBJECT, restoreRecordKey } from '../domain/layout.js';
+import { owningCluster } from '../domain/ownership.js';
+import { belongsToPlace, dataFileNames, isWithinPath, placesOutsideDatadir, serverLayout, serverPath, unsupportedLayout, type ServerLayout } from '../domain/server-layout.js';
 import { readCatalog } from './catalog.js';
+import { childProcessOptions } from './child-env.js';
+import { failpoint } from './failpoints.js';
+import { makeSelfContained, movePath, remoteTablespaces, rollbackServerFiles, swapServerFiles } from './placement.js';
+import { readTargetServer, type TargetServer } from './database/server-layout.js';
 import { clusterController } from './cluster/controller.js';
-import { serverFacts } from './database/sql.js';
+import { runSql, serverFacts } from './database/sql.js';
 import type { ActivityDeps } from './deps.js';
-import { openStore, type ObjectStore } from './storage/index.js';
+import { openStore, StorageError, type ObjectStore } from './storage/index.js';
 import { Progress, StreamMeter, tailLines } from './streams.js';
 import { backupToolFor } from './tools/backup-tool.js';
 
@@ -28,16 +35,59 @@ export interface SourceInput {
   source?: RestoreSource;
 }
 
-function sourceStore(deps: ActivityDeps, input: SourceInput): ObjectStore {
+/** Whether `path` is `root` or lies inside it (both resolved). */
+function isWithin(path: string, root: string): boolean {
+  return path === root || path.startsWith(root.endsWith(sep) ? root : `${root}${sep}`);
+}
+
+/** A path with every link resolved, as far as it exists; the part that does not exist yet is appended as written. */
+async function resolvedPath(path: string): Promise<string> {
+  const absolute = resolve(path);
+  const missing: string[] = [];
+  let existing = absolute;
+  for (;;) {
+    try {
+      return join(await realpath(existing), ...missing.reverse());
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw error;
+      if (existing === dirname(existing)) return absolute;
+      missing.push(basename(existing));
+      existing = dirname(existing);
+    }
+  }
+}
+
+/** The store a restore reads: the cluster's own, or a named source, which on a filesystem must lie under a folder the worker allows. */
+async function openSource(deps: ActivityDeps, input: SourceInput): Promise<ObjectStore> {
   if (!input.source) return deps.store(deps.cluster(input.cluster));
   const { storage, prefix } = input.source;
-  if (prefix === '') return openStore(storage);
-  return openStore(storage.kind === 'filesystem' ? { ...storage, path: join(storage.path, prefix) } : { ...storage, prefix: [storage.prefix, prefix].filter(Boolean).join('/') });
+  if (storage.kind === 's3') return openStore(prefix === '' ? storage : { ...storage, prefix: [storage.prefix, prefix].filter(Boolean).join('/') });
+  const folder = await resolvedPath(join(storage.path, prefix));
+  const roots = restoreSourceRoots(deps.config);
+  const allowed = await Promise.all(roots.map(resolvedPath));
+  if (!allowed.some((root) => isWithin(folder, root))) {
+    throw businessFailure(
+      FailureType.InvalidRequest,
+      `source.storage.path ${storage.path} (${folder}) is not inside a folder this worker restores from (worker.restoreSourceRoots: ${roots.join(', ') || 'none'}); add it there to allow it`,
+    );
+  }
+  return openStore({ ...storage, path: folder });
+}
+
+/** A storage error that says the request is wrong becomes a refusal: no retry can fix it. */
+function refusingStorage(error: unknown): unknown {
+  return error instanceof StorageError && error.refusal ? businessFailure(FailureType.StorageRefused, error.message) : error;
 }
 
 /** Where a restore works: beside the datadir by default, so the final move is a rename on one filesystem. */
 function restoreRoot(datadir: string, workDir: string | undefined): string {
   return workDir ?? join(dirname(datadir.replace(/\/+$/, '')), '.chainbackup-restore');
+}
+
+/** The layout of a server all of whose files are in its datadir (what restores before this one assumed). */
+function datadirOnlyLayout(datadir: string): ServerLayout {
+  return serverLayout({ datadir, innodbDataHomeDir: null, innodbDataFilePath: 'ibdata1:12M:autoextend', innodbUndoTablespaces: 0, innodbLogGroupHomeDir: null, innodbUndoDirectory: null, logBinBasename: null, logBinIndex: null, relayLogBasename: null, relayLogIndex: null, ariaLogDirPath: null });
 }
 
 function keptDatadir(datadir: string, restoreId: string): string {
@@ -53,16 +103,6 @@ async function chownTree(root: string, uid: number, gid: number): Promise<void> 
   }
 }
 
-/** Moves a folder, falling back to copy-and-remove across filesystems. */
-async function moveFolder(from: string, to: string): Promise<void> {
-  try {
-    await rename(from, to);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
-    await cp(from, to, { recursive: true, preserveTimestamps: true, errorOnExist: true, force: false });
-    await rm(from, { recursive: true, force: true });
-  }
-}
 
 async function exists(path: string): Promise<boolean> {
   return stat(path).then(
@@ -73,9 +113,29 @@ async function exists(path: string): Promise<boolean> {
 
 export function restoreActivities(deps: ActivityDeps) {
   return {
-    async listSourceBackups(input: SourceInput): Promise<{ backups: StoredBackup[]; storageLabel: string }> {
-      const store = sourceStore(deps, input);
-      return { backups: await readCatalog(store), storageLabel: store.label };
+    /** The backups of one cluster in the restore's source; heartbeats per folder, so a cancel stops it. */
+    async listSourceBackups(input: SourceInput & { backupName: string }): Promise<{ backups: StoredBackup[]; storageLabel: string }> {
+      const store = await openSource(deps, input);
+      const progress = new Progress('listing', { object: store.label });
+      let folders = 0;
+      const owner = owningCluster(input.backupName);
+      try {
+        const backups = await progress.during(
+          readCatalog(store, { signal: Context.current().cancellationSignal, onFolder: () => progress.update(++folders), ...(owner ? { cluster: owner } : {}) }),
+        );
+        return { backups, storageLabel: store.label };
+      } catch (error) {
+        throw refusingStorage(error);
+      }
+    },
+
+    /**
+     * Refuses a clone target that could destroy something, before anything is downloaded: `/`, a
+     * system folder, a configured cluster's datadir (or a folder inside or around one, or a kept
+     * copy of one), a storage folder, the restore's work folder, a file, or a non-empty folder.
+     */
+    async checkCloneTarget(input: { cluster: string; path: string }): Promise<{ path: string }> {
+      return { path: await checkedCloneTarget(deps, input.cluster, input.path) };
     },
 
     /** Creates the restore's work folder after checking there is room for everything it will extract. */
@@ -105,7 +165,7 @@ export function restoreActivities(deps: ActivityDeps) {
      */
     async downloadBackup(input: SourceInput & { backup: CommittedBackup; into: string }): Promise<{ bytes: number }> {
       const cluster = deps.cluster(input.cluster);
-      const store = sourceStore(deps, input);
+      const store = await openSource(deps, input);
       const tool = backupToolFor(input.backup.manifest.flavour);
       const { manifest, folder } = input.backup;
       const dataKey = `${folder}${manifest.dataObject}`;
@@ -120,8 +180,8 @@ export function restoreActivities(deps: ActivityDeps) {
       const body: Readable = (await store.download(dataKey)).pipe(meter);
       const steps: Promise<unknown>[] = [];
       // zstd writes straight into the extractor through an OS pipe: the decompressed stream never passes through this process.
-      const zstd = manifest.dataObject.endsWith('.zst') ? execa('zstd', ['-q', '-d', '-c'], { buffer: false, cancelSignal: signal }) : undefined;
-      const extractor = execa(tool.extractBinary, tool.extractArgs(input.into, cluster.backup.parallel), { stdin: zstd?.stdout ?? 'pipe', buffer: false, cancelSignal: signal, stdout: 'ignore' });
+      const zstd = manifest.dataObject.endsWith('.zst') ? execa('zstd', ['-q', '-d', '-c'], { buffer: false, cancelSignal: signal, ...childProcessOptions() }) : undefined;
+      const extractor = execa(tool.extractBinary, tool.extractArgs(input.into, cluster.backup.parallel), { stdin: zstd?.stdout ?? 'pipe', buffer: false, cancelSignal: signal, stdout: 'ignore', ...childProcessOptions() });
       const extractorLog = tailLines(extractor.stderr);
       if (zstd) {
         zstd.stdout.destroy(); // the extractor holds the pipe now
@@ -130,7 +190,8 @@ export function restoreActivities(deps: ActivityDeps) {
         steps.push(pipeline(body, extractor.stdin as NodeJS.WritableStream));
       }
       steps.push(extractor);
-      const results = await Promise.allSettled(steps);
+      // Heartbeat on a timer too: a slow or stalled source must not look like a dead worker.
+      const results = await progress.during(Promise.allSettled(steps));
       if (signal.aborted) throw signal.reason;
       const failed = results.find((result) => result.status === 'rejected');
       // If extraction stopped early, hash the whole object so a corrupt object is named as such.
@@ -146,31 +207,57 @@ export function restoreActivities(deps: ActivityDeps) {
       const decompress = tool.decompressArgs(input.into, cluster.backup.parallel);
       if (manifest.compression === 'zstd' && !manifest.dataObject.endsWith('.zst') && decompress) {
         progress.phase('decompressing');
-        await progress.during(execa(tool.binary, decompress, { cancelSignal: signal }));
+        await progress.during(execa(tool.binary, decompress, { cancelSignal: signal, ...childProcessOptions() }));
+      }
+      const recorded = checkRecordedLsns(input.backup, await readCheckpointsIn(input.into), 'extracted');
+      if (!recorded.ok) {
+        await rm(input.into, { recursive: true, force: true });
+        throw businessFailure(recorded.code, recorded.reason);
       }
       return { bytes: meter.bytes };
     },
 
     /** Prepares the full backup, or applies one increment onto it. */
-    async prepareBackup(input: { cluster: string; flavour: CommittedBackup['manifest']['flavour']; fullDir: string; incrementalDir?: string; moreToApply: boolean }): Promise<void> {
+    /**
+     * Prepares the full backup, or applies one increment onto it. Both change the files in place, so
+     * a step cut short (its worker killed) leaves data no retry can trust: a marker file names the
+     * running step, and a retry that finds one stops what may still run there and fails with
+     * PrepareInterrupted, on which the workflow starts the prepare again from a clean extraction.
+     */
+    async prepareBackup(input: { cluster: string; flavour: CommittedBackup['manifest']['flavour']; fullDir: string; incrementalDir?: string; moreToApply: boolean; expect?: CommittedBackup }): Promise<void> {
       const tool = backupToolFor(input.flavour);
       const progress = new Progress(input.incrementalDir ? 'applying increment' : 'preparing full backup');
       const { restore } = deps.cluster(input.cluster);
+      const marker = join(input.fullDir, PREPARE_MARKER);
+      const interrupted = await readFile(marker, 'utf8').catch(() => undefined);
+      if (interrupted !== undefined) {
+        await stopInterruptedPrepare(interrupted, input.fullDir);
+        throw businessFailure(FailureType.PrepareInterrupted, `an earlier attempt at preparing ${input.fullDir} was cut short (${interrupted.trim()}); the data there cannot be trusted and is extracted again`);
+      }
       const args = tool.prepareArgs({ targetDir: input.fullDir, moreToApply: input.moreToApply, memoryMb: restore.prepareMemoryMb, ...(input.incrementalDir ? { incrementalDir: input.incrementalDir } : {}) });
-      const run = execa(tool.binary, args, { cancelSignal: Context.current().cancellationSignal, reject: false, all: true });
+      const run = execa(tool.binary, args, { cancelSignal: Context.current().cancellationSignal, reject: false, all: true, ...childProcessOptions() });
+      await writeFile(marker, `pid ${run.pid ?? 0} ${input.incrementalDir ? `applying ${input.incrementalDir}` : 'preparing'}\n`);
+      await failpoint(input.incrementalDir ? 'apply-running' : 'prepare-running');
       const result = await progress.during(run);
       if (result.exitCode !== 0) {
         const log = (result.all ?? '').trim().split('\n').slice(-15).join('\n');
         throw businessFailure(FailureType.RestoreFailed, `${tool.binary} ${args.join(' ')} failed (exit ${result.exitCode}): ${log}`);
       }
+      if (input.expect) {
+        const recorded = checkRecordedLsns(input.expect, await readCheckpointsIn(input.fullDir), 'prepared');
+        if (!recorded.ok) throw businessFailure(recorded.code, recorded.reason);
+      }
+      await rm(marker, { force: true });
       if (input.incrementalDir) await rm(input.incrementalDir, { recursive: true, force: true });
     },
 
+    /** Stops the server (idempotent: a stopped server stays stopped). */
     async pauseCluster(input: { cluster: string }): Promise<void> {
       const progress = new Progress('pausing cluster');
       await progress.during(clusterController(deps.cluster(input.cluster)).pause());
     },
 
+    /** Starts the server, unless one already runs on its datadir, and waits until it answers. */
     async unpauseCluster(input: { cluster: string }): Promise<void> {
       const progress = new Progress('unpausing cluster');
       await progress.during(clusterController(deps.cluster(input.cluster)).unpause());
@@ -180,46 +267,125 @@ export function restoreActivities(deps: ActivityDeps) {
      * Puts the prepared data in place of the datadir. The old datadir is kept as
      * <datadir>.before-restore-<restoreId>, never deleted. Safe to retry after a crash at any point.
      */
-    async swapDatadir(input: { cluster: string; preparedDir: string; restoreId: string }): Promise<{ previousDatadir: string }> {
-      const datadir = deps.cluster(input.cluster).datadir.replace(/\/+$/, '');
+    async swapDatadir(input: { cluster: string; preparedDir: string; restoreId: string; target?: TargetServer; sameServer?: boolean }): Promise<{ previousDatadir: string }> {
+      const cluster = deps.cluster(input.cluster);
+      const datadir = cluster.datadir.replace(/\/+$/, '');
       const previousDatadir = keptDatadir(datadir, input.restoreId);
-      if (!(await exists(previousDatadir))) await rename(datadir, previousDatadir);
-      const owner = await stat(previousDatadir);
-      if (await exists(input.preparedDir)) {
-        await rm(datadir, { recursive: true, force: true }); // A partial copy of an interrupted attempt.
-        await moveFolder(input.preparedDir, datadir);
-      }
-      await chownTree(datadir, owner.uid, owner.gid);
-      return { previousDatadir };
+      const layout = input.target?.layout ?? datadirOnlyLayout(datadir);
+      const progress = new Progress('swapping the datadir', { object: datadir });
+      return progress.during(
+        (async () => {
+          const owner = await stat(await exists(previousDatadir) ? previousDatadir : datadir);
+          await swapServerFiles({
+            datadir,
+            kept: previousDatadir,
+            prepared: input.preparedDir,
+            layout,
+            sameServer: input.sameServer === true,
+            otherServersFolders: deps.config.clusters.filter((other) => other.name !== cluster.name).map((other) => other.datadir),
+          });
+          await chownTree(datadir, owner.uid, owner.gid);
+          for (const place of placesOutsideDatadir(layout)) {
+            for (const name of await readdir(place.folder).catch(() => [] as string[])) if (belongsToPlace(place, name)) await chown(join(place.folder, name), owner.uid, owner.gid);
+          }
+          return { previousDatadir };
+        })(),
+      );
     },
 
-    /** Puts the kept datadir back after a failed restore; the half-restored data is removed. */
-    async rollbackDatadir(input: { cluster: string; restoreId: string }): Promise<void> {
+    /** Puts the kept datadir (and every file set aside with it) back after a failed restore; the restored data is removed. */
+    async rollbackDatadir(input: { cluster: string; restoreId: string; target?: TargetServer }): Promise<void> {
       const datadir = deps.cluster(input.cluster).datadir.replace(/\/+$/, '');
       const previousDatadir = keptDatadir(datadir, input.restoreId);
       if (!(await exists(previousDatadir))) return; // Never swapped, or already rolled back.
-      await rm(datadir, { recursive: true, force: true });
-      await rename(previousDatadir, datadir);
+      await new Progress('rolling back the datadir', { object: datadir }).during(rollbackServerFiles({ datadir, kept: previousDatadir, layout: input.target?.layout ?? datadirOnlyLayout(datadir) }));
+    },
+
+    /**
+     * The running target server's layout, read before it is stopped; a layout the restore cannot
+     * honour is refused here, naming the setting, while the server still runs untouched.
+     */
+    async readRestoreTarget(input: { cluster: string; preparedDir: string }): Promise<TargetServer> {
+      const cluster = deps.cluster(input.cluster);
+      const target = await readTargetServer(cluster);
+      // The backup's own system tablespace, as mariadb-backup recorded it beside the data.
+      const backupCnf = await readFile(join(input.preparedDir, 'backup-my.cnf'), 'utf8').catch(() => '');
+      const dataFilePath = /^innodb_data_file_path=(.*)$/m.exec(backupCnf)?.[1];
+      const problems = unsupportedLayout(target.layout, dataFilePath === undefined ? undefined : dataFileNames(dataFilePath.trim()));
+      if (problems.length > 0) throw businessFailure(FailureType.UnsupportedLayout, `cluster ${cluster.name} cannot be restored in place: ${problems.join('; ')}`);
+      return target;
+    },
+
+    /**
+     * Makes the restored server whole before it is trusted: its binlog history starts again at the
+     * backup's GTID position (the replaced server's binlogs went with the kept copy), every table
+     * opens, and every tablespace the data dictionary lists is a restored file. Any problem fails
+     * the restore (and so rolls it back), naming the table.
+     */
+    async settleRestoredServer(input: { cluster: string; target?: TargetServer; gtid?: string }): Promise<{ gtid?: string }> {
+      const cluster = deps.cluster(input.cluster);
+      const sql = (query: string) => runSql(cluster.flavour, cluster.connection, query, { timeoutMs: 10 * 60_000 });
+      let gtid: string | undefined;
+      if (cluster.flavour === 'mariadb' && input.gtid && input.target?.logBin) {
+        await sql(`RESET MASTER; SET GLOBAL gtid_binlog_state = '${input.gtid.replace(/[^0-9,-]/g, '')}'; SET GLOBAL gtid_slave_pos = '${input.gtid.replace(/[^0-9,-]/g, '')}'`);
+        gtid = input.gtid;
+      }
+      const tables = await sql(`SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND engine = 'InnoDB' AND table_schema NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')`);
+      const unreadable: string[] = [];
+      for (const [schema = '', table = ''] of tables) {
+        const name = `\`${schema.replace(/`/g, '``')}\`.\`${table.replace(/`/g, '``')}\``;
+        await sql(`SELECT 1 FROM ${name} LIMIT 1`).catch((error: unknown) => unreadable.push(`${schema}.${table} (${(error as Error).message})`));
+      }
+      if (cluster.flavour === 'mariadb' && input.target) {
+        const layout = input.target.layout;
+        const own = [layout.datadir, ...placesOutsideDatadir(layout).map((place) => place.folder)];
+        for (const [name = '', file = ''] of await sql(`SELECT name, filename FROM information_schema.innodb_sys_tablespaces WHERE name LIKE '%/%'`)) {
+          const path = serverPath(layout.datadir, file);
+          const remote = (await remoteTablespaces(layout.datadir)).some((tablespace) => tablespace.path === path);
+          if (!remote && !own.some((folder) => isWithinPath(path, folder))) unreadable.push(`${name} (its tablespace is ${path}, not a restored file)`);
+        }
+      }
+      if (unreadable.length > 0) throw businessFailure(FailureType.RestoreFailed, `restored server of cluster ${cluster.name} has unreadable tables: ${unreadable.join('; ')}`);
+      return gtid ? { gtid } : {};
     },
 
     /** Places prepared data into a new folder, leaving the running server alone. */
     async placeClone(input: { cluster: string; preparedDir: string; path: string }): Promise<void> {
       const cluster = deps.cluster(input.cluster);
-      if (await exists(input.path)) {
-        const entries = await readdir(input.path);
-        if (entries.length > 0) throw businessFailure(FailureType.InvalidRequest, `target.path ${input.path} is not empty; a clone goes into a new or empty folder`);
-        await rm(input.path, { recursive: true });
-      }
-      await mkdir(dirname(input.path), { recursive: true });
-      await moveFolder(input.preparedDir, input.path);
-      const owner = await stat(cluster.datadir).catch(() => undefined);
-      if (owner) await chownTree(input.path, owner.uid, owner.gid);
+      const progress = new Progress('placing the clone', { object: input.path });
+      await progress.during(
+        (async () => {
+          // The data moves into a staging folder beside the target, then is renamed in: a worker killed
+          // mid-way leaves either the prepared folder or the staging one, and a retry carries on from it.
+          const staging = `${resolve(input.path)}.chainbackup-placing`;
+          const prepared = await exists(input.preparedDir);
+          if (!prepared && !(await exists(staging))) {
+            if (await exists(input.path)) return; // placed by an attempt whose worker died before it reported
+            throw businessFailure(FailureType.RestoreFailed, `the prepared data ${input.preparedDir} is gone; restore again`);
+          }
+          // Checked again: the folder may have changed since the check before the download.
+          const path = await checkedCloneTarget(deps, input.cluster, input.path);
+          await mkdir(dirname(path), { recursive: true });
+          if (prepared) {
+            await rm(staging, { recursive: true, force: true });
+            await movePath(input.preparedDir, staging);
+            await makeSelfContained(staging);
+          }
+          await failpoint('clone-staged');
+          if (await exists(path)) await rm(path, { recursive: true }); // an empty folder (checked above)
+          await rename(staging, path);
+          const owner = await stat(cluster.datadir).catch(() => undefined);
+          if (owner) await chownTree(path, owner.uid, owner.gid);
+        })(),
+      );
     },
 
     /** Records an in-place restore in the cluster's own storage: increments must not continue the old chain. */
     async recordInPlaceRestore(input: { cluster: string; record: RestoreRecord }): Promise<void> {
       const store = deps.store(deps.cluster(input.cluster));
-      await store.putText(restoreRecordKey(input.cluster), `${JSON.stringify(input.record)}\n`);
+      const previous = await store.getText(restoreRecordKey(input.cluster));
+      const history = ((previous === undefined ? undefined : (JSON.parse(previous) as RestoreRecord).history) ?? 0) + 1;
+      await store.putText(restoreRecordKey(input.cluster), `${JSON.stringify({ ...input.record, history })}\n`);
     },
 
     /** The cluster's latest in-place restore, if any. */
@@ -247,6 +413,65 @@ export function restoreActivities(deps: ActivityDeps) {
       await rm(input.workDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Written into the prepared folder while the tool changes it; see prepareBackup. */
+const PREPARE_MARKER = '.chainbackup-preparing';
+
+async function readCheckpointsIn(folder: string): Promise<Checkpoints | { problem: string }> {
+  const text = await readFile(join(folder, CHECKPOINTS_OBJECT), 'utf8').catch(() => undefined);
+  if (text === undefined) return { problem: `the data holds no ${CHECKPOINTS_OBJECT}` };
+  try {
+    return parseCheckpoints(text);
+  } catch (error) {
+    return { problem: (error as Error).message };
+  }
+}
+
+/** Kills a prepare that a dead worker left running on this folder, so that nothing writes there any more. */
+async function stopInterruptedPrepare(marker: string, folder: string): Promise<void> {
+  const pid = Number(/^pid (\d+)/.exec(marker)?.[1] ?? 0);
+  if (pid <= 0) return;
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  if (!cmdline.includes(`--target-dir=${folder}`)) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    return;
+  }
+  while (await readFile(`/proc/${pid}/cmdline`, 'utf8').then(() => true, () => false)) await new Promise((done) => setTimeout(done, 100));
+}
+
+/** System folders a clone may never go into (nor be one of). */
+const SYSTEM_TREES = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/proc', '/run', '/sbin', '/sys', '/usr'];
+/** Folders a clone may go inside, but never be. */
+const SYSTEM_FOLDERS = ['/', '/home', '/media', '/mnt', '/opt', '/root', '/srv', '/tmp', '/var', '/var/lib', '/var/log', '/var/tmp'];
+
+async function checkedCloneTarget(deps: ActivityDeps, clusterName: string, requested: string): Promise<string> {
+  const refuse = (reason: string) => businessFailure(FailureType.InvalidRequest, `target.path ${requested} ${reason}; a clone goes into a new or empty folder of its own`);
+  const path = await resolvedPath(requested);
+  if (SYSTEM_FOLDERS.includes(path) || SYSTEM_TREES.some((tree) => isWithin(path, tree))) throw refuse(`is${path === requested ? '' : ` (${path})`} a system folder or inside one`);
+  const cluster = deps.cluster(clusterName);
+  const protectedPaths: { path: string; what: string }[] = [];
+  for (const other of deps.config.clusters) {
+    const datadir = await resolvedPath(other.datadir);
+    protectedPaths.push({ path: datadir, what: `the datadir of cluster ${other.name}` });
+    const parent = dirname(datadir);
+    for (const sibling of await readdir(parent).catch(() => [] as string[])) {
+      if (sibling.startsWith(`${basename(datadir)}.before-restore-`)) protectedPaths.push({ path: join(parent, sibling), what: `the kept datadir of cluster ${other.name}` });
+    }
+    if (other.storage.kind === 'filesystem') protectedPaths.push({ path: await resolvedPath(other.storage.path), what: `the backup storage of cluster ${other.name}` });
+    if (other.restore.workDir) protectedPaths.push({ path: await resolvedPath(other.restore.workDir), what: `the restore work folder of cluster ${other.name}` });
+  }
+  protectedPaths.push({ path: await resolvedPath(restoreRoot(cluster.datadir, cluster.restore.workDir)), what: `the restore work folder of cluster ${cluster.name}` });
+  for (const guarded of protectedPaths) {
+    if (isWithin(path, guarded.path)) throw refuse(`lies inside ${guarded.what} (${guarded.path})`);
+    if (isWithin(guarded.path, path)) throw refuse(`contains ${guarded.what} (${guarded.path})`);
+  }
+  const info = await lstat(path).catch(() => undefined);
+  if (info && !info.isDirectory()) throw refuse('exists and is not a folder');
+  if (info && (await readdir(path)).length > 0) throw refuse('is not empty');
+  return path;
 }
 
 async function hashObject(store: ObjectStore, key: string): Promise<string> {

@@ -69,7 +69,7 @@ export class Progress {
 
   /** Keeps heartbeating while `work` runs, for steps with no byte stream to count (prepare, start). */
   async during<T>(work: Promise<T>): Promise<T> {
-    const timer = setInterval(() => this.beat(), 5000);
+    const timer = setInterval(() => this.beat(), 2000);
     try {
       return await work;
     } finally {

@@ -10,6 +10,7 @@ import { ApplicationFailure, WorkflowFailedError, type Client } from '@temporali
 import { ConfigError, loadConfig } from '../activities/config-file.js';
 import type { Config } from '../domain/config.js';
 import { formatTimestamp } from '../domain/names.js';
+import { isRefusal } from '../domain/failures.js';
 import { parseWeekSchedule } from '../domain/week.js';
 import type { BackupListing, BackupResult, ClusterCatalog, DeletionResult, RestoreResult, RetentionResult } from '../workflows/index.js';
 import { follow, formatBytes } from './follow.js';
@@ -181,9 +182,6 @@ incremental
     await editAndApply(cluster, { enabled: false }, options.json);
   });
 
-/** Failure types that mean "refused": the request was wrong or the chain forbids it; nothing was changed. */
-const REFUSALS = new Set(['RestoredSinceParent', 'InvalidRequest', 'UnknownCluster', 'NoFullBackup', 'InvalidBaseBackup', 'BackupNotFound', 'BrokenChain', 'CorruptCheckpoints', 'ChainInUse', 'InsufficientSpace']);
-
 /** The innermost application failure of a failed workflow, as one line and an exit code. */
 function workflowFailure(error: unknown, workflowId: string): CliError | undefined {
   if (!(error instanceof WorkflowFailedError)) return undefined;
@@ -195,7 +193,7 @@ function workflowFailure(error: unknown, workflowId: string): CliError | undefin
     messages.push(cause.message);
     cause = cause.cause;
   }
-  const refused = application?.type !== undefined && application.type !== null && REFUSALS.has(application.type);
+  const refused = isRefusal(application?.type);
   const message = application ? `${application.type ?? 'failed'}: ${application.message}` : messages.join(': ') || error.message;
   return new CliError(`${refused ? 'refused' : 'failed'} (workflow ${workflowId}): ${message}`, refused ? ExitCode.refused : ExitCode.failed);
 }
@@ -258,7 +256,7 @@ waitOptions(
   const source = options.fromCluster ? { source: await backupPath(knownCluster(await config(), options.fromCluster), backup) } : { backupName: backup };
   const target = options.toDatadir ? { target: { kind: 'new-datadir', path: options.toDatadir } } : {};
   await run<RestoreResult>('restore', `restore-${cluster}-${stamp()}`, { cluster, ...source, ...target }, `Restore ${cluster} to ${backup} (chainbackup CLI)`, options, (result) =>
-    [`restored ${result.cluster} to ${result.restored} (${result.chain.length} backups, ${formatBytes(result.downloadedBytes)} downloaded)`, ...(result.previousDatadir ? [`  the replaced datadir is kept at ${result.previousDatadir}`] : [])].join('\n'),
+    [`restored ${result.cluster} to ${result.restored} (${result.chain.length} backups, ${formatBytes(result.downloadedBytes)} downloaded)`, ...(result.previousDatadir ? [`  the replaced datadir is kept at ${result.previousDatadir}`] : []), ...(result.gtidPosition ? [`  its binlog history starts again at GTID ${result.gtidPosition}: re-point replicas there`] : [])].join('\n'),
   );
 });
 
@@ -288,6 +286,7 @@ waitOptions(program.command('retention <cluster>').description("apply the cluste
         `${result.dryRun ? 'would remove' : 'removed'}: ${result.removed.join(', ') || 'nothing'}`,
         `orphans ${result.dryRun ? 'to sweep' : 'swept'}: ${result.orphans.join(', ') || 'none'}`,
         `kept chains: ${result.keptChains.join(', ') || 'none'}; ${formatBytes(result.freedBytes)} ${result.dryRun ? 'would be ' : ''}freed`,
+        ...(result.leftAlone ?? []).map((chain) => `LEFT ALONE (a manifest cannot be read; nothing of it is removed): chain ${chain.base}: ${chain.reasons.join('; ')}`),
       ].join('\n'),
     );
   },

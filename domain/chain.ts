@@ -4,7 +4,9 @@
  * manifest) exist for these rules: a folder without a manifest is a failed or running backup.
  */
 import { compareLsn, type Checkpoints } from './checkpoints.js';
+import type { FailureTypeName } from './failures.js';
 import type { Manifest } from './manifest.js';
+import { backupsOf, belongsTo, owningCluster } from './ownership.js';
 
 export interface StoredObject {
   key: string;
@@ -18,8 +20,14 @@ export interface StoredBackup {
   base: string;
   folder: string;
   manifest: Manifest | null;
-  /** Why the manifest could not be read, when a manifest object exists but is broken. */
+  /**
+   * Why the manifest could not be used, when a manifest object exists but is unreadable, unparsable,
+   * of an unknown format version, or disagrees with its folder. Such a backup is not committed, and
+   * its whole chain is left alone by retention and the orphan sweep: only a person can judge it.
+   */
   manifestProblem?: string;
+  /** Its chain carries a deletion marker: a deletion is under way (or was interrupted) and hides it. */
+  deleting?: boolean;
   objects: StoredObject[];
 }
 
@@ -31,7 +39,7 @@ export function isCommitted(backup: StoredBackup): backup is CommittedBackup {
 
 /** A decision that may be refused; `reason` is a sentence for the operator. */
 export type Decision<T> = { ok: true; value: T } | { ok: false; code: RefusalCode; reason: string };
-export type RefusalCode = 'NoFullBackup' | 'InvalidBaseBackup' | 'BackupNotFound' | 'BrokenChain' | 'LsnMismatch' | 'CorruptCheckpoints' | 'RestoredSinceParent';
+export type RefusalCode = FailureTypeName;
 
 const refuse = <T>(code: RefusalCode, reason: string): Decision<T> => ({ ok: false, code, reason });
 
@@ -50,12 +58,14 @@ export function chooseBase(backups: StoredBackup[], cluster: string, storageLabe
     if (named.manifest.type !== 'full') {
       return refuse('InvalidBaseBackup', `baseBackupName "${baseBackupName}" is an incremental backup; the base of a chain must be a full backup`);
     }
-    if (named.manifest.cluster !== cluster) {
-      return refuse('InvalidBaseBackup', `baseBackupName "${baseBackupName}" belongs to cluster "${named.manifest.cluster}", not "${cluster}"`);
+    if (!belongsTo(named, cluster)) {
+      return refuse('InvalidBaseBackup', `baseBackupName "${baseBackupName}" belongs to cluster "${owningCluster(named.name) ?? '?'}", not "${cluster}"`);
     }
     return { ok: true, value: named };
   }
-  const fulls = backups.filter(isCommitted).filter((backup) => backup.manifest.type === 'full' && backup.manifest.cluster === cluster);
+  const fulls = backupsOf(backups, cluster)
+    .filter(isCommitted)
+    .filter((backup) => backup.manifest.type === 'full');
   const newest = fulls.sort(newestFirst)[0];
   if (!newest) {
     return refuse('NoFullBackup', `cluster "${cluster}" has no committed full backup in ${storageLabel}; take a full backup first to start a chain`);
@@ -123,7 +133,9 @@ export function checkContinuity(parent: { name: string; toLsn: string }, increme
  * to and including the target. Every problem found is listed, not only the first.
  */
 export function resolveRestoreChain(backups: StoredBackup[], targetName: string, storageLabel: string): Decision<CommittedBackup[]> {
-  const byName = new Map(backups.map((backup) => [backup.name, backup]));
+  const owner = owningCluster(targetName);
+  // Only the chain's own cluster's folders can be links of it: never another cluster's look-alike.
+  const byName = new Map(backups.filter((backup) => owner !== undefined && belongsTo(backup, owner)).map((backup) => [backup.name, backup]));
   const target = byName.get(targetName);
   if (!target) return refuse('BackupNotFound', `backup "${targetName}" does not exist in ${storageLabel}`);
   const problems: string[] = [];
@@ -157,12 +169,51 @@ export function resolveRestoreChain(backups: StoredBackup[], targetName: string,
   return { ok: true, value: path };
 }
 
+/**
+ * A restore by backup name takes only the restored cluster's own backups: restoring another
+ * cluster's data over this one must be asked for explicitly, by naming its storage.
+ */
+export function checkOwnBackup(targetName: string, cluster: string): Decision<void> {
+  const owner = owningCluster(targetName);
+  if (owner === cluster) return { ok: true, value: undefined };
+  return refuse(
+    'ForeignBackup',
+    `backupName "${targetName}" is a backup of cluster "${owner ?? '?'}", not of "${cluster}": a restore by backupName takes only the restored cluster's own backups. To restore another cluster's backup into "${cluster}", name it as a source ({"source": {"storage": …, "path": "<backup folder>"}}; CLI: --from-cluster ${owner ?? '<cluster>'})`,
+  );
+}
+
+/**
+ * What the data itself says, read back after extraction (and after the last prepare), must match
+ * every manifest of the chain: a manifest whose LSNs were altered would otherwise pass for good.
+ * `stage` is "extracted" (a piece as stored) or "prepared" (the whole chain applied).
+ */
+export function checkRecordedLsns(backup: CommittedBackup, found: Checkpoints | { problem: string }, stage: 'extracted' | 'prepared'): Decision<void> {
+  const where = `${backup.name} (${stage})`;
+  if ('problem' in found) return refuse('ChecksumMismatch', `${where}: ${found.problem}`);
+  const expected = stage === 'prepared' ? { toLsn: backup.manifest.toLsn } : { fromLsn: backup.manifest.fromLsn, toLsn: backup.manifest.toLsn, lastLsn: backup.manifest.lastLsn };
+  const mismatches = Object.entries(expected)
+    .filter(([field, value]) => found[field as keyof typeof expected] !== value)
+    .map(([field, value]) => `${field} is ${found[field as keyof typeof expected]} in the data but ${value} in the manifest`);
+  if (stage === 'extracted' && (found.backupType === 'incremental') !== (backup.manifest.type === 'incremental')) {
+    mismatches.push(`the data is a ${found.backupType} backup but the manifest says ${backup.manifest.type}`);
+  }
+  if (mismatches.length === 0) return { ok: true, value: undefined };
+  return refuse('ChecksumMismatch', `${where}: xtrabackup_checkpoints disagrees with the manifest: ${mismatches.join('; ')}; the manifest or the data was altered`);
+}
+
 /** What an in-place restore leaves in the cluster's storage, so later increments know the pages moved. */
 export interface RestoreRecord {
   restoredAt: string;
   /** The backup the cluster was restored to. */
   backup: string;
   workflowId: string;
+  /**
+   * The cluster's history number: 1 for the first in-place restore, one more for each after it
+   * (PostgreSQL's timelines are the model), so that binlogs of two histories are never taken for one.
+   */
+  history?: number;
+  /** The GTID position the restored server's binlog history starts from. */
+  gtid?: string;
 }
 
 /**

@@ -9,6 +9,15 @@ import { CLUSTER_NAME_RULE, isValidClusterName } from './names.js';
 import { parseWeekSchedule } from './week.js';
 
 export const duration = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'must be a duration such as "500ms", "30s", "5m", "12h" or "2d"');
+
+const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** Milliseconds of a duration the schema accepted, e.g. "90s" → 90000. */
+export function durationMs(value: string): number {
+  const match = /^(\d+)(ms|s|m|h|d)$/.exec(value);
+  if (!match) throw new Error(`not a duration: ${value}`);
+  return Number(match[1]) * DURATION_UNITS_MS[match[2] as keyof typeof DURATION_UNITS_MS];
+}
 const absolutePath = z.string().regex(/^\//, 'must be an absolute path');
 export const clusterName = z.string().refine(isValidClusterName, `must be ${CLUSTER_NAME_RULE}`);
 
@@ -139,6 +148,12 @@ export const clusterSchema = z.strictObject({
     .strictObject({
       maximumAttempts: z.number().int().min(1).max(100).default(5),
       initialInterval: duration.default('10s'),
+      /**
+       * How long a long step (streaming, preparing) may go without a heartbeat before Temporal
+       * declares its worker dead and retries it elsewhere. Steps that run while the server is
+       * stopped use a third of it (at least 10 s), so a dead worker is noticed in seconds.
+       */
+      heartbeatTimeout: duration.default('1m'),
     })
     .prefault({}),
 });
@@ -153,6 +168,17 @@ export const configSchema = z
       })
       .prefault({}),
     clusters: z.array(clusterSchema).min(1, 'must list at least one cluster'),
+    worker: z
+      .strictObject({
+        /**
+         * Folders a restore source on a filesystem may lie in (a request naming any other folder is
+         * refused). Default: the filesystem storage folders of the configured clusters.
+         */
+        restoreSourceRoots: z.array(absolutePath).optional(),
+        /** How long a stopping worker (SIGTERM) lets running activities finish or clean up before it cancels them. */
+        shutdownGraceTime: duration.default('2m'),
+      })
+      .prefault({}),
   })
   .superRefine((config, ctx) => {
     const seen = new Set<string>();
@@ -163,6 +189,11 @@ export const configSchema = z
   });
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
+
+/** Folders this worker accepts filesystem restore sources from. */
+export function restoreSourceRoots(config: Config): string[] {
+  return config.worker.restoreSourceRoots ?? config.clusters.flatMap((cluster) => (cluster.storage.kind === 'filesystem' ? [cluster.storage.path] : []));
+}
 
 export function hostTaskQueue(cluster: Pick<ClusterConfig, 'name' | 'taskQueue'>): string {
   return cluster.taskQueue ?? `chainbackup-host-${cluster.name}`;

@@ -1,24 +1,41 @@
 /** Business failures: non-retryable, typed, and worded for the person who has to act on them. */
 import { ApplicationFailure } from '@temporalio/common';
 
-export const FailureType = {
-  InvalidRequest: 'InvalidRequest',
-  UnknownCluster: 'UnknownCluster',
-  NoFullBackup: 'NoFullBackup',
-  InvalidBaseBackup: 'InvalidBaseBackup',
-  BackupNotFound: 'BackupNotFound',
-  BrokenChain: 'BrokenChain',
-  LsnMismatch: 'LsnMismatch',
-  CorruptCheckpoints: 'CorruptCheckpoints',
-  ChecksumMismatch: 'ChecksumMismatch',
-  BackupToolFailed: 'BackupToolFailed',
-  InsufficientSpace: 'InsufficientSpace',
-  RestoreFailed: 'RestoreFailed',
-  ChainInUse: 'ChainInUse',
-  RestoredSinceParent: 'RestoredSinceParent',
-  ConfigInvalid: 'ConfigInvalid',
-} as const;
-export type FailureTypeName = (typeof FailureType)[keyof typeof FailureType];
+/**
+ * Every business failure type, once, with what it means to the caller: a `refusal` is a request
+ * the product would not carry out (nothing was changed; the CLI exits 2), a `failure` is work that
+ * was attempted and failed (the CLI exits 1).
+ */
+export const FAILURE_TABLE = {
+  InvalidRequest: 'refusal',
+  UnknownCluster: 'refusal',
+  NoFullBackup: 'refusal',
+  InvalidBaseBackup: 'refusal',
+  BackupNotFound: 'refusal',
+  ForeignBackup: 'refusal',
+  BrokenChain: 'refusal',
+  LsnMismatch: 'failure',
+  CorruptCheckpoints: 'refusal',
+  ChecksumMismatch: 'failure',
+  BackupToolFailed: 'failure',
+  InsufficientSpace: 'refusal',
+  RestoreFailed: 'failure',
+  PrepareInterrupted: 'failure',
+  ChainInUse: 'refusal',
+  RestoredSinceParent: 'refusal',
+  ConfigInvalid: 'refusal',
+  StorageRefused: 'refusal',
+  UnsupportedLayout: 'refusal',
+} as const satisfies Record<string, 'refusal' | 'failure'>;
+
+export type FailureTypeName = keyof typeof FAILURE_TABLE;
+
+export const FailureType = Object.fromEntries(Object.keys(FAILURE_TABLE).map((name) => [name, name])) as { readonly [K in FailureTypeName]: K };
+
+/** Whether a failure type means the request was refused before anything changed. */
+export function isRefusal(type: string | null | undefined): boolean {
+  return type !== null && type !== undefined && (FAILURE_TABLE as Record<string, string>)[type] === 'refusal';
+}
 
 export function businessFailure(type: FailureTypeName, message: string, details?: unknown[]): ApplicationFailure {
   return ApplicationFailure.create({ type, message, nonRetryable: true, ...(details ? { details } : {}) });

@@ -69,6 +69,29 @@ export function parseObjectKey(key: string): ParsedObjectKey | undefined {
 }
 
 /**
+ * What a folder directly under the storage's root is in the layout: a full backup's folder, a
+ * chain's folder of increments (named after its base), or nothing of ours.
+ */
+export function classifyTopFolder(name: string): { kind: 'full'; location: BackupLocation } | { kind: 'chain'; base: string } | undefined {
+  const parsed = parseBackupName(name);
+  if (parsed?.type === 'full') return { kind: 'full', location: { name, base: name } };
+  if (!name.endsWith(CHAIN_SUFFIX)) return undefined;
+  const base = name.slice(0, -CHAIN_SUFFIX.length);
+  return parseBackupName(base)?.type === 'full' ? { kind: 'chain', base } : undefined;
+}
+
+/** An increment folder inside a chain's folder: it must be an increment of the base's own cluster. */
+export function classifyChainMember(base: string, name: string): BackupLocation | undefined {
+  const parsed = parseBackupName(name);
+  return parsed?.type === 'incremental' && parsed.cluster === parseBackupName(base)?.cluster ? { name, base } : undefined;
+}
+
+/** Every name a backup's data object can have: leftovers of any of them are cleaned up. */
+export const DATA_OBJECTS = [dataObjectName('zstd'), dataObjectName('none')] as const;
+/** Written first into a backup's folder, so that even a backup killed before any object completed is visible to the sweep. */
+export const STARTED_OBJECT = 'started.json';
+
+/**
  * Splits a user-given path to a backup folder (relative to a storage root, possibly under a prefix)
  * into the prefix and the backup's location, e.g. "prod/shop-…-full.incr/shop-…-incr/".
  */

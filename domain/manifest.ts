@@ -42,6 +42,25 @@ export const manifestSchema = z.object({
   encryption: z.enum(['none']),
   parallel: z.number().int().positive(),
   takenBy: z.object({ workflowId: z.string(), runId: z.string() }).optional(),
+  /** Where the source server kept its files when the backup was taken (see domain/server-layout.ts). */
+  layout: z
+    .object({
+      datadir: z.string(),
+      dataHomeDir: z.string(),
+      dataFiles: z.array(z.string()),
+      dataFilePath: z.string(),
+      undoTablespaces: z.number().int().nonnegative(),
+      logGroupHomeDir: z.string(),
+      undoDirectory: z.string(),
+      binlogBasename: z.string().nullable(),
+      binlogIndex: z.string().nullable(),
+      relayLogBasename: z.string().nullable(),
+      relayLogIndex: z.string().nullable(),
+      ariaLogDir: z.string(),
+    })
+    .optional(),
+  /** Tables whose tablespace lived outside the datadir (CREATE TABLE … DATA DIRECTORY), with the source's path. */
+  remoteTablespaces: z.array(z.object({ name: z.string(), path: z.string() })).optional(),
 });
 export type Manifest = z.infer<typeof manifestSchema>;
 

@@ -40,11 +40,6 @@ export function parseBackupName(name: string): ParsedBackupName | undefined {
   return { cluster, type: kind === 'full' ? 'full' : 'incremental', takenAt };
 }
 
-/** Whether `name` is a backup of `cluster`; "shop-copy-…" is not a backup of "shop". */
-export function isBackupOf(name: string, cluster: string): boolean {
-  return parseBackupName(name)?.cluster === cluster;
-}
-
 /** The id of the workflow that serializes all work on one cluster (backups, restores, deletions). */
 export function clusterLockWorkflowId(cluster: string): string {
   return `chainbackup-lock-${cluster}`;

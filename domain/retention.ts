@@ -4,7 +4,7 @@
  * it; the last increment may be deleted alone; a middle increment never.
  */
 import { isCommitted, orderChain, type CommittedBackup, type Decision, type StoredBackup } from './chain.js';
-import { parseBackupName } from './names.js';
+import { backupsOf, belongsTo, owningCluster } from './ownership.js';
 
 export interface Chain {
   base: CommittedBackup;
@@ -17,7 +17,7 @@ export interface Chain {
 
 /** The cluster's committed chains, newest first. */
 export function committedChains(backups: StoredBackup[], cluster: string): Chain[] {
-  const committed = backups.filter(isCommitted).filter((backup) => backup.manifest.cluster === cluster);
+  const committed = backupsOf(backups, cluster).filter(isCommitted);
   return committed
     .filter((backup) => backup.manifest.type === 'full')
     .map((base) => {
@@ -54,6 +54,23 @@ export function expiredChains(chains: Chain[], policy: RetentionPolicy, nowMs: n
   });
 }
 
+export interface RetentionPlan {
+  /** Newest first, as committedChains orders them. */
+  chains: Chain[];
+  expired: Chain[];
+  leftAlone: UntouchableChain[];
+  orphans: StoredBackup[];
+}
+
+/** What retention removes now: expired chains none of whose members is unreadable, and proven orphans. */
+export function planRetention(backups: StoredBackup[], cluster: string, policy: RetentionPolicy & { orphanAgeHours: number }, nowMs: number): RetentionPlan {
+  const leftAlone = untouchableChains(backups, cluster);
+  const untouchable = new Set(leftAlone.map((chain) => chain.base));
+  const chains = committedChains(backups, cluster);
+  const expired = expiredChains(chains, policy, nowMs).filter((chain) => !untouchable.has(chain.base.name));
+  return { chains, expired, leftAlone, orphans: orphanFolders(backups, cluster, policy.orphanAgeHours, nowMs) };
+}
+
 export type DeletionPlan =
   /** The base and every increment of its chain; `members` newest first, the base last. */
   | { kind: 'chain'; base: CommittedBackup; members: CommittedBackup[] }
@@ -69,8 +86,16 @@ export function planDeletion(backups: StoredBackup[], cluster: string, name: str
   if (!target || !isCommitted(target)) {
     return { ok: false, code: 'BackupNotFound', reason: `backup "${name}" is not a committed backup in ${storageLabel}${target ? ' (it has no manifest: uncommitted objects are removed by the orphan sweep)' : ''}` };
   }
-  if (target.manifest.cluster !== cluster) {
-    return { ok: false, code: 'InvalidBaseBackup', reason: `backup "${name}" belongs to cluster "${target.manifest.cluster}", not "${cluster}"` };
+  if (!belongsTo(target, cluster)) {
+    return { ok: false, code: 'InvalidBaseBackup', reason: `backup "${name}" belongs to cluster "${owningCluster(name) ?? '?'}", not "${cluster}"` };
+  }
+  const broken = untouchableChains(backups, cluster).find((candidate) => candidate.base === target.manifest.base);
+  if (broken) {
+    return {
+      ok: false,
+      code: 'BrokenChain',
+      reason: `chain ${broken.base} holds backups whose manifest cannot be read (${broken.reasons.join('; ')}); nothing of it is deleted automatically: inspect those folders and repair or remove them by hand first`,
+    };
   }
   const chain = committedChains(backups, cluster).find((candidate) => candidate.base.name === target.manifest.base);
   if (target.manifest.type === 'full' || !chain) {
@@ -89,10 +114,39 @@ export function planDeletion(backups: StoredBackup[], cluster: string, name: str
   return { ok: true, value: { kind: 'increment', backup: target } };
 }
 
-/** Uncommitted folders of the cluster whose newest object is older than the given age, increments before their base. */
+/** A chain that retention and the sweep leave alone, and why. */
+export interface UntouchableChain {
+  base: string;
+  reasons: string[];
+}
+
+/**
+ * Chains of the cluster holding a backup whose manifest exists but cannot be used (unreadable,
+ * unparsable, an unknown format version, or naming another folder). Nothing of such a chain is
+ * removed, by retention or by the sweep: what is broken may be the only copy of that data, and
+ * only a person can decide.
+ */
+export function untouchableChains(backups: StoredBackup[], cluster: string): UntouchableChain[] {
+  const byBase = new Map<string, string[]>();
+  for (const backup of backupsOf(backups, cluster)) {
+    if (backup.manifestProblem === undefined) continue;
+    byBase.set(backup.base, [...(byBase.get(backup.base) ?? []), `${backup.name}: ${backup.manifestProblem}`]);
+  }
+  return [...byBase].map(([base, reasons]) => ({ base, reasons })).sort((a, b) => a.base.localeCompare(b.base));
+}
+
+/**
+ * Folders that only a failed or interrupted backup (or an interrupted deletion) can have left:
+ * no manifest object at all (or hidden by their chain's deletion marker), no committed backup that
+ * builds on them, and the newest object older than the orphan age. Increments come before their base.
+ */
 export function orphanFolders(backups: StoredBackup[], cluster: string, olderThanHours: number, nowMs: number): StoredBackup[] {
-  return backups
-    .filter((backup) => !isCommitted(backup) && parseBackupName(backup.name)?.cluster === cluster)
+  const mine = backupsOf(backups, cluster);
+  const untouchable = new Set(untouchableChains(backups, cluster).map((chain) => chain.base));
+  // Anything a committed backup needs (its parent, its base) is never an orphan, whatever its state.
+  const needed = new Set(mine.filter(isCommitted).flatMap((backup) => [backup.manifest.base, ...(backup.manifest.parent ? [backup.manifest.parent] : [])]));
+  return mine
+    .filter((backup) => !isCommitted(backup) && backup.manifestProblem === undefined && !untouchable.has(backup.base) && !needed.has(backup.name))
     .filter((backup) => {
       const newest = Math.max(...backup.objects.map((object) => Date.parse(object.lastModified)));
       return nowMs - newest >= olderThanHours * 3_600_000;

@@ -6,6 +6,7 @@
 import { Command } from 'commander';
 import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../activities/config-file.js';
+import { secretsFolderRoot, sweepSecretsFolder } from '../activities/database/defaults-file.js';
 import { temporalConnectConfig } from '../client/connection.js';
 import { createWorkers } from './workers.js';
 
@@ -26,6 +27,9 @@ async function main(): Promise<void> {
   const clusters = !options.host ? [] : options.clusters ? options.clusters.split(',').map((name) => name.trim()) : config.clusters.map((cluster) => cluster.name);
   const unknown = clusters.filter((name) => !config.clusters.some((cluster) => cluster.name === name));
   if (unknown.length > 0) throw new Error(`--clusters names clusters not in ${options.config}: ${unknown.join(', ')}`);
+  // Credential files of workers that were killed (and so could not remove them) go before any work starts.
+  const swept = await sweepSecretsFolder();
+  if (swept.length > 0) console.log(`removed the credential files of ${swept.length} stopped process(es) from ${secretsFolderRoot()}`);
   const { connectionOptions, namespace } = temporalConnectConfig();
   const connection = await NativeConnection.connect(connectionOptions);
   try {

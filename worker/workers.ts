@@ -25,6 +25,7 @@ export async function createWorkers(connection: NativeConnection, namespace: str
         taskQueue: config.temporal.taskQueue,
         ...(existsSync(prebuiltBundle) ? { workflowBundle: { codePath: prebuiltBundle } } : { workflowsPath }),
         activities: createOrchestratorActivities(config),
+        shutdownGraceTime: config.worker.shutdownGraceTime,
       }),
     );
   }
@@ -37,6 +38,8 @@ export async function createWorkers(connection: NativeConnection, namespace: str
         namespace,
         taskQueue,
         activities: hostActivities,
+        // SIGTERM lets a running step finish, or clean up when cancelled, before the process exits.
+        shutdownGraceTime: config.worker.shutdownGraceTime,
         // Progress (bytes done) reaches the Web UI and the CLI every few seconds, not once a minute.
         maxHeartbeatThrottleInterval: '3 seconds',
         defaultHeartbeatThrottleInterval: '3 seconds',

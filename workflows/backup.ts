@@ -104,6 +104,8 @@ async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings)
       encryption: 'none',
       parallel: taken.parallel,
       takenBy: { workflowId: info.workflowId, runId: info.runId },
+      ...(taken.layout ? { layout: taken.layout } : {}),
+      ...(taken.remoteTablespaces ? { remoteTablespaces: taken.remoteTablespaces } : {}),
     };
     reportPhase(`Committing ${location.name}: writing its manifest`);
     await host.quick.commitBackup({ cluster: cluster.name, manifest });
@@ -130,7 +132,10 @@ async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings)
   } catch (error) {
     // An uncommitted backup must leave nothing behind, whatever stopped it (failure or cancellation).
     reportPhase(`Discarding the uncommitted backup ${location.name}`);
-    await CancellationScope.nonCancellable(() => host.quick.discardBackup({ cluster: cluster.name, location }));
+    // A discard that fails too (storage down for good) must not hide why the backup failed; the sweep removes the rest later.
+    await CancellationScope.nonCancellable(() => host.quick.discardBackup({ cluster: cluster.name, location })).catch((discardError: unknown) =>
+      log.warn('could not discard an uncommitted backup; the orphan sweep will remove it', { backup: location.name, error: String(discardError) }),
+    );
     throw error;
   }
   if (result.type === 'full') {

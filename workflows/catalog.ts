@@ -1,5 +1,6 @@
 import { isCommitted, type StoredBackup } from '../domain/chain.js';
 import type { Manifest } from '../domain/manifest.js';
+import { backupsOf } from '../domain/ownership.js';
 import { committedChains } from '../domain/retention.js';
 import { z } from 'zod';
 import { clusterName } from '../domain/config.js';
@@ -39,7 +40,7 @@ export interface ClusterCatalog {
 function listing(backup: StoredBackup): BackupListing {
   const size = backup.objects.reduce((sum, object) => sum + object.size, 0);
   if (!isCommitted(backup)) {
-    return { name: backup.name, type: 'unknown', base: backup.base, parent: null, path: backup.folder, state: 'uncommitted', sizeBytes: size, problem: backup.manifestProblem ?? 'no manifest: failed, running, or partly deleted' };
+    return { name: backup.name, type: 'unknown', base: backup.base, parent: null, path: backup.folder, state: 'uncommitted', sizeBytes: size, problem: backup.manifestProblem ?? (backup.deleting ? 'its chain is being deleted' : 'no manifest: failed, running, or partly deleted') };
   }
   const { manifest } = backup;
   return { name: backup.name, type: manifest.type, base: manifest.base, parent: manifest.parent, path: backup.folder, state: 'committed', fromLsn: manifest.fromLsn, toLsn: manifest.toLsn, sizeBytes: manifest.sizeBytes, finishedAt: manifest.finishedAt };
@@ -50,7 +51,7 @@ export async function catalog(input: z.input<typeof catalogRequestSchema>): Prom
   const { request, cluster } = await beginClusterWork(catalogRequestSchema, input, 'catalog request', () => 'catalog');
   reportPhase(`Listing ${cluster.storageLabel}`);
   const backups = await hostActivities(cluster, '10 minutes').quick.listBackups({ cluster: cluster.name });
-  const mine = backups.filter((backup) => backup.name.startsWith(`${cluster.name}-`));
+  const mine = backupsOf(backups, cluster.name);
   const named = request.backupName === undefined ? undefined : mine.find((backup) => backup.name === request.backupName);
   return {
     cluster: cluster.name,

@@ -1,12 +1,12 @@
-import { CancellationScope, log, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import { resolveRestoreChain, type CommittedBackup } from '../domain/chain.js';
+import { ActivityFailure, ApplicationFailure, CancellationScope, log, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { checkOwnBackup, resolveRestoreChain, type CommittedBackup } from '../domain/chain.js';
 import type { ClusterSettings } from '../domain/config.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
 import { locateSource } from '../domain/layout.js';
 import { formatTimestamp } from '../domain/names.js';
 import { restoreRequestSchema, type RestoreRequest, type RestoreRequestInput } from '../domain/requests.js';
 import { BackupChainBaseKey, BackupNameKey } from '../domain/search-attributes.js';
-import type { RestoreSource } from '../activities/index.js';
+import type { RestoreSource, TargetServer } from '../activities/index.js';
 import { hostActivities } from './activities.js';
 import { withClusterLock } from './cluster-lock.js';
 import { beginClusterWork } from './cluster-work.js';
@@ -20,8 +20,10 @@ export interface RestoreResult {
   restored: string;
   chain: string[];
   target: RestoreRequest['target'];
-  /** In-place restores: where the datadir that was replaced now lives. */
+  /** In-place restores: where the datadir that was replaced now lives (with every other file it had, under .chainbackup-kept/). */
   previousDatadir?: string;
+  /** In-place restores with binary logging: the GTID position the restored server's history starts again from; re-point replicas here. */
+  gtidPosition?: string;
   toLsn: string;
   downloadedBytes: number;
 }
@@ -46,26 +48,37 @@ function missingObjects(chain: CommittedBackup[]): string[] {
  */
 export async function restore(input: RestoreRequestInput): Promise<RestoreResult> {
   const { request, cluster } = await beginClusterWork(restoreRequestSchema, input, 'restore request', () => 'restore');
+  // What the request asks for is checked before the lock is taken: a refusal never waits, nor holds it.
+  const from = restoreSource(request, cluster.name);
   // Holding the cluster's lock keeps its backups and deletions from running under the restore.
-  return withClusterLock(cluster.name, 'restore', () => restoreChain(request, cluster));
+  return withClusterLock(cluster.name, 'restore', () => restoreChain(request, cluster, from));
 }
 
-async function restoreChain(request: RestoreRequest, cluster: ClusterSettings): Promise<RestoreResult> {
-  const host = hostActivities(cluster, cluster.restore.timeout);
+interface ResolvedSource {
+  source?: RestoreSource;
+  targetName: string;
+}
 
-  let source: RestoreSource | undefined;
-  let targetName: string;
+function restoreSource(request: RestoreRequest, cluster: string): ResolvedSource {
   if (request.source) {
     const located = locateSource(request.source.storage, request.source.path);
     if (!located.ok) throw businessFailure(FailureType.InvalidRequest, `invalid restore request: ${located.reason}`);
-    source = { storage: located.storage, prefix: located.prefix };
-    targetName = located.location.name;
-  } else {
-    targetName = request.backupName as string;
+    return { source: { storage: located.storage, prefix: located.prefix }, targetName: located.location.name };
   }
+  const targetName = request.backupName as string;
+  const own = checkOwnBackup(targetName, cluster);
+  if (!own.ok) throw businessFailure(own.code, own.reason);
+  return { targetName };
+}
+
+/** A prepare cut short by a dead worker is started again from a clean extraction at most this often. */
+const PREPARE_ROUNDS = 3;
+
+async function restoreChain(request: RestoreRequest, cluster: ClusterSettings, { source, targetName }: ResolvedSource): Promise<RestoreResult> {
+  const host = hostActivities(cluster, cluster.restore.timeout);
 
   reportPhase(`Resolving the chain of ${targetName}`);
-  const { backups, storageLabel } = await host.quick.listSourceBackups({ cluster: cluster.name, ...(source ? { source } : {}) });
+  const { backups, storageLabel } = await host.listing.listSourceBackups({ cluster: cluster.name, backupName: targetName, ...(source ? { source } : {}) });
   const resolved = resolveRestoreChain(backups, targetName, storageLabel);
   if (!resolved.ok) throw businessFailure(resolved.code, resolved.reason);
   const chain = resolved.value;
@@ -77,16 +90,122 @@ async function restoreChain(request: RestoreRequest, cluster: ClusterSettings): 
     { key: BackupNameKey, value: target.name },
     { key: BackupChainBaseKey, value: full.name },
   ]);
+  if (request.target.kind === 'new-datadir' && patched('clone-target-checked-before-download')) {
+    reportPhase(`Checking the clone target ${request.target.path}`);
+    await host.quick.checkCloneTarget({ cluster: cluster.name, path: request.target.path });
+  }
 
   const restoreId = formatTimestamp(Date.now());
   const requiredBytes = chain.reduce((sum, backup) => sum + backup.manifest.streamBytes, 0);
   const { workDir } = await host.quick.prepareRestoreWorkspace({ cluster: cluster.name, restoreId, requiredBytes });
-  const dirs = chain.map((backup, index) => `${workDir}/${index}-${backup.manifest.type === 'full' ? 'full' : 'incr'}`);
-  const fullDir = dirs[0] as string;
 
-  // Downloads run two at a time from the start, independent of the applies: each piece starts as soon as
-  // the one two places before it is in, so the next increment is usually on disk before it is needed.
-  // They run in a scope of their own so that a failure stops the others before the workspace goes.
+  let prepared: { fullDir: string; downloadedBytes: number } | undefined;
+  try {
+    for (let round = 1; prepared === undefined; round++) {
+      try {
+        prepared = await downloadAndPrepare(host, cluster, chain, source, round === 1 ? workDir : `${workDir}/round-${round}`);
+      } catch (error) {
+        // A worker died in the middle of a prepare: its folder cannot be trusted, so extract everything again.
+        if (!(error instanceof ActivityFailure && error.cause instanceof ApplicationFailure && error.cause.type === FailureType.PrepareInterrupted) || round >= PREPARE_ROUNDS) throw error;
+        log.warn('a prepare was cut short; extracting the chain again', { cluster: cluster.name, round });
+      }
+    }
+  } catch (error) {
+    await CancellationScope.nonCancellable(() => host.quick.removeRestoreWorkspace({ workDir }));
+    throw error;
+  }
+  const { fullDir, downloadedBytes } = prepared;
+
+  const result: RestoreResult = {
+    cluster: cluster.name,
+    restored: target.name,
+    chain: chain.map((backup) => backup.name),
+    target: request.target,
+    toLsn: target.manifest.toLsn,
+    downloadedBytes,
+  };
+
+  if (request.target.kind === 'verify') {
+    await host.quick.removeRestoreWorkspace({ workDir });
+    reportPhase(`Verified ${target.name}: every object matched its sha256, the data's LSNs matched every manifest, and the chain prepared cleanly`);
+    return result;
+  }
+
+  if (request.target.kind === 'new-datadir') {
+    reportPhase(`Placing the prepared data in ${request.target.path}`);
+    try {
+      await host.serverDown.placeClone({ cluster: cluster.name, preparedDir: fullDir, path: request.target.path });
+    } finally {
+      await CancellationScope.nonCancellable(() => host.quick.removeRestoreWorkspace({ workDir }));
+    }
+    return result;
+  }
+
+  // Where the target server keeps its files (redo, undo, system tablespace, logs): read while it still
+  // runs, and refused here, before the pause, if the restore could not honour it.
+  let targetServer: TargetServer | undefined;
+  if (patched('restore-whole-server-layout')) {
+    reportPhase(`Reading the layout of ${cluster.name}`);
+    try {
+      targetServer = await host.quick.readRestoreTarget({ cluster: cluster.name, preparedDir: fullDir });
+    } catch (error) {
+      await CancellationScope.nonCancellable(() => host.quick.removeRestoreWorkspace({ workDir }));
+      throw error;
+    }
+  }
+  const placement = targetServer ? { target: targetServer, sameServer: source === undefined } : {};
+
+  reportPhase(`Pausing cluster ${cluster.name}`);
+  await host.serverDown.pauseCluster({ cluster: cluster.name });
+  let previousDatadir: string | undefined;
+  let gtidPosition: string | undefined;
+  try {
+    reportPhase(`Swapping the datadir of ${cluster.name}; the current one is kept`);
+    ({ previousDatadir } = await host.serverDown.swapDatadir({ cluster: cluster.name, preparedDir: fullDir, restoreId, ...placement }));
+    reportPhase(`Unpausing cluster ${cluster.name}`);
+    await host.serverDown.unpauseCluster({ cluster: cluster.name });
+    await host.quick.verifyCluster({ cluster: cluster.name });
+    if (targetServer) {
+      reportPhase(`Checking the restored server of ${cluster.name}: its GTID state and every table`);
+      ({ gtid: gtidPosition } = await host.quick.settleRestoredServer({ cluster: cluster.name, target: targetServer, ...(target.manifest.binlog?.gtid ? { gtid: target.manifest.binlog.gtid } : {}) }));
+    }
+    await host.quick.recordInPlaceRestore({
+      cluster: cluster.name,
+      record: { restoredAt: new Date().toISOString(), backup: target.name, workflowId: workflowInfo().workflowId, ...(gtidPosition ? { gtid: gtidPosition } : {}) },
+    });
+  } catch (error) {
+    log.warn('restore failed after the pause; rolling back', { cluster: cluster.name, previousDatadir });
+    reportPhase(`Restore failed: putting the previous datadir of ${cluster.name} back`);
+    await CancellationScope.nonCancellable(async () => {
+      await host.serverDown.pauseCluster({ cluster: cluster.name });
+      await host.serverDown.rollbackDatadir({ cluster: cluster.name, restoreId, ...(targetServer ? { target: targetServer } : {}) });
+      await host.serverDown.unpauseCluster({ cluster: cluster.name });
+      await host.quick.removeRestoreWorkspace({ workDir });
+    });
+    throw error;
+  }
+  await host.quick.removeRestoreWorkspace({ workDir });
+  reportPhase(`Restored ${cluster.name} to ${target.name}`);
+  return { ...result, previousDatadir, ...(gtidPosition ? { gtidPosition } : {}) };
+}
+
+/**
+ * Downloads every piece of the chain into `into` and prepares it: the full backup, then each
+ * increment applied in order. Downloads run two at a time from the start, independent of the
+ * applies: each piece starts as soon as the one two places before it is in, so the next increment
+ * is usually on disk before it is needed. They run in a scope of their own so that a failure stops
+ * the others before the workspace goes.
+ */
+async function downloadAndPrepare(
+  host: ReturnType<typeof hostActivities>,
+  cluster: ClusterSettings,
+  chain: CommittedBackup[],
+  source: RestoreSource | undefined,
+  into: string,
+): Promise<{ fullDir: string; downloadedBytes: number }> {
+  const dirs = chain.map((backup, index) => `${into}/${index}-${backup.manifest.type === 'full' ? 'full' : 'incr'}`);
+  const fullDir = dirs[0] as string;
+  const full = chain[0] as CommittedBackup;
   let downloadedBytes = 0;
   const downloadScope = new CancellationScope();
   const downloads: Promise<void>[] = [];
@@ -108,69 +227,25 @@ async function restoreChain(request: RestoreRequest, cluster: ClusterSettings): 
     reportPhase(`Downloading and verifying ${full.name}`);
     await downloads[0];
     reportPhase(`Preparing ${full.name}`);
-    await host.long.prepareBackup.executeWithOptions({ summary: `prepare ${full.name}` }, [{ cluster: cluster.name, flavour: full.manifest.flavour, fullDir, moreToApply: chain.length > 1 }]);
+    await host.long.prepareBackup.executeWithOptions({ summary: `prepare ${full.name}` }, [
+      { cluster: cluster.name, flavour: full.manifest.flavour, fullDir, moreToApply: chain.length > 1, ...(chain.length === 1 ? { expect: full } : {}) },
+    ]);
     for (let index = 1; index < chain.length; index++) {
       const increment = chain[index] as CommittedBackup;
       reportPhase(`Downloading ${increment.name} (${index}/${chain.length - 1})`);
       await downloads[index];
       reportPhase(`Applying ${increment.name} (${index}/${chain.length - 1}, LSN ${increment.manifest.fromLsn} to ${increment.manifest.toLsn})`);
+      const last = index + 1 === chain.length;
       await host.long.prepareBackup.executeWithOptions({ summary: `apply ${increment.name}` }, [
-        { cluster: cluster.name, flavour: increment.manifest.flavour, fullDir, incrementalDir: dirs[index], moreToApply: index + 1 < chain.length },
+        { cluster: cluster.name, flavour: increment.manifest.flavour, fullDir, incrementalDir: dirs[index], moreToApply: !last, ...(last ? { expect: increment } : {}) },
       ]);
     }
   } catch (error) {
     await CancellationScope.nonCancellable(async () => {
       downloadScope.cancel();
       await Promise.allSettled(downloads);
-      await host.quick.removeRestoreWorkspace({ workDir });
     });
     throw error;
   }
-
-  const result: RestoreResult = {
-    cluster: cluster.name,
-    restored: target.name,
-    chain: chain.map((backup) => backup.name),
-    target: request.target,
-    toLsn: target.manifest.toLsn,
-    downloadedBytes,
-  };
-
-  if (request.target.kind === 'verify') {
-    await host.quick.removeRestoreWorkspace({ workDir });
-    reportPhase(`Verified ${target.name}: every object matched its sha256 and the chain prepared cleanly`);
-    return result;
-  }
-
-  if (request.target.kind === 'new-datadir') {
-    reportPhase(`Placing the prepared data in ${request.target.path}`);
-    await host.quick.placeClone({ cluster: cluster.name, preparedDir: fullDir, path: request.target.path });
-    await host.quick.removeRestoreWorkspace({ workDir });
-    return result;
-  }
-
-  reportPhase(`Pausing cluster ${cluster.name}`);
-  await host.long.pauseCluster({ cluster: cluster.name });
-  let previousDatadir: string | undefined;
-  try {
-    reportPhase(`Swapping the datadir of ${cluster.name}; the current one is kept`);
-    ({ previousDatadir } = await host.quick.swapDatadir({ cluster: cluster.name, preparedDir: fullDir, restoreId }));
-    reportPhase(`Unpausing cluster ${cluster.name}`);
-    await host.long.unpauseCluster({ cluster: cluster.name });
-    await host.quick.verifyCluster({ cluster: cluster.name });
-    await host.quick.recordInPlaceRestore({ cluster: cluster.name, record: { restoredAt: new Date().toISOString(), backup: target.name, workflowId: workflowInfo().workflowId } });
-  } catch (error) {
-    log.warn('restore failed after the pause; rolling back', { cluster: cluster.name, previousDatadir });
-    reportPhase(`Restore failed: putting the previous datadir of ${cluster.name} back`);
-    await CancellationScope.nonCancellable(async () => {
-      await host.quick.pauseCluster({ cluster: cluster.name });
-      await host.quick.rollbackDatadir({ cluster: cluster.name, restoreId });
-      await host.long.unpauseCluster({ cluster: cluster.name });
-      await host.quick.removeRestoreWorkspace({ workDir });
-    });
-    throw error;
-  }
-  await host.quick.removeRestoreWorkspace({ workDir });
-  reportPhase(`Restored ${cluster.name} to ${target.name}`);
-  return { ...result, previousDatadir };
+  return { fullDir, downloadedBytes };
 }

@@ -1,7 +1,7 @@
 import { log, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { ClusterSettings } from '../domain/config.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
-import { chainDeletion, committedChains, expiredChains, orphanFolders, planDeletion, type DeletionPlan } from '../domain/retention.js';
+import { chainDeletion, planDeletion, planRetention, type DeletionPlan, type UntouchableChain } from '../domain/retention.js';
 import { deleteRequestSchema, retentionRequestSchema, type DeleteRequest, type RetentionRequestInput } from '../domain/requests.js';
 import { BackupChainBaseKey, BackupNameKey } from '../domain/search-attributes.js';
 import { hostActivities, orchestrator } from './activities.js';
@@ -23,6 +23,8 @@ export interface RetentionResult extends DeletionResult {
   keptChains: string[];
   /** Folders of uncommitted backups removed by the sweep. */
   orphans: string[];
+  /** Chains with an unreadable manifest: nothing of them was removed, by policy or by the sweep. */
+  leftAlone: UntouchableChain[];
 }
 
 /**
@@ -79,12 +81,12 @@ export async function retention(input: RetentionRequestInput): Promise<Retention
     const host = hostActivities(cluster, '1 hour');
     const backups = await host.quick.listBackups({ cluster: cluster.name });
     const now = Date.now();
-    const chains = committedChains(backups, cluster.name);
-    const expiredByPolicy = expiredChains(chains, cluster.retention, now);
+    const plan = planRetention(backups, cluster.name, cluster.retention, now);
+    const { chains, orphans, leftAlone } = plan;
+    for (const chain of leftAlone) log.warn('chain left alone: a manifest cannot be read', { cluster: cluster.name, base: chain.base, reasons: chain.reasons });
     // A chain being restored (perhaps by another cluster) waits for the next retention run.
-    const inUse = new Set((await orchestrator.restoresReading({ bases: expiredByPolicy.map((chain) => chain.base.name) })).map((reader) => reader.base));
-    const expired = expiredByPolicy.filter((chain) => !inUse.has(chain.base.name));
-    const orphans = orphanFolders(backups, cluster.name, cluster.retention.orphanAgeHours, now);
+    const inUse = new Set((await orchestrator.restoresReading({ bases: plan.expired.map((chain) => chain.base.name) })).map((reader) => reader.base));
+    const expired = plan.expired.filter((chain) => !inUse.has(chain.base.name));
     const result: RetentionResult = {
       cluster: cluster.name,
       dryRun: request.dryRun,
@@ -93,6 +95,7 @@ export async function retention(input: RetentionRequestInput): Promise<Retention
       freedBytes: expired.reduce((sum, chain) => sum + chain.sizeBytes, 0) + orphans.reduce((sum, orphan) => sum + orphan.objects.reduce((total, object) => total + object.size, 0), 0),
       keptChains: chains.filter((chain) => !expired.includes(chain)).map((chain) => chain.base.name),
       orphans: orphans.map((orphan) => orphan.folder),
+      leftAlone,
     };
     if (request.dryRun) return result;
     for (const chain of expired) {

@@ -1,8 +1,13 @@
 import { spawn } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
 import { execa } from 'execa';
 import type { ClusterConfig, ControllerConfig } from '../../domain/config.js';
-import { readFile } from 'node:fs/promises';
+import { childEnv, childProcessOptions } from '../child-env.js';
 import { pingServer } from '../database/sql.js';
+import { failpoint } from '../failpoints.js';
+import { processExists } from '../processes.js';
 
 /**
  * Pauses and unpauses a cluster's server around a restore. Pause stops the server so its datadir can
@@ -29,6 +34,8 @@ async function waitUntilAnswering(cluster: ClusterConfig, isAlive: () => boolean
       await pingServer(cluster.flavour, cluster.connection);
       return;
     } catch (error) {
+      // A missing password is no reason to wait: it will still be missing in five minutes.
+      if (error instanceof ApplicationFailure && error.nonRetryable) throw error;
       lastError = (error as Error).message;
     }
     if (!isAlive()) throw new ControllerError(`server of cluster ${cluster.name} exited while starting: ${await describeFailure()}`);
@@ -37,14 +44,6 @@ async function waitUntilAnswering(cluster: ClusterConfig, isAlive: () => boolean
   throw new ControllerError(`server of cluster ${cluster.name} did not answer within ${START_TIMEOUT_MS / 1000} s: ${lastError}`);
 }
 
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 async function tail(path: string, lines: number): Promise<string> {
   const text = await readFile(path, 'utf8').catch(() => '');
@@ -69,6 +68,30 @@ async function serverOption(defaultsFile: string, name: string): Promise<string 
   return value;
 }
 
+/**
+ * The processes of this machine that run a server on the given defaults file or datadir, read from
+ * /proc: a start or stop retried after a worker died must see a server that the dead worker started
+ * (perhaps still starting, before it wrote its pid file) instead of starting a second one.
+ */
+export async function serverProcesses(defaultsFile: string, datadir: string): Promise<number[]> {
+  const wantedDefaults = resolve(defaultsFile);
+  const wantedDatadir = resolve(datadir);
+  const pids: number[] = [];
+  for (const name of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    const argv = (await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '')).split('\0').filter(Boolean);
+    const program = basename(argv[0] ?? '');
+    if (!['mariadbd', 'mysqld', 'mariadbd-safe', 'mysqld_safe'].includes(program)) continue;
+    const onThisServer = argv.slice(1).some((arg) => {
+      const [option, value] = arg.split(/=(.*)/s) as [string, string | undefined];
+      if (value === undefined) return false;
+      return (option === '--defaults-file' && resolve(value) === wantedDefaults) || (option === '--datadir' && resolve(value) === wantedDatadir);
+    });
+    if (onThisServer) pids.push(Number(name));
+  }
+  return pids;
+}
+
 /** Runs configured stop and start commands, e.g. systemctl. */
 class CommandController implements ClusterController {
   constructor(
@@ -78,7 +101,7 @@ class CommandController implements ClusterController {
 
   private async run(command: string[], what: string): Promise<void> {
     const [file, ...args] = command as [string, ...string[]];
-    const result = await execa(file, args, { reject: false, timeout: START_TIMEOUT_MS });
+    const result = await execa(file, args, { reject: false, timeout: START_TIMEOUT_MS, ...childProcessOptions() });
     if (result.exitCode !== 0) {
       throw new ControllerError(`${what} command "${command.join(' ')}" for cluster ${this.cluster.name} failed (exit ${result.exitCode}): ${(result.stderr || result.stdout).trim().slice(-500)}`);
     }
@@ -101,33 +124,45 @@ class ProcessController implements ClusterController {
     private readonly config: Extract<ControllerConfig, { kind: 'process' }>,
   ) {}
 
-  /** Stops the server through the pid file named in its own option file: no login needed. */
-  async pause(): Promise<void> {
+  /** The server's processes: the pid file's, and any other running on this defaults file or datadir. */
+  private async running(): Promise<number[]> {
     const pidFile = await serverOption(this.config.defaultsFile, 'pid-file');
-    if (!pidFile) throw new ControllerError(`${this.config.defaultsFile} of cluster ${this.cluster.name} sets no pid-file; the process controller needs one`);
-    const text = await readFile(pidFile, 'utf8').catch(() => undefined);
-    if (text === undefined) return; // No pid file: the server is not running.
-    const pid = Number(text.trim());
-    if (!Number.isInteger(pid) || pid <= 0) throw new ControllerError(`pid file ${pidFile} of cluster ${this.cluster.name} holds no pid`);
-    if (!processExists(pid)) return;
-    process.kill(pid, 'SIGTERM');
+    const datadir = (await serverOption(this.config.defaultsFile, 'datadir')) ?? this.cluster.datadir;
+    const pids = new Set(await serverProcesses(this.config.defaultsFile, datadir));
+    const recorded = pidFile ? Number((await readFile(pidFile, 'utf8').catch(() => '')).trim()) : NaN;
+    if (Number.isInteger(recorded) && recorded > 0 && processExists(recorded)) pids.add(recorded);
+    return [...pids];
+  }
+
+  /** Stops every server process on this datadir (signalled, no login needed). Stopping a stopped server does nothing. */
+  async pause(): Promise<void> {
+    const pids = await this.running();
+    for (const pid of pids) process.kill(pid, 'SIGTERM');
     const deadline = Date.now() + START_TIMEOUT_MS;
-    while (processExists(pid)) {
-      if (Date.now() > deadline) throw new ControllerError(`server of cluster ${this.cluster.name} (pid ${pid}) did not stop within ${START_TIMEOUT_MS / 1000} s`);
+    while (pids.some(processExists)) {
+      if (Date.now() > deadline) throw new ControllerError(`server of cluster ${this.cluster.name} (pid ${pids.join(', ')}) did not stop within ${START_TIMEOUT_MS / 1000} s`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
 
+  /** Starts the server unless one already runs on this datadir (a retry after a worker died mid-start), then waits until it answers. */
   async unpause(): Promise<void> {
-    const child = spawn(this.config.serverBinary, [`--defaults-file=${this.config.defaultsFile}`], { detached: true, stdio: 'ignore' });
+    const describe = async () => {
+      const logFile = await serverOption(this.config.defaultsFile, 'log-error');
+      return logFile ? await tail(logFile, 5) : 'see the server error log';
+    };
+    const already = await this.running();
+    if (already.length > 0) {
+      await waitUntilAnswering(this.cluster, () => already.some(processExists), describe);
+      return;
+    }
+    const child = spawn(this.config.serverBinary, [`--defaults-file=${this.config.defaultsFile}`], { detached: true, stdio: 'ignore', env: childEnv() });
     let exited = false;
     child.once('exit', () => (exited = true));
     child.once('error', () => (exited = true));
     child.unref();
-    await waitUntilAnswering(this.cluster, () => !exited, async () => {
-      const logFile = await serverOption(this.config.defaultsFile, 'log-error');
-      return logFile ? await tail(logFile, 5) : 'see the server error log';
-    });
+    await failpoint('unpause-spawned');
+    await waitUntilAnswering(this.cluster, () => !exited, describe);
   }
 }
 

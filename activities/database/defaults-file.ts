@@ -1,27 +1,30 @@
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConnectionConfig } from '../../domain/config.js';
+import { businessFailure, FailureType } from '../../domain/failures.js';
+import { processExists } from '../processes.js';
 
 /** Quotes a value for a MySQL option file. */
 function optionValue(value: string): string {
   return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
 
-export class SecretError extends Error {}
-
-/** The password named by the connection's passwordEnv or passwordFile, read on this worker only. */
+/**
+ * The password named by the connection's passwordEnv or passwordFile, read on this worker only. A
+ * missing variable or file is a configuration problem no retry can fix: a non-retryable failure naming it.
+ */
 export async function readPassword(connection: ConnectionConfig, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
   if (connection.passwordEnv) {
     const value = env[connection.passwordEnv];
-    if (value === undefined) throw new SecretError(`environment variable ${connection.passwordEnv} (connection.passwordEnv) is not set on this worker`);
+    if (value === undefined) throw businessFailure(FailureType.ConfigInvalid, `environment variable ${connection.passwordEnv} (connection.passwordEnv) is not set on this worker`);
     return value;
   }
   if (connection.passwordFile) {
     try {
       return (await readFile(connection.passwordFile, 'utf8')).trim();
     } catch (error) {
-      throw new SecretError(`cannot read the password file ${connection.passwordFile} (connection.passwordFile): ${(error as Error).message}`);
+      throw businessFailure(FailureType.ConfigInvalid, `cannot read the password file ${connection.passwordFile} (connection.passwordFile): ${(error as Error).message}`);
     }
   }
   return undefined;
@@ -29,6 +32,42 @@ export async function readPassword(connection: ConnectionConfig, env: NodeJS.Pro
 
 export function describeEndpoint(connection: ConnectionConfig): string {
   return connection.socket ? `socket ${connection.socket}` : `${connection.host}:${connection.port ?? 3306}`;
+}
+
+/**
+ * Credential files live under one private folder (mode 0700), one sub-folder per process
+ * (`process-<pid>`). A worker empties the sub-folders of processes that no longer run when it
+ * starts, so a password written by a worker that was SIGKILLed does not outlive it.
+ */
+let secretsRoot = process.env.CHAINBACKUP_SECRETS_DIR ?? join(tmpdir(), `chainbackup-secrets-${process.getuid?.() ?? 'user'}`);
+
+export function secretsFolderRoot(): string {
+  return secretsRoot;
+}
+
+
+async function ensurePrivateFolder(path: string): Promise<void> {
+  await mkdir(path, { recursive: true, mode: 0o700 });
+  const info = await lstat(path);
+  // Someone else's folder, or a link planted in a shared /tmp, must never receive a password.
+  if (!info.isDirectory() || (process.getuid && info.uid !== process.getuid())) {
+    throw businessFailure(FailureType.ConfigInvalid, `the credentials folder ${path} is not a folder owned by this user; remove it or set CHAINBACKUP_SECRETS_DIR`);
+  }
+  await chmod(path, 0o700);
+}
+
+/** Called once when a worker starts: removes the credential files of processes that died without cleaning up. */
+export async function sweepSecretsFolder(root?: string): Promise<string[]> {
+  if (root !== undefined) secretsRoot = root;
+  await ensurePrivateFolder(secretsRoot);
+  const removed: string[] = [];
+  for (const name of await readdir(secretsRoot)) {
+    const pid = /^process-(\d+)$/.exec(name)?.[1];
+    if (pid !== undefined && Number(pid) !== process.pid && processExists(Number(pid))) continue;
+    await rm(join(secretsRoot, name), { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
 }
 
 /**
@@ -41,7 +80,10 @@ export interface DefaultsFile {
 }
 
 export async function writeDefaultsFile(connection: ConnectionConfig, password: string | undefined): Promise<DefaultsFile> {
-  const folder = await mkdtemp(join(tmpdir(), 'chainbackup-'));
+  const own = join(secretsRoot, `process-${process.pid}`);
+  await ensurePrivateFolder(secretsRoot);
+  await ensurePrivateFolder(own);
+  const folder = await mkdtemp(join(own, 'client-'));
   await chmod(folder, 0o700);
   const lines = ['[client]', `user=${optionValue(connection.user)}`];
   if (password !== undefined) lines.push(`password=${optionValue(password)}`);

@@ -1,6 +1,7 @@
 import { execa } from 'execa';
 import type { ConnectionConfig } from '../../domain/config.js';
 import type { Flavour } from '../../domain/manifest.js';
+import { childProcessOptions } from '../child-env.js';
 import { describeEndpoint, readPassword, writeDefaultsFile } from './defaults-file.js';
 
 export class DatabaseError extends Error {}
@@ -17,6 +18,7 @@ export async function runSql(flavour: Flavour, connection: ConnectionConfig, sql
     const result = await execa(clientBinary(flavour), [`--defaults-file=${defaults.path}`, '--batch', '--skip-column-names', '--connect-timeout=10', '-e', sql], {
       reject: false,
       timeout: options.timeoutMs ?? 60_000,
+      ...childProcessOptions(),
     });
     if (result.exitCode !== 0) {
       const reason = (result.stderr || result.message || 'unknown error').trim().split('\n').at(-1) ?? 'unknown error';
@@ -47,7 +49,7 @@ export async function pingServer(flavour: Flavour, connection: ConnectionConfig)
   const defaults = await writeDefaultsFile(connection, await readPassword(connection));
   try {
     const admin = flavour === 'mariadb' ? 'mariadb-admin' : 'mysqladmin';
-    const result = await execa(admin, [`--defaults-file=${defaults.path}`, '--connect-timeout=5', 'ping'], { reject: false, timeout: 15_000 });
+    const result = await execa(admin, [`--defaults-file=${defaults.path}`, '--connect-timeout=5', 'ping'], { reject: false, timeout: 15_000, ...childProcessOptions() });
     if (result.exitCode !== 0) throw new DatabaseError(`database at ${describeEndpoint(connection)} does not respond: ${String(result.stderr ?? '').trim().split('\n').at(-1) ?? ''}`);
   } finally {
     await defaults.dispose();

@@ -1,11 +1,11 @@
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
-import { dirname, join, relative, sep } from 'node:path';
+import { lstat, mkdir, open, opendir, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { dirname, join, sep } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { Writable, type Readable } from 'node:stream';
 import type { StoredObject } from '../../domain/chain.js';
-import { storageError, type ObjectStore, type UploadOptions } from './store.js';
+import { storageError, type ListOptions, type ObjectStore, type UploadOptions } from './store.js';
 
 const PARTIAL_MARKER = '.partial-';
 
@@ -123,25 +123,60 @@ export class FilesystemStore implements ObjectStore {
     return createReadStream(path, { highWaterMark: 1 << 20 });
   }
 
-  async list(prefix: string): Promise<StoredObject[]> {
-    const start = this.path(prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '');
-    let names: string[];
+  /** A folder of the store, or undefined when it does not exist (or is not a folder: a link is never followed). */
+  private async folder(prefix: string): Promise<string | undefined> {
+    const path = this.path(prefix.replace(/\/+$/, ''));
     try {
-      names = await readdir(start, { recursive: true });
+      // The store's own root may be a link (a mount point elsewhere); nothing below it is followed.
+      return (await (path === this.root ? stat(path) : lstat(path))).isDirectory() ? path : undefined;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw storageError(this, `reading ${prefix || '/'}`, error);
+    }
+  }
+
+  async list(prefix: string, { signal }: ListOptions = {}): Promise<StoredObject[]> {
+    const top = await this.folder(prefix);
+    if (top === undefined) return [];
+    const objects: StoredObject[] = [];
+    // Depth first, one open folder per level: memory grows with the depth and the objects found, not the tree.
+    const walk = async (folder: string, keyPrefix: string): Promise<void> => {
+      const dir = await opendir(folder, { bufferSize: 64 });
+      for await (const entry of dir) {
+        signal?.throwIfAborted();
+        const path = join(folder, entry.name);
+        if (entry.isDirectory()) {
+          await walk(path, `${keyPrefix}${entry.name}/`);
+        } else if (entry.isFile()) {
+          const info = await lstat(path).catch(() => undefined);
+          if (info?.isFile()) objects.push({ key: `${keyPrefix}${entry.name}`, size: info.size, lastModified: info.mtime.toISOString() });
+        }
+        // Links, sockets and devices are not objects: never followed, never listed.
+      }
+    };
+    try {
+      await walk(top, prefix);
+    } catch (error) {
+      if (signal?.aborted) throw error;
       throw storageError(this, `listing ${prefix || '/'}`, error);
     }
-    const objects: StoredObject[] = [];
-    for (const name of names) {
-      const path = join(start, name);
-      const key = relative(this.root, path).split(sep).join('/');
-      if (!key.startsWith(prefix)) continue;
-      const info = await stat(path).catch(() => undefined);
-      if (!info?.isFile()) continue;
-      objects.push({ key, size: info.size, lastModified: info.mtime.toISOString() });
-    }
     return objects.sort((a, b) => a.key.localeCompare(b.key));
+  }
+
+  async listFolders(prefix: string, { signal }: ListOptions = {}): Promise<string[]> {
+    const top = await this.folder(prefix);
+    if (top === undefined) return [];
+    const names: string[] = [];
+    try {
+      for await (const entry of await opendir(top, { bufferSize: 64 })) {
+        signal?.throwIfAborted();
+        if (entry.isDirectory()) names.push(entry.name);
+      }
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      throw storageError(this, `listing ${prefix || '/'}`, error);
+    }
+    return names.sort();
   }
 
   async delete(keys: string[]): Promise<void> {
@@ -158,9 +193,16 @@ export class FilesystemStore implements ObjectStore {
     }
   }
 
-  async abortIncompleteUploads(prefix: string): Promise<number> {
-    const partials = (await this.list(prefix)).filter((object) => object.key.includes(PARTIAL_MARKER));
-    await this.delete(partials.map((object) => object.key));
-    return partials.length;
+  async abortIncompleteUploads(keys: string[]): Promise<number> {
+    let removed = 0;
+    for (const key of keys) {
+      const target = this.path(key);
+      const base = `${target.slice(target.lastIndexOf(sep) + 1)}${PARTIAL_MARKER}`;
+      const entries = await readdir(dirname(target)).catch(() => [] as string[]);
+      const partials = entries.filter((name) => name.startsWith(base));
+      for (const name of partials) await rm(join(dirname(target), name), { force: true });
+      removed += partials.length;
+    }
+    return removed;
   }
 }

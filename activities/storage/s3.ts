@@ -13,7 +13,7 @@ import type { Readable } from 'node:stream';
 import type { StoredObject } from '../../domain/chain.js';
 import type { StorageConfig } from '../../domain/config.js';
 import { storageLabel } from '../../domain/config.js';
-import { storageError, type ObjectStore, type UploadOptions } from './store.js';
+import { storageError, type ListOptions, type ObjectStore, type UploadOptions } from './store.js';
 
 type S3Config = Extract<StorageConfig, { kind: 's3' }>;
 
@@ -105,13 +105,15 @@ export class S3Store implements ObjectStore {
     }
   }
 
-  async list(prefix: string): Promise<StoredObject[]> {
+  async list(prefix: string, { signal }: ListOptions = {}): Promise<StoredObject[]> {
     const objects: StoredObject[] = [];
     let token: string | undefined;
     try {
       do {
+        signal?.throwIfAborted();
         const page = await this.client.send(
           new ListObjectsV2Command({ Bucket: this.config.bucket, Prefix: this.key(prefix), ...(token ? { ContinuationToken: token } : {}) }),
+          signal ? { abortSignal: signal } : {},
         );
         for (const item of page.Contents ?? []) {
           if (item.Key === undefined) continue;
@@ -120,9 +122,33 @@ export class S3Store implements ObjectStore {
         token = page.IsTruncated ? page.NextContinuationToken : undefined;
       } while (token);
     } catch (error) {
+      if (signal?.aborted) throw error;
       throw storageError(this, `listing ${prefix || '/'}`, error);
     }
     return objects;
+  }
+
+  async listFolders(prefix: string, { signal }: ListOptions = {}): Promise<string[]> {
+    const names: string[] = [];
+    const fullPrefix = prefix === '' ? (this.config.prefix ? `${this.config.prefix}/` : '') : this.key(prefix);
+    let token: string | undefined;
+    try {
+      do {
+        signal?.throwIfAborted();
+        const page = await this.client.send(
+          new ListObjectsV2Command({ Bucket: this.config.bucket, Prefix: fullPrefix, Delimiter: '/', ...(token ? { ContinuationToken: token } : {}) }),
+          signal ? { abortSignal: signal } : {},
+        );
+        for (const common of page.CommonPrefixes ?? []) {
+          if (common.Prefix !== undefined) names.push(common.Prefix.slice(fullPrefix.length, -1));
+        }
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      throw storageError(this, `listing ${prefix || '/'}`, error);
+    }
+    return names.sort();
   }
 
   async delete(keys: string[]): Promise<void> {
@@ -140,16 +166,26 @@ export class S3Store implements ObjectStore {
     }
   }
 
-  async abortIncompleteUploads(prefix: string): Promise<number> {
+  async abortIncompleteUploads(keys: string[]): Promise<number> {
     let aborted = 0;
     try {
-      const uploads = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.config.bucket, Prefix: this.key(prefix) }));
-      for (const upload of uploads.Uploads ?? []) {
-        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.config.bucket, Key: upload.Key, UploadId: upload.UploadId }));
-        aborted++;
+      for (const key of keys) {
+        let keyMarker: string | undefined;
+        let uploadIdMarker: string | undefined;
+        do {
+          const page = await this.client.send(
+            new ListMultipartUploadsCommand({ Bucket: this.config.bucket, Prefix: this.key(key), ...(keyMarker ? { KeyMarker: keyMarker } : {}), ...(uploadIdMarker ? { UploadIdMarker: uploadIdMarker } : {}) }),
+          );
+          for (const upload of page.Uploads ?? []) {
+            if (upload.Key !== this.key(key)) continue;
+            await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.config.bucket, Key: upload.Key, UploadId: upload.UploadId }));
+            aborted++;
+          }
+          ({ NextKeyMarker: keyMarker, NextUploadIdMarker: uploadIdMarker } = page.IsTruncated ? page : { NextKeyMarker: undefined, NextUploadIdMarker: undefined });
+        } while (keyMarker !== undefined);
       }
     } catch (error) {
-      throw storageError(this, `aborting incomplete uploads under ${prefix}`, error);
+      throw storageError(this, `aborting incomplete uploads of ${keys.join(', ')}`, error);
     }
     return aborted;
   }

@@ -20,16 +20,50 @@ export interface ObjectStore {
   /** Undefined when the object does not exist. */
   getText(key: string): Promise<string | undefined>;
   download(key: string): Promise<Readable>;
-  /** Every object whose key starts with `prefix`, recursively. */
-  list(prefix: string): Promise<StoredObject[]>;
+  /**
+   * Every object under the folder `prefix` ("" for the root, else ending in "/"), recursively. A
+   * filesystem store never follows a symbolic link, and both stop when `signal` aborts.
+   */
+  list(prefix: string, options?: ListOptions): Promise<StoredObject[]>;
+  /** The names of the folders directly under `prefix` ("" or ending in "/"), without reading inside them. */
+  listFolders(prefix: string, options?: ListOptions): Promise<string[]>;
   delete(keys: string[]): Promise<void>;
-  /** Removes leftovers of interrupted uploads under `prefix` (multipart uploads, temporary files). */
-  abortIncompleteUploads(prefix: string): Promise<number>;
+  /**
+   * Removes leftovers of interrupted uploads of the objects `keys` (multipart uploads, temporary
+   * files). Exact keys, because some S3 servers (MinIO) list multipart uploads only for a whole key.
+   */
+  abortIncompleteUploads(keys: string[]): Promise<number>;
 }
 
-export class StorageError extends Error {}
+export interface ListOptions {
+  signal?: AbortSignal;
+}
+
+export class StorageError extends Error {
+  /**
+   * The storage answered that the request itself is wrong (no such bucket, access denied, a host
+   * name that does not resolve, not a folder): retrying cannot help, unlike an outage.
+   */
+  readonly refusal: boolean;
+
+  constructor(message: string, options: { cause: unknown; refusal: boolean }) {
+    super(message, { cause: options.cause });
+    this.refusal = options.refusal;
+  }
+}
+
+const REFUSING_NAMES = new Set(['NoSuchBucket', 'AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'InvalidBucketName', 'PermanentRedirect', 'AuthorizationHeaderMalformed', 'AllAccessDisabled', 'InvalidArgument']);
+const REFUSING_CODES = new Set(['ENOTFOUND', 'ENOTDIR', 'EACCES', 'EPERM', 'ELOOP', 'ENAMETOOLONG', 'ERR_INVALID_URL']);
+
+/** Whether a storage error means the request is wrong (see StorageError.refusal) rather than a fault. */
+export function isRefusingError(cause: unknown): boolean {
+  if (!(cause instanceof Error)) return false;
+  const { code, $metadata } = cause as Error & { code?: string; $metadata?: { httpStatusCode?: number } };
+  const status = $metadata?.httpStatusCode;
+  return REFUSING_NAMES.has(cause.name) || (code !== undefined && REFUSING_CODES.has(code)) || status === 301 || status === 400 || status === 403 || status === 404;
+}
 
 export function storageError(store: { label: string }, action: string, cause: unknown): StorageError {
   const reason = cause instanceof Error ? cause.message || cause.name : String(cause);
-  return new StorageError(`storage ${store.label}: ${action} failed: ${reason}`, { cause });
+  return new StorageError(`storage ${store.label}: ${action} failed: ${reason}`, { cause, refusal: isRefusingError(cause) });
 }

@@ -6,8 +6,13 @@ import { execa } from 'execa';
 import type { StorageConfig } from '../../domain/config.js';
 import { freePort, isRunning, stopPid, waitFor } from './processes.js';
 
-/** Grants mariadb-backup needs on MariaDB 10.11; the sandbox's backup user has exactly these. */
-export const BACKUP_GRANTS = 'RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR';
+/**
+ * Grants the product's user needs on MariaDB 10.11; the sandbox's backup user has exactly these.
+ * mariadb-backup needs the first four; an in-place restore checks that every table of the restored
+ * server opens (SELECT) and starts its binlog history at the backup's GTID position (BINLOG ADMIN,
+ * REPLICATION MASTER ADMIN, REPLICATION SLAVE ADMIN).
+ */
+export const BACKUP_GRANTS = 'RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, SELECT, BINLOG ADMIN, REPLICATION MASTER ADMIN, REPLICATION SLAVE ADMIN';
 
 /**
  * A MariaDB server of its own: datadir, socket, loopback port and pid file under one folder, never
@@ -38,7 +43,6 @@ export class MariaDbSandbox {
     // A temporary folder of its own: sandboxes bootstrapping at the same moment collide in a shared /tmp.
     const tmp = join(dir, 'tmp');
     await mkdir(tmp, { recursive: true });
-    await execa('mariadb-install-db', ['--no-defaults', `--datadir=${sandbox.datadir}`, '--user=root', '--auth-root-authentication-method=normal', '--skip-test-db', `--tmpdir=${tmp}`]);
     const options = [
       '[mysqld]',
       `datadir=${sandbox.datadir}`,
@@ -59,6 +63,9 @@ export class MariaDbSandbox {
       ...serverOptions,
     ];
     await writeFile(sandbox.serverDefaultsFile, `${options.join('\n')}\n`);
+    // Initialised from the server's own option file, so that a layout of its own (redo, undo, system
+    // tablespace in folders of their own) is the one its first files are made with.
+    await execa('mariadb-install-db', [`--defaults-file=${sandbox.serverDefaultsFile}`, '--auth-root-authentication-method=normal', '--skip-test-db']);
     await sandbox.start();
     const password = randomBytes(12).toString('base64url');
     await writeFile(sandbox.passwordFile, `${password}\n`, { mode: 0o600 });

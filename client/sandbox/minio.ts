@@ -11,11 +11,12 @@ export interface MinioServer extends ServerProcess {
 }
 
 /** MinIO on loopback with a throw-away data folder and random credentials. */
-export async function startMinio(dir: string): Promise<MinioServer> {
-  const port = await freePort();
+export async function startMinio(dir: string, again?: Pick<MinioServer, 'endpoint' | 'accessKeyId' | 'secretAccessKey'>): Promise<MinioServer> {
+  // `again` restarts a stopped server on its port, data and credentials (fault tests).
+  const port = again ? Number(new URL(again.endpoint).port) : await freePort();
   const consolePort = await freePort();
-  const accessKeyId = `chainbackup${randomBytes(4).toString('hex')}`;
-  const secretAccessKey = randomBytes(18).toString('hex');
+  const accessKeyId = again?.accessKeyId ?? `chainbackup${randomBytes(4).toString('hex')}`;
+  const secretAccessKey = again?.secretAccessKey ?? randomBytes(18).toString('hex');
   const endpoint = `http://127.0.0.1:${port}`;
   const server = await startServer({
     name: 'minio',

@@ -9,6 +9,7 @@ import { openSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { processExists } from '../../activities/processes.js';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -28,14 +29,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+export const isRunning = processExists;
 
 export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000, alive?: () => boolean): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -20,8 +20,9 @@ export function tcpOpen(host: string, port: number): Promise<boolean> {
 }
 
 /** The `temporal` CLI's dev server on loopback, with this product's search attributes registered. */
-export async function startTemporalDevServer(dir: string, options: { ui: boolean }): Promise<TemporalDevServer> {
-  const port = await freePort();
+export async function startTemporalDevServer(dir: string, options: { ui: boolean; port?: number }): Promise<TemporalDevServer> {
+  // A given port restarts a stopped server on its database file (fault tests).
+  const port = options.port ?? (await freePort());
   const uiPort = options.ui ? await freePort() : undefined;
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--db-filename', join(dir, 'temporal.sqlite'), '--log-level', 'error'];
   args.push(...(uiPort ? ['--ui-ip', '127.0.0.1', '--ui-port', String(uiPort)] : ['--headless']));

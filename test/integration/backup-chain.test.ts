@@ -193,7 +193,8 @@ describe('a backup stopped mid-upload', () => {
 
     const stored = await bucket.list(prefixes.slow);
     expect(stored.filter((object) => object.key.includes(name))).toEqual([]);
-    expect(await bucket.openMultipartUploads(prefixes.slow)).toEqual([]);
+    // MinIO lists multipart uploads only for a whole key: ask for the data objects the increment could have had.
+    for (const object of ['backup.xbstream.zst', 'backup.xbstream']) expect(await bucket.openMultipartUploads(`${prefixes.slow}/${full.name}.incr/${name}/${object}`)).toEqual([]);
 
     const next = await runBackup('slow', 'incremental');
     expect(next.parent).toBe(full.name);

@@ -137,7 +137,7 @@ describe('the README’s temporal CLI commands', () => {
       let output = '';
       for (let attempt = 0; attempt < 50; attempt++) {
         const run = await execa(toolPath('temporal'), args, { reject: false, env: { ...process.env, TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS } });
-        expect({ command: args.join(' '), exitCode: run.exitCode, stderr: run.stderr }).toMatchObject({ exitCode: 0 });
+        expect(run.exitCode === 0 ? 'exit 0' : `${args.join(' ')}: exit ${run.exitCode}: ${run.stderr}${run.stdout}`).toBe('exit 0');
         output = run.stdout;
         if (!(args[1] === 'list' && args[0] === 'workflow') || output.includes('backup-shop-full-manual-1')) break;
         await new Promise((resolve) => setTimeout(resolve, 200));

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import YAML from 'yaml';
 import { execa } from 'execa';
-import { DeleteObjectCommand, GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, ListMultipartUploadsCommand, UploadPartCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import type { StorageConfig } from '../../domain/config.js';
 import { MariaDbSandbox } from '../../client/sandbox/mariadb.js';
@@ -32,8 +32,8 @@ export function s3Storage(prefix: string): Extract<StorageConfig, { kind: 's3' }
   return { kind: 's3', bucket: 'backups', prefix, region: 'us-east-1', endpoint, forcePathStyle: true };
 }
 
-export async function createSandbox(name: string): Promise<MariaDbSandbox> {
-  return MariaDbSandbox.create(join(testRoot(), 'mariadb', name));
+export async function createSandbox(name: string, serverOptions: string[] = []): Promise<MariaDbSandbox> {
+  return MariaDbSandbox.create(join(testRoot(), 'mariadb', name), serverOptions);
 }
 
 export async function writeConfig(name: string, config: unknown): Promise<string> {
@@ -54,8 +54,8 @@ export interface WorkerProcess {
 }
 
 /** Runs the real worker entry point (dist/worker/main.js) as a child process. */
-export async function startWorker(configPath: string, args: string[] = []): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [join(repoRoot, 'dist/worker/main.js'), '--config', configPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+export async function startWorker(configPath: string, args: string[] = [], env: Record<string, string> = {}): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, [join(repoRoot, 'dist/worker/main.js'), '--config', configPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -103,6 +103,27 @@ export function failureChain(error: unknown): { type?: string; message: string }
   return chain;
 }
 
+/** The activities a workflow scheduled, in order, with the attempt each one started last. */
+export async function activityRuns(client: Client, workflowId: string): Promise<{ type: string; attempts: number }[]> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const runs: { type: string; attempts: number }[] = [];
+  const byEvent = new Map<string, { type: string; attempts: number }>();
+  for (const event of history.events ?? []) {
+    const scheduled = event.activityTaskScheduledEventAttributes;
+    if (scheduled) {
+      const run = { type: scheduled.activityType?.name ?? '?', attempts: 0 };
+      byEvent.set(String(event.eventId), run);
+      runs.push(run);
+    }
+    const started = event.activityTaskStartedEventAttributes;
+    if (started) {
+      const run = byEvent.get(String(started.scheduledEventId));
+      if (run) run.attempts = started.attempt ?? 1;
+    }
+  }
+  return runs;
+}
+
 /** Direct access to the run's MinIO bucket, to inspect or damage what the product stored. */
 export class TestBucket {
   private readonly s3: S3Client;
@@ -123,9 +144,15 @@ export class TestBucket {
     return found.sort((a, b) => a.key.localeCompare(b.key));
   }
 
+  /** Open multipart uploads whose key starts with `prefix` (MinIO answers only for a whole object key). */
   async openMultipartUploads(prefix: string): Promise<string[]> {
-    const page = await this.s3.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: `${prefix}/` }));
+    const page = await this.s3.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix }));
     return (page.Uploads ?? []).map((upload) => upload.Key ?? '');
+  }
+
+  async startMultipartUpload(key: string): Promise<void> {
+    const { UploadId } = await this.s3.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key }));
+    await this.s3.send(new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId, PartNumber: 1, Body: Buffer.alloc(1024, 1) }));
   }
 
   async getText(key: string): Promise<string> {

@@ -9,7 +9,8 @@ import { ActivityDeps } from '../../activities/deps.js';
 import type { StorageConfig } from '../../domain/config.js';
 import { locateSource } from '../../domain/layout.js';
 import { ManifestError, parseManifest } from '../../domain/manifest.js';
-import { isBackupOf, parseBackupName } from '../../domain/names.js';
+import { parseBackupName } from '../../domain/names.js';
+import { belongsTo } from '../../domain/ownership.js';
 import { backupRequestSchema, deleteRequestSchema, restoreRequestSchema, retentionRequestSchema } from '../../domain/requests.js';
 import { parseWith } from '../../domain/validation.js';
 
@@ -74,8 +75,8 @@ describe('bad input: names', () => {
   test('a backup of "shop-copy" is not a backup of "shop"', () => {
     const name = 'shop-copy-2026-04-06T010203.045Z-full';
     expect(name.startsWith('shop-')).toBe(true);
-    expect(isBackupOf(name, 'shop')).toBe(false);
-    expect(isBackupOf(name, 'shop-copy')).toBe(true);
+    expect(belongsTo({ name }, 'shop')).toBe(false);
+    expect(belongsTo({ name }, 'shop-copy')).toBe(true);
   });
 });
 

@@ -47,7 +47,8 @@ describe('choosing the base and parent of an increment', () => {
 
   test('a named base that is not committed, or of another cluster, is refused', () => {
     expect(chooseBase([stored(F2, F2, null)], 'shop', 'x', F2)).toMatchObject({ ok: false, code: 'InvalidBaseBackup', reason: expect.stringContaining('is not committed') });
-    expect(chooseBase([stored(F2, F2, { cluster: 'blog' })], 'shop', 'x', F2)).toMatchObject({ ok: false, reason: expect.stringContaining('belongs to cluster "blog", not "shop"') });
+    const blog = 'blog-2026-04-09T000000.000Z-full';
+    expect(chooseBase([stored(blog, blog, { cluster: 'blog' })], 'shop', 'x', blog)).toMatchObject({ ok: false, reason: expect.stringContaining('belongs to cluster "blog", not "shop"') });
   });
 });
 

@@ -40,7 +40,8 @@ const manifest: fc.Arbitrary<Manifest> = fc.record(
 );
 
 const FIELDS = Object.keys(manifestSchema.shape);
-const OPTIONAL = new Set(['serverVersion', 'takenBy']);
+/** Fields the schema lets a manifest leave out (older manifests lack the newer ones). */
+const OPTIONAL = new Set(FIELDS.filter((field) => manifestSchema.shape[field as keyof typeof manifestSchema.shape].safeParse(undefined).success));
 
 /** The fields of a manifest a mutation can reach, nested ones only where their parent exists. */
 function fieldPaths(value: Manifest): Path[] {

@@ -1,6 +1,7 @@
 import { describe, test } from '@jest/globals';
 import fc from 'fast-check';
-import { backupName, formatTimestamp, isBackupOf, isValidClusterName, parseBackupName } from '../../../domain/names.js';
+import { belongsTo } from '../../../domain/ownership.js';
+import { backupName, formatTimestamp, isValidClusterName, parseBackupName } from '../../../domain/names.js';
 import { backupType, check, clusterName, epochMs, fullName, incrName, mutateText, nastyString, shortClusterName } from './arbitraries.js';
 
 /** The cluster-name rule, written out character by character (independent of the product's regex). */
@@ -32,7 +33,7 @@ describe('backup names (properties)', () => {
         const name = backupName(cluster, type, at);
         const parsed = parseBackupName(name);
         check(parsed?.cluster === cluster && parsed.type === type && parsed.takenAt === at, 'the name parses back to what made it', { name, parsed });
-        check(isBackupOf(name, cluster), 'a name is a backup of its own cluster', name);
+        check(belongsTo({ name }, cluster), 'a name is a backup of its own cluster', name);
       }),
       { numRuns: 3000 },
     );
@@ -49,7 +50,7 @@ describe('backup names (properties)', () => {
         const theirs = backupName(other, type, at);
         check(parseBackupName(mine)?.cluster === cluster, 'a name parses as its own cluster', mine);
         check(parseBackupName(theirs)?.cluster === other, 'a name parses as its own cluster', theirs);
-        check(!isBackupOf(theirs, cluster) && !isBackupOf(mine, other), 'neither cluster takes the other’s backup', { mine, theirs });
+        check(!belongsTo({ name: theirs }, cluster) && !belongsTo({ name: mine }, other), 'neither cluster takes the other’s backup', { mine, theirs });
       }),
       { numRuns: 3000 },
     );

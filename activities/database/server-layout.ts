@@ -1,0 +1,94 @@
+import { hostname } from 'node:os';
+import { execa } from 'execa';
+import { serverLayout, type ServerLayout } from '../../domain/server-layout.js';
+import type { ClusterConfig } from '../../domain/config.js';
+import { childProcessOptions } from '../child-env.js';
+import { runSql } from './sql.js';
+
+/** What a restore must know of the running target server before it stops it. */
+export interface TargetServer {
+  layout: ServerLayout;
+  logBin: boolean;
+}
+
+const nullable = (value: string | undefined) => (value === undefined || value === 'NULL' || value === '' ? null : value);
+
+/**
+ * The target server's layout: from its own variables (the truth, whatever its option files say)
+ * when the configured login works on it, else from its option file read the way the server reads it
+ * (`my_print_defaults`), for a server the process controller starts.
+ */
+export async function readTargetServer(cluster: ClusterConfig): Promise<TargetServer> {
+  try {
+    return await readRunningServer(cluster);
+  } catch (error) {
+    if (cluster.controller.kind !== 'process') throw error;
+    return readOptionFile(cluster, cluster.controller.defaultsFile);
+  }
+}
+
+/** The [mysqld] options of a server's option file, later lines winning, names with "_". */
+async function serverOptions(defaultsFile: string): Promise<Map<string, string | null>> {
+  const { stdout } = await execa('my_print_defaults', [`--defaults-file=${defaultsFile}`, 'mysqld', 'mariadbd', 'server', 'mariadb'], childProcessOptions());
+  const options = new Map<string, string | null>();
+  for (const line of stdout.split('\n')) {
+    const match = /^--([^=]+)(?:=(.*))?$/.exec(line.trim());
+    if (match?.[1]) options.set(match[1].replace(/-/g, '_'), match[2] ?? null);
+  }
+  return options;
+}
+
+async function readOptionFile(cluster: ClusterConfig, defaultsFile: string): Promise<TargetServer> {
+  const options = await serverOptions(defaultsFile);
+  const datadir = options.get('datadir') ?? cluster.datadir;
+  const logBase = (name: 'log_bin' | 'relay_log', fallback: string) => {
+    if (!options.has(name)) return null;
+    const value = options.get(name) ?? fallback;
+    return value.replace(/\.[^./]*$/, '');
+  };
+  const binlog = logBase('log_bin', `${hostname()}-bin`);
+  const relay = logBase('relay_log', `${hostname()}-relay-bin`);
+  return {
+    layout: serverLayout({
+      datadir,
+      innodbDataHomeDir: options.get('innodb_data_home_dir') ?? null,
+      innodbDataFilePath: options.get('innodb_data_file_path') ?? 'ibdata1:12M:autoextend',
+      innodbUndoTablespaces: Number(options.get('innodb_undo_tablespaces') ?? 0),
+      innodbLogGroupHomeDir: options.get('innodb_log_group_home_dir') ?? null,
+      innodbUndoDirectory: options.get('innodb_undo_directory') ?? null,
+      logBinBasename: binlog,
+      logBinIndex: binlog === null ? null : (options.get('log_bin_index') ?? `${binlog}.index`),
+      relayLogBasename: relay,
+      relayLogIndex: relay === null ? null : (options.get('relay_log_index') ?? `${relay}.index`),
+      ariaLogDirPath: options.get('aria_log_dir_path') ?? null,
+    }),
+    logBin: binlog !== null,
+  };
+}
+
+async function readRunningServer(cluster: ClusterConfig): Promise<TargetServer> {
+  // MySQL has no Aria: its log folder is asked for on MariaDB only.
+  const aria = cluster.flavour === 'mariadb' ? '@@aria_log_dir_path' : 'NULL';
+  const [row = []] = await runSql(
+    cluster.flavour,
+    cluster.connection,
+    `SELECT @@datadir, @@innodb_data_home_dir, @@innodb_data_file_path, @@innodb_undo_tablespaces, @@innodb_log_group_home_dir, @@innodb_undo_directory, @@log_bin_basename, @@log_bin_index, @@relay_log_basename, @@relay_log_index, ${aria}, @@log_bin`,
+  );
+  const [datadir, dataHome, dataFilePath, undoTablespaces, logHome, undo, binlog, binlogIndex, relay, relayIndex, ariaDir, logBin] = row;
+  return {
+    layout: serverLayout({
+      datadir: datadir ?? cluster.datadir,
+      innodbDataHomeDir: nullable(dataHome),
+      innodbDataFilePath: dataFilePath ?? 'ibdata1:12M:autoextend',
+      innodbUndoTablespaces: Number(undoTablespaces ?? 0),
+      innodbLogGroupHomeDir: nullable(logHome),
+      innodbUndoDirectory: nullable(undo),
+      logBinBasename: nullable(binlog),
+      logBinIndex: nullable(binlogIndex),
+      relayLogBasename: nullable(relay),
+      relayLogIndex: nullable(relayIndex),
+      ariaLogDirPath: nullable(ariaDir),
+    }),
+    logBin: logBin === '1',
+  };
+}
