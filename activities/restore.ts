@@ -10,7 +10,7 @@ import { restoreSourceRoots, type StorageConfig } from '../domain/config.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
 import { CHECKPOINTS_OBJECT, restoreRecordKey } from '../domain/layout.js';
 import { owningCluster } from '../domain/ownership.js';
-import { belongsToPlace, dataFileNames, isWithinPath, placesOutsideDatadir, serverLayout, serverPath, unsupportedLayout, type ServerLayout } from '../domain/server-layout.js';
+import { belongsToPlace, dataFileNames, gtidRestartStatements, isWithinPath, placesOutsideDatadir, serverLayout, serverPath, unsupportedLayout, type ServerLayout } from '../domain/server-layout.js';
 import { readCatalog } from './catalog.js';
 import { childProcessOptions } from './child-env.js';
 import { failpoint } from './failpoints.js';
@@ -258,9 +258,9 @@ export function restoreActivities(deps: ActivityDeps) {
     },
 
     /** Starts the server, unless one already runs on its datadir, and waits until it answers. */
-    async unpauseCluster(input: { cluster: string }): Promise<void> {
+    async unpauseCluster(input: { cluster: string; initStatements?: string[] }): Promise<void> {
       const progress = new Progress('unpausing cluster');
-      await progress.during(clusterController(deps.cluster(input.cluster)).unpause());
+      await progress.during(clusterController(deps.cluster(input.cluster)).unpause(input.initStatements ? { initStatements: input.initStatements } : {}));
     },
 
     /**
@@ -326,8 +326,11 @@ export function restoreActivities(deps: ActivityDeps) {
       const cluster = deps.cluster(input.cluster);
       const sql = (query: string) => runSql(cluster.flavour, cluster.connection, query, { timeoutMs: 10 * 60_000 });
       let gtid: string | undefined;
-      if (cluster.flavour === 'mariadb' && input.gtid && input.target?.logBin) {
-        await sql(`RESET MASTER; SET GLOBAL gtid_binlog_state = '${input.gtid.replace(/[^0-9,-]/g, '')}'; SET GLOBAL gtid_slave_pos = '${input.gtid.replace(/[^0-9,-]/g, '')}'`);
+      const restart = input.gtid === undefined ? undefined : gtidRestartStatements(input.gtid);
+      if (cluster.flavour === 'mariadb' && input.gtid && restart && input.target?.logBin) {
+        // Set already when the server started (the process controller's --init-file); else set now.
+        const [[position = ''] = []] = await sql('SELECT @@gtid_binlog_pos');
+        if (position !== input.gtid) await sql(restart.join(' '));
         gtid = input.gtid;
       }
       const tables = await sql(`SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND engine = 'InnoDB' AND table_schema NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')`);

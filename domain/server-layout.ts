@@ -164,6 +164,18 @@ export function unsupportedLayout(target: ServerLayout, backupDataFiles: string[
   return problems;
 }
 
+const GTID_POSITION = /^\d+-\d+-\d+(?:,\d+-\d+-\d+)*$/;
+
+/**
+ * The statements that start a restored MariaDB server's binlog history at the backup's GTID
+ * position. Run from `--init-file`, they take effect before the server accepts any connection.
+ * Undefined for a position that is not a GTID list (nothing unchecked reaches SQL).
+ */
+export function gtidRestartStatements(gtid: string): string[] | undefined {
+  if (!GTID_POSITION.test(gtid)) return undefined;
+  return ['RESET MASTER;', `SET GLOBAL gtid_binlog_state = '${gtid}';`, `SET GLOBAL gtid_slave_pos = '${gtid}';`];
+}
+
 /** A remote tablespace (CREATE TABLE … DATA DIRECTORY): the table's `.isl` inside the datadir names its `.ibd`. */
 export interface RemoteTablespace {
   /** The `.isl` file, relative to the datadir, e.g. "shop/archive.isl". */

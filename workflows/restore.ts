@@ -4,6 +4,7 @@ import type { ClusterSettings } from '../domain/config.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
 import { locateSource } from '../domain/layout.js';
 import { formatTimestamp } from '../domain/names.js';
+import { gtidRestartStatements } from '../domain/server-layout.js';
 import { restoreRequestSchema, type RestoreRequest, type RestoreRequestInput } from '../domain/requests.js';
 import { BackupChainBaseKey, BackupNameKey } from '../domain/search-attributes.js';
 import type { RestoreSource, TargetServer } from '../activities/index.js';
@@ -163,7 +164,9 @@ async function restoreChain(request: RestoreRequest, cluster: ClusterSettings, {
     reportPhase(`Swapping the datadir of ${cluster.name}; the current one is kept`);
     ({ previousDatadir } = await host.serverDown.swapDatadir({ cluster: cluster.name, preparedDir: fullDir, restoreId, ...placement }));
     reportPhase(`Unpausing cluster ${cluster.name}`);
-    await host.serverDown.unpauseCluster({ cluster: cluster.name });
+    // The binlog history starts again at the backup's position before the server takes any write.
+    const restart = targetServer?.logBin && cluster.flavour === 'mariadb' && target.manifest.binlog?.gtid ? gtidRestartStatements(target.manifest.binlog.gtid) : undefined;
+    await host.serverDown.unpauseCluster({ cluster: cluster.name, ...(restart ? { initStatements: restart } : {}) });
     await host.quick.verifyCluster({ cluster: cluster.name });
     if (targetServer) {
       reportPhase(`Checking the restored server of ${cluster.name}: its GTID state and every table`);

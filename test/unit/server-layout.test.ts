@@ -1,6 +1,6 @@
 /** Issue 21: where a server keeps its files, and what a restore must move for each layout. */
 import { describe, expect, test } from '@jest/globals';
-import { belongsToPlace, dataFileNames, keptServerOptions, placesOutsideDatadir, remoteTablespacePlacement, serverLayout, unsupportedLayout, type ServerVariables } from '../../domain/server-layout.js';
+import { belongsToPlace, dataFileNames, gtidRestartStatements, keptServerOptions, placesOutsideDatadir, remoteTablespacePlacement, serverLayout, unsupportedLayout, type ServerVariables } from '../../domain/server-layout.js';
 
 const defaults: ServerVariables = {
   datadir: '/var/lib/mysql/',
@@ -58,6 +58,12 @@ describe('server layouts', () => {
     const undo = places.find((place) => place.label === 'undo');
     expect(['ib_logfile0', '#innodb_redo', 'ibdata1'].map((name) => redo !== undefined && belongsToPlace(redo, name))).toEqual([true, true, false]);
     expect(['undo001', 'undo_002', 'undo.log', 'ibdata1'].map((name) => undo !== undefined && belongsToPlace(undo, name))).toEqual([true, true, false, false]);
+  });
+
+  test('the GTID restart statements take only a GTID list', () => {
+    expect(gtidRestartStatements('0-1-5,1-2-9')).toEqual(['RESET MASTER;', "SET GLOBAL gtid_binlog_state = '0-1-5,1-2-9';", "SET GLOBAL gtid_slave_pos = '0-1-5,1-2-9';"]);
+    expect(gtidRestartStatements("0-1-5'; DROP DATABASE shop; --")).toBeUndefined();
+    expect(gtidRestartStatements('')).toBeUndefined();
   });
 
   test('a layout the restore cannot honour is named by its setting', () => {
