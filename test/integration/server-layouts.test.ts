@@ -30,10 +30,10 @@ let worker: WorkerProcess;
 let client: Client;
 let closeClient: () => Promise<void>;
 
-/** Redo, undo, a two-file system tablespace and the binlogs in folders of their own, as many production installs have. */
+/** Redo, undo, a two-file system tablespace, the binlogs, the relay log and Aria's log in folders of their own, as many production installs have. */
 async function splitLayout(name: string): Promise<{ sandbox: MariaDbSandbox; folders: Record<string, string> }> {
   const base = join(dir, name);
-  const folders = { redo: join(base, 'redo'), undo: join(base, 'undo'), binlogs: join(base, 'binlogs') };
+  const folders = { redo: join(base, 'redo'), undo: join(base, 'undo'), binlogs: join(base, 'binlogs'), relay: join(base, 'relay'), aria: join(base, 'aria') };
   for (const folder of Object.values(folders)) await mkdir(folder, { recursive: true });
   const sandbox = await createSandbox(`${taskQueue}-${name}`, [
     `innodb_log_group_home_dir=${folders.redo}`,
@@ -41,6 +41,8 @@ async function splitLayout(name: string): Promise<{ sandbox: MariaDbSandbox; fol
     'innodb_undo_tablespaces=3',
     'innodb_data_file_path=ibdata1:12M;ibdata2:12M:autoextend',
     `log-bin=${join(folders.binlogs, 'mysql-bin')}`,
+    `relay-log=${join(folders.relay, 'relay-bin')}`,
+    `aria_log_dir_path=${folders.aria}`,
   ]);
   return { sandbox, folders };
 }
@@ -142,6 +144,8 @@ describe('redo, undo and a two-file system tablespace in folders of their own', 
     expect(await readdir(join(kept, '.chainbackup-kept', 'redo'))).toContain('ib_logfile0');
     expect((await readdir(join(kept, '.chainbackup-kept', 'binlog'))).some((name) => /^mysql-bin\.\d+$/.test(name))).toBe(true);
     expect((await readdir(splitFolders.undo as string)).sort()).toEqual(['undo001', 'undo002', 'undo003']);
+    expect(await readdir(join(kept, '.chainbackup-kept', 'aria'))).toContain('aria_log_control');
+    expect(await readdir(splitFolders.aria as string)).toContain('aria_log_control');
     // The GTID state is the backup's, and the next write continues from it.
     expect(result.gtidPosition).toBe(incrementGtid);
     expect(await gtidPosition(split)).toBe(incrementGtid);
