@@ -167,7 +167,7 @@ export async function rollbackServerFiles(options: { datadir: string; kept: stri
     const aside = join(kept, PIECES, place.label);
     // Until every old file was set aside, what is still in the folder is the replaced server's own.
     if (journal.asideDone) {
-      for (const name of await namesIn(place.folder)) if (belongsToPlace(place, name)) await rm(join(place.folder, name), { force: true });
+      for (const name of await namesIn(place.folder)) if (belongsToPlace(place, name)) await rm(join(place.folder, name), { recursive: true, force: true });
     }
     for (const name of await namesIn(aside)) await movePath(join(aside, name), join(place.folder, name));
   }
