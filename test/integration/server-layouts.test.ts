@@ -96,22 +96,27 @@ const errorsIn = async (sandbox: MariaDbSandbox) => (await readFile(join(sandbox
 
 /** Starts the kept copy with its own server.cnf (and a socket of its own), returns its checksums, stops it. */
 async function keptCopyChecksums(kept: string): Promise<Record<string, string>> {
-  const own = join(dir, `kept-${createHash('sha1').update(kept).digest('hex').slice(0, 8)}`);
+  const keptOptions = (await readFile(join(kept, '.chainbackup-kept', 'server.cnf'), 'utf8')).split('\n').filter((line) => line.includes('='));
+  return (await serverOnFolder(kept, keptOptions)).checksums;
+}
+
+/** Starts a throw-away server on a folder with the given options (and a socket of its own); returns its checksums and error log, then stops it. */
+async function serverOnFolder(folder: string, keptOptions: string[]): Promise<{ checksums: Record<string, string>; log: string }> {
+  const own = join(dir, `server-${createHash('sha1').update(folder).digest('hex').slice(0, 8)}`);
   await mkdir(own, { recursive: true });
   const socket = join(own, 's.sock');
   const cnf = join(own, 'my.cnf');
-  const keptOptions = (await readFile(join(kept, '.chainbackup-kept', 'server.cnf'), 'utf8')).split('\n').filter((line) => line.includes('='));
   await writeFile(cnf, ['[mysqld]', ...keptOptions, `socket=${socket}`, `port=${await freePort()}`, 'bind-address=127.0.0.1', `pid-file=${join(own, 'pid')}`, 'user=root', `log-error=${join(own, 'err.log')}`, 'server-id=99', 'innodb_buffer_pool_size=64M', `tmpdir=${own}`, 'skip-slave-start', ''].join('\n'));
   const child = spawn('mariadbd', [`--defaults-file=${cnf}`], { detached: true, stdio: 'ignore' });
   child.unref();
   const sql = async (query: string) => (await execa('mariadb', ['--no-defaults', `--socket=${socket}`, '--user=root', '--batch', '--skip-column-names', '-e', query])).stdout;
   try {
-    await waitFor(`kept copy ${kept}`, async () => (await sql('SELECT 1')) === '1', 60_000, () => child.exitCode === null).catch(async (error: unknown) => {
+    await waitFor(`a server on ${folder}`, async () => (await sql('SELECT 1')) === '1', 60_000, () => child.exitCode === null).catch(async (error: unknown) => {
       throw new Error(`${(error as Error).message}: ${(await readFile(join(own, 'err.log'), 'utf8').catch(() => '')).split('\n').filter((line) => line.includes('ERROR')).join(' | ')}`);
     });
     const tables = (await sql(`SELECT CONCAT(table_schema, '.', table_name) FROM information_schema.tables WHERE table_schema = 'shop' AND table_type = 'BASE TABLE' ORDER BY 1`)).split('\n');
     const rows = (await sql(`CHECKSUM TABLE ${tables.join(', ')} EXTENDED`)).split('\n').map((line) => line.split('\t'));
-    return Object.fromEntries(rows.map(([table = '', checksum = '']) => [table, checksum]));
+    return { checksums: Object.fromEntries(rows.map(([table = '', checksum = '']) => [table, checksum])), log: await readFile(join(own, 'err.log'), 'utf8') };
   } finally {
     if (child.pid) await stopPid(child.pid, 60_000);
   }
@@ -171,6 +176,7 @@ describe('redo, undo and a two-file system tablespace in folders of their own', 
 describe('a DATA DIRECTORY table cloned on the same host', () => {
   test("the clone never opens or changes the source's file", async () => {
     const backup = await runBackup('lay-split', 'full');
+    const atBackup = await split.checksums(databases);
     const sourceFile = join(remoteDir, 'shop', 'archive.ibd');
     const before = createHash('sha256').update(await readFile(sourceFile)).digest('hex');
     const clone = join(dir, 'clone');
@@ -178,6 +184,10 @@ describe('a DATA DIRECTORY table cloned on the same host', () => {
     expect(await readdir(join(clone, 'shop'))).toContain('archive.ibd');
     expect(await readdir(join(clone, 'shop'))).not.toContain('archive.isl');
     expect(await readFile(join(clone, 'backup-my.cnf'), 'utf8')).toContain('innodb_undo_directory=./');
+    // A server started on the clone reads its own copy: the data of the backup, and no word of the source's file.
+    const started = await serverOnFolder(clone, [`datadir=${clone}`, 'innodb_undo_tablespaces=3', 'innodb_data_file_path=ibdata1:12M;ibdata2:12M:autoextend']);
+    expect(started.checksums).toEqual(atBackup);
+    expect(started.log).not.toContain(remoteDir);
     expect(createHash('sha256').update(await readFile(sourceFile)).digest('hex')).toBe(before);
   });
 });
