@@ -16,6 +16,7 @@ import { childProcessOptions } from './child-env.js';
 import { failpoint } from './failpoints.js';
 import { makeSelfContained, movePath, remoteTablespaces, rollbackServerFiles, swapServerFiles } from './placement.js';
 import { readTargetServer, type TargetServer } from './database/server-layout.js';
+import { seedBinlogHistory } from './database/binlog-seed.js';
 import { clusterController } from './cluster/controller.js';
 import { runSql, serverFacts } from './database/sql.js';
 import type { ActivityDeps } from './deps.js';
@@ -258,9 +259,9 @@ export function restoreActivities(deps: ActivityDeps) {
     },
 
     /** Starts the server, unless one already runs on its datadir, and waits until it answers. */
-    async unpauseCluster(input: { cluster: string; initStatements?: string[] }): Promise<void> {
+    async unpauseCluster(input: { cluster: string }): Promise<void> {
       const progress = new Progress('unpausing cluster');
-      await progress.during(clusterController(deps.cluster(input.cluster)).unpause(input.initStatements ? { initStatements: input.initStatements } : {}));
+      await progress.during(clusterController(deps.cluster(input.cluster)).unpause());
     },
 
     /**
@@ -301,6 +302,13 @@ export function restoreActivities(deps: ActivityDeps) {
       await new Progress('rolling back the datadir', { object: datadir }).during(rollbackServerFiles({ datadir, kept: previousDatadir, layout: input.target?.layout ?? datadirOnlyLayout(datadir) }));
     },
 
+    /** Starts the restored server's binlog history at the backup's GTID position, before the server starts (see binlog-seed.ts). */
+    async seedBinlogHistory(input: { cluster: string; target: TargetServer; gtid: string }): Promise<void> {
+      const cluster = deps.cluster(input.cluster);
+      const serverBinary = cluster.controller.kind === 'process' ? cluster.controller.serverBinary : 'mariadbd';
+      await new Progress('seeding the binlog history').during(seedBinlogHistory(input.target, input.gtid, serverBinary));
+    },
+
     /**
      * The running target server's layout, read before it is stopped; a layout the restore cannot
      * honour is refused here, naming the setting, while the server still runs untouched.
@@ -328,7 +336,7 @@ export function restoreActivities(deps: ActivityDeps) {
       let gtid: string | undefined;
       const restart = input.gtid === undefined ? undefined : gtidRestartStatements(input.gtid);
       if (cluster.flavour === 'mariadb' && input.gtid && restart && input.target?.logBin) {
-        // Set already when the server started (the process controller's --init-file); else set now.
+        // Set already before the server started (seedBinlogHistory); set now only for a restore that began before that step existed.
         const [[position = ''] = []] = await sql('SELECT @@gtid_binlog_pos');
         if (position !== input.gtid) await sql(restart.join(' '));
         gtid = input.gtid;

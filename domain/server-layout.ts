@@ -168,7 +168,8 @@ const GTID_POSITION = /^\d+-\d+-\d+(?:,\d+-\d+-\d+)*$/;
 
 /**
  * The statements that start a restored MariaDB server's binlog history at the backup's GTID
- * position. Run from `--init-file`, they take effect before the server accepts any connection.
+ * position. Run from `--init-file` of a private server on the placed files, they take effect before
+ * the real server accepts any connection.
  * Undefined for a position that is not a GTID list (nothing unchecked reaches SQL).
  */
 export function gtidRestartStatements(gtid: string): string[] | undefined {

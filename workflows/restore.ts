@@ -163,10 +163,14 @@ async function restoreChain(request: RestoreRequest, cluster: ClusterSettings, {
   try {
     reportPhase(`Swapping the datadir of ${cluster.name}; the current one is kept`);
     ({ previousDatadir } = await host.serverDown.swapDatadir({ cluster: cluster.name, preparedDir: fullDir, restoreId, ...placement }));
-    reportPhase(`Unpausing cluster ${cluster.name}`);
     // The binlog history starts again at the backup's position before the server takes any write.
-    const restart = targetServer?.logBin && cluster.flavour === 'mariadb' && target.manifest.binlog?.gtid ? gtidRestartStatements(target.manifest.binlog.gtid) : undefined;
-    await host.serverDown.unpauseCluster({ cluster: cluster.name, ...(restart ? { initStatements: restart } : {}) });
+    const gtid = target.manifest.binlog?.gtid;
+    if (targetServer?.logBin && cluster.flavour === 'mariadb' && gtid && gtidRestartStatements(gtid) && patched('gtid-seeded-before-start')) {
+      reportPhase(`Starting the binlog history of ${cluster.name} at GTID ${gtid}`);
+      await host.serverDown.seedBinlogHistory({ cluster: cluster.name, target: targetServer, gtid });
+    }
+    reportPhase(`Unpausing cluster ${cluster.name}`);
+    await host.serverDown.unpauseCluster({ cluster: cluster.name });
     await host.quick.verifyCluster({ cluster: cluster.name });
     if (targetServer) {
       reportPhase(`Checking the restored server of ${cluster.name}: its GTID state and every table`);

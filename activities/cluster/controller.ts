@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { chown, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { execa } from 'execa';
@@ -15,11 +15,7 @@ import { processExists } from '../processes.js';
  */
 export interface ClusterController {
   pause(): Promise<void>;
-  /**
-   * `initStatements` run as the server starts, before it accepts a connection (the process
-   * controller passes them in `--init-file`; a command controller cannot, and ignores them).
-   */
-  unpause(options?: { initStatements?: string[] }): Promise<void>;
+  unpause(): Promise<void>;
 }
 
 export class ControllerError extends Error {}
@@ -150,7 +146,7 @@ class ProcessController implements ClusterController {
   }
 
   /** Starts the server unless one already runs on this datadir (a retry after a worker died mid-start), then waits until it answers. */
-  async unpause(options: { initStatements?: string[] } = {}): Promise<void> {
+  async unpause(): Promise<void> {
     const describe = async () => {
       const logFile = await serverOption(this.config.defaultsFile, 'log-error');
       return logFile ? await tail(logFile, 5) : 'see the server error log';
@@ -160,25 +156,13 @@ class ProcessController implements ClusterController {
       await waitUntilAnswering(this.cluster, () => already.some(processExists), describe);
       return;
     }
-    // Beside the datadir, owned like it: the server reads it as it starts, as its own user.
-    const initFile = options.initStatements ? `${this.cluster.datadir.replace(/\/+$/, '')}.chainbackup-init.sql` : undefined;
-    if (initFile && options.initStatements) {
-      await writeFile(initFile, `${options.initStatements.join('\n')}\n`, { mode: 0o600 });
-      const owner = await stat(this.cluster.datadir);
-      await chown(initFile, owner.uid, owner.gid);
-    }
-    const args = [`--defaults-file=${this.config.defaultsFile}`, ...(initFile ? [`--init-file=${initFile}`] : [])];
-    const child = spawn(this.config.serverBinary, args, { detached: true, stdio: 'ignore', env: childEnv() });
+    const child = spawn(this.config.serverBinary, [`--defaults-file=${this.config.defaultsFile}`], { detached: true, stdio: 'ignore', env: childEnv() });
     let exited = false;
     child.once('exit', () => (exited = true));
     child.once('error', () => (exited = true));
     child.unref();
     await failpoint('unpause-spawned');
-    try {
-      await waitUntilAnswering(this.cluster, () => !exited, describe);
-    } finally {
-      if (initFile) await rm(initFile, { force: true });
-    }
+    await waitUntilAnswering(this.cluster, () => !exited, describe);
   }
 }
 

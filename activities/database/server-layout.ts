@@ -9,6 +9,9 @@ import { runSql } from './sql.js';
 export interface TargetServer {
   layout: ServerLayout;
   logBin: boolean;
+  serverId: number;
+  /** innodb_log_file_size in bytes: a server started on the placed files resizes nothing. */
+  logFileSize: number | null;
 }
 
 const nullable = (value: string | undefined) => (value === undefined || value === 'NULL' || value === '' ? null : value);
@@ -63,6 +66,8 @@ async function readOptionFile(cluster: ClusterConfig, defaultsFile: string): Pro
       ariaLogDirPath: options.get('aria_log_dir_path') ?? null,
     }),
     logBin: binlog !== null,
+    serverId: Number(options.get('server_id') ?? 1),
+    logFileSize: null,
   };
 }
 
@@ -72,9 +77,9 @@ async function readRunningServer(cluster: ClusterConfig): Promise<TargetServer> 
   const [row = []] = await runSql(
     cluster.flavour,
     cluster.connection,
-    `SELECT @@datadir, @@innodb_data_home_dir, @@innodb_data_file_path, @@innodb_undo_tablespaces, @@innodb_log_group_home_dir, @@innodb_undo_directory, @@log_bin_basename, @@log_bin_index, @@relay_log_basename, @@relay_log_index, ${aria}, @@log_bin`,
+    `SELECT @@datadir, @@innodb_data_home_dir, @@innodb_data_file_path, @@innodb_undo_tablespaces, @@innodb_log_group_home_dir, @@innodb_undo_directory, @@log_bin_basename, @@log_bin_index, @@relay_log_basename, @@relay_log_index, ${aria}, @@log_bin, @@server_id, @@innodb_log_file_size`,
   );
-  const [datadir, dataHome, dataFilePath, undoTablespaces, logHome, undo, binlog, binlogIndex, relay, relayIndex, ariaDir, logBin] = row;
+  const [datadir, dataHome, dataFilePath, undoTablespaces, logHome, undo, binlog, binlogIndex, relay, relayIndex, ariaDir, logBin, serverId, logFileSize] = row;
   return {
     layout: serverLayout({
       datadir: datadir ?? cluster.datadir,
@@ -90,5 +95,7 @@ async function readRunningServer(cluster: ClusterConfig): Promise<TargetServer> 
       ariaLogDirPath: nullable(ariaDir),
     }),
     logBin: logBin === '1',
+    serverId: Number(serverId ?? 1),
+    logFileSize: logFileSize === undefined ? null : Number(logFileSize),
   };
 }
