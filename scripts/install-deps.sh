@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the project needs, idempotently: Debian packages (MariaDB 10.11,
-# mariadb-backup, sysbench), the `temporal` CLI and MinIO built from their Go modules into
+# mariadb-backup, sysbench, zstd, procps), the `temporal` CLI and MinIO built from their Go modules into
 # .tools/bin (ignored by git, reused when present), and the npm dependencies.
 set -euo pipefail
 
@@ -15,7 +15,7 @@ log() { printf '[install] %s\n' "$*"; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 install_debian_packages() {
-  local wanted=(mariadb-server mariadb-client mariadb-backup sysbench zstd)
+  local wanted=(mariadb-server mariadb-client mariadb-backup sysbench zstd procps)
   local missing=()
   for pkg in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

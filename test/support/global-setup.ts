@@ -12,7 +12,11 @@ export default async function globalSetup(): Promise<void> {
   await mkdir(root, { recursive: true });
   process.env.CHAINBACKUP_TEST_ROOT = root;
   try {
-    const [temporal, minio] = await Promise.all([startTemporalDevServer(join(root, 'temporal'), { ui: false }), startMinio(join(root, 'minio'))]);
+    const [temporal, minio] = await Promise.all([startTemporalDevServer(join(root, 'temporal'), {
+        ui: false,
+        // Cluster locks live long; a low threshold makes them continue as new within the suite.
+        dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': 150 },
+      }), startMinio(join(root, 'minio'))]);
     process.env.TEMPORAL_ADDRESS = temporal.address;
     process.env.TEMPORAL_NAMESPACE = 'default';
     process.env.AWS_ACCESS_KEY_ID = minio.accessKeyId;
