@@ -25,7 +25,7 @@ interface Kind {
 
 const targetKind = (request: Record<string, unknown>): string => ((request.target as { kind?: string } | undefined)?.kind ?? 'in-place');
 
-const KINDS: Kind[] = [
+export const KINDS: Kind[] = [
   { file: 'backup-full', query: `WorkflowType = "backup" AND ExecutionStatus = "Completed" AND BackupType = "full"` },
   { file: 'backup-incremental', query: `WorkflowType = "backup" AND ExecutionStatus = "Completed" AND BackupType = "incremental"` },
   { file: 'backup-failed', query: `WorkflowType = "backup" AND ExecutionStatus = "Failed"` },

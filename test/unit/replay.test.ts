@@ -10,24 +10,18 @@ import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { KINDS } from '../support/record-histories.js';
 
 const replayRoot = fileURLToPath(new URL('../../../test/replay', import.meta.url));
 const replayer = fileURLToPath(new URL('../support/replay-histories.js', import.meta.url));
 
-/** Kinds of run each release's recording must hold: the workflow types and the paths through them. */
-const REQUIRED_KINDS = [
-  'backup-full',
-  'backup-incremental',
-  'backup-failed',
-  'backup-cancelled',
-  'restore-in-place',
-  'restore-verify',
-  'restore-rolled-back',
-  'delete-backup',
-  'retention',
-  'catalog',
-  'cluster-lock-continued',
-];
+/**
+ * Each release's recording must hold every kind the recorder looks for, but for these two: v0.1.0's
+ * recorder looked for the wrong clone target name, and a lock completes only after 10 idle minutes,
+ * longer than the suite (the continued-as-new lock covers its code).
+ */
+const NOT_RECORDED = new Set(['restore-clone', 'cluster-lock']);
+const REQUIRED_KINDS = KINDS.map((kind) => kind.file).filter((file) => !NOT_RECORDED.has(file));
 
 const releases = readdirSync(replayRoot, { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
 const recordings = releases.flatMap((release) =>
