@@ -18,7 +18,9 @@ import { readPassword, writeDefaultsFile } from './database/defaults-file.js';
 import { runSql, serverFacts } from './database/sql.js';
 import { readTargetServer } from './database/server-layout.js';
 import type { ServerLayout } from '../domain/server-layout.js';
+import type { ClusterConfig } from '../domain/config.js';
 import type { ActivityDeps } from './deps.js';
+import type { ObjectStore } from './storage/index.js';
 import { Progress, StreamMeter, tailLines } from './streams.js';
 import { backupToolFor } from './tools/backup-tool.js';
 
@@ -75,6 +77,138 @@ function upperBoundRawBytes(storedBytes: number): number {
   return storedBytes * 8;
 }
 
+/**
+ * What the manifest records about the source server, asked before the tool runs: a wrong endpoint
+ * or password fails here, naming the endpoint. Also where the source kept its files, and which
+ * tablespaces lived outside its datadir.
+ */
+async function readSource(cluster: ClusterConfig): Promise<{ version: string; layout?: ServerLayout; remoteTablespaces?: { name: string; path: string }[] }> {
+  const facts = await serverFacts(cluster.flavour, cluster.connection);
+  if (cluster.flavour !== 'mariadb') return { version: facts.version };
+  const { layout } = await readTargetServer(cluster);
+  const rows = await runSql(cluster.flavour, cluster.connection, `SELECT name, filename FROM information_schema.innodb_sys_tablespaces WHERE filename LIKE '/%'`);
+  return { version: facts.version, layout, remoteTablespaces: rows.map(([name = '', path = '']) => ({ name, path })) };
+}
+
+interface StreamInput {
+  cluster: ClusterConfig;
+  store: ObjectStore;
+  folder: string;
+  defaultsFile: string;
+  scratch: string;
+  /** Aborted on cancellation, and by the first step that fails, so that no step is left blocked on a pipe. */
+  abort: AbortController;
+  /** The activity's cancellation. */
+  cancelled: AbortSignal;
+  progress: Progress;
+  incrementalLsn?: string;
+}
+
+interface StreamedBackup {
+  dataObject: string;
+  storedBytes: number;
+  sha256: string;
+  /** Bytes before compression, when zstd reported them. */
+  rawBytes: number | undefined;
+  lsnDir: string;
+  toolBinary: string;
+}
+
+/**
+ * Runs the backup tool and streams its output straight into storage (through zstd when asked),
+ * counting bytes and hashing on the fly. Nothing is staged on local disk.
+ */
+async function streamBackup({ cluster, store, folder, defaultsFile, scratch, abort, cancelled, progress, incrementalLsn }: StreamInput): Promise<StreamedBackup> {
+  const tool = backupToolFor(cluster.flavour);
+  // A configured path (a specific tool build, or a stand-in in benchmarks) replaces the one on PATH.
+  const toolBinary = cluster.backup.toolPath ?? tool.binary;
+  const datadirBytes = await folderBytes(cluster.datadir);
+  const lsnDir = join(scratch, 'lsn');
+  await mkdir(lsnDir);
+  const parallel = cluster.backup.parallel;
+  const toolCompression = cluster.backup.compression === 'zstd' ? tool.compressionArgs(parallel) : undefined;
+  const compressStream = cluster.backup.compression === 'zstd' && toolCompression === undefined;
+  const dataObject = dataObjectName(compressStream ? 'zstd' : 'none');
+  const backupProcess = execa(
+    toolBinary,
+    [
+      ...tool.backupArgs({
+        defaultsFile,
+        datadir: cluster.datadir,
+        targetDir: join(scratch, 'target'),
+        extraLsnDir: lsnDir,
+        parallel,
+        ...(cluster.backup.throttle !== undefined ? { throttle: cluster.backup.throttle } : {}),
+        ...(incrementalLsn !== undefined ? { incrementalLsn } : {}),
+      }),
+      ...(toolCompression ?? []),
+    ],
+    { stdin: 'ignore', buffer: false, cancelSignal: abort.signal, forceKillAfterDelay: 5000, ...childProcessOptions() },
+  );
+  const toolLog = tailLines(backupProcess.stderr);
+  const steps: [string, Promise<unknown>][] = [[toolBinary, backupProcess]];
+  // Progress counts the bytes stored; the stream goes through Node only once, after compression.
+  const storedMeter = new StreamMeter((bytes) => progress.update(bytes));
+  let source: Readable = backupProcess.stdout;
+  let rawBytes: () => number | undefined = () => storedMeter.bytes;
+  if (compressStream) {
+    // The tool writes straight into zstd through an OS pipe: no copy of the raw stream in this process.
+    // -vv reports the exact byte counts at the end, which gives the size before compression.
+    const zstd = execa('zstd', ['-vv', '--no-progress', '-c', '-1', `-T${parallel}`], { stdin: backupProcess.stdout, buffer: false, cancelSignal: abort.signal, ...childProcessOptions() });
+    // zstd holds the pipe's read end now; this process's copy must close, or the tool's stream never ends here.
+    backupProcess.stdout.destroy();
+    const zstdLog = tailLines(zstd.stderr);
+    rawBytes = () => bytesBeforeCompression(zstdLog());
+    steps.push(['zstd', zstd], ['zstd report', finished(zstd.stderr)]);
+    source = zstd.stdout;
+  }
+  progress.phase('streaming');
+  steps.push(['upload', store.upload(`${folder}${dataObject}`, source.pipe(storedMeter), { signal: abort.signal, expectedBytes: datadirBytes })]);
+  // The first step to fail stops the others, so a dead upload never leaves the tool blocked on a full pipe.
+  let firstFailure: { step: string; error: unknown } | undefined;
+  // Heartbeat on a timer while the tool runs, not only when compressed bytes arrive: a throttled
+  // or quiet stream must not look like a dead worker (and restart from zero for ever).
+  await progress.during(
+    Promise.allSettled(
+      steps.map(([step, promise]) =>
+        promise.catch((error: unknown) => {
+          firstFailure ??= { step, error };
+          abort.abort(error);
+        }),
+      ),
+    ),
+  );
+  // A cancelled backup reports the cancellation, not the tool it stopped.
+  if (cancelled.aborted) throw cancelled.reason;
+  if (firstFailure) {
+    if (firstFailure.step === toolBinary) throw new Error(`${toolBinary} failed for cluster ${cluster.name}: ${toolLog() || (firstFailure.error as Error).message}`);
+    throw firstFailure.error;
+  }
+  return { dataObject, storedBytes: storedMeter.bytes, sha256: storedMeter.digest(), rawBytes: rawBytes(), lsnDir, toolBinary };
+}
+
+/** Stores the tool's checkpoints and info files beside the data, and parses them for the manifest. */
+async function storeCheckpoints(store: ObjectStore, folder: string, lsnDir: string, toolBinary: string, backup: string): Promise<{ objects: ManifestObject[]; checkpoints: Checkpoints; info: BackupInfo }> {
+  const checkpointsText = await readFile(join(lsnDir, CHECKPOINTS_OBJECT), 'utf8');
+  const infoText = await readFile(join(lsnDir, INFO_OBJECT), 'utf8').catch(() => '');
+  let checkpoints: Checkpoints;
+  try {
+    checkpoints = parseCheckpoints(checkpointsText);
+  } catch (error) {
+    throw businessFailure(FailureType.BackupToolFailed, `${toolBinary} wrote an unusable ${CHECKPOINTS_OBJECT} for ${backup}: ${(error as Error).message}`);
+  }
+  await store.putText(`${folder}${CHECKPOINTS_OBJECT}`, checkpointsText);
+  if (infoText) await store.putText(`${folder}${INFO_OBJECT}`, infoText);
+  return {
+    objects: [
+      { name: CHECKPOINTS_OBJECT, size: Buffer.byteLength(checkpointsText), sha256: sha256(checkpointsText) },
+      ...(infoText ? [{ name: INFO_OBJECT, size: Buffer.byteLength(infoText), sha256: sha256(infoText) }] : []),
+    ],
+    checkpoints,
+    info: parseBackupInfo(infoText),
+  };
+}
+
 export function backupActivities(deps: ActivityDeps) {
   return {
     /** Lists the cluster's storage: every backup folder, committed or not. */
@@ -100,16 +234,12 @@ export function backupActivities(deps: ActivityDeps) {
     },
 
     /**
-     * Runs the backup tool and streams its output straight into storage (through zstd when asked),
-     * counting bytes and hashing on the fly. Nothing is staged on local disk. On failure or
+     * Takes one backup into its folder: the tool's stream, then its checkpoints. On failure or
      * cancellation the tool is stopped and everything this backup wrote is removed.
      */
     async takeBackup(input: TakeBackupInput): Promise<TakenBackup> {
       const cluster = deps.cluster(input.cluster);
       const store = deps.store(cluster);
-      const tool = backupToolFor(cluster.flavour);
-      // A configured path (a specific tool build, or a stand-in in benchmarks) replaces the one on PATH.
-      const toolBinary = cluster.backup.toolPath ?? tool.binary;
       const folder = backupFolder(input.location);
       const activitySignal = Context.current().cancellationSignal;
       const startedAt = new Date().toISOString();
@@ -121,114 +251,30 @@ export function backupActivities(deps: ActivityDeps) {
       const { workflowExecution, attempt } = Context.current().info;
       const workflowId = workflowExecution?.workflowId ?? '';
       await store.putText(`${folder}${STARTED_OBJECT}`, `${JSON.stringify({ backup: input.location.name, workflowId, attempt, startedAt })}\n`);
-      // Ask the server first: a wrong endpoint or password fails here, naming the endpoint.
-      const facts = await serverFacts(cluster.flavour, cluster.connection);
-      // Recorded in the manifest: where the source kept its files, and which tablespaces lived outside its datadir.
-      const sourceServer = cluster.flavour === 'mariadb' ? await readTargetServer(cluster) : undefined;
-      const remoteTablespaces =
-        cluster.flavour === 'mariadb'
-          ? (await runSql(cluster.flavour, cluster.connection, `SELECT name, filename FROM information_schema.innodb_sys_tablespaces WHERE filename LIKE '/%'`)).map(([name = '', path = '']) => ({ name, path }))
-          : undefined;
+      const source = await readSource(cluster);
       const defaults = await writeDefaultsFile(cluster.connection, await readPassword(cluster.connection));
-      const datadirBytes = await folderBytes(cluster.datadir);
       const scratch = await mkdtemp(join(tmpdir(), 'chainbackup-backup-'));
-      const lsnDir = join(scratch, 'lsn');
-      await mkdir(lsnDir);
-
-      const parallel = cluster.backup.parallel;
-      const toolCompression = cluster.backup.compression === 'zstd' ? tool.compressionArgs(parallel) : undefined;
-      const compressStream = cluster.backup.compression === 'zstd' && toolCompression === undefined;
-      const dataObject = dataObjectName(compressStream ? 'zstd' : 'none');
       const abort = new AbortController();
       const onCancel = () => abort.abort(activitySignal.reason);
       activitySignal.addEventListener('abort', onCancel, { once: true });
       try {
-        const backupProcess = execa(
-          toolBinary,
-          [
-            ...tool.backupArgs({
-              defaultsFile: defaults.path,
-              datadir: cluster.datadir,
-              targetDir: join(scratch, 'target'),
-              extraLsnDir: lsnDir,
-              parallel,
-              ...(cluster.backup.throttle !== undefined ? { throttle: cluster.backup.throttle } : {}),
-              ...(input.incrementalLsn !== undefined ? { incrementalLsn: input.incrementalLsn } : {}),
-            }),
-            ...(toolCompression ?? []),
-          ],
-          { stdin: 'ignore', buffer: false, cancelSignal: abort.signal, forceKillAfterDelay: 5000, ...childProcessOptions() },
-        );
-        const toolLog = tailLines(backupProcess.stderr);
-        const steps: [string, Promise<unknown>][] = [[toolBinary, backupProcess]];
-        // Progress counts the bytes stored; the stream goes through Node only once, after compression.
-        const storedMeter = new StreamMeter((bytes) => progress.update(bytes));
-        let source: Readable = backupProcess.stdout;
-        let rawBytes: () => number | undefined = () => storedMeter.bytes;
-        if (compressStream) {
-          // The tool writes straight into zstd through an OS pipe: no copy of the raw stream in this process.
-          // -vv reports the exact byte counts at the end, which gives the size before compression.
-          const zstd = execa('zstd', ['-vv', '--no-progress', '-c', '-1', `-T${parallel}`], { stdin: backupProcess.stdout, buffer: false, cancelSignal: abort.signal, ...childProcessOptions() });
-          // zstd holds the pipe's read end now; this process's copy must close, or the tool's stream never ends here.
-          backupProcess.stdout.destroy();
-          const zstdLog = tailLines(zstd.stderr);
-          rawBytes = () => bytesBeforeCompression(zstdLog());
-          steps.push(['zstd', zstd], ['zstd report', finished(zstd.stderr)]);
-          source = zstd.stdout;
-        }
-        progress.phase('streaming');
-        steps.push(['upload', store.upload(`${folder}${dataObject}`, source.pipe(storedMeter), { signal: abort.signal, expectedBytes: datadirBytes })]);
-        // The first step to fail stops the others, so a dead upload never leaves the tool blocked on a full pipe.
-        let firstFailure: { step: string; error: unknown } | undefined;
-        // Heartbeat on a timer while the tool runs, not only when compressed bytes arrive: a throttled
-        // or quiet stream must not look like a dead worker (and restart from zero for ever).
-        await progress.during(Promise.allSettled(
-          steps.map(([step, promise]) =>
-            promise.catch((error: unknown) => {
-              firstFailure ??= { step, error };
-              abort.abort(error);
-            }),
-          ),
-        ));
-        if (activitySignal.aborted) throw activitySignal.reason;
-        if (firstFailure) {
-          if (firstFailure.step === toolBinary) {
-            throw new Error(`${toolBinary} failed for cluster ${cluster.name}: ${toolLog() || (firstFailure.error as Error).message}`);
-          }
-          throw firstFailure.error;
-        }
-
+        const streamed = await streamBackup({ cluster, store, folder, defaultsFile: defaults.path, scratch, abort, cancelled: activitySignal, progress, ...(input.incrementalLsn !== undefined ? { incrementalLsn: input.incrementalLsn } : {}) });
         progress.phase('recording checkpoints');
-        const checkpointsText = await readFile(join(lsnDir, CHECKPOINTS_OBJECT), 'utf8');
-        const infoText = await readFile(join(lsnDir, INFO_OBJECT), 'utf8').catch(() => '');
-        let checkpoints: Checkpoints;
-        try {
-          checkpoints = parseCheckpoints(checkpointsText);
-        } catch (error) {
-          throw businessFailure(FailureType.BackupToolFailed, `${toolBinary} wrote an unusable ${CHECKPOINTS_OBJECT} for ${input.location.name}: ${(error as Error).message}`);
-        }
-        await store.putText(`${folder}${CHECKPOINTS_OBJECT}`, checkpointsText);
-        if (infoText) await store.putText(`${folder}${INFO_OBJECT}`, infoText);
-        const info = parseBackupInfo(infoText);
-        const objects: ManifestObject[] = [
-          { name: dataObject, size: storedMeter.bytes, sha256: storedMeter.digest() },
-          { name: CHECKPOINTS_OBJECT, size: Buffer.byteLength(checkpointsText), sha256: sha256(checkpointsText) },
-          ...(infoText ? [{ name: INFO_OBJECT, size: Buffer.byteLength(infoText), sha256: sha256(infoText) }] : []),
-        ];
+        const recorded = await storeCheckpoints(store, folder, streamed.lsnDir, streamed.toolBinary, input.location.name);
         return {
-          objects,
-          dataObject,
-          streamBytes: rawBytes() ?? upperBoundRawBytes(storedMeter.bytes),
-          checkpoints,
-          info,
+          objects: [{ name: streamed.dataObject, size: streamed.storedBytes, sha256: streamed.sha256 }, ...recorded.objects],
+          dataObject: streamed.dataObject,
+          streamBytes: streamed.rawBytes ?? upperBoundRawBytes(streamed.storedBytes),
+          checkpoints: recorded.checkpoints,
+          info: recorded.info,
           compression: cluster.backup.compression,
-          parallel,
-          toolName: info.toolName ?? toolBinary,
-          serverVersion: info.serverVersion ?? facts.version,
+          parallel: cluster.backup.parallel,
+          toolName: recorded.info.toolName ?? streamed.toolBinary,
+          serverVersion: recorded.info.serverVersion ?? source.version,
           startedAt,
           finishedAt: new Date().toISOString(),
-          ...(sourceServer ? { layout: sourceServer.layout } : {}),
-          ...(remoteTablespaces ? { remoteTablespaces } : {}),
+          ...(source.layout ? { layout: source.layout } : {}),
+          ...(source.remoteTablespaces ? { remoteTablespaces: source.remoteTablespaces } : {}),
         };
       } catch (error) {
         // An attempt the server timed out has been replaced by a newer one that owns the folder now: its

@@ -1,18 +1,19 @@
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Config } from '../domain/config.js';
-import type { LockRequest } from '../workflows/cluster-lock.js';
+import { acquireSignal, WorkflowType, type LockRequest, type LockState } from '../domain/workflow-contract.js';
 
 /** Activities the cluster lock needs from the Temporal client of the worker. */
 export function clusterLockActivities(config: Config) {
   return {
     /** Queues a request on the cluster's lock workflow, starting that workflow if none is running. */
     async requestClusterLock(input: { cluster: string; lockWorkflowId: string; request: LockRequest }): Promise<void> {
-      await Context.current().client.workflow.signalWithStart('clusterLock', {
+      const initial: LockState = { cluster: input.cluster, holder: null, waiting: [] };
+      await Context.current().client.workflow.signalWithStart(WorkflowType.clusterLock, {
         workflowId: input.lockWorkflowId,
         taskQueue: config.temporal.taskQueue,
-        args: [{ cluster: input.cluster, holder: null, waiting: [] }],
-        signal: 'acquire',
+        args: [initial],
+        signal: acquireSignal,
         signalArgs: [input.request],
         staticSummary: `Serializes backups, restores and deletions of cluster ${input.cluster}`,
       });

@@ -1,6 +1,6 @@
-import { Context } from '@temporalio/activity';
 import { backupFolder, DATA_OBJECTS, DELETING_OBJECT, MANIFEST_OBJECT, type BackupLocation } from '../domain/layout.js';
 import type { ActivityDeps } from './deps.js';
+import { Progress } from './streams.js';
 
 /**
  * Removes a backup folder's objects (all but `keep`) and its unfinished multipart uploads.
@@ -19,26 +19,31 @@ export async function removeFolder(deps: ActivityDeps, cluster: string, location
   await store.delete(objects.filter((object) => object.key !== manifestKey).map((object) => object.key));
 }
 
-/** Steps of a crash-safe deletion: each is idempotent and makes the next state no less safe. */
+/**
+ * Steps of a crash-safe deletion: each is idempotent and makes the next state no less safe. Each
+ * heartbeats every 2 s while it works (a slow store must not look like a dead worker; a dead worker
+ * is replaced within the removal proxy's short heartbeat timeout).
+ */
 export function deletionActivities(deps: ActivityDeps) {
   return {
     /** One object in the base's folder makes the whole chain invisible at once. */
     async markChainDeleting(input: { cluster: string; base: string; workflowId: string }): Promise<void> {
       const store = deps.store(deps.cluster(input.cluster));
+      const folder = backupFolder({ name: input.base, base: input.base });
       const marker = { deletingChain: input.base, by: input.workflowId, since: new Date().toISOString() };
-      await store.putText(`${backupFolder({ name: input.base, base: input.base })}${DELETING_OBJECT}`, `${JSON.stringify(marker)}\n`);
+      await new Progress('marking the chain deleted', { object: folder }).during(store.putText(`${folder}${DELETING_OBJECT}`, `${JSON.stringify(marker)}\n`));
     },
 
     /** Removes a backup's manifest: from here on it does not exist for any other part of the product. */
     async hideBackup(input: { cluster: string; location: BackupLocation }): Promise<void> {
       const store = deps.store(deps.cluster(input.cluster));
-      await store.delete([`${backupFolder(input.location)}${MANIFEST_OBJECT}`]);
+      const folder = backupFolder(input.location);
+      await new Progress('hiding', { object: folder }).during(store.delete([`${folder}${MANIFEST_OBJECT}`]));
     },
 
     /** Removes what is left of a hidden backup; the chain's marker goes only with `removeMarker`. */
     async removeBackupData(input: { cluster: string; location: BackupLocation; removeMarker: boolean }): Promise<void> {
-      Context.current().heartbeat({ phase: 'removing', object: backupFolder(input.location) });
-      await removeFolder(deps, input.cluster, input.location, input.removeMarker ? [] : [DELETING_OBJECT]);
+      await new Progress('removing', { object: backupFolder(input.location) }).during(removeFolder(deps, input.cluster, input.location, input.removeMarker ? [] : [DELETING_OBJECT]));
     },
   };
 }

@@ -5,13 +5,12 @@
  * CHAINBACKUP_FAILPOINTS to a folder; then a failpoint whose name is a file in that folder writes
  * `<name>.reached` and waits (heartbeating) until the file is removed. Nothing else changes.
  */
-import { access, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
+import { exists } from './files.js';
 
 export type FailpointName = 'prepare-running' | 'swap-placed' | 'apply-running' | 'swap-moved-aside' | 'unpause-spawned' | 'clone-staged';
-
-const exists = (path: string) => access(path).then(() => true, () => false);
 
 export async function failpoint(name: FailpointName): Promise<void> {
   const folder = process.env.CHAINBACKUP_FAILPOINTS;

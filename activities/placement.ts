@@ -7,7 +7,7 @@
  * `server.cnf` that starts it as a server of its own. Every step is recorded in a journal in the
  * kept copy, so that a retry after a dead worker, and a rollback, know exactly what has moved.
  */
-import { cp, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import {
   belongsToPlace,
@@ -18,6 +18,7 @@ import {
   type ServerLayout,
 } from '../domain/server-layout.js';
 import { failpoint } from './failpoints.js';
+import { exists } from './files.js';
 
 const PIECES = '.chainbackup-kept';
 
@@ -26,13 +27,6 @@ interface Journal {
   asideDone: boolean;
   /** Remote tablespaces kept at their own path: the replaced server's file went to `kept`. */
   remote: { link: string; path: string; kept: string }[];
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
 }
 
 /** Moves a file or folder, across filesystems too (copy, then remove). */

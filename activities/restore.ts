@@ -23,6 +23,7 @@ import type { ActivityDeps } from './deps.js';
 import { openStore, StorageError, type ObjectStore } from './storage/index.js';
 import { Progress, StreamMeter, tailLines } from './streams.js';
 import { backupToolFor } from './tools/backup-tool.js';
+import { exists } from './files.js';
 
 /** Another storage to restore from (cross-cluster restore); credentials are this worker's own. */
 export interface RestoreSource {
@@ -102,14 +103,6 @@ async function chownTree(root: string, uid: number, gid: number): Promise<void> 
     const info = await lstat(path);
     if (!info.isSymbolicLink()) await chown(path, uid, gid);
   }
-}
-
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
 }
 
 export function restoreActivities(deps: ActivityDeps) {
@@ -218,7 +211,6 @@ export function restoreActivities(deps: ActivityDeps) {
       return { bytes: meter.bytes };
     },
 
-    /** Prepares the full backup, or applies one increment onto it. */
     /**
      * Prepares the full backup, or applies one increment onto it. Both change the files in place, so
      * a step cut short (its worker killed) leaves data no retry can trust: a marker file names the
@@ -236,10 +228,13 @@ export function restoreActivities(deps: ActivityDeps) {
         throw businessFailure(FailureType.PrepareInterrupted, `an earlier attempt at preparing ${input.fullDir} was cut short (${interrupted.trim()}); the data there cannot be trusted and is extracted again`);
       }
       const args = tool.prepareArgs({ targetDir: input.fullDir, moreToApply: input.moreToApply, memoryMb: restore.prepareMemoryMb, ...(input.incrementalDir ? { incrementalDir: input.incrementalDir } : {}) });
-      const run = execa(tool.binary, args, { cancelSignal: Context.current().cancellationSignal, reject: false, all: true, ...childProcessOptions() });
+      const signal = Context.current().cancellationSignal;
+      const run = execa(tool.binary, args, { cancelSignal: signal, reject: false, all: true, ...childProcessOptions() });
       await writeFile(marker, `pid ${run.pid ?? 0} ${input.incrementalDir ? `applying ${input.incrementalDir}` : 'preparing'}\n`);
       await failpoint(input.incrementalDir ? 'apply-running' : 'prepare-running');
       const result = await progress.during(run);
+      // A cancelled step reports the cancellation, not a tool failure; the marker stays, since the half-prepared data cannot be trusted.
+      if (signal.aborted) throw signal.reason;
       if (result.exitCode !== 0) {
         const log = (result.all ?? '').trim().split('\n').slice(-15).join('\n');
         throw businessFailure(FailureType.RestoreFailed, `${tool.binary} ${args.join(' ')} failed (exit ${result.exitCode}): ${log}`);

@@ -5,7 +5,7 @@
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import YAML, { isMap, isSeq } from 'yaml';
-import { ConfigError, parseConfig } from '../activities/config-file.js';
+import { ConfigError, parseConfig } from '../config/file.js';
 import type { Config } from '../domain/config.js';
 
 export type IncrementalSetting = { enabled: true; fullBackupWeekSchedule: string } | { enabled: false };

@@ -2,7 +2,8 @@
  * Follows a running workflow for a person: a live line with the phase (the workflow's `progress`
  * query), the bytes the running activity has heartbeated, the rate and the elapsed time.
  */
-import type { WorkflowHandle } from '@temporalio/client';
+import type { Workflow, WorkflowHandle, WorkflowResultType } from '@temporalio/client';
+import { progressQuery } from '../domain/workflow-contract.js';
 
 interface Heartbeat {
   phase?: string;
@@ -27,8 +28,8 @@ function formatElapsed(ms: number): string {
   return `${String(Math.floor(seconds / 60)).padStart(2, '0')}:${String(seconds % 60).padStart(2, '0')}`;
 }
 
-async function snapshot(handle: WorkflowHandle): Promise<{ phase: string; bytes?: number }> {
-  const [progress, description] = await Promise.all([handle.query<{ phase: string }>('progress').catch(() => undefined), handle.describe()]);
+async function snapshot(handle: WorkflowHandle<Workflow>): Promise<{ phase: string; bytes?: number }> {
+  const [progress, description] = await Promise.all([handle.query(progressQuery).catch(() => undefined), handle.describe()]);
   let bytes: number | undefined;
   for (const activity of description.raw.pendingActivities ?? []) {
     const data = activity.heartbeatDetails?.payloads?.[0]?.data;
@@ -40,9 +41,9 @@ async function snapshot(handle: WorkflowHandle): Promise<{ phase: string; bytes?
 }
 
 /** Waits for the result while showing progress on stderr: a redrawn line on a terminal, phase changes otherwise. */
-export async function follow<T>(handle: WorkflowHandle, quiet: boolean): Promise<T> {
+export async function follow<W extends Workflow>(handle: WorkflowHandle<W>, quiet: boolean): Promise<WorkflowResultType<W>> {
   const started = Date.now();
-  const result = handle.result() as Promise<T>;
+  const result = handle.result();
   if (quiet) return result;
   const tty = process.stderr.isTTY;
   let settled = false;

@@ -6,10 +6,13 @@
 import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type DayOfWeek, type ScheduleDescription, type ScheduleOptions } from '@temporalio/client';
 import pMap from 'p-map';
 import type { Config } from '../domain/config.js';
-import type { BackupType } from '../domain/names.js';
-import { describeCadence, desiredSchedules, scheduleFingerprint, scheduleId, SCHEDULE_ID_PREFIX, type DesiredSchedule } from '../domain/schedules.js';
+import { describeCadence, desiredSchedules, scheduleFingerprint, scheduleId, SCHEDULE_ID_PREFIX, type ApplyReport, type ClusterScheduleView, type DesiredSchedule } from '../domain/schedules.js';
 import { BackupClusterKey, BackupTypeKey } from '../domain/search-attributes.js';
 import type { Weekday } from '../domain/week.js';
+import { WorkflowId } from '../domain/workflow-contract.js';
+import { backup } from '../workflows/index.js';
+
+export type { ApplyReport, ClusterScheduleView };
 
 /** Memo keys: which deployment (shared task queue) owns a schedule, and what it was last set to. */
 const OWNER_MEMO = 'chainbackupTaskQueue';
@@ -19,13 +22,6 @@ const FINGERPRINT_MEMO = 'chainbackupSchedule';
 const APPLY_CONCURRENCY = 8;
 
 const DAY_NAMES: Record<Weekday, DayOfWeek> = { sun: 'SUNDAY', mon: 'MONDAY', tue: 'TUESDAY', wed: 'WEDNESDAY', thu: 'THURSDAY', fri: 'FRIDAY', sat: 'SATURDAY' };
-
-export interface ApplyReport {
-  created: string[];
-  updated: string[];
-  deleted: string[];
-  unchanged: string[];
-}
 
 export function changed(report: ApplyReport): boolean {
   return report.created.length + report.updated.length + report.deleted.length > 0;
@@ -41,10 +37,10 @@ function scheduleOptions(schedule: DesiredSchedule): Omit<ScheduleOptions, 'sche
     },
     action: {
       type: 'startWorkflow',
-      workflowType: 'backup',
+      workflowType: backup,
       taskQueue: schedule.taskQueue,
       // Temporal appends the scheduled time, so every run's id says cluster, kind and when.
-      workflowId: `backup-${schedule.cluster}-${schedule.type}-scheduled`,
+      workflowId: WorkflowId.scheduledBackup(schedule.cluster, schedule.type),
       args: [schedule.request],
       typedSearchAttributes: [
         { key: BackupClusterKey, value: schedule.cluster },
@@ -104,18 +100,6 @@ export async function applySchedules(client: Client, config: Config): Promise<Ap
   await pMap(unwanted, (id) => client.schedule.getHandle(id).delete(), { concurrency: APPLY_CONCURRENCY });
   report.deleted.push(...unwanted);
   return report;
-}
-
-export interface ClusterScheduleView {
-  id: string;
-  type: BackupType;
-  cadence: string;
-  paused: boolean;
-  /** Runs start up to this many seconds after the set time. */
-  jitterSeconds: number;
-  note: string;
-  nextRuns: string[];
-  recentRuns: { scheduledAt: string; workflowId: string }[];
 }
 
 /** The schedules of one cluster as the server has them now. */

@@ -26,6 +26,7 @@ export const FAILURE_TABLE = {
   ConfigInvalid: 'refusal',
   StorageRefused: 'refusal',
   UnsupportedLayout: 'refusal',
+  RollbackFailed: 'failure',
 } as const satisfies Record<string, 'refusal' | 'failure'>;
 
 export type FailureTypeName = keyof typeof FAILURE_TABLE;
@@ -37,6 +38,17 @@ export function isRefusal(type: string | null | undefined): boolean {
   return type !== null && type !== undefined && (FAILURE_TABLE as Record<string, string>)[type] === 'refusal';
 }
 
-export function businessFailure(type: FailureTypeName, message: string, details?: unknown[]): ApplicationFailure {
-  return ApplicationFailure.create({ type, message, nonRetryable: true, ...(details ? { details } : {}) });
+export function businessFailure(type: FailureTypeName, message: string, options: { details?: unknown[]; cause?: Error } = {}): ApplicationFailure {
+  return ApplicationFailure.create({ type, message, nonRetryable: true, ...options });
+}
+
+/** The innermost message of a failure and its causes: what went wrong, without "Activity task failed". */
+export function rootMessage(error: unknown): string {
+  let current: unknown = error;
+  let message = String(error);
+  while (current instanceof Error) {
+    message = current.message;
+    current = current.cause;
+  }
+  return message;
 }

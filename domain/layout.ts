@@ -42,32 +42,6 @@ export function chainFolder(baseName: string): string {
   return `${baseName}${CHAIN_SUFFIX}/`;
 }
 
-export interface ParsedObjectKey extends BackupLocation {
-  /** The object's name inside the backup folder (may contain further "/"). */
-  object: string;
-}
-
-/** Maps a stored key to the backup folder it belongs to, or undefined for keys outside the layout. */
-export function parseObjectKey(key: string): ParsedObjectKey | undefined {
-  const parts = key.split('/');
-  const [first, second, ...rest] = parts;
-  if (first === undefined || second === undefined) return undefined;
-  const firstName = parseBackupName(first);
-  if (firstName?.type === 'full' && second !== '') {
-    return { name: first, base: first, object: [second, ...rest].join('/') };
-  }
-  // As for a full backup, the object needs a name: "…-incr/" alone (a folder marker) is no object of it.
-  if (first.endsWith(CHAIN_SUFFIX) && rest[0] !== undefined && rest[0] !== '') {
-    const base = first.slice(0, -CHAIN_SUFFIX.length);
-    const baseName = parseBackupName(base);
-    const incrName = parseBackupName(second);
-    if (baseName?.type === 'full' && incrName?.type === 'incremental' && incrName.cluster === baseName.cluster) {
-      return { name: second, base, object: rest.join('/') };
-    }
-  }
-  return undefined;
-}
-
 /**
  * What a folder directly under the storage's root is in the layout: a full backup's folder, a
  * chain's folder of increments (named after its base), or nothing of ours.
@@ -107,7 +81,7 @@ export function parseBackupPath(path: string): { prefix: string; location: Backu
   if (lastName?.type === 'incremental' && parent?.endsWith(CHAIN_SUFFIX)) {
     const base = parent.slice(0, -CHAIN_SUFFIX.length);
     const baseName = parseBackupName(base);
-    // As in parseObjectKey: a chain folder holds increments of its own cluster only.
+    // A chain folder holds increments of its own cluster only.
     if (baseName?.type === 'full' && baseName.cluster === lastName.cluster) {
       return { prefix: parts.slice(0, -2).join('/'), location: { name: last, base } };
     }

@@ -39,8 +39,3 @@ export function parseBackupName(name: string): ParsedBackupName | undefined {
   if (Number.isNaN(takenAt) || formatTimestamp(takenAt) !== stamp) return undefined;
   return { cluster, type: kind === 'full' ? 'full' : 'incremental', takenAt };
 }
-
-/** The id of the workflow that serializes all work on one cluster (backups, restores, deletions). */
-export function clusterLockWorkflowId(cluster: string): string {
-  return `chainbackup-lock-${cluster}`;
-}

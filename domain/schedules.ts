@@ -61,3 +61,24 @@ export function describeCadence(schedule: Pick<DesiredSchedule, 'days' | 'hour' 
   const days = schedule.days.length === 7 ? 'every day' : schedule.days.join(',');
   return `${days} at ${String(schedule.hour).padStart(2, '0')}:${String(schedule.minute).padStart(2, '0')} ${schedule.timezone}`;
 }
+
+/** What `schedule apply` changed, by schedule id. */
+export interface ApplyReport {
+  created: string[];
+  updated: string[];
+  deleted: string[];
+  unchanged: string[];
+}
+
+/** One schedule as the server has it now, for `schedule describe`. */
+export interface ClusterScheduleView {
+  id: string;
+  type: BackupType;
+  cadence: string;
+  paused: boolean;
+  /** Runs start up to this many seconds after the set time. */
+  jitterSeconds: number;
+  note: string;
+  nextRuns: string[];
+  recentRuns: { scheduledAt: string; workflowId: string }[];
+}

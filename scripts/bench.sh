@@ -8,4 +8,4 @@ npm run --silent build
 if [[ " $* " != *" --render-only "* ]]; then
   bash scripts/build-walg.sh || echo "[bench] wal-g could not be built: the peer is left out of this run"
 fi
-node dist/client/bench/main.js "$@"
+node dist/devtools/bench/main.js "$@"

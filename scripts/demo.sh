@@ -6,4 +6,4 @@ if [ "${1:-}" != "--stop" ]; then
   bash scripts/install-deps.sh
   npm run --silent build
 fi
-node dist/client/demo.js "$@"
+node dist/devtools/demo.js "$@"

@@ -5,9 +5,9 @@
  */
 import { Command } from 'commander';
 import { NativeConnection } from '@temporalio/worker';
-import { loadConfig } from '../activities/config-file.js';
+import { loadConfig } from '../config/file.js';
 import { secretsFolderRoot, sweepSecretsFolder } from '../activities/database/defaults-file.js';
-import { temporalConnectConfig } from '../client/connection.js';
+import { temporalConnectConfig } from '../config/temporal-connection.js';
 import { createWorkers } from './workers.js';
 
 const program = new Command()

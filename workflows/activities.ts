@@ -1,4 +1,4 @@
-/** Activity proxies: the one place that sets their timeouts and retry policies. */
+/** Activity proxies: timeouts, heartbeats, retries and cancellation, by the kind of step a workflow calls. */
 import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
 import { durationMs, type ClusterSettings } from '../domain/config.js';
 import type { HostActivities, OrchestratorActivities } from '../activities/index.js';
@@ -20,7 +20,7 @@ export const orchestrator = proxyActivities<OrchestratorActivities>({
  * on a short interval, so that a dead worker is replaced within seconds, not minutes. Retries are
  * bounded by the cluster's configuration and are for faults only: a refused request fails at once.
  */
-export function hostActivities(cluster: ClusterSettings, timeout: string) {
+export function hostActivities(cluster: ClusterSettings, timeout: string, options: { serverDownWaitsForCancellation?: boolean } = {}) {
   const retry = { initialInterval: cluster.retry.initialInterval, backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: cluster.retry.maximumAttempts };
   const heartbeatTimeout = cluster.retry.heartbeatTimeout;
   const shortHeartbeatMs = Math.max(10_000, Math.round(durationMs(heartbeatTimeout) / 3));
@@ -38,6 +38,8 @@ export function hostActivities(cluster: ClusterSettings, timeout: string) {
       taskQueue: cluster.taskQueue,
       startToCloseTimeout: timeout,
       heartbeatTimeout: shortHeartbeatMs,
+      // A cancelled step finishes before the workflow moves on: a rollback must never move files under a swap still running.
+      ...(options.serverDownWaitsForCancellation ? { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED } : {}),
       // The server is down while these run: retry promptly.
       retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: cluster.retry.maximumAttempts },
     }),

@@ -7,6 +7,7 @@ import type { Manifest } from '../domain/manifest.js';
 import { backupName } from '../domain/names.js';
 import { backupRequestSchema, type BackupRequest, type BackupRequestInput } from '../domain/requests.js';
 import { BackupChainBaseKey, BackupNameKey } from '../domain/search-attributes.js';
+import { WorkflowId } from '../domain/workflow-contract.js';
 import { hostActivities } from './activities.js';
 import { withClusterLock } from './cluster-lock.js';
 import { beginClusterWork } from './cluster-work.js';
@@ -141,7 +142,7 @@ async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings)
   if (result.type === 'full') {
     // A new chain may let an old one go. The child waits for this backup's lock and outlives it.
     await startChild(retention, {
-      workflowId: `retention-${cluster.name}-after-${result.name}`,
+      workflowId: WorkflowId.retentionAfter(cluster.name, result.name),
       args: [{ cluster: cluster.name }],
       parentClosePolicy: ParentClosePolicy.ABANDON,
       staticSummary: `Retention of ${cluster.name} after full backup ${result.name}`,

@@ -9,8 +9,6 @@ import {
   CancellationScope,
   condition,
   continueAsNew,
-  defineQuery,
-  defineSignal,
   getExternalWorkflowHandle,
   log,
   setCurrentDetails,
@@ -18,37 +16,17 @@ import {
   workflowInfo,
   allHandlersFinished,
 } from '@temporalio/workflow';
-import { clusterLockWorkflowId } from '../domain/names.js';
+import { acquireSignal, grantedSignal, lockStateQuery, releaseSignal, WorkflowId, type LockState, type LockTiming, type WorkflowRun } from '../domain/workflow-contract.js';
 import { orchestrator } from './activities.js';
 import { reportPhase } from './progress.js';
 
-export interface LockRequest {
-  workflowId: string;
-  runId: string;
-  /** What the holder does, shown in the lock's details: "backup full", "restore …". */
-  purpose: string;
-}
+const DEFAULT_TIMING: LockTiming = { idleLifetime: '10 minutes', holderCheckInterval: '1 minute' };
 
-export interface LockState {
-  cluster: string;
-  holder: LockRequest | null;
-  waiting: LockRequest[];
-}
-
-export const acquireSignal = defineSignal<[LockRequest]>('acquire');
-export const releaseSignal = defineSignal<[{ workflowId: string; runId: string }]>('release');
-export const grantedSignal = defineSignal<[{ lockRunId: string }]>('lockGranted');
-export const lockStateQuery = defineQuery<LockState>('lockState');
-
-
-/** How long an idle lock stays open before it completes; a later request starts a new one. */
-const IDLE_LIFETIME = '10 minutes';
-const HOLDER_CHECK_INTERVAL = '1 minute';
-
-const sameRun = (a: { workflowId: string; runId: string }, b: { workflowId: string; runId: string }) => a.workflowId === b.workflowId && a.runId === b.runId;
+const sameRun = (a: WorkflowRun, b: WorkflowRun) => a.workflowId === b.workflowId && a.runId === b.runId;
 
 export async function clusterLock(initial: LockState): Promise<void> {
-  const state: LockState = { cluster: initial.cluster, holder: initial.holder, waiting: [...initial.waiting] };
+  const state: LockState = { cluster: initial.cluster, holder: initial.holder, waiting: [...initial.waiting], ...(initial.timing ? { timing: initial.timing } : {}) };
+  const { idleLifetime, holderCheckInterval } = initial.timing ?? DEFAULT_TIMING;
   setHandler(lockStateQuery, () => state);
   setHandler(acquireSignal, (request) => {
     // A retried signal-with-start must not queue the same run twice.
@@ -81,7 +59,7 @@ export async function clusterLock(initial: LockState): Promise<void> {
         continue;
       }
       setCurrentDetails(`Free`);
-      const requested = await condition(() => state.waiting.length > 0, IDLE_LIFETIME);
+      const requested = await condition(() => state.waiting.length > 0, idleLifetime);
       if (!requested && state.waiting.length === 0) {
         await condition(allHandlersFinished);
         if (state.waiting.length === 0) return;
@@ -89,7 +67,7 @@ export async function clusterLock(initial: LockState): Promise<void> {
       continue;
     }
     const holder = state.holder;
-    const released = await condition(() => state.holder !== holder, HOLDER_CHECK_INTERVAL);
+    const released = await condition(() => state.holder !== holder, holderCheckInterval);
     if (!released && !(await orchestrator.isWorkflowOpen({ workflowId: holder.workflowId, runId: holder.runId }))) {
       log.warn('cluster lock holder closed without releasing; releasing for it', { cluster: state.cluster, holder: holder.workflowId });
       if (state.holder === holder) state.holder = null;
@@ -107,8 +85,8 @@ export async function withClusterLock<T>(cluster: string, purpose: string, work:
   setHandler(grantedSignal, () => {
     granted = true;
   });
-  const lockId = clusterLockWorkflowId(cluster);
-  const me = { workflowId: info.workflowId, runId: info.runId };
+  const lockId = WorkflowId.clusterLock(cluster);
+  const me: WorkflowRun = { workflowId: info.workflowId, runId: info.runId };
   try {
     await orchestrator.requestClusterLock({ cluster, lockWorkflowId: lockId, request: { ...me, purpose } });
     if (!granted) reportPhase(`Waiting for earlier work on cluster ${cluster} to finish (lock ${lockId})`);

@@ -3,15 +3,8 @@
  * that the CLI (or `temporal workflow query --type progress`) reads. Byte counts come from the
  * running activity's heartbeat details.
  */
-import { defineQuery, setCurrentDetails, setHandler } from '@temporalio/workflow';
-
-export interface WorkflowProgress {
-  phase: string;
-  /** When this phase began (workflow time). */
-  since: string;
-}
-
-export const progressQuery = defineQuery<WorkflowProgress>('progress');
+import { setCurrentDetails, setHandler } from '@temporalio/workflow';
+import { progressQuery, type WorkflowProgress } from '../domain/workflow-contract.js';
 
 let current: WorkflowProgress = { phase: 'starting', since: new Date().toISOString() };
 

@@ -1,7 +1,7 @@
 import { ActivityFailure, ApplicationFailure, CancellationScope, log, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { checkOwnBackup, resolveRestoreChain, type CommittedBackup } from '../domain/chain.js';
 import type { ClusterSettings } from '../domain/config.js';
-import { businessFailure, FailureType } from '../domain/failures.js';
+import { businessFailure, FailureType, rootMessage } from '../domain/failures.js';
 import { locateSource } from '../domain/layout.js';
 import { formatTimestamp } from '../domain/names.js';
 import { gtidRestartStatements } from '../domain/server-layout.js';
@@ -75,22 +75,23 @@ function restoreSource(request: RestoreRequest, cluster: string): ResolvedSource
 /** A prepare cut short by a dead worker is started again from a clean extraction at most this often. */
 const PREPARE_ROUNDS = 3;
 
-async function restoreChain(request: RestoreRequest, cluster: ClusterSettings, { source, targetName }: ResolvedSource): Promise<RestoreResult> {
-  const host = hostActivities(cluster, cluster.restore.timeout);
+type Host = ReturnType<typeof hostActivities>;
 
-  reportPhase(`Resolving the chain of ${targetName}`);
-  const { backups, storageLabel } = await host.listing.listSourceBackups({ cluster: cluster.name, backupName: targetName, ...(source ? { source } : {}) });
-  const resolved = resolveRestoreChain(backups, targetName, storageLabel);
-  if (!resolved.ok) throw businessFailure(resolved.code, resolved.reason);
-  const chain = resolved.value;
-  const problems = missingObjects(chain);
-  if (problems.length > 0) throw businessFailure(FailureType.BrokenChain, `cannot restore ${targetName} from ${storageLabel}: ${problems.join('; ')}`);
-  const full = chain[0] as CommittedBackup;
-  const target = chain.at(-1) as CommittedBackup;
-  upsertSearchAttributes([
-    { key: BackupNameKey, value: target.name },
-    { key: BackupChainBaseKey, value: full.name },
-  ]);
+/** A restore once its chain is prepared in the workspace: what each kind of target finishes from. */
+interface PreparedRestore {
+  host: Host;
+  cluster: ClusterSettings;
+  source?: RestoreSource;
+  target: CommittedBackup;
+  restoreId: string;
+  workDir: string;
+  fullDir: string;
+  result: RestoreResult;
+}
+
+async function restoreChain(request: RestoreRequest, cluster: ClusterSettings, { source, targetName }: ResolvedSource): Promise<RestoreResult> {
+  const host = hostActivities(cluster, cluster.restore.timeout, { serverDownWaitsForCancellation: patched('server-down-steps-wait-for-cancellation') });
+  const chain = await resolveChain(host, cluster, targetName, source);
   if (request.target.kind === 'new-datadir' && patched('clone-target-checked-before-download')) {
     reportPhase(`Checking the clone target ${request.target.path}`);
     await host.quick.checkCloneTarget({ cluster: cluster.name, path: request.target.path });
@@ -99,12 +100,53 @@ async function restoreChain(request: RestoreRequest, cluster: ClusterSettings, {
   const restoreId = formatTimestamp(Date.now());
   const requiredBytes = chain.reduce((sum, backup) => sum + backup.manifest.streamBytes, 0);
   const { workDir } = await host.quick.prepareRestoreWorkspace({ cluster: cluster.name, restoreId, requiredBytes });
+  const { fullDir, downloadedBytes } = await prepareInWorkspace(host, cluster, chain, source, workDir);
+  const target = chain.at(-1) as CommittedBackup;
+  const prepared: PreparedRestore = {
+    host,
+    cluster,
+    ...(source ? { source } : {}),
+    target,
+    restoreId,
+    workDir,
+    fullDir,
+    result: { cluster: cluster.name, restored: target.name, chain: chain.map((backup) => backup.name), target: request.target, toLsn: target.manifest.toLsn, downloadedBytes },
+  };
 
-  let prepared: { fullDir: string; downloadedBytes: number } | undefined;
+  switch (request.target.kind) {
+    case 'verify':
+      await host.quick.removeRestoreWorkspace({ workDir });
+      reportPhase(`Verified ${target.name}: every object matched its sha256, the data's LSNs matched every manifest, and the chain prepared cleanly`);
+      return prepared.result;
+    case 'new-datadir':
+      return placeClone(prepared, request.target.path);
+    case 'in-place':
+      return replaceInPlace(prepared);
+  }
+}
+
+/** Resolves the chain that ends at the target and checks every stored object before anything is downloaded. */
+async function resolveChain(host: Host, cluster: ClusterSettings, targetName: string, source: RestoreSource | undefined): Promise<CommittedBackup[]> {
+  reportPhase(`Resolving the chain of ${targetName}`);
+  const { backups, storageLabel } = await host.listing.listSourceBackups({ cluster: cluster.name, backupName: targetName, ...(source ? { source } : {}) });
+  const resolved = resolveRestoreChain(backups, targetName, storageLabel);
+  if (!resolved.ok) throw businessFailure(resolved.code, resolved.reason);
+  const chain = resolved.value;
+  const problems = missingObjects(chain);
+  if (problems.length > 0) throw businessFailure(FailureType.BrokenChain, `cannot restore ${targetName} from ${storageLabel}: ${problems.join('; ')}`);
+  upsertSearchAttributes([
+    { key: BackupNameKey, value: (chain.at(-1) as CommittedBackup).name },
+    { key: BackupChainBaseKey, value: (chain[0] as CommittedBackup).name },
+  ]);
+  return chain;
+}
+
+/** Downloads and prepares the chain, from a clean extraction again if a prepare was cut short; removes the workspace if it fails. */
+async function prepareInWorkspace(host: Host, cluster: ClusterSettings, chain: CommittedBackup[], source: RestoreSource | undefined, workDir: string): Promise<{ fullDir: string; downloadedBytes: number }> {
   try {
-    for (let round = 1; prepared === undefined; round++) {
+    for (let round = 1; ; round++) {
       try {
-        prepared = await downloadAndPrepare(host, cluster, chain, source, round === 1 ? workDir : `${workDir}/round-${round}`);
+        return await downloadAndPrepare(host, cluster, chain, source, round === 1 ? workDir : `${workDir}/round-${round}`);
       } catch (error) {
         // A worker died in the middle of a prepare: its folder cannot be trusted, so extract everything again.
         if (!(error instanceof ActivityFailure && error.cause instanceof ApplicationFailure && error.cause.type === FailureType.PrepareInterrupted) || round >= PREPARE_ROUNDS) throw error;
@@ -115,33 +157,26 @@ async function restoreChain(request: RestoreRequest, cluster: ClusterSettings, {
     await CancellationScope.nonCancellable(() => host.quick.removeRestoreWorkspace({ workDir }));
     throw error;
   }
-  const { fullDir, downloadedBytes } = prepared;
+}
 
-  const result: RestoreResult = {
-    cluster: cluster.name,
-    restored: target.name,
-    chain: chain.map((backup) => backup.name),
-    target: request.target,
-    toLsn: target.manifest.toLsn,
-    downloadedBytes,
-  };
-
-  if (request.target.kind === 'verify') {
-    await host.quick.removeRestoreWorkspace({ workDir });
-    reportPhase(`Verified ${target.name}: every object matched its sha256, the data's LSNs matched every manifest, and the chain prepared cleanly`);
-    return result;
+/** A clone: the prepared data goes into a new folder; the running server is never touched. */
+async function placeClone({ host, cluster, workDir, fullDir, result }: PreparedRestore, path: string): Promise<RestoreResult> {
+  reportPhase(`Placing the prepared data in ${path}`);
+  try {
+    await host.serverDown.placeClone({ cluster: cluster.name, preparedDir: fullDir, path });
+  } finally {
+    await CancellationScope.nonCancellable(() => host.quick.removeRestoreWorkspace({ workDir }));
   }
+  return result;
+}
 
-  if (request.target.kind === 'new-datadir') {
-    reportPhase(`Placing the prepared data in ${request.target.path}`);
-    try {
-      await host.serverDown.placeClone({ cluster: cluster.name, preparedDir: fullDir, path: request.target.path });
-    } finally {
-      await CancellationScope.nonCancellable(() => host.quick.removeRestoreWorkspace({ workDir }));
-    }
-    return result;
-  }
-
+/**
+ * In place: reads the target server's layout while it runs, then pauses it, swaps the datadir (the
+ * old one kept), seeds the binlog history, unpauses and checks the server. Any failure after the
+ * pause rolls back: the previous datadir goes back and the server starts again on it.
+ */
+async function replaceInPlace(prepared: PreparedRestore): Promise<RestoreResult> {
+  const { host, cluster, source, target, restoreId, workDir, fullDir, result } = prepared;
   // Where the target server keeps its files (redo, undo, system tablespace, logs): read while it still
   // runs, and refused here, before the pause, if the restore could not honour it.
   let targetServer: TargetServer | undefined;
@@ -183,17 +218,37 @@ async function restoreChain(request: RestoreRequest, cluster: ClusterSettings, {
   } catch (error) {
     log.warn('restore failed after the pause; rolling back', { cluster: cluster.name, previousDatadir });
     reportPhase(`Restore failed: putting the previous datadir of ${cluster.name} back`);
-    await CancellationScope.nonCancellable(async () => {
-      await host.serverDown.pauseCluster({ cluster: cluster.name });
-      await host.serverDown.rollbackDatadir({ cluster: cluster.name, restoreId, ...(targetServer ? { target: targetServer } : {}) });
-      await host.serverDown.unpauseCluster({ cluster: cluster.name });
-      await host.quick.removeRestoreWorkspace({ workDir });
-    });
+    await CancellationScope.nonCancellable(() => rollBack(prepared, targetServer, error));
     throw error;
   }
   await host.quick.removeRestoreWorkspace({ workDir });
   reportPhase(`Restored ${cluster.name} to ${target.name}`);
   return { ...result, previousDatadir, ...(gtidPosition ? { gtidPosition } : {}) };
+}
+
+/** Puts the previous datadir back and starts the server on it; a rollback that fails leaves everything in place and says where. */
+async function rollBack({ host, cluster, restoreId, workDir }: PreparedRestore, targetServer: TargetServer | undefined, restoreError: unknown): Promise<void> {
+  try {
+    await host.serverDown.pauseCluster({ cluster: cluster.name });
+    await host.serverDown.rollbackDatadir({ cluster: cluster.name, restoreId, ...(targetServer ? { target: targetServer } : {}) });
+  } catch (rollbackError) {
+    // Neither datadir can be trusted to be whole: the server stays stopped, and nothing is removed.
+    throw rollbackFailure(cluster.name, restoreError, rollbackError, `putting its previous datadir back failed too (${rootMessage(rollbackError)}): the server is left stopped; the datadir it had is kept as <datadir>.before-restore-${restoreId} and the prepared data in ${workDir}`);
+  }
+  try {
+    await host.serverDown.unpauseCluster({ cluster: cluster.name });
+  } catch (startError) {
+    throw rollbackFailure(cluster.name, restoreError, startError, `its previous datadir is back in place, but the server did not start (${rootMessage(startError)}); the prepared data is kept in ${workDir}`);
+  }
+  await host.quick.removeRestoreWorkspace({ workDir });
+}
+
+/** A failed rollback: says what state the server was left in, with the restore's own error as its cause. */
+function rollbackFailure(cluster: string, restoreError: unknown, rollbackError: unknown, state: string) {
+  log.error('restore rollback failed', { cluster, restoreError: rootMessage(restoreError), rollbackError: rootMessage(rollbackError) });
+  return businessFailure(FailureType.RollbackFailed, `restoring ${cluster} failed after the pause (${rootMessage(restoreError)}), and ${state}`, {
+    ...(restoreError instanceof Error ? { cause: restoreError } : {}),
+  });
 }
 
 /**
@@ -204,7 +259,7 @@ async function restoreChain(request: RestoreRequest, cluster: ClusterSettings, {
  * the others before the workspace goes.
  */
 async function downloadAndPrepare(
-  host: ReturnType<typeof hostActivities>,
+  host: Host,
   cluster: ClusterSettings,
   chain: CommittedBackup[],
   source: RestoreSource | undefined,

@@ -7,10 +7,10 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import type { Client } from '@temporalio/client';
-import type { MariaDbSandbox } from '../../client/sandbox/mariadb.js';
+import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
 import type { Manifest } from '../../domain/manifest.js';
 import { BackupNameKey } from '../../domain/search-attributes.js';
-import type { backup as backupWorkflow, BackupResult } from '../../workflows/index.js';
+import { backup as backupWorkflow, type BackupResult } from '../../workflows/index.js';
 import { connectTestClient, createSandbox, failureChain, s3Storage, startWorker, TestBucket, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
 
 const taskQueue = uniqueName('chain');
@@ -55,7 +55,7 @@ afterAll(async () => {
 });
 
 function startBackup(cluster: string, type: 'full' | 'incremental', extra: Record<string, unknown> = {}) {
-  return client.workflow.start<typeof backupWorkflow>('backup', { taskQueue, workflowId: uniqueName(`backup-${cluster}-${type}`), args: [{ cluster, type, ...extra }] });
+  return client.workflow.start(backupWorkflow, { taskQueue, workflowId: uniqueName(`backup-${cluster}-${type}`), args: [{ cluster, type, ...extra }] });
 }
 
 async function runBackup(cluster: string, type: 'full' | 'incremental', extra: Record<string, unknown> = {}): Promise<BackupResult> {

@@ -15,12 +15,12 @@ import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { readCatalog } from '../../activities/catalog.js';
 import { serverProcesses } from '../../activities/cluster/controller.js';
 import { openStore } from '../../activities/storage/index.js';
-import type { MariaDbSandbox } from '../../client/sandbox/mariadb.js';
-import { startMinio, type MinioServer } from '../../client/sandbox/minio.js';
-import { startTemporalDevServer, type TemporalDevServer } from '../../client/sandbox/temporal.js';
+import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
+import { startMinio, type MinioServer } from '../../devtools/sandbox/minio.js';
+import { startTemporalDevServer, type TemporalDevServer } from '../../devtools/sandbox/temporal.js';
 import type { StorageConfig } from '../../domain/config.js';
 import { DATA_OBJECTS } from '../../domain/layout.js';
-import type { backup as backupWorkflow, restore as restoreWorkflow, BackupResult, RestoreResult } from '../../workflows/index.js';
+import { backup as backupWorkflow, restore as restoreWorkflow, type BackupResult, type RestoreResult } from '../../workflows/index.js';
 import { activityRuns, createSandbox, failureChain, startWorker, testRoot, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
 
 const taskQueue = uniqueName('faults');
@@ -142,7 +142,7 @@ describe('the worker SIGKILLed mid-upload', () => {
     // starts; another after its stream (while it records its checkpoints).
     for (const [index, killAtBytes] of [20 * 1024 * 1024, 1, 0].entries()) {
       if (index > 0) await source.sql(`UPDATE shop.orders SET total = total + ${index} WHERE id % ${index + 3} = 0`);
-      const handle = await client.workflow.start<typeof backupWorkflow>('backup', backupArgs('killed', index === 0 ? 'full' : 'incremental'));
+      const handle = await client.workflow.start(backupWorkflow, backupArgs('killed', index === 0 ? 'full' : 'incremental'));
       await whenRunning(handle, 'takeBackup', killAtBytes);
       if (killAtBytes === 0) await sleep(2500);
       await restartWorker();
@@ -159,7 +159,7 @@ describe('the worker SIGKILLed mid-upload', () => {
     expect(stored.map((backup) => [backup.name, backup.manifest !== null])).toEqual(taken.map((backup) => [backup.name, true]).sort());
     expect(await openUploads('killed')).toEqual([]);
     // The chain restores to its tip, exactly.
-    const restored = await client.workflow.execute<typeof restoreWorkflow>('restore', { taskQueue, workflowId: uniqueName('restore-killed'), args: [{ cluster: 'killed', backupName: (taken.at(-1) as BackupResult).name }] });
+    const restored = await client.workflow.execute(restoreWorkflow, { taskQueue, workflowId: uniqueName('restore-killed'), args: [{ cluster: 'killed', backupName: (taken.at(-1) as BackupResult).name }] });
     expect(restored.chain).toEqual(taken.map((backup) => backup.name));
     expect(await source.checksums(['shop'])).toEqual(checksums.at(-1));
   });
@@ -167,7 +167,7 @@ describe('the worker SIGKILLed mid-upload', () => {
 
 describe('the worker stopped with SIGTERM mid-backup', () => {
   test('cleans up the running step before it exits: the backup completes on a new worker, nothing is left behind', async () => {
-    const handle = await client.workflow.start<typeof backupWorkflow>('backup', backupArgs('killed', 'full'));
+    const handle = await client.workflow.start(backupWorkflow, backupArgs('killed', 'full'));
     await whenRunning(handle, 'takeBackup', 1);
     const exited = new Promise<void>((resolve) => worker.child.once('exit', () => resolve()));
     worker.child.kill('SIGTERM');
@@ -187,9 +187,9 @@ describe('the worker SIGKILLed during a restore', () => {
   let expected: Record<string, string> = {};
 
   beforeAll(async () => {
-    const full = await client.workflow.execute<typeof backupWorkflow>('backup', backupArgs('killed', 'full'));
+    const full = await client.workflow.execute(backupWorkflow, backupArgs('killed', 'full'));
     await source.sql(`UPDATE shop.customers SET name = CONCAT('restore point ', id) WHERE id % 5 = 0`);
-    const increment = await client.workflow.execute<typeof backupWorkflow>('backup', backupArgs('killed', 'incremental'));
+    const increment = await client.workflow.execute(backupWorkflow, backupArgs('killed', 'incremental'));
     chain = [full, increment];
     expected = await source.checksums(['shop']);
   });
@@ -200,7 +200,7 @@ describe('the worker SIGKILLed during a restore', () => {
     await source.sql(`UPDATE shop.customers SET name = 'changed after the backups' WHERE id < 10`);
     if (failpoint) await arm(failpoint);
     const workflowId = uniqueName('restore-killed');
-    const handle = await client.workflow.start<typeof restoreWorkflow>('restore', { taskQueue, workflowId, args: [{ cluster: 'killed', backupName: (chain.at(-1) as BackupResult).name }] });
+    const handle = await client.workflow.start(restoreWorkflow, { taskQueue, workflowId, args: [{ cluster: 'killed', backupName: (chain.at(-1) as BackupResult).name }] });
     await fault(handle);
     const result = await handle.result();
     expect(await source.checksums(['shop'])).toEqual(expected);
@@ -272,7 +272,7 @@ describe('the worker SIGKILLed during a restore', () => {
 
 describe('storage and Temporal outages', () => {
   test('MinIO stopped mid-backup and started again: bounded retries, then success', async () => {
-    const handle = await client.workflow.start<typeof backupWorkflow>('backup', backupArgs('outage', 'full'));
+    const handle = await client.workflow.start(backupWorkflow, backupArgs('outage', 'full'));
     await whenRunning(handle, 'takeBackup', 1);
     await minio.stop();
     await sleep(3000);
@@ -283,7 +283,7 @@ describe('storage and Temporal outages', () => {
   });
 
   test('MinIO stopped for good: a clean failure within a bounded time, naming the endpoint', async () => {
-    const handle = await client.workflow.start<typeof backupWorkflow>('backup', backupArgs('outage', 'full'));
+    const handle = await client.workflow.start(backupWorkflow, backupArgs('outage', 'full'));
     await whenRunning(handle, 'takeBackup', 1);
     await minio.stop();
     try {
@@ -302,13 +302,13 @@ describe('storage and Temporal outages', () => {
       await sleep(2000);
       temporal = await startTemporalDevServer(join(dir, 'temporal'), { ui: false, port });
     };
-    const backupHandle = await client.workflow.start<typeof backupWorkflow>('backup', backupArgs('killed', 'full'));
+    const backupHandle = await client.workflow.start(backupWorkflow, backupArgs('killed', 'full'));
     await whenRunning(backupHandle, 'takeBackup', 1);
     await restartTemporal();
     const backup = await backupHandle.result();
     const expected = await source.checksums(['shop']);
     await source.sql(`UPDATE shop.customers SET name = 'after the temporal restart' WHERE id < 10`);
-    const restoreHandle = await client.workflow.start<typeof restoreWorkflow>('restore', { taskQueue, workflowId: uniqueName('restore-temporal'), args: [{ cluster: 'killed', backupName: backup.name }] });
+    const restoreHandle = await client.workflow.start(restoreWorkflow, { taskQueue, workflowId: uniqueName('restore-temporal'), args: [{ cluster: 'killed', backupName: backup.name }] });
     await whenRunning(restoreHandle, 'downloadBackup');
     await restartTemporal();
     await expect(restoreHandle.result()).resolves.toMatchObject({ restored: backup.name });
@@ -318,11 +318,11 @@ describe('storage and Temporal outages', () => {
 
 describe('a full scratch filesystem', () => {
   test('fails cleanly before the pause: the live data unchanged, the scratch data removed', async () => {
-    const backup = await client.workflow.execute<typeof backupWorkflow>('backup', backupArgs('killed', 'full'));
+    const backup = await client.workflow.execute(backupWorkflow, backupArgs('killed', 'full'));
     const before = await source.checksums(['shop']);
     // The restore's scratch filesystem: just large enough for the free-space check to pass.
     await execa('mount', ['-t', 'tmpfs', '-o', `size=${Math.ceil((backup.streamBytes * 1.25) / 1024 / 1024) + 1}m`, 'tmpfs', scratch]);
-    const handle = await client.workflow.start<typeof restoreWorkflow>('restore', { taskQueue, workflowId: uniqueName('restore-full-disk'), args: [{ cluster: 'full-disk', source: { storage: storage('killed'), path: backup.path } }] });
+    const handle = await client.workflow.start(restoreWorkflow, { taskQueue, workflowId: uniqueName('restore-full-disk'), args: [{ cluster: 'full-disk', source: { storage: storage('killed'), path: backup.path } }] });
     await whenRunning(handle, 'downloadBackup');
     // Something else on the host takes the room the restore counted on.
     const { stdout } = await execa('df', ['--output=avail', '-B1', scratch]);

@@ -5,9 +5,10 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { readdir } from 'node:fs/promises';
 import type { Client } from '@temporalio/client';
-import type { MariaDbSandbox } from '../../client/sandbox/mariadb.js';
+import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
 import type { StorageConfig } from '../../domain/config.js';
-import type { backup as backupWorkflow, restore as restoreWorkflow, BackupResult, RestoreResult } from '../../workflows/index.js';
+import { WorkflowType } from '../../domain/workflow-contract.js';
+import { backup as backupWorkflow, restore as restoreWorkflow, type BackupResult, type RestoreResult } from '../../workflows/index.js';
 import { connectTestClient, createSandbox, failureChain, filesystemStorage, s3Storage, startWorker, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
 
 const taskQueue = uniqueName('full');
@@ -51,8 +52,8 @@ afterAll(async () => {
 });
 
 async function backupAndRestore(sourceCluster: string, targetCluster: string, target: MariaDbSandbox, storage: StorageConfig): Promise<{ backup: BackupResult; restore: RestoreResult }> {
-  const backup = await client.workflow.execute<typeof backupWorkflow>('backup', { taskQueue, workflowId: uniqueName(`backup-${sourceCluster}`), args: [{ cluster: sourceCluster, type: 'full' }] });
-  const restore = await client.workflow.execute<typeof restoreWorkflow>('restore', {
+  const backup = await client.workflow.execute(backupWorkflow, { taskQueue, workflowId: uniqueName(`backup-${sourceCluster}`), args: [{ cluster: sourceCluster, type: 'full' }] });
+  const restore = await client.workflow.execute(restoreWorkflow, {
     taskQueue,
     workflowId: uniqueName(`restore-${targetCluster}`),
     args: [{ cluster: targetCluster, source: { storage, path: backup.path } }],
@@ -86,14 +87,14 @@ describe('full backup and restore on real MariaDB', () => {
   });
 
   test('an unknown cluster fails at once, naming it', async () => {
-    const error = await client.workflow.execute<typeof backupWorkflow>('backup', { taskQueue, workflowId: uniqueName('backup-unknown'), args: [{ cluster: 'nope', type: 'full' }] }).catch((e: unknown) => e);
+    const error = await client.workflow.execute(backupWorkflow, { taskQueue, workflowId: uniqueName('backup-unknown'), args: [{ cluster: 'nope', type: 'full' }] }).catch((e: unknown) => e);
     const chain = failureChain(error);
     expect(chain.map((failure) => failure.type)).toContain('UnknownCluster');
     expect(chain.map((failure) => failure.message).join(' | ')).toMatch(/unknown cluster "nope": the configuration lists src-fs, src-s3/);
   });
 
   test('invalid input is refused, naming the field', async () => {
-    const error: unknown = await client.workflow.execute('backup', { taskQueue, workflowId: uniqueName('backup-invalid'), args: [{ cluster: 'src-fs', type: 'weekly' }] }).catch((e: unknown) => e);
+    const error: unknown = await client.workflow.execute(WorkflowType.backup, { taskQueue, workflowId: uniqueName('backup-invalid'), args: [{ cluster: 'src-fs', type: 'weekly' }] }).catch((e: unknown) => e);
     const [failure] = failureChain(error);
     expect(failure?.type).toBe('InvalidRequest');
     expect(failure?.message).toMatch(/^invalid backup request: type: /);
@@ -101,7 +102,7 @@ describe('full backup and restore on real MariaDB', () => {
 
   test('an unreachable database is retried a bounded number of times, then named', async () => {
     const workflowId = uniqueName('backup-no-db');
-    const error = await client.workflow.execute<typeof backupWorkflow>('backup', { taskQueue, workflowId, args: [{ cluster: 'no-db', type: 'full' }] }).catch((e: unknown) => e);
+    const error = await client.workflow.execute(backupWorkflow, { taskQueue, workflowId, args: [{ cluster: 'no-db', type: 'full' }] }).catch((e: unknown) => e);
     const messages = failureChain(error).map((failure) => failure.message).join(' | ');
     expect(messages).toMatch(/database at socket \/nonexistent\/mariadb\.sock \(user backup\)/);
     // The cluster's retry policy allows 3 attempts: the last one ran, and the retries stopped there.
@@ -111,7 +112,7 @@ describe('full backup and restore on real MariaDB', () => {
   });
 
   test('an unreachable storage endpoint is retried a bounded number of times, then named', async () => {
-    const error = await client.workflow.execute<typeof backupWorkflow>('backup', { taskQueue, workflowId: uniqueName('backup-no-s3'), args: [{ cluster: 'no-s3', type: 'full' }] }).catch((e: unknown) => e);
+    const error = await client.workflow.execute(backupWorkflow, { taskQueue, workflowId: uniqueName('backup-no-s3'), args: [{ cluster: 'no-s3', type: 'full' }] }).catch((e: unknown) => e);
     const messages = failureChain(error).map((failure) => failure.message).join(' | ');
     expect(messages).toMatch(/storage s3:\/\/backups\/\S+ at http:\/\/127\.0\.0\.1:9: listing \/ failed/);
   });

@@ -9,9 +9,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Client } from '@temporalio/client';
-import type { MariaDbSandbox } from '../../client/sandbox/mariadb.js';
-import { repoRoot, toolPath } from '../../client/sandbox/processes.js';
+import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
+import { repoRoot, toolPath } from '../../devtools/sandbox/processes.js';
 import type { Manifest } from '../../domain/manifest.js';
+import { WorkflowType } from '../../domain/workflow-contract.js';
 import type { BackupResult, ClusterCatalog, RestoreResult } from '../../workflows/index.js';
 import { connectTestClient, createSandbox, filesystemStorage, runCli, startWorker, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
 
@@ -162,7 +163,7 @@ describe('the README’s temporal CLI commands', () => {
 
 describe('search attributes', () => {
   test('each one finds the backup', async () => {
-    const result = (await client.workflow.execute('backup', { taskQueue, workflowId: uniqueName('backup-shop-sa'), args: [{ cluster: 'shop', type: 'full' }] })) as BackupResult;
+    const result = (await client.workflow.execute(WorkflowType.backup, { taskQueue, workflowId: uniqueName('backup-shop-sa'), args: [{ cluster: 'shop', type: 'full' }] })) as BackupResult;
     for (const query of [`BackupCluster = "shop"`, `BackupType = "full"`, `BackupName = "${result.name}"`, `BackupChainBase = "${result.base}"`]) {
       let found: string[] = [];
       for (let attempt = 0; attempt < 50 && !found.some((id) => id.startsWith('backup-shop-sa-')); attempt++) {

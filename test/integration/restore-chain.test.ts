@@ -8,9 +8,9 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
-import type { MariaDbSandbox } from '../../client/sandbox/mariadb.js';
-import { repoRoot } from '../../client/sandbox/processes.js';
-import type { backup as backupWorkflow, restore as restoreWorkflow, BackupResult, RestoreResult } from '../../workflows/index.js';
+import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
+import { repoRoot } from '../../devtools/sandbox/processes.js';
+import { backup as backupWorkflow, restore as restoreWorkflow, type BackupResult, type RestoreResult } from '../../workflows/index.js';
 import { connectTestClient, createSandbox, failureChain, s3Storage, startWorker, testRoot, TestBucket, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
 
 const taskQueue = uniqueName('restore');
@@ -58,7 +58,7 @@ beforeAll(async () => {
   ];
   for (const [index, type] of (['full', 'incremental', 'incremental', 'incremental'] as const).entries()) {
     if (index > 0) await origin.sql(changes[index - 1] as string);
-    const backup = await client.workflow.execute<typeof backupWorkflow>('backup', { taskQueue, workflowId: uniqueName(`backup-origin-${type}`), args: [{ cluster: 'origin', type }] });
+    const backup = await client.workflow.execute(backupWorkflow, { taskQueue, workflowId: uniqueName(`backup-origin-${type}`), args: [{ cluster: 'origin', type }] });
     points.push({ backup, checksums: await origin.checksums(databases) });
   }
 });
@@ -71,7 +71,7 @@ afterAll(async () => {
 });
 
 function restore(args: Record<string, unknown>, workflowId = uniqueName(`restore-${String(args.cluster)}`)) {
-  return client.workflow.execute<typeof restoreWorkflow>('restore', { taskQueue, workflowId, args: [args as never] });
+  return client.workflow.execute(restoreWorkflow, { taskQueue, workflowId, args: [args as never] });
 }
 
 async function activityTypes(workflowId: string): Promise<string[]> {
@@ -97,14 +97,14 @@ describe('restore to each point of a chain', () => {
 describe('backups after an in-place restore', () => {
   test('an increment is refused once the cluster was restored to an earlier point; a full backup starts a new chain', async () => {
     // The last in-place restore above went to point 2, not to the chain's tip.
-    const error = await client.workflow.execute<typeof backupWorkflow>('backup', { taskQueue, workflowId: uniqueName('backup-origin-after-restore'), args: [{ cluster: 'origin', type: 'incremental' }] }).catch((e: unknown) => e);
+    const error = await client.workflow.execute(backupWorkflow, { taskQueue, workflowId: uniqueName('backup-origin-after-restore'), args: [{ cluster: 'origin', type: 'incremental' }] }).catch((e: unknown) => e);
     const [failure] = failureChain(error);
     expect(failure?.type).toBe('RestoredSinceParent');
     expect(failure?.message).toMatch(
       new RegExp(`^cluster origin was restored in place to ${(points[2] as (typeof points)[number]).backup.name} at \\S+, after ${(points[3] as (typeof points)[number]).backup.name} was taken; its data no longer continues that chain: take a full backup to start a new chain$`),
     );
-    const full = await client.workflow.execute<typeof backupWorkflow>('backup', { taskQueue, workflowId: uniqueName('backup-origin-new-chain'), args: [{ cluster: 'origin', type: 'full' }] });
-    const increment = await client.workflow.execute<typeof backupWorkflow>('backup', { taskQueue, workflowId: uniqueName('backup-origin-new-chain'), args: [{ cluster: 'origin', type: 'incremental' }] });
+    const full = await client.workflow.execute(backupWorkflow, { taskQueue, workflowId: uniqueName('backup-origin-new-chain'), args: [{ cluster: 'origin', type: 'full' }] });
+    const increment = await client.workflow.execute(backupWorkflow, { taskQueue, workflowId: uniqueName('backup-origin-new-chain'), args: [{ cluster: 'origin', type: 'incremental' }] });
     expect(increment.parent).toBe(full.name);
   });
 });

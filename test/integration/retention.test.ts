@@ -11,9 +11,10 @@ import { join, relative } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { readCatalog } from '../../activities/catalog.js';
 import { openStore } from '../../activities/storage/index.js';
-import type { MariaDbSandbox } from '../../client/sandbox/mariadb.js';
+import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
 import type { StorageConfig } from '../../domain/config.js';
-import type { backup as backupWorkflow, deleteBackup as deleteWorkflow, retention as retentionWorkflow, BackupResult } from '../../workflows/index.js';
+import { WorkflowId } from '../../domain/workflow-contract.js';
+import { backup as backupWorkflow, deleteBackup as deleteWorkflow, retention as retentionWorkflow, type BackupResult } from '../../workflows/index.js';
 import { connectTestClient, createSandbox, failureChain, filesystemStorage, s3Storage, startWorker, TestBucket, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
 
 const taskQueue = uniqueName('retain');
@@ -55,9 +56,9 @@ afterAll(async () => {
 });
 
 const runBackup = (cluster: string, type: 'full' | 'incremental'): Promise<BackupResult> =>
-  client.workflow.execute<typeof backupWorkflow>('backup', { taskQueue, workflowId: uniqueName(`backup-${cluster}`), args: [{ cluster, type }] });
+  client.workflow.execute(backupWorkflow, { taskQueue, workflowId: uniqueName(`backup-${cluster}`), args: [{ cluster, type }] });
 
-const startDelete = (cluster: string, backupName: string) => client.workflow.start<typeof deleteWorkflow>('deleteBackup', { taskQueue, workflowId: uniqueName(`delete-${cluster}`), args: [{ cluster, backupName }] });
+const startDelete = (cluster: string, backupName: string) => client.workflow.start(deleteWorkflow, { taskQueue, workflowId: uniqueName(`delete-${cluster}`), args: [{ cluster, backupName }] });
 
 /** Every key the storage holds, relative to its root. */
 async function storedKeys(storage: StorageConfig): Promise<string[]> {
@@ -80,9 +81,9 @@ describe.each([['MinIO', 'keep-s3'], ['the filesystem store', 'keep-fs']])('rete
     const secondIncrement = await runBackup(cluster, 'incremental');
     const third = await runBackup(cluster, 'full');
     // The retention that followed the second full backup kept both chains.
-    const afterSecond = await client.workflow.getHandle<typeof retentionWorkflow>(`retention-${cluster}-after-${second.name}`).result();
+    const afterSecond = await client.workflow.getHandle<typeof retentionWorkflow>(WorkflowId.retentionAfter(cluster, second.name)).result();
     expect(afterSecond.removed).toEqual([]);
-    const afterThird = await client.workflow.getHandle<typeof retentionWorkflow>(`retention-${cluster}-after-${third.name}`).result();
+    const afterThird = await client.workflow.getHandle<typeof retentionWorkflow>(WorkflowId.retentionAfter(cluster, third.name)).result();
     expect(afterThird.removed).toEqual([firstIncrement.name, first.name]);
     expect(afterThird.keptChains).toEqual([third.name, second.name]);
     expect(afterThird.freedBytes).toBe(first.sizeBytes + firstIncrement.sizeBytes);
@@ -126,10 +127,10 @@ describe.each([['MinIO', 'del-s3'], ['the filesystem store', 'del-fs']])('deleti
     const orphan = `${cluster}-2026-01-01T000000.000Z-full`;
     const store = openStore(storage);
     await store.putText(`${orphan}/backup.xbstream.zst`, 'half a backup');
-    const dryRun = await client.workflow.execute<typeof retentionWorkflow>('retention', { taskQueue, workflowId: uniqueName(`retention-${cluster}`), args: [{ cluster, dryRun: true }] });
+    const dryRun = await client.workflow.execute(retentionWorkflow, { taskQueue, workflowId: uniqueName(`retention-${cluster}`), args: [{ cluster, dryRun: true }] });
     expect(dryRun).toMatchObject({ dryRun: true, removed: [], orphans: [`${orphan}/`] });
     expect(await storedKeys(storage)).toContain(`${orphan}/backup.xbstream.zst`);
-    const swept = await client.workflow.execute<typeof retentionWorkflow>('retention', { taskQueue, workflowId: uniqueName(`retention-${cluster}`), args: [{ cluster }] });
+    const swept = await client.workflow.execute(retentionWorkflow, { taskQueue, workflowId: uniqueName(`retention-${cluster}`), args: [{ cluster }] });
     expect(swept).toMatchObject({ dryRun: false, removed: [], orphans: [`${orphan}/`], freedBytes: 'half a backup'.length });
     expect((await storedKeys(storage)).filter((key) => key.startsWith(orphan))).toEqual([]);
     expect(await committedNames(storage)).toEqual([committed.name]);

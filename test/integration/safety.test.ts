@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { chmod, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Client } from '@temporalio/client';
-import type { MariaDbSandbox } from '../../client/sandbox/mariadb.js';
-import type { backup as backupWorkflow, restore as restoreWorkflow, retention as retentionWorkflow, BackupResult } from '../../workflows/index.js';
+import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
+import { backup as backupWorkflow, restore as restoreWorkflow, retention as retentionWorkflow, type BackupResult } from '../../workflows/index.js';
 import {
   activityRuns,
   connectTestClient,
@@ -100,12 +100,12 @@ afterAll(async () => {
 });
 
 function runBackup(cluster: string, type: 'full' | 'incremental', workflowId = uniqueName(`backup-${cluster}`)): Promise<BackupResult> {
-  return client.workflow.execute<typeof backupWorkflow>('backup', { taskQueue, workflowId, args: [{ cluster, type }] });
+  return client.workflow.execute(backupWorkflow, { taskQueue, workflowId, args: [{ cluster, type }] });
 }
 
 async function failedRestore(args: Record<string, unknown>): Promise<{ workflowId: string; failure: { type?: string; message: string } }> {
   const workflowId = uniqueName(`restore-${String(args.cluster)}`);
-  const error = await client.workflow.execute<typeof restoreWorkflow>('restore', { taskQueue, workflowId, args: [args as never] }).then(
+  const error = await client.workflow.execute(restoreWorkflow, { taskQueue, workflowId, args: [args as never] }).then(
     () => undefined,
     (caught: unknown) => caught,
   );
@@ -229,7 +229,7 @@ describe('faults and damage', () => {
     }
     const listing = async () => (await readdir(store.path, { recursive: true })).sort();
     const before = await listing();
-    const retention = (workflowId: string) => client.workflow.execute<typeof retentionWorkflow>('retention', { taskQueue, workflowId, args: [{ cluster: 'sf-keep' }] });
+    const retention = (workflowId: string) => client.workflow.execute(retentionWorkflow, { taskQueue, workflowId, args: [{ cluster: 'sf-keep' }] });
     const result = await retention(uniqueName('retention-keep'));
     expect(result).toMatchObject({ removed: [], orphans: [] });
     expect(result.leftAlone).toEqual([{ base: full.name, reasons: [expect.stringContaining(first.name), expect.stringContaining(second.name)] }]);
@@ -255,7 +255,7 @@ describe('faults and damage', () => {
     const { failure } = await failedRestore({ cluster: 'sf-altered', backupName: tip.name, target: { kind: 'verify' } });
     expect(failure).toMatchObject({ type: 'ChecksumMismatch', message: expect.stringContaining(`${tip.name} (extracted): xtrabackup_checkpoints disagrees with the manifest: toLsn is`) });
     // The untouched full backup still verifies.
-    await expect(client.workflow.execute<typeof restoreWorkflow>('restore', { taskQueue, workflowId: uniqueName('verify-altered'), args: [{ cluster: 'sf-altered', backupName: full.name, target: { kind: 'verify' } }] })).resolves.toMatchObject({
+    await expect(client.workflow.execute(restoreWorkflow, { taskQueue, workflowId: uniqueName('verify-altered'), args: [{ cluster: 'sf-altered', backupName: full.name, target: { kind: 'verify' } }] })).resolves.toMatchObject({
       restored: full.name,
     });
   });
@@ -268,7 +268,7 @@ describe('leftovers of killed backups', () => {
     await bucket.put(`${folder}started.json`, '{}');
     await bucket.startMultipartUpload(`${folder}backup.xbstream.zst`);
     expect(await bucket.openMultipartUploads(`${folder}backup.xbstream.zst`)).toHaveLength(1);
-    const result = await client.workflow.execute<typeof retentionWorkflow>('retention', { taskQueue, workflowId: uniqueName('retention-sweep'), args: [{ cluster: 'sf-sweep' }] });
+    const result = await client.workflow.execute(retentionWorkflow, { taskQueue, workflowId: uniqueName('retention-sweep'), args: [{ cluster: 'sf-sweep' }] });
     expect(result.orphans).toEqual(['sf-sweep-2026-01-01T000000.000Z-full/']);
     expect(await bucket.openMultipartUploads(`${folder}backup.xbstream.zst`)).toEqual([]);
     expect(await bucket.list(`${taskQueue}-sweep`)).toEqual([]);
@@ -277,7 +277,7 @@ describe('leftovers of killed backups', () => {
 
 describe('secrets', () => {
   test('a worker killed while holding a password file leaves none behind once it is restarted', async () => {
-    const handle = await client.workflow.start<typeof backupWorkflow>('backup', { taskQueue, workflowId: uniqueName('backup-slow-killed'), args: [{ cluster: 'sf-slow', type: 'full' }] });
+    const handle = await client.workflow.start(backupWorkflow, { taskQueue, workflowId: uniqueName('backup-slow-killed'), args: [{ cluster: 'sf-slow', type: 'full' }] });
     const ownFolder = join(secretsDir, `process-${worker.child.pid ?? 0}`);
     // The tool sleeps before it starts: by then the worker has written the defaults file.
     for (let tries = 0; tries < 200 && (await readdir(ownFolder).catch(() => [])).length === 0; tries++) await new Promise((resolve) => setTimeout(resolve, 100));
@@ -296,8 +296,8 @@ describe('secrets', () => {
     // A backup and two restores of shop (a clone and in place), so every kind of step has run.
     const increment = await runBackup('sf-shop', 'incremental');
     const clone = join(dir, 'clone-for-secrets');
-    await client.workflow.execute<typeof restoreWorkflow>('restore', { taskQueue, workflowId: uniqueName('clone-shop'), args: [{ cluster: 'sf-shop', backupName: increment.name, target: { kind: 'new-datadir', path: clone } }] });
-    await client.workflow.execute<typeof restoreWorkflow>('restore', { taskQueue, workflowId: uniqueName('restore-shop'), args: [{ cluster: 'sf-shop', backupName: increment.name }] });
+    await client.workflow.execute(restoreWorkflow, { taskQueue, workflowId: uniqueName('clone-shop'), args: [{ cluster: 'sf-shop', backupName: increment.name, target: { kind: 'new-datadir', path: clone } }] });
+    await client.workflow.execute(restoreWorkflow, { taskQueue, workflowId: uniqueName('restore-shop'), args: [{ cluster: 'sf-shop', backupName: increment.name }] });
 
     const histories: string[] = [];
     for await (const execution of client.workflow.list({ query: `TaskQueue = "${taskQueue}"` })) {

@@ -8,8 +8,8 @@ import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import type { Client } from '@temporalio/client';
-import type { MariaDbSandbox } from '../../client/sandbox/mariadb.js';
-import type { ClusterScheduleView, ApplyReport } from '../../client/schedules.js';
+import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
+import type { ClusterScheduleView, ApplyReport } from '../../domain/schedules.js';
 import { connectTestClient, createSandbox, filesystemStorage, runCli, startWorker, testRoot, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
 
 const taskQueue = uniqueName('sched');

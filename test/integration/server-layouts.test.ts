@@ -14,9 +14,9 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Client } from '@temporalio/client';
-import type { MariaDbSandbox } from '../../client/sandbox/mariadb.js';
-import { freePort, stopPid, waitFor } from '../../client/sandbox/processes.js';
-import type { backup as backupWorkflow, restore as restoreWorkflow, BackupResult, RestoreResult } from '../../workflows/index.js';
+import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
+import { freePort, stopPid, waitFor } from '../../devtools/sandbox/processes.js';
+import { backup as backupWorkflow, restore as restoreWorkflow, type BackupResult, type RestoreResult } from '../../workflows/index.js';
 import { connectTestClient, createSandbox, failureChain, s3Storage, startWorker, testRoot, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
 
 const taskQueue = uniqueName('layout');
@@ -78,8 +78,8 @@ afterAll(async () => {
   await Promise.all([split?.stop(), splitTwin?.stop(), plain?.stop()]);
 });
 
-const runBackup = (cluster: string, type: 'full' | 'incremental') => client.workflow.execute<typeof backupWorkflow>('backup', { taskQueue, workflowId: uniqueName(`backup-${cluster}`), args: [{ cluster, type }] });
-const runRestore = (args: Record<string, unknown>) => client.workflow.execute<typeof restoreWorkflow>('restore', { taskQueue, workflowId: uniqueName(`restore-${String(args.cluster)}`), args: [args as never] });
+const runBackup = (cluster: string, type: 'full' | 'incremental') => client.workflow.execute(backupWorkflow, { taskQueue, workflowId: uniqueName(`backup-${cluster}`), args: [{ cluster, type }] });
+const runRestore = (args: Record<string, unknown>) => client.workflow.execute(restoreWorkflow, { taskQueue, workflowId: uniqueName(`restore-${String(args.cluster)}`), args: [args as never] });
 const databases = ['shop'];
 
 async function gtidPosition(sandbox: MariaDbSandbox): Promise<string> {

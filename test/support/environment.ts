@@ -7,8 +7,8 @@ import { execa } from 'execa';
 import { CreateMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, ListMultipartUploadsCommand, UploadPartCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import type { StorageConfig } from '../../domain/config.js';
-import { MariaDbSandbox } from '../../client/sandbox/mariadb.js';
-import { repoRoot, stopPid } from '../../client/sandbox/processes.js';
+import { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
+import { repoRoot, stopPid } from '../../devtools/sandbox/processes.js';
 
 export function testRoot(): string {
   const root = process.env.CHAINBACKUP_TEST_ROOT;

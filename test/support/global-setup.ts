@@ -2,9 +2,9 @@ import { mkdir } from 'node:fs/promises';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startMinio } from '../../client/sandbox/minio.js';
-import { stopRecordedServers } from '../../client/sandbox/processes.js';
-import { startTemporalDevServer } from '../../client/sandbox/temporal.js';
+import { startMinio } from '../../devtools/sandbox/minio.js';
+import { stopRecordedServers } from '../../devtools/sandbox/processes.js';
+import { startTemporalDevServer } from '../../devtools/sandbox/temporal.js';
 
 /** One Temporal dev server and one MinIO for the whole run; tests start their own MariaDB sandboxes. */
 export default async function globalSetup(): Promise<void> {

@@ -1,5 +1,5 @@
 import { rm } from 'node:fs/promises';
-import { stopRecordedServers } from '../../client/sandbox/processes.js';
+import { stopRecordedServers } from '../../devtools/sandbox/processes.js';
 import { recordHistories } from './record-histories.js';
 
 export default async function globalTeardown(): Promise<void> {

@@ -9,7 +9,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { Client, Connection } from '@temporalio/client';
-import { toolPath } from '../../client/sandbox/processes.js';
+import { toolPath } from '../../devtools/sandbox/processes.js';
 
 /** A history as `temporal workflow show --output json` writes it, the form every SDK's replayer reads. */
 interface History {

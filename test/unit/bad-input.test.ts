@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from '@jest/globals';
 import { ApplicationFailure } from '@temporalio/common';
-import { ConfigError, parseConfig } from '../../activities/config-file.js';
+import { ConfigError, parseConfig } from '../../config/file.js';
 import { ActivityDeps } from '../../activities/deps.js';
 import type { StorageConfig } from '../../domain/config.js';
 import { locateSource } from '../../domain/layout.js';

@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { ConfigError, parseConfig } from '../../activities/config-file.js';
+import { ConfigError, parseConfig } from '../../config/file.js';
 import { parseWeekSchedule } from '../../domain/week.js';
 import { backupRequestSchema, restoreRequestSchema } from '../../domain/requests.js';
 import { parseWith } from '../../domain/validation.js';

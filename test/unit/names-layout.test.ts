@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { backupFolder, chainFolder, locateSource, parseBackupPath, parseObjectKey } from '../../domain/layout.js';
+import { backupFolder, chainFolder, locateSource, parseBackupPath } from '../../domain/layout.js';
 import { backupName, formatTimestamp, isValidClusterName, parseBackupName } from '../../domain/names.js';
 
 const at = Date.UTC(2026, 3, 6, 1, 2, 3, 45);
@@ -31,15 +31,6 @@ describe('storage layout', () => {
     expect(backupFolder({ name: full, base: full })).toBe(`${full}/`);
     expect(backupFolder({ name: incr, base: full })).toBe(`${full}.incr/${incr}/`);
     expect(chainFolder(full)).toBe(`${full}.incr/`);
-  });
-
-  test('object keys map back to their backup folder', () => {
-    expect(parseObjectKey(`${full}/manifest.json`)).toEqual({ name: full, base: full, object: 'manifest.json' });
-    expect(parseObjectKey(`${full}.incr/${incr}/backup.xbstream.zst`)).toEqual({ name: incr, base: full, object: 'backup.xbstream.zst' });
-    // Outside the layout: foreign files, an increment under a non-full folder, another cluster's increment.
-    expect(parseObjectKey('README.txt')).toBeUndefined();
-    expect(parseObjectKey(`${incr}/manifest.json`)).toBeUndefined();
-    expect(parseObjectKey(`${full}.incr/other-2026-04-07T000000.000Z-incr/manifest.json`)).toBeUndefined();
   });
 
   test('user-given paths split into prefix and backup', () => {

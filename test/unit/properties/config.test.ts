@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import fc from 'fast-check';
 import YAML from 'yaml';
-import { ConfigError, parseConfig } from '../../../activities/config-file.js';
+import { ConfigError, parseConfig } from '../../../config/file.js';
 import { check, clusterName, leadingPath, mutateText, nastyString, notOfType, related, REMOVE, valueAt, withValueAt, type Path } from './arbitraries.js';
 
 // The configurations the mutations start from: the unit tests' minimal one, one with every field

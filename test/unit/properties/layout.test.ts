@@ -1,7 +1,7 @@
 import { describe, test } from '@jest/globals';
 import fc from 'fast-check';
 import type { StorageConfig } from '../../../domain/config.js';
-import { backupFolder, locateSource, parseBackupPath, parseObjectKey, type BackupLocation } from '../../../domain/layout.js';
+import { backupFolder, locateSource, parseBackupPath, type BackupLocation } from '../../../domain/layout.js';
 import { parseBackupName } from '../../../domain/names.js';
 import { chainNames, check, fullName, incrName, NASTY_PIECES, nastyString } from './arbitraries.js';
 
@@ -42,22 +42,6 @@ function expectSoundLocation(location: BackupLocation): void {
   check(sound, 'a location is a full backup, or an increment of its own cluster in a full backup’s chain', location);
 }
 
-describe('storage keys (properties)', () => {
-  test('parseObjectKey never throws; a key it maps is exactly its backup folder plus a named object', () => {
-    const key = fc.oneof(pathText, realFolder.chain((folder) => fc.constantFrom('manifest.json', 'a/b', '', '/x').map((object) => `${folder.replace(/\/?$/, '/')}${object}`)));
-    fc.assert(
-      fc.property(key, (text) => {
-        const parsed = parseObjectKey(text);
-        if (parsed === undefined) return;
-        expectSoundLocation(parsed);
-        check(parsed.object !== '' && !parsed.object.startsWith('/'), 'the object has a name', parsed);
-        check(backupFolder(parsed) + parsed.object === text, 'the key is the folder and the object', { text, parsed });
-      }),
-      { numRuns: 3000 },
-    );
-  });
-});
-
 describe('user-given backup paths (properties)', () => {
   test('parseBackupPath never throws; what it finds is a sound location under a clean prefix, found again from its own folder', () => {
     fc.assert(
@@ -69,9 +53,6 @@ describe('user-given backup paths (properties)', () => {
         check(text.split('/').filter(Boolean).at(-1) === parsed.location.name, 'the backup is the last segment', { text, parsed });
         const again = parseBackupPath(`${parsed.prefix}/${backupFolder(parsed.location)}`);
         check(again?.prefix === parsed.prefix && again.location.name === parsed.location.name && again.location.base === parsed.location.base, 'its own folder is found again', { parsed, again });
-        // The storage side agrees: objects in that folder belong to that backup.
-        const key = parseObjectKey(`${backupFolder(parsed.location)}manifest.json`);
-        check(key?.name === parsed.location.name && key.base === parsed.location.base && key.object === 'manifest.json', 'its objects belong to it', { parsed, key });
       }),
       { numRuns: 3000 },
     );

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import YAML from 'yaml';
 import { Client, Connection } from '@temporalio/client';
-import type { backup as backupWorkflow, restore as restoreWorkflow } from '../workflows/index.js';
+import { backup as backupWorkflow, restore as restoreWorkflow } from '../workflows/index.js';
 import { MariaDbSandbox } from './sandbox/mariadb.js';
 import { repoRoot, startServer, stopRecordedServers } from './sandbox/processes.js';
 import { startTemporalDevServer } from './sandbox/temporal.js';
@@ -71,7 +71,7 @@ async function main(): Promise<void> {
     const connection = await Connection.connect({ address: temporal.address });
     const client = new Client({ connection });
     say('Taking a full backup of cluster "shop"…');
-    const full = await client.workflow.execute<typeof backupWorkflow>('backup', {
+    const full = await client.workflow.execute(backupWorkflow, {
       taskQueue: 'chainbackup',
       workflowId: 'backup-shop-full-demo',
       args: [{ cluster: 'shop', type: 'full' }],
@@ -81,7 +81,7 @@ async function main(): Promise<void> {
 
     say('Changing 1 000 rows, then taking an incremental backup from the full backup\'s to_lsn…');
     await source.sql(`UPDATE shop.customers SET email = CONCAT('moved', id, '@example.org') WHERE id <= 1000`);
-    const increment = await client.workflow.execute<typeof backupWorkflow>('backup', {
+    const increment = await client.workflow.execute(backupWorkflow, {
       taskQueue: 'chainbackup',
       workflowId: 'backup-shop-incremental-demo',
       args: [{ cluster: 'shop', type: 'incremental' }],
@@ -92,7 +92,7 @@ async function main(): Promise<void> {
     const sourceChecksums = await source.checksums(['shop']);
 
     say('Restoring the chain (full, then the increment) into cluster "shop-copy" (a second sandbox)…');
-    const restore = await client.workflow.execute<typeof restoreWorkflow>('restore', {
+    const restore = await client.workflow.execute(restoreWorkflow, {
       taskQueue: 'chainbackup',
       workflowId: 'restore-shop-copy-demo',
       args: [{ cluster: 'shop-copy', source: { storage, path: increment.path } }],

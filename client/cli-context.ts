@@ -1,0 +1,116 @@
+/**
+ * What every CLI command shares: the exit codes, the configuration named by `--config`, the
+ * Temporal client (opened once, closed when the command ends), and one way to start a workflow and
+ * follow it to its result.
+ */
+import { ApplicationFailure, WorkflowFailedError, type Client, type Workflow, type WorkflowResultType, type WorkflowStartOptions } from '@temporalio/client';
+import type { Command } from 'commander';
+import { loadConfig } from '../config/file.js';
+import { connectClient, temporalConnectConfig } from '../config/temporal-connection.js';
+import type { Config } from '../domain/config.js';
+import { isRefusal } from '../domain/failures.js';
+import { follow } from './follow.js';
+
+export const ExitCode = { ok: 0, failed: 1, refused: 2, unreachable: 3 } as const;
+
+/** An error the CLI reports in one line, with the exit code scripts can rely on. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface RunOptions {
+  wait: boolean;
+  json?: boolean;
+}
+
+/** Adds `--no-wait` and `--json` to a command that starts work. */
+export const waitOptions = (command: Command) => command.option('--no-wait', 'print the workflow id and return at once').option('--json', 'print the result as JSON');
+
+export function print(json: boolean | undefined, value: unknown, human: () => string): void {
+  console.log(json ? JSON.stringify(value, null, 2) : human());
+}
+
+/** The innermost application failure of a failed workflow, as one line and an exit code. */
+export function workflowFailure(error: unknown, workflowId: string): CliError | undefined {
+  if (!(error instanceof WorkflowFailedError)) return undefined;
+  let cause: unknown = error.cause;
+  let application: ApplicationFailure | undefined;
+  const messages: string[] = [];
+  while (cause instanceof Error) {
+    if (cause instanceof ApplicationFailure) application ??= cause;
+    messages.push(cause.message);
+    cause = cause.cause;
+  }
+  const refused = isRefusal(application?.type);
+  const message = application ? `${application.type ?? 'failed'}: ${application.message}` : messages.join(': ') || error.message;
+  return new CliError(`${refused ? 'refused' : 'failed'} (workflow ${workflowId}): ${message}`, refused ? ExitCode.refused : ExitCode.failed);
+}
+
+export class CliContext {
+  private loaded: Promise<Config> | undefined;
+  private openClient: Client | undefined;
+
+  constructor(private readonly program: Command) {}
+
+  get configPath(): string {
+    return this.program.opts<{ config: string }>().config;
+  }
+
+  async config(): Promise<Config> {
+    this.loaded ??= loadConfig(this.configPath);
+    return this.loaded;
+  }
+
+  /** The name, if the configuration lists the cluster; a refusal naming the known ones otherwise. */
+  async knownCluster(name: string): Promise<string> {
+    const config = await this.config();
+    if (!config.clusters.some((cluster) => cluster.name === name)) {
+      throw new CliError(`unknown cluster "${name}": ${this.configPath} lists ${config.clusters.map((cluster) => cluster.name).join(', ')}`, ExitCode.refused);
+    }
+    return name;
+  }
+
+  async client(): Promise<Client> {
+    if (!this.openClient) {
+      try {
+        this.openClient = await connectClient();
+      } catch (error) {
+        const address = temporalConnectConfig().connectionOptions.address;
+        throw new CliError(`cannot reach Temporal at ${address} (${(error as Error).message}); set TEMPORAL_ADDRESS or a profile`, ExitCode.unreachable);
+      }
+    }
+    return this.openClient;
+  }
+
+  async close(): Promise<void> {
+    await this.openClient?.connection.close();
+  }
+
+  /** Starts a workflow on the shared queue (typed by the workflow function itself) and follows it unless --no-wait. */
+  async run<W extends Workflow>(
+    workflow: W,
+    start: { workflowId: string; args: Parameters<W>; summary: string },
+    options: RunOptions,
+    describe: (result: WorkflowResultType<W>) => string,
+  ): Promise<void> {
+    const { temporal } = await this.config();
+    // The SDK's args type is conditional on W and cannot be built for a generic W; callers are checked against Parameters<W>.
+    const startOptions = { taskQueue: temporal.taskQueue, workflowId: start.workflowId, args: start.args, staticSummary: start.summary } as unknown as WorkflowStartOptions<W>;
+    const handle = await (await this.client()).workflow.start(workflow, startOptions);
+    if (!options.wait) {
+      print(options.json, { workflowId: start.workflowId, runId: handle.firstExecutionRunId }, () => start.workflowId);
+      return;
+    }
+    try {
+      const result = await follow(handle, options.json === true);
+      print(options.json, result, () => describe(result));
+    } catch (error) {
+      throw workflowFailure(error, start.workflowId) ?? error;
+    }
+  }
+}

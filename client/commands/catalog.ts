@@ -1,0 +1,89 @@
+/** `list` and `show`: what a cluster's storage holds, read by the `catalog` workflow on the cluster's host. */
+import type { Command } from 'commander';
+import type { Config } from '../../domain/config.js';
+import { formatTimestamp } from '../../domain/names.js';
+import { WorkflowId } from '../../domain/workflow-contract.js';
+import { catalog, type BackupListing, type ClusterCatalog } from '../../workflows/index.js';
+import { CliError, ExitCode, print, workflowFailure, type CliContext } from '../cli-context.js';
+import { formatBytes } from '../follow.js';
+
+export async function readCatalog(cli: CliContext, cluster: string, backupName?: string): Promise<ClusterCatalog> {
+  const { temporal } = await cli.config();
+  const workflowId = WorkflowId.catalog(cluster, formatTimestamp(Date.now()));
+  try {
+    return await (await cli.client()).workflow.execute(catalog, {
+      taskQueue: temporal.taskQueue,
+      workflowId,
+      args: [{ cluster, ...(backupName ? { backupName } : {}) }],
+      staticSummary: `List the backups of ${cluster} (chainbackup CLI)`,
+    });
+  } catch (error) {
+    throw workflowFailure(error, workflowId) ?? error;
+  }
+}
+
+/** Where one of a cluster's backups lives: its storage and folder, for a restore from another cluster. */
+export async function backupPath(cli: CliContext, cluster: string, name: string): Promise<{ storage: Config['clusters'][number]['storage']; path: string }> {
+  const entry = (await cli.config()).clusters.find((candidate) => candidate.name === cluster);
+  if (!entry) throw new CliError(`unknown cluster "${cluster}"`, ExitCode.refused);
+  const listing = await readCatalog(cli, cluster, name);
+  const found = [...listing.chains.flatMap((chain) => [chain.base, ...chain.increments]), ...listing.uncommitted].find((backup) => backup.name === name);
+  if (!found) throw new CliError(`backup ${name} is not in ${listing.storage}`, ExitCode.refused);
+  return { storage: entry.storage, path: found.path };
+}
+
+function age(iso: string | undefined): string {
+  if (!iso) return '';
+  const hours = (Date.now() - Date.parse(iso)) / 3_600_000;
+  return hours < 1 ? `${Math.round(hours * 60)}m` : hours < 48 ? `${Math.round(hours)}h` : `${Math.round(hours / 24)}d`;
+}
+
+function listingLine(backup: BackupListing, indent: string): string {
+  const lsn = backup.fromLsn !== undefined ? `LSN ${backup.fromLsn}..${backup.toLsn}` : '';
+  return `${indent}${backup.name}  ${backup.type}  ${lsn}  ${formatBytes(backup.sizeBytes)}  ${age(backup.finishedAt)}  ${backup.state}${backup.problem ? ` (${backup.problem})` : ''}`;
+}
+
+export function registerCatalogCommands(program: Command, cli: CliContext): void {
+  program
+    .command('list [clusters...]')
+    .description("each cluster's chains as a tree: name, type, LSN range, size, age, state")
+    .option('--json', 'print JSON')
+    .action(async (clusters: string[], options: { json?: boolean }) => {
+      const names = clusters.length > 0 ? await Promise.all(clusters.map((name) => cli.knownCluster(name))) : (await cli.config()).clusters.map((cluster) => cluster.name);
+      const catalogs = await Promise.all(names.map((name) => readCatalog(cli, name)));
+      print(options.json, catalogs, () =>
+        catalogs
+          .map((listing) =>
+            [
+              `${listing.cluster}  (${listing.storage})`,
+              ...listing.chains.flatMap((chain) => [listingLine(chain.base, '  '), ...chain.increments.map((increment) => listingLine(increment, '    └ '))]),
+              ...listing.uncommitted.map((backup) => listingLine(backup, '  ! ')),
+              ...(listing.chains.length + listing.uncommitted.length === 0 ? ['  no backups'] : []),
+            ].join('\n'),
+          )
+          .join('\n\n'),
+      );
+    });
+
+  program
+    .command('show <cluster> <backup>')
+    .description("a backup's manifest: LSNs, sizes, checksums, tool and server versions, binlog position")
+    .option('--json', 'print JSON')
+    .action(async (cluster: string, backup: string, options: { json?: boolean }) => {
+      await cli.knownCluster(cluster);
+      const listing = await readCatalog(cli, cluster, backup);
+      if (!listing.manifest) throw new CliError(`backup ${backup} is not a committed backup in ${listing.storage}`, ExitCode.refused);
+      const manifest = listing.manifest;
+      print(options.json, manifest, () =>
+        [
+          `${manifest.name}  ${manifest.type} backup of ${manifest.cluster}`,
+          `  chain:    base ${manifest.base}, parent ${manifest.parent ?? '(none)'}`,
+          `  LSN:      ${manifest.fromLsn} to ${manifest.toLsn} (last ${manifest.lastLsn})`,
+          `  taken:    ${manifest.startedAt} to ${manifest.finishedAt} by ${manifest.tool.name} ${manifest.tool.version ?? ''} on ${manifest.serverVersion}`,
+          `  size:     ${formatBytes(manifest.sizeBytes)} stored, ${formatBytes(manifest.streamBytes)} streamed, compression ${manifest.compression}, encryption ${manifest.encryption}`,
+          `  binlog:   ${manifest.binlog ? `${manifest.binlog.file}:${manifest.binlog.position}${manifest.binlog.gtid ? ` (GTID ${manifest.binlog.gtid})` : ''}` : 'not recorded'}`,
+          ...manifest.objects.map((object) => `  object:   ${object.name}  ${object.size} bytes  sha256 ${object.sha256}`),
+        ].join('\n'),
+      );
+    });
+}

@@ -1,0 +1,78 @@
+/** The commands that start work on a cluster: backup, restore, verify, delete, retention. */
+import { Option, type Command } from 'commander';
+import { formatTimestamp } from '../../domain/names.js';
+import type { RestoreRequestInput } from '../../domain/requests.js';
+import { WorkflowId } from '../../domain/workflow-contract.js';
+import { backup, deleteBackup, restore, retention } from '../../workflows/index.js';
+import { waitOptions, type CliContext, type RunOptions } from '../cli-context.js';
+import { formatBytes } from '../follow.js';
+import { backupPath } from './catalog.js';
+
+const stamp = () => formatTimestamp(Date.now());
+
+export function registerWorkCommands(program: Command, cli: CliContext): void {
+  waitOptions(
+    program
+      .command('backup <cluster>')
+      .description('take a backup now: a full one, or an increment of the newest (or --base) chain')
+      .addOption(new Option('--type <type>', 'backup type').choices(['full', 'incremental']).default('incremental'))
+      .option('--base <backup>', 'full backup whose chain the increment continues'),
+  ).action(async (cluster: string, options: RunOptions & { type: 'full' | 'incremental'; base?: string }) => {
+    await cli.knownCluster(cluster);
+    const request = { cluster, type: options.type, ...(options.base ? { baseBackupName: options.base } : {}) };
+    await cli.run(backup, { workflowId: WorkflowId.backup(cluster, options.type, stamp()), args: [request], summary: `${options.type} backup of ${cluster} (chainbackup CLI)` }, options, (result) =>
+      [`${result.name}  ${result.type}, LSN ${result.fromLsn} to ${result.toLsn} (redo to ${result.lastLsn}), ${formatBytes(result.sizeBytes)} stored (${formatBytes(result.streamBytes)} streamed) in ${result.durationSeconds.toFixed(1)} s`, `  at ${result.storage}/${result.path}`].join('\n'),
+    );
+  });
+
+  waitOptions(
+    program
+      .command('restore <cluster> <backup>')
+      .description('restore a cluster to a backup (the full backup and every increment up to it); the old datadir is kept')
+      .option('--from-cluster <name>', "restore another cluster's backup (read from that cluster's storage)")
+      .option('--to-datadir <path>', 'prepare into this new folder instead, without touching the running server'),
+  ).action(async (cluster: string, backupName: string, options: RunOptions & { fromCluster?: string; toDatadir?: string }) => {
+    await cli.knownCluster(cluster);
+    const source = options.fromCluster ? { source: await backupPath(cli, await cli.knownCluster(options.fromCluster), backupName) } : { backupName };
+    const request: RestoreRequestInput = { cluster, ...source, ...(options.toDatadir ? { target: { kind: 'new-datadir', path: options.toDatadir } } : {}) };
+    await cli.run(restore, { workflowId: WorkflowId.restore(cluster, stamp()), args: [request], summary: `Restore ${cluster} to ${backupName} (chainbackup CLI)` }, options, (result) =>
+      [
+        `restored ${result.cluster} to ${result.restored} (${result.chain.length} backups, ${formatBytes(result.downloadedBytes)} downloaded)`,
+        ...(result.previousDatadir ? [`  the replaced datadir is kept at ${result.previousDatadir}`] : []),
+        ...(result.gtidPosition ? [`  its binlog history starts again at GTID ${result.gtidPosition}: re-point replicas there`] : []),
+      ].join('\n'),
+    );
+  });
+
+  waitOptions(program.command('verify <cluster> <backup>').description('download, check every sha256 and prepare the chain in a scratch folder, then remove it')).action(
+    async (cluster: string, backupName: string, options: RunOptions) => {
+      await cli.knownCluster(cluster);
+      await cli.run(restore, { workflowId: WorkflowId.verify(cluster, backupName, stamp()), args: [{ cluster, backupName, target: { kind: 'verify' } }], summary: `Verify ${backupName} (chainbackup CLI)` }, options, (result) =>
+        `verified ${result.restored}: ${result.chain.length} backups downloaded (${formatBytes(result.downloadedBytes)}), checksums matched, prepared cleanly`,
+      );
+    },
+  );
+
+  waitOptions(program.command('delete <cluster> <backup>').description('delete a full backup with its whole chain, or the last increment of a chain')).action(
+    async (cluster: string, backupName: string, options: RunOptions) => {
+      await cli.knownCluster(cluster);
+      await cli.run(deleteBackup, { workflowId: WorkflowId.deleteBackup(cluster, backupName), args: [{ cluster, backupName }], summary: `Delete ${backupName} (chainbackup CLI)` }, options, (result) =>
+        `deleted ${result.removed.join(', ')} (${formatBytes(result.freedBytes)} freed)`,
+      );
+    },
+  );
+
+  waitOptions(program.command('retention <cluster>').description("apply the cluster's retention now, and sweep orphans").option('--dry-run', 'report only')).action(
+    async (cluster: string, options: RunOptions & { dryRun?: boolean }) => {
+      await cli.knownCluster(cluster);
+      await cli.run(retention, { workflowId: WorkflowId.retention(cluster, stamp()), args: [{ cluster, dryRun: options.dryRun === true }], summary: `Retention of ${cluster} (chainbackup CLI)` }, options, (result) =>
+        [
+          `${result.dryRun ? 'would remove' : 'removed'}: ${result.removed.join(', ') || 'nothing'}`,
+          `orphans ${result.dryRun ? 'to sweep' : 'swept'}: ${result.orphans.join(', ') || 'none'}`,
+          `kept chains: ${result.keptChains.join(', ') || 'none'}; ${formatBytes(result.freedBytes)} ${result.dryRun ? 'would be ' : ''}freed`,
+          ...(result.leftAlone ?? []).map((chain) => `LEFT ALONE (a manifest cannot be read; nothing of it is removed): chain ${chain.base}: ${chain.reasons.join('; ')}`),
+        ].join('\n'),
+      );
+    },
+  );
+}

@@ -1,0 +1,79 @@
+/**
+ * How other processes talk to the workflows: the workflow type names (what `temporal workflow start
+ * --type` takes), the signals and queries, the lock's messages, and the workflow ids that follow a
+ * rule. Workflows, activities, the CLI, the schedules and the progress follower all take them from
+ * here, so a name is written once.
+ */
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { BackupType } from './names.js';
+
+/** The registered workflow types; `test/unit/workflow-contract.test.ts` checks each names its function. */
+export const WorkflowType = {
+  backup: 'backup',
+  restore: 'restore',
+  deleteBackup: 'deleteBackup',
+  retention: 'retention',
+  catalog: 'catalog',
+  clusterLock: 'clusterLock',
+} as const;
+
+/** One run of one workflow. */
+export interface WorkflowRun {
+  workflowId: string;
+  runId: string;
+}
+
+/** A request for a cluster's lock. */
+export interface LockRequest extends WorkflowRun {
+  /** What the holder does, shown in the lock's details: "backup full", "restore …". */
+  purpose: string;
+}
+
+export interface LockTiming {
+  /** How long an idle lock stays open before it completes; a later request starts a new one. */
+  idleLifetime: string;
+  /** How often the lock checks that its holder is still open. */
+  holderCheckInterval: string;
+}
+
+/** The lock workflow's input and its `lockState` answer; carried across continue-as-new. */
+export interface LockState {
+  cluster: string;
+  holder: LockRequest | null;
+  waiting: LockRequest[];
+  /** The lock's waits; absent in production (the lock's defaults). The workflow tests shorten them. */
+  timing?: LockTiming;
+}
+
+export const acquireSignal = defineSignal<[LockRequest]>('acquire');
+export const releaseSignal = defineSignal<[WorkflowRun]>('release');
+export const grantedSignal = defineSignal<[{ lockRunId: string }]>('lockGranted');
+export const lockStateQuery = defineQuery<LockState>('lockState');
+
+/** What a workflow is doing now: the `progress` query every cluster workflow answers. */
+export interface WorkflowProgress {
+  phase: string;
+  /** When this phase began (workflow time). */
+  since: string;
+}
+
+export const progressQuery = defineQuery<WorkflowProgress>('progress');
+
+/**
+ * Workflow ids: they say the cluster and the kind of work, so the Web UI's list reads as a log.
+ * `stamp` is `formatTimestamp` of the moment the work was asked for.
+ */
+export const WorkflowId = {
+  /** The one workflow that serializes all work on one cluster (backups, restores, deletions). */
+  clusterLock: (cluster: string) => `chainbackup-lock-${cluster}`,
+  backup: (cluster: string, type: BackupType, stamp: string) => `backup-${cluster}-${type}-${stamp}`,
+  /** A schedule's runs; Temporal appends the scheduled time. */
+  scheduledBackup: (cluster: string, type: BackupType) => `backup-${cluster}-${type}-scheduled`,
+  restore: (cluster: string, stamp: string) => `restore-${cluster}-${stamp}`,
+  verify: (cluster: string, backup: string, stamp: string) => `verify-${cluster}-${backup}-${stamp}`,
+  /** One deletion per backup at a time: a second request for the same backup is refused by Temporal. */
+  deleteBackup: (cluster: string, backup: string) => `delete-${cluster}-${backup}`,
+  retention: (cluster: string, stamp: string) => `retention-${cluster}-${stamp}`,
+  retentionAfter: (cluster: string, backup: string) => `retention-${cluster}-after-${backup}`,
+  catalog: (cluster: string, stamp: string) => `catalog-${cluster}-${stamp}`,
+} as const;

@@ -1,0 +1,171 @@
+/**
+ * The activities that run for long, alone in Temporal's MockActivityEnvironment (no worker, no
+ * workflow) on a real MariaDB sandbox and real storage: they heartbeat their progress, and when
+ * cancelled they stop their tool, remove what they wrote, and end as a cancellation, not as a
+ * failure of the tool.
+ */
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { CancelledFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { loadConfig } from '../../config/file.js';
+import { sweepSecretsFolder } from '../../activities/database/defaults-file.js';
+import { createHostActivities, type HostActivities } from '../../activities/index.js';
+import { exists } from '../../activities/files.js';
+import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
+import { backupName } from '../../domain/names.js';
+import type { BackupLocation } from '../../domain/layout.js';
+import { createSandbox, filesystemStorage, s3Storage, testRoot, TestBucket, uniqueName, writeConfig } from '../support/environment.js';
+
+const name = uniqueName('activities');
+const root = join(testRoot(), name);
+const secrets = join(root, 'secrets');
+const failpoints = join(root, 'failpoints');
+const bucket = new TestBucket();
+const slowPrefix = `${name}-slow`;
+const localStorage = filesystemStorage(`${name}-local`);
+const localStorageFolder = join(testRoot(), 'stores', `${name}-local`);
+
+function fullBackupLocation(cluster: string): BackupLocation {
+  const full = backupName(cluster, 'full', Date.now());
+  return { name: full, base: full };
+}
+
+let sandbox: MariaDbSandbox;
+let activities: HostActivities;
+
+interface Beat {
+  phase?: string;
+  bytesDone?: number;
+  object?: string;
+}
+
+/** Runs an activity alone, recording its heartbeats; `onBeat` may cancel it. */
+function runAlone<T>(work: (activities: HostActivities) => Promise<T>, onBeat: (beat: Beat, environment: MockActivityEnvironment) => void = () => undefined) {
+  const environment = new MockActivityEnvironment({ attempt: 1 });
+  const beats: Beat[] = [];
+  environment.on('heartbeat', (details: unknown) => {
+    const beat = (details ?? {}) as Beat;
+    beats.push(beat);
+    onBeat(beat, environment);
+  });
+  return { environment, beats, result: environment.run(() => work(activities)) };
+}
+
+/** Pids of processes whose command line contains every fragment. */
+async function processesWith(...fragments: string[]): Promise<number[]> {
+  const found: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    const commandLine = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (fragments.every((fragment) => commandLine.includes(fragment))) found.push(Number(entry));
+  }
+  return found;
+}
+
+
+
+async function until(what: string, probe: () => Promise<boolean>): Promise<void> {
+  for (let tries = 0; tries < 600; tries++) {
+    if (await probe()) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
+
+beforeAll(async () => {
+  await mkdir(failpoints, { recursive: true });
+  await sweepSecretsFolder(secrets);
+  sandbox = await createSandbox(`${name}-source`);
+  await sandbox.loadSampleData(20_000);
+  const config = {
+    temporal: { taskQueue: name },
+    clusters: [
+      // Throttled copy: the backup streams for long enough to be cancelled in the middle.
+      sandbox.clusterConfig('slow', s3Storage(slowPrefix), { backup: { throttle: 5 } }),
+      sandbox.clusterConfig('local', localStorage),
+    ],
+  };
+  activities = createHostActivities(await loadConfig(await writeConfig(name, config)));
+});
+
+afterAll(async () => {
+  delete process.env.CHAINBACKUP_FAILPOINTS;
+  bucket.close();
+  await sandbox?.stop();
+});
+
+describe('takeBackup', () => {
+  test('cancelled while it streams: the tool is stopped, every object and the open upload are removed, the credentials file is gone', async () => {
+    const location = fullBackupLocation('slow');
+    const run = runAlone(
+      (host) => host.takeBackup({ cluster: 'slow', location }),
+      (beat, environment) => {
+        if (beat.phase === 'streaming' && (beat.bytesDone ?? 0) > 0) environment.cancel();
+      },
+    );
+    await expect(run.result).rejects.toBeInstanceOf(CancelledFailure);
+
+    const phases = run.beats.map((beat) => beat.phase);
+    expect(phases[0]).toBe('connecting');
+    expect(phases).toContain('streaming');
+    expect(run.beats.every((beat) => beat.object === `${location.name}/`)).toBe(true);
+    expect(await bucket.list(slowPrefix)).toEqual([]);
+    expect(await bucket.openMultipartUploads(`${slowPrefix}/`)).toEqual([]);
+    expect(await processesWith('mariadb-backup', `--datadir=${sandbox.datadir}`)).toEqual([]);
+    expect(await readdir(join(secrets, `process-${process.pid}`)).catch(() => [])).toEqual([]);
+  });
+});
+
+describe('prepareBackup', () => {
+  test('cancelled while the tool runs: it ends as a cancellation, not as a failed prepare, and no tool is left running', async () => {
+    const backupDir = join(root, 'prepare-me');
+    await execa('mariadb-backup', ['--no-defaults', '--backup', `--target-dir=${backupDir}`, `--socket=${sandbox.socket}`, '--user=root', `--datadir=${sandbox.datadir}`]);
+    process.env.CHAINBACKUP_FAILPOINTS = failpoints;
+    const armed = join(failpoints, 'prepare-running');
+    await writeFile(armed, '');
+    const run = runAlone((host) => host.prepareBackup({ cluster: 'local', flavour: 'mariadb', fullDir: backupDir, moreToApply: false }));
+    const outcome = run.result.then(
+      () => 'finished',
+      (error: unknown) => error,
+    );
+    // The failpoint holds the activity after the tool has started; the marker names the tool's pid.
+    await until('the prepare to start', () => exists(`${armed}.reached`));
+    const pid = Number(/^pid (\d+)/.exec(await readFile(join(backupDir, '.chainbackup-preparing'), 'utf8').catch(() => ''))?.[1] ?? 0);
+    run.environment.cancel();
+    await rm(armed);
+
+    expect(await outcome).toBeInstanceOf(CancelledFailure);
+    expect(run.beats[0]?.phase).toBe('preparing full backup');
+    expect(pid).toBeGreaterThan(0);
+    expect(await processesWith('mariadb-backup', '--prepare', `--target-dir=${backupDir}`)).toEqual([]);
+  });
+});
+
+describe('removeBackupData', () => {
+  async function storeFolder(location: BackupLocation, objects: string[]): Promise<string> {
+    const folder = join(localStorageFolder, location.name);
+    await mkdir(folder, { recursive: true });
+    for (const object of objects) await writeFile(join(folder, object), `${object}\n`);
+    return folder;
+  }
+
+  test('heartbeats while it removes, keeps the chain marker unless told to remove it, and running it again is harmless', async () => {
+    const location = fullBackupLocation('local');
+    const folder = await storeFolder(location, ['backup.xbstream.zst', 'xtrabackup_checkpoints', 'xtrabackup_info', 'deleting.json']);
+
+    const first = runAlone((host) => host.removeBackupData({ cluster: 'local', location, removeMarker: false }));
+    await first.result;
+    expect(first.beats.length).toBeGreaterThan(0);
+    expect(first.beats.every((beat) => beat.phase === 'removing' && beat.object === `${location.name}/`)).toBe(true);
+    expect(await readdir(folder)).toEqual(['deleting.json']);
+
+    await runAlone((host) => host.removeBackupData({ cluster: 'local', location, removeMarker: false })).result;
+    expect(await readdir(folder)).toEqual(['deleting.json']);
+
+    await runAlone((host) => host.removeBackupData({ cluster: 'local', location, removeMarker: true })).result;
+    expect(await readdir(folder).catch(() => [])).toEqual([]);
+  });
+});
