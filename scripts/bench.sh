@@ -2,8 +2,10 @@
 # Benchmarks (not part of the test suite): `npm run bench` (about 2 GB) or `npm run bench -- --quick`;
 # `npm run bench -- --render-only` rewrites the Markdown and the README summary from the stored results.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
 bash scripts/install-deps.sh
+source scripts/node-env.sh
 npm run --silent build
 if [[ " $* " != *" --render-only "* ]]; then
   bash scripts/build-walg.sh || echo "[bench] wal-g could not be built: the peer is left out of this run"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the project needs, idempotently: Debian packages (MariaDB 10.11,
 # mariadb-backup, sysbench, zstd, procps), the `temporal` CLI and MinIO built from their Go modules into
-# .tools/bin (ignored by git, reused when present), and the npm dependencies.
+# .tools/bin, Node.js 24 LTS into .tools/node when the machine's own Node is older (all ignored by
+# git, reused when present), and the npm dependencies exactly as package-lock.json pins them.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -10,6 +11,12 @@ temporal_version="v1.5.1"
 # DESIGN.md names commit 9e49d5e7a648 (tag RELEASE.2025-10-15T17-29-55Z); the Go module proxy
 # answers 403 "not available" for it and lists this pseudo-version as the only one it serves.
 minio_version="v0.0.0-20260212201848-7aac2a2c5b7c"
+# Node.js 24 LTS: the official binary, as the npm registry serves it in node-linux-<arch>.
+node_version="24.22.3"
+declare -A node_integrity=(
+  [x64]="sha512-KHsob+Fv9YerATvYujMbiyJqnRCvLtrcr/eTNqRqiOSGp97EOiRP1yP47+knGgQ/xnc3XY8xzkW587dlZzNqRA=="
+  [arm64]="sha512-IZx0J52/1NDwAsY2iyWR9nlPIYuYviTWetjj8+ElvYQh2+XRhLfCfkbFEF/2O5vGI2hcUbyPNHV+nz342FbJXw=="
+)
 
 log() { printf '[install] %s\n' "$*"; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -50,21 +57,52 @@ go_install() {
   GOBIN="$tools_bin" GOFLAGS=-buildvcs=false go install "$module@$version"
 }
 
+# Node 24 under .tools/node, unless the machine's own Node is 24 or newer already.
+install_node() {
+  local own_major
+  own_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+  if [ "$own_major" -ge 24 ]; then
+    log "Node $(node --version) present"
+    return
+  fi
+  local dest="$root/.tools/node-$node_version"
+  if [ -x "$dest/bin/node" ] && [ "$("$dest/bin/node" --version)" = "v$node_version" ]; then
+    ln -sfn "node-$node_version" "$root/.tools/node"
+    log "Node $node_version present"
+    return
+  fi
+  local arch
+  case "$(uname -m)" in
+    x86_64) arch=x64 ;;
+    aarch64 | arm64) arch=arm64 ;;
+    *) echo "no Node $node_version package for $(uname -m)" >&2; exit 1 ;;
+  esac
+  log "installing Node $node_version from the npm registry (node-linux-$arch)"
+  local scratch
+  scratch="$(mktemp -d)"
+  # npm pack checks the tarball against the registry's integrity; this checks the registry's against ours.
+  (cd "$scratch" && npm pack "node-linux-$arch@$node_version" --json --silent --loglevel=error > pack.json)
+  grep -q "\"integrity\": \"${node_integrity[$arch]}\"" "$scratch/pack.json" || { echo "node-linux-$arch@$node_version does not have the pinned integrity" >&2; exit 1; }
+  rm -rf "$dest.partial"
+  mkdir -p "$dest.partial"
+  tar xzf "$scratch/node-linux-$arch-$node_version.tgz" -C "$dest.partial" --strip-components=1 package/bin/node package/LICENSE
+  rm -rf "$dest" "$scratch"
+  mv "$dest.partial" "$dest"
+  ln -sfn "node-$node_version" "$root/.tools/node"
+}
+
 main() {
   local started=$SECONDS
   install_debian_packages
   command -v go >/dev/null || { echo "Go is required to build the temporal CLI and MinIO" >&2; exit 1; }
   go_install temporal github.com/temporalio/cli/cmd/temporal "$temporal_version"
   go_install minio github.com/minio/minio "$minio_version"
-  if [ -f "$root/package-lock.json" ]; then
-    if [ ! -d "$root/node_modules" ] || [ "$root/package-lock.json" -nt "$root/node_modules/.package-lock.json" ]; then
-      log "installing npm dependencies"
-      # npm 11's `npm ci` refuses this lockfile ("Missing: @swc/core-darwin-arm64@"): its optional
-      # platform packages are recorded without versions. `npm install` installs the locked versions.
-      (cd "$root" && npm install --no-audit --no-fund --loglevel=error)
-    else
-      log "npm dependencies present"
-    fi
+  install_node
+  if [ ! -d "$root/node_modules" ] || [ "$root/package-lock.json" -nt "$root/node_modules/.package-lock.json" ]; then
+    log "installing npm dependencies (npm ci: exactly the locked versions; the lockfile is never rewritten)"
+    (cd "$root" && npm ci --no-audit --no-fund --loglevel=error)
+  else
+    log "npm dependencies present"
   fi
   log "done in $((SECONDS - started)) s"
 }

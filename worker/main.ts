@@ -10,6 +10,11 @@ import { secretsFolderRoot, sweepSecretsFolder } from '../activities/database/de
 import { temporalConnectConfig } from '../config/temporal-connection.js';
 import { createWorkers } from './workers.js';
 
+// On Node 20 the AWS SDK warns in every process that its releases after the first week of January
+// 2027 will need Node 22. The version package-lock.json pins supports Node 20; the README says when
+// this product's support for Node 20 ends. Nothing for an operator to act on here, so no warning.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const program = new Command()
   .name('chainbackup-worker')
   .description('Serve chainbackup workflows and the activities of this host’s clusters')
