@@ -1,5 +1,6 @@
 import { clusterSettings, type ClusterSettings, type Config } from '../domain/config.js';
 import { backupActivities } from './backup.js';
+import { binlogActivities } from './binlogs.js';
 import { clusterLockActivities } from './cluster-lock.js';
 import { deletionActivities } from './deletion.js';
 import { ActivityDeps } from './deps.js';
@@ -21,7 +22,7 @@ export function createOrchestratorActivities(config: Config) {
 /** Activities that must run on the database host: the backup tool, the datadir, the server. */
 export function createHostActivities(config: Config) {
   const deps = new ActivityDeps(config);
-  return { ...backupActivities(deps), ...restoreActivities(deps), ...deletionActivities(deps) };
+  return { ...backupActivities(deps), ...restoreActivities(deps), ...deletionActivities(deps), ...binlogActivities(deps) };
 }
 
 export type OrchestratorActivities = ReturnType<typeof createOrchestratorActivities>;

@@ -3,14 +3,14 @@
  * schedules so they match the configuration, and reports what it changed; the other operations
  * pause, resume, trigger and describe a cluster's schedules.
  */
-import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type DayOfWeek, type ScheduleDescription, type ScheduleOptions } from '@temporalio/client';
+import { ScheduleNotFoundError, ScheduleOverlapPolicy, WorkflowExecutionAlreadyStartedError, type Client, type DayOfWeek, type ScheduleDescription, type ScheduleOptions } from '@temporalio/client';
 import pMap from 'p-map';
 import type { Config } from '../domain/config.js';
 import { describeCadence, desiredSchedules, scheduleFingerprint, scheduleId, SCHEDULE_ID_PREFIX, type ApplyReport, type ClusterScheduleView, type DesiredSchedule } from '../domain/schedules.js';
 import { BackupClusterKey, BackupTypeKey } from '../domain/search-attributes.js';
 import type { Weekday } from '../domain/week.js';
-import { WorkflowId } from '../domain/workflow-contract.js';
-import { backup } from '../workflows/index.js';
+import { WorkflowId, WorkflowType } from '../domain/workflow-contract.js';
+import { backup, binlogArchiver } from '../workflows/index.js';
 
 export type { ApplyReport, ClusterScheduleView };
 
@@ -99,7 +99,45 @@ export async function applySchedules(client: Client, config: Config): Promise<Ap
   const unwanted = [...existing].filter((id) => !wanted.has(id));
   await pMap(unwanted, (id) => client.schedule.getHandle(id).delete(), { concurrency: APPLY_CONCURRENCY });
   report.deleted.push(...unwanted);
+  await applyArchivers(client, config, report);
   return report;
+}
+
+/**
+ * Makes the running binlog archivers match the configuration: one for each cluster with
+ * `binlogs.archive: true`, started when missing; this deployment's archivers of other clusters
+ * (archiving switched off, or the cluster removed) are cancelled. Reported beside the schedules.
+ */
+async function applyArchivers(client: Client, config: Config, report: ApplyReport): Promise<void> {
+  const running = new Set<string>();
+  const query = `WorkflowType = "${WorkflowType.binlogArchiver}" AND ExecutionStatus = "Running" AND TaskQueue = "${config.temporal.taskQueue}"`;
+  for await (const execution of client.workflow.list({ query })) running.add(execution.workflowId);
+  const wanted = config.clusters.filter((cluster) => cluster.binlogs.archive);
+  for (const cluster of wanted) {
+    const id = WorkflowId.binlogArchiver(cluster.name);
+    // The list is eventually consistent: a start that finds the archiver running reports it unchanged.
+    const started = await client.workflow
+      .start(binlogArchiver, {
+        taskQueue: config.temporal.taskQueue,
+        workflowId: id,
+        args: [{ cluster: cluster.name }],
+        workflowIdConflictPolicy: 'FAIL',
+        staticSummary: `Archives the binary log of ${cluster.name} every ${cluster.binlogs.interval}`,
+      })
+      .then(
+        () => true,
+        (error: unknown) => {
+          if (error instanceof WorkflowExecutionAlreadyStartedError) return false;
+          throw error;
+        },
+      );
+    report[started ? 'created' : 'unchanged'].push(id);
+    running.delete(id);
+  }
+  for (const id of running) {
+    await client.workflow.getHandle(id).cancel();
+    report.deleted.push(id);
+  }
 }
 
 /** The schedules of one cluster as the server has them now. */

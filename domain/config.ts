@@ -134,6 +134,19 @@ export const clusterSchema = z.strictObject({
     })
     .prefault({}),
   incremental: incrementalSchema.prefault({}),
+  binlogs: z
+    .strictObject({
+      /** Archive the binary log continuously, for point-in-time recovery (the server needs log_bin). */
+      archive: z.boolean().default(false),
+      /** How often the archiver rotates the binary log and uploads the files that closed: at most this much is not archived yet. */
+      interval: duration.default('1m'),
+      /**
+       * Who replays archived binlogs into a restored server: a user allowed to run every statement
+       * the binlog holds (ALL PRIVILEGES, with BINLOG REPLAY). Default: the cluster's connection.
+       */
+      replayConnection: connectionSchema.optional(),
+    })
+    .prefault({}),
   retention: z
     .strictObject({
       /** Keep the newest N chains (a full backup and its increments). */
@@ -213,6 +226,7 @@ export interface ClusterSettings {
   restore: Pick<ClusterConfig['restore'], 'timeout'>;
   retention: ClusterConfig['retention'];
   retry: ClusterConfig['retry'];
+  binlogs: Pick<ClusterConfig['binlogs'], 'archive' | 'interval'>;
 }
 
 export function clusterSettings(cluster: ClusterConfig): ClusterSettings {
@@ -225,5 +239,6 @@ export function clusterSettings(cluster: ClusterConfig): ClusterSettings {
     restore: { timeout: cluster.restore.timeout },
     retention: cluster.retention,
     retry: cluster.retry,
+    binlogs: { archive: cluster.binlogs.archive, interval: cluster.binlogs.interval },
   };
 }

@@ -27,6 +27,7 @@ export const FAILURE_TABLE = {
   StorageRefused: 'refusal',
   UnsupportedLayout: 'refusal',
   RollbackFailed: 'failure',
+  BinlogUnavailable: 'refusal',
 } as const satisfies Record<string, 'refusal' | 'failure'>;
 
 export type FailureTypeName = keyof typeof FAILURE_TABLE;

@@ -34,9 +34,19 @@ export const restoreRequestSchema = z
     /** Any backup folder on any reachable storage, e.g. another cluster's. */
     source: z.strictObject({ storage: storageSchema, path: z.string().min(1) }).optional(),
     target: restoreTargetSchema.default({ kind: 'in-place' }),
+    /**
+     * Restore the cluster as it was at this moment (ISO 8601 with a zone, e.g.
+     * "2026-04-06T14:05:09Z"): the newest backup finished before it, then its archived binlogs
+     * replayed up to it. In place only, from the cluster's own storage.
+     */
+    pointInTime: z.iso.datetime({ offset: true, error: 'must be an ISO 8601 time with a zone, such as "2026-04-06T14:05:09Z" or "2026-04-06T16:05:09+02:00"' }).optional(),
   })
-  .refine((request) => (request.backupName === undefined) !== (request.source === undefined), {
-    message: 'give exactly one of backupName or source',
+  .refine((request) => [request.backupName, request.source, request.pointInTime].filter((value) => value !== undefined).length === 1, {
+    message: 'give exactly one of backupName, source or pointInTime',
+  })
+  .refine((request) => request.pointInTime === undefined || request.target.kind === 'in-place', {
+    message: 'a point-in-time restore replays binlogs into a running server, so its target must be in-place (into a new datadir or verify: not yet)',
+    path: ['target'],
   });
 export type RestoreRequest = z.infer<typeof restoreRequestSchema>;
 export type RestoreRequestInput = z.input<typeof restoreRequestSchema>;

@@ -5,6 +5,7 @@
  * here, so a name is written once.
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { BinlogGap } from './binlog-archive.js';
 import type { BackupType } from './names.js';
 
 /** The registered workflow types; `test/unit/workflow-contract.test.ts` checks each names its function. */
@@ -15,6 +16,7 @@ export const WorkflowType = {
   retention: 'retention',
   catalog: 'catalog',
   clusterLock: 'clusterLock',
+  binlogArchiver: 'binlogArchiver',
 } as const;
 
 /** One run of one workflow. */
@@ -59,6 +61,24 @@ export interface WorkflowProgress {
 
 export const progressQuery = defineQuery<WorkflowProgress>('progress');
 
+/** A binlog archiver's state: its `binlogArchive` query, and what it carries across continue-as-new. */
+export interface BinlogArchiveState {
+  cluster: string;
+  rounds: number;
+  lastRoundAt?: string;
+  /** Whether the archive held every transaction the server had logged when the last round ended. */
+  caughtUp: boolean;
+  /** The server's `gtid_binlog_pos` when the last round ended. */
+  serverPosition?: string;
+  newest?: { file: string; lastEventTime: string; endGtids: string };
+  archivedFiles?: number;
+  gaps: BinlogGap[];
+  lastError?: string;
+  lastErrorAt?: string;
+}
+
+export const binlogArchiveQuery = defineQuery<BinlogArchiveState>('binlogArchive');
+
 /**
  * Workflow ids: they say the cluster and the kind of work, so the Web UI's list reads as a log.
  * `stamp` is `formatTimestamp` of the moment the work was asked for.
@@ -76,4 +96,6 @@ export const WorkflowId = {
   retention: (cluster: string, stamp: string) => `retention-${cluster}-${stamp}`,
   retentionAfter: (cluster: string, backup: string) => `retention-${cluster}-after-${backup}`,
   catalog: (cluster: string, stamp: string) => `catalog-${cluster}-${stamp}`,
+  /** The one archiver of a cluster's binary log. */
+  binlogArchiver: (cluster: string) => `chainbackup-binlogs-${cluster}`,
 } as const;

@@ -3,3 +3,4 @@ export { restore, type RestoreResult } from './restore.js';
 export { clusterLock } from './cluster-lock.js';
 export { deleteBackup, retention, type DeletionResult, type RetentionResult } from './retention.js';
 export { catalog, type ClusterCatalog, type BackupListing } from './catalog.js';
+export { binlogArchiver } from './binlog-archiver.js';

@@ -8,6 +8,7 @@ import { gtidRestartStatements } from '../domain/server-layout.js';
 import { restoreRequestSchema, type RestoreRequest, type RestoreRequestInput } from '../domain/requests.js';
 import { BackupChainBaseKey, BackupNameKey } from '../domain/search-attributes.js';
 import type { RestoreSource, TargetServer } from '../activities/index.js';
+import type { ReplayPlan } from '../domain/point-in-time.js';
 import { hostActivities } from './activities.js';
 import { withClusterLock } from './cluster-lock.js';
 import { beginClusterWork } from './cluster-work.js';
@@ -27,6 +28,9 @@ export interface RestoreResult {
   gtidPosition?: string;
   toLsn: string;
   downloadedBytes: number;
+  /** A restore to a point: the point, and how many archived binlogs were replayed up to it. */
+  pointInTime?: string;
+  replayedBinlogs?: number;
 }
 
 /** Lists what is wrong with the stored objects of a chain before anything is downloaded. */
@@ -49,6 +53,15 @@ function missingObjects(chain: CommittedBackup[]): string[] {
  */
 export async function restore(input: RestoreRequestInput): Promise<RestoreResult> {
   const { request, cluster } = await beginClusterWork(restoreRequestSchema, input, 'restore request', () => 'restore');
+  const pointInTime = request.pointInTime;
+  if (pointInTime !== undefined) {
+    // The backup and the binlogs are chosen holding the lock: no backup or deletion changes them meanwhile.
+    return withClusterLock(cluster.name, 'restore to a point in time', async () => {
+      reportPhase(`Finding the backup and the archived binlogs that reach ${pointInTime}`);
+      const plan = await hostActivities(cluster, cluster.restore.timeout).quick.planPointInTimeRestore({ cluster: cluster.name, pointInTime });
+      return restoreChain(request, cluster, { targetName: plan.backupName }, { pointInTime, replay: plan.replay });
+    });
+  }
   // What the request asks for is checked before the lock is taken: a refusal never waits, nor holds it.
   const from = restoreSource(request, cluster.name);
   // Holding the cluster's lock keeps its backups and deletions from running under the restore.
@@ -87,9 +100,16 @@ interface PreparedRestore {
   workDir: string;
   fullDir: string;
   result: RestoreResult;
+  toPoint?: PointInTime;
 }
 
-async function restoreChain(request: RestoreRequest, cluster: ClusterSettings, { source, targetName }: ResolvedSource): Promise<RestoreResult> {
+/** A restore to a point: the binlogs replayed on top of the restored backup. */
+interface PointInTime {
+  pointInTime: string;
+  replay: ReplayPlan;
+}
+
+async function restoreChain(request: RestoreRequest, cluster: ClusterSettings, { source, targetName }: ResolvedSource, toPoint?: PointInTime): Promise<RestoreResult> {
   const host = hostActivities(cluster, cluster.restore.timeout, { serverDownWaitsForCancellation: patched('server-down-steps-wait-for-cancellation') });
   const chain = await resolveChain(host, cluster, targetName, source);
   if (request.target.kind === 'new-datadir' && patched('clone-target-checked-before-download')) {
@@ -110,6 +130,7 @@ async function restoreChain(request: RestoreRequest, cluster: ClusterSettings, {
     restoreId,
     workDir,
     fullDir,
+    ...(toPoint ? { toPoint } : {}),
     result: { cluster: cluster.name, restored: target.name, chain: chain.map((backup) => backup.name), target: request.target, toLsn: target.manifest.toLsn, downloadedBytes },
   };
 
@@ -176,7 +197,7 @@ async function placeClone({ host, cluster, workDir, fullDir, result }: PreparedR
  * pause rolls back: the previous datadir goes back and the server starts again on it.
  */
 async function replaceInPlace(prepared: PreparedRestore): Promise<RestoreResult> {
-  const { host, cluster, source, target, restoreId, workDir, fullDir, result } = prepared;
+  const { host, cluster, source, target, restoreId, workDir, fullDir, result, toPoint } = prepared;
   // Where the target server keeps its files (redo, undo, system tablespace, logs): read while it still
   // runs, and refused here, before the pause, if the restore could not honour it.
   let targetServer: TargetServer | undefined;
@@ -211,6 +232,12 @@ async function replaceInPlace(prepared: PreparedRestore): Promise<RestoreResult>
       reportPhase(`Checking the restored server of ${cluster.name}: its GTID state and every table`);
       ({ gtid: gtidPosition } = await host.quick.settleRestoredServer({ cluster: cluster.name, target: targetServer, ...(target.manifest.binlog?.gtid ? { gtid: target.manifest.binlog.gtid } : {}) }));
     }
+    // Nothing above wrote to the restored server's binlog: the replay continues its history.
+    if (toPoint) {
+      reportPhase(`Replaying ${toPoint.replay.files.length} archived binlogs into ${cluster.name} up to ${toPoint.pointInTime}`);
+      const replayed = await host.long.replayBinlogs.executeWithOptions({ summary: `replay binlogs up to ${toPoint.pointInTime}` }, [{ cluster: cluster.name, replay: toPoint.replay, workDir }]);
+      gtidPosition = replayed.gtid || gtidPosition;
+    }
     await host.quick.recordInPlaceRestore({
       cluster: cluster.name,
       record: { restoredAt: new Date().toISOString(), backup: target.name, workflowId: workflowInfo().workflowId, ...(gtidPosition ? { gtid: gtidPosition } : {}) },
@@ -222,8 +249,8 @@ async function replaceInPlace(prepared: PreparedRestore): Promise<RestoreResult>
     throw error;
   }
   await host.quick.removeRestoreWorkspace({ workDir });
-  reportPhase(`Restored ${cluster.name} to ${target.name}`);
-  return { ...result, previousDatadir, ...(gtidPosition ? { gtidPosition } : {}) };
+  reportPhase(`Restored ${cluster.name} to ${toPoint ? toPoint.pointInTime : target.name}`);
+  return { ...result, previousDatadir, ...(gtidPosition ? { gtidPosition } : {}), ...(toPoint ? { pointInTime: toPoint.pointInTime, replayedBinlogs: toPoint.replay.files.length } : {}) };
 }
 
 /** Puts the previous datadir back and starts the server on it; a rollback that fails leaves everything in place and says where. */

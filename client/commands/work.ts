@@ -4,7 +4,7 @@ import { formatTimestamp } from '../../domain/names.js';
 import type { RestoreRequestInput } from '../../domain/requests.js';
 import { WorkflowId } from '../../domain/workflow-contract.js';
 import { backup, deleteBackup, restore, retention } from '../../workflows/index.js';
-import { waitOptions, type CliContext, type RunOptions } from '../cli-context.js';
+import { CliError, ExitCode, waitOptions, type CliContext, type RunOptions } from '../cli-context.js';
 import { formatBytes } from '../follow.js';
 import { backupPath } from './catalog.js';
 
@@ -27,17 +27,19 @@ export function registerWorkCommands(program: Command, cli: CliContext): void {
 
   waitOptions(
     program
-      .command('restore <cluster> <backup>')
-      .description('restore a cluster to a backup (the full backup and every increment up to it); the old datadir is kept')
+      .command('restore <cluster> [backup]')
+      .description('restore a cluster to a backup (the full backup and every increment up to it), or with --to-time to a point in time; the old datadir is kept')
+      .option('--to-time <time>', 'restore to this moment (ISO 8601 with a zone, e.g. 2026-04-06T14:05:09Z): the newest backup before it, then the archived binlogs up to it')
       .option('--from-cluster <name>', "restore another cluster's backup (read from that cluster's storage)")
       .option('--to-datadir <path>', 'prepare into this new folder instead, without touching the running server'),
-  ).action(async (cluster: string, backupName: string, options: RunOptions & { fromCluster?: string; toDatadir?: string }) => {
+  ).action(async (cluster: string, backupName: string | undefined, options: RunOptions & { toTime?: string; fromCluster?: string; toDatadir?: string }) => {
     await cli.knownCluster(cluster);
-    const source = options.fromCluster ? { source: await backupPath(cli, await cli.knownCluster(options.fromCluster), backupName) } : { backupName };
+    if ((backupName === undefined) === (options.toTime === undefined)) throw new CliError('restore: give a backup name or --to-time <time>, not both and not neither', ExitCode.refused);
+    const source = options.toTime !== undefined ? { pointInTime: options.toTime } : options.fromCluster ? { source: await backupPath(cli, await cli.knownCluster(options.fromCluster), backupName as string) } : { backupName };
     const request: RestoreRequestInput = { cluster, ...source, ...(options.toDatadir ? { target: { kind: 'new-datadir', path: options.toDatadir } } : {}) };
-    await cli.run(restore, { workflowId: WorkflowId.restore(cluster, stamp()), args: [request], summary: `Restore ${cluster} to ${backupName} (chainbackup CLI)` }, options, (result) =>
+    await cli.run(restore, { workflowId: WorkflowId.restore(cluster, stamp()), args: [request], summary: `Restore ${cluster} to ${options.toTime ?? backupName} (chainbackup CLI)` }, options, (result) =>
       [
-        `restored ${result.cluster} to ${result.restored} (${result.chain.length} backups, ${formatBytes(result.downloadedBytes)} downloaded)`,
+        `restored ${result.cluster} to ${result.pointInTime ? `${result.pointInTime}: ${result.restored} and ${result.replayedBinlogs ?? 0} archived binlogs replayed` : result.restored} (${result.chain.length} backups, ${formatBytes(result.downloadedBytes)} downloaded)`,
         ...(result.previousDatadir ? [`  the replaced datadir is kept at ${result.previousDatadir}`] : []),
         ...(result.gtidPosition ? [`  its binlog history starts again at GTID ${result.gtidPosition}: re-point replicas there`] : []),
       ].join('\n'),

@@ -62,9 +62,20 @@ describe('workflow requests', () => {
     expect(parseWith(backupRequestSchema, { cluster: 'shop', type: 'incremental', baseBackupName: 'latest' }, 'backup request')).toMatchObject({ ok: false, message: expect.stringContaining('baseBackupName: must be a backup name') });
   });
 
-  test('a restore request needs exactly one of backupName or source', () => {
-    expect(parseWith(restoreRequestSchema, { cluster: 'shop' }, 'restore request')).toMatchObject({ ok: false, message: 'invalid restore request: give exactly one of backupName or source' });
+  test('a restore request needs exactly one of backupName, source or pointInTime', () => {
+    expect(parseWith(restoreRequestSchema, { cluster: 'shop' }, 'restore request')).toMatchObject({ ok: false, message: 'invalid restore request: give exactly one of backupName, source or pointInTime' });
     const ok = parseWith(restoreRequestSchema, { cluster: 'shop', backupName: 'shop-2026-04-06T000000.000Z-full' }, 'restore request');
     expect(ok).toMatchObject({ ok: true, value: { target: { kind: 'in-place' } } });
+  });
+
+  test('a point in time needs a zone, and an in-place target', () => {
+    expect(parseWith(restoreRequestSchema, { cluster: 'shop', pointInTime: '2026-04-06 14:05' }, 'restore request')).toMatchObject({
+      ok: false,
+      message: 'invalid restore request: pointInTime: must be an ISO 8601 time with a zone, such as "2026-04-06T14:05:09Z" or "2026-04-06T16:05:09+02:00"',
+    });
+    expect(parseWith(restoreRequestSchema, { cluster: 'shop', pointInTime: '2026-04-06T14:05:09' }, 'restore request')).toMatchObject({ ok: false, message: expect.stringContaining('pointInTime: must be an ISO 8601 time with a zone') });
+    expect(parseWith(restoreRequestSchema, { cluster: 'shop', pointInTime: '2026-04-06T16:05:09+02:00' }, 'restore request')).toMatchObject({ ok: true });
+    expect(parseWith(restoreRequestSchema, { cluster: 'shop', pointInTime: '2026-04-06T14:05:09Z', target: { kind: 'verify' } }, 'restore request')).toMatchObject({ ok: false, message: expect.stringContaining('target: a point-in-time restore replays binlogs into a running server') });
+    expect(parseWith(restoreRequestSchema, { cluster: 'shop', pointInTime: '2026-04-06T14:05:09Z', backupName: 'shop-2026-04-06T000000.000Z-full' }, 'restore request')).toMatchObject({ ok: false, message: 'invalid restore request: give exactly one of backupName, source or pointInTime' });
   });
 });

@@ -1,0 +1,352 @@
+/**
+ * Archiving the binary log: every closed binlog file the archive lacks goes to storage, compressed,
+ * its facts read from its event headers on the way (domain/binlog.ts), its record written last.
+ * The file the server writes now is never read; it is closed (FLUSH BINARY LOGS) when it holds
+ * transactions the archive lacks. A file that continues no archived one (purged before it was
+ * archived) leaves a gap, which is recorded.
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Context } from '@temporalio/activity';
+import { execa } from 'execa';
+import { BinlogScanner, gtidPosition, parseGtids, sameGtidState } from '../domain/binlog.js';
+import {
+  binlogFolder,
+  binlogGapKey,
+  binlogGapSchema,
+  binlogObjectKey,
+  binlogRecord,
+  binlogRecordKey,
+  binlogRecordSchema,
+  continues,
+  filesBetween,
+  filesToArchive,
+  isOlderFile,
+  newestFile,
+  splitBinlogName,
+  type BinlogGap,
+  type BinlogHistory,
+  type BinlogRecord,
+} from '../domain/binlog-archive.js';
+import type { RestoreRecord } from '../domain/chain.js';
+import type { ClusterConfig } from '../domain/config.js';
+import { businessFailure, FailureType } from '../domain/failures.js';
+import { restoreRecordKey } from '../domain/layout.js';
+import { chooseBackupForPoint, planReplay, replayableBackups, type RecoverableWindow, type ReplayPlan } from '../domain/point-in-time.js';
+import { readCatalog } from './catalog.js';
+import { childEnv } from './child-env.js';
+import { readPassword, writeDefaultsFile } from './database/defaults-file.js';
+import { childProcessOptions } from './child-env.js';
+import { runSql } from './database/sql.js';
+import type { ActivityDeps } from './deps.js';
+import { failpoint } from './failpoints.js';
+import type { ObjectStore } from './storage/index.js';
+import { Progress, StreamMeter, tailLines } from './streams.js';
+
+export interface ArchiveRound {
+  /** The cluster's history the round archived into (the number of its in-place restores). */
+  history: number;
+  /** Files archived in this round, oldest first. */
+  archived: { file: string; transactions: number; size: number }[];
+  /** The newest archived file after this round. */
+  newest?: { file: string; lastEventTime: string; endGtids: string };
+  /** The server's binlog position (`gtid_binlog_pos`) when the round ended. */
+  serverPosition: string;
+  /** Whether the archive holds every transaction the server had logged when the round ended. */
+  caughtUp: boolean;
+  /** Every gap the archive has, oldest first (found in this round or before). */
+  gaps: BinlogGap[];
+}
+
+interface ServerBinlogs {
+  folder: string;
+  /** SHOW BINARY LOGS, in order: the last one is the file being written. */
+  files: string[];
+  position: string;
+}
+
+async function serverBinlogs(cluster: ClusterConfig): Promise<ServerBinlogs> {
+  const [[logBin = '0', basename = '', position = ''] = []] = await runSql(cluster.flavour, cluster.connection, 'SELECT @@log_bin, @@log_bin_basename, @@gtid_binlog_pos');
+  if (logBin !== '1' || basename === '' || basename === 'NULL') {
+    throw businessFailure(FailureType.BinlogUnavailable, `cluster ${cluster.name} does not write a binary log (log_bin is off): turn it on (log_bin = <name> in the server's option file) or set binlogs.archive: false`);
+  }
+  const files = (await runSql(cluster.flavour, cluster.connection, 'SHOW BINARY LOGS')).map(([name = '']) => name).filter(Boolean);
+  return { folder: dirname(basename), files, position };
+}
+
+/** Counts the bytes that pass and shows them to the scanner, without holding them. */
+class ScanningMeter extends Transform {
+  bytes = 0;
+
+  constructor(private readonly scanner: BinlogScanner) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    try {
+      this.scanner.push(chunk);
+    } catch (error) {
+      callback(error as Error);
+      return;
+    }
+    callback(null, chunk);
+  }
+}
+
+/** Names of the archived files and of the recorded gaps, from one listing: no record is read. */
+async function listArchive(store: ObjectStore, where: BinlogHistory, signal: AbortSignal): Promise<{ files: string[]; gapKeys: string[] }> {
+  const folder = binlogFolder(where);
+  const keys = (await store.list(folder, { signal })).map((object) => object.key.slice(folder.length));
+  const files = keys.filter((key) => key.endsWith('.json') && !key.startsWith('gap-')).map((key) => key.slice(0, -'.json'.length));
+  return { files, gapKeys: keys.filter((key) => key.startsWith('gap-') && key.endsWith('.json')).map((key) => `${folder}${key}`) };
+}
+
+async function readJson<T>(store: ObjectStore, key: string, parse: (value: unknown) => T): Promise<T | undefined> {
+  const text = await store.getText(key);
+  return text === undefined ? undefined : parse(JSON.parse(text));
+}
+
+/** The cluster's current history: 0 until its first in-place restore, then that restore's number. */
+async function currentHistory(store: ObjectStore, cluster: string): Promise<{ where: BinlogHistory; restoredAt?: string }> {
+  const text = await store.getText(restoreRecordKey(cluster));
+  if (text === undefined) return { where: { cluster, history: 0 } };
+  const record = JSON.parse(text) as RestoreRecord;
+  return { where: { cluster, history: record.history ?? 1 }, restoredAt: record.restoredAt };
+}
+
+/** Reads the records of the named archived files, in the order given. */
+async function readRecords(store: ObjectStore, where: BinlogHistory, files: string[]): Promise<BinlogRecord[]> {
+  const records: BinlogRecord[] = [];
+  for (const file of files) {
+    const record = await readJson(store, binlogRecordKey(where, file), (value) => binlogRecordSchema.parse(value));
+    if (record) records.push(record);
+  }
+  return records;
+}
+
+function bySequence(a: string, b: string): number {
+  return (splitBinlogName(a)?.sequence ?? 0) - (splitBinlogName(b)?.sequence ?? 0) || a.localeCompare(b);
+}
+
+export function binlogActivities(deps: ActivityDeps) {
+  /** Uploads one closed file and then its record; a file the server purged meanwhile is skipped. */
+  async function archiveFile(cluster: ClusterConfig, where: BinlogHistory, store: ObjectStore, folder: string, file: string, progress: Progress, signal: AbortSignal): Promise<BinlogRecord | undefined> {
+    const scanner = new BinlogScanner();
+    const meter = new ScanningMeter(scanner);
+    const stored = new StreamMeter((bytes) => progress.update(bytes));
+    const objectKey = binlogObjectKey(where, file);
+    const source = createReadStream(join(folder, file));
+    const opened = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+      source.once('open', () => resolve(undefined));
+      source.once('error', (error) => resolve(error));
+    });
+    if (opened?.code === 'ENOENT') return undefined; // purged between the listing and now: the next round records the gap
+    if (opened) throw opened;
+    progress.phase(`archiving ${file}`, { object: objectKey });
+    const zstd = execa('zstd', ['-q', '-c', '-1', '-T1'], { buffer: false, cancelSignal: signal, ...childProcessOptions() });
+    const zstdLog = tailLines(zstd.stderr);
+    const results = await Promise.allSettled([pipeline(source, meter, zstd.stdin, { signal }), zstd, store.upload(objectKey, zstd.stdout.pipe(stored), { signal })]);
+    if (signal.aborted) throw signal.reason;
+    const failed = results.find((result) => result.status === 'rejected');
+    if (failed) throw new Error(`archiving binlog ${file} of cluster ${cluster.name} failed: ${zstdLog() || String(failed.reason)}`);
+    const facts = scanner.finish();
+    await failpoint('binlog-uploaded');
+    const record = binlogRecord({
+      ...where,
+      file,
+      object: `${file}.zst`,
+      size: stored.bytes,
+      sha256: stored.digest(),
+      fileSize: meter.bytes,
+      facts,
+      archivedBy: Context.current().info.workflowExecution?.workflowId ?? '',
+      archivedAt: new Date(),
+    });
+    // The record is the commit: an upload cut short before it is invisible, and replaced next round.
+    await store.putText(binlogRecordKey(where, file), `${JSON.stringify(record)}\n`);
+    return record;
+  }
+
+  return {
+    /**
+     * What a restore to a point needs: the newest backup finished before it, and the archived files
+     * from that backup's binlog position to the point. A refusal gives the covered range.
+     */
+    async planPointInTimeRestore(input: { cluster: string; pointInTime: string }): Promise<{ backupName: string; replay: ReplayPlan }> {
+      const cluster = deps.cluster(input.cluster);
+      const store = deps.store(cluster);
+      const signal = Context.current().cancellationSignal;
+      const pointMs = Date.parse(input.pointInTime);
+      const { where, restoredAt } = await currentHistory(store, cluster.name);
+      const files = (await listArchive(store, where, signal)).files.sort(bySequence);
+      const [newest] = await readRecords(store, where, files.slice(-1));
+      const backups = await readCatalog(store, { cluster: cluster.name, signal });
+      const oldest = replayableBackups(backups)[0];
+      const window: RecoverableWindow = { ...(oldest ? { from: oldest.manifest.finishedAt } : {}), ...(newest ? { to: newest.lastEventTime } : {}) };
+      const chosen = chooseBackupForPoint(backups, pointMs, window);
+      if (!chosen.ok) throw businessFailure(chosen.code, `cannot restore ${cluster.name} to ${input.pointInTime}: ${chosen.reason}`);
+      const backup = chosen.value;
+      if (restoredAt && backup.manifest.finishedAt < restoredAt) {
+        throw businessFailure(FailureType.InvalidRequest, `cannot restore ${cluster.name} to ${input.pointInTime}: the newest backup before it (${backup.name}) predates the cluster's in-place restore of ${restoredAt}, whose binlog history this archive does not replay yet`);
+      }
+      // Only the records from the backup's file to the first that ends after the point are read.
+      const start = files.indexOf(backup.manifest.binlog?.file ?? '');
+      const needed: BinlogRecord[] = [];
+      for (const file of start < 0 ? [] : files.slice(start)) {
+        const [record] = await readRecords(store, where, [file]);
+        if (!record) break;
+        needed.push(record);
+        if (Date.parse(record.lastEventTime) > pointMs) break;
+      }
+      const plan = planReplay(backup, needed, pointMs, window);
+      if (!plan.ok) throw businessFailure(plan.code, `cannot restore ${cluster.name} to ${input.pointInTime}: ${plan.reason}`);
+      return { backupName: backup.name, replay: plan.value };
+    },
+
+    /**
+     * Replays archived binlogs into the restored, running server: every file downloaded and checked
+     * against its sha256 first, then all of them through one `mariadb-binlog | mariadb` session (so
+     * temporary tables live across files), from the backup's position to the stop time, read in UTC,
+     * with the event scheduler off. Returns the server's GTID position after the replay.
+     */
+    async replayBinlogs(input: { cluster: string; replay: ReplayPlan; workDir: string }): Promise<{ gtid: string; files: number }> {
+      const cluster = deps.cluster(input.cluster);
+      const store = deps.store(cluster);
+      const signal = Context.current().cancellationSignal;
+      const progress = new Progress('downloading archived binlogs');
+      const { where } = await currentHistory(store, cluster.name);
+      const folder = join(input.workDir, 'binlogs');
+      await rm(folder, { recursive: true, force: true });
+      await mkdir(folder, { recursive: true });
+      const work = async () => {
+        let bytes = 0;
+        for (const file of input.replay.files) {
+          const key = `${binlogFolder(where)}${file.object}`;
+          const meter = new StreamMeter((done) => progress.update(bytes + done));
+          const zstd = execa('zstd', ['-q', '-d', '-c'], { buffer: false, cancelSignal: signal, ...childProcessOptions() });
+          await Promise.all([pipeline(await store.download(key), meter, zstd.stdin, { signal }), pipeline(zstd.stdout, createWriteStream(join(folder, file.file)), { signal }), zstd]);
+          const sha256 = meter.digest();
+          if (sha256 !== file.sha256 || meter.bytes !== file.size) throw businessFailure(FailureType.ChecksumMismatch, `archived binlog ${store.label}/${key} is corrupt: sha256 ${sha256} (${meter.bytes} bytes) does not match ${file.sha256} (${file.size} bytes) in its record`);
+          bytes += meter.bytes;
+        }
+        const connection = cluster.binlogs.replayConnection ?? cluster.connection;
+        const defaults = await writeDefaultsFile(connection, await readPassword(connection));
+        const sql = (query: string) => runSql(cluster.flavour, connection, query);
+        // A retry after a worker died mid-replay resumes after the last transaction the server logged
+        // (replayed transactions keep their GTIDs); a first attempt starts at the backup's exact position.
+        let start = `--start-position=${input.replay.startPosition}`;
+        if (Context.current().info.attempt > 1) {
+          const [[logBin = '0', position = ''] = []] = await sql('SELECT @@log_bin, @@gtid_binlog_pos');
+          if (logBin !== '1') throw businessFailure(FailureType.RestoreFailed, `the replay into ${cluster.name} was interrupted and cannot resume: the restored server does not write a binary log, so what was replayed is unknown`);
+          start = `--start-position=${position}`;
+        }
+        const [[scheduler = 'OFF'] = []] = await sql('SELECT @@global.event_scheduler');
+        if (scheduler === 'ON') await sql('SET GLOBAL event_scheduler = OFF');
+        try {
+          progress.phase(`replaying ${input.replay.files.length} archived binlogs up to ${input.replay.stopDatetime} UTC`);
+          const reader = execa(
+            'mariadb-binlog',
+            ['--no-defaults', start, `--stop-datetime=${input.replay.stopDatetime}`, ...input.replay.files.map((file) => join(folder, file.file))],
+            // --stop-datetime is read in the local time zone: UTC, whatever the worker's.
+            { buffer: false, cancelSignal: signal, env: childEnv({ TZ: 'UTC' }), extendEnv: false },
+          );
+          const client = execa('mariadb', [`--defaults-file=${defaults.path}`, '--binary-mode', '--batch'], { stdin: reader.stdout, cancelSignal: signal, reject: false, all: true, ...childProcessOptions() });
+          reader.stdout.destroy(); // the client holds the pipe now
+          const readerLog = tailLines(reader.stderr);
+          const [read, applied] = await Promise.allSettled([reader, client]);
+          if (signal.aborted) throw signal.reason;
+          if (read.status === 'rejected') throw new Error(`mariadb-binlog failed for cluster ${cluster.name}: ${readerLog() || String(read.reason)}`);
+          if (applied.status === 'rejected' || applied.value.exitCode !== 0) {
+            const log = applied.status === 'fulfilled' ? (applied.value.all ?? '').trim().split('\n').slice(-5).join('\n') : String(applied.reason);
+            throw businessFailure(FailureType.RestoreFailed, `replaying the archived binlogs into ${cluster.name} failed: ${log}`);
+          }
+        } finally {
+          if (scheduler === 'ON') await sql('SET GLOBAL event_scheduler = ON').catch(() => undefined);
+          await defaults.dispose();
+          await rm(folder, { recursive: true, force: true });
+        }
+        const [[gtid = ''] = []] = await sql('SELECT @@gtid_binlog_pos');
+        return { gtid, files: input.replay.files.length };
+      };
+      return progress.during(work());
+    },
+
+    /**
+     * One archiving round: uploads every closed file the archive lacks, closes the current one when
+     * it holds transactions the archive lacks and uploads it too, and records a gap where an
+     * archived file does not continue the one before it.
+     */
+    async archiveBinlogs(input: { cluster: string }): Promise<ArchiveRound> {
+      const cluster = deps.cluster(input.cluster);
+      const store = deps.store(cluster);
+      const signal = Context.current().cancellationSignal;
+      const progress = new Progress('reading the binary log list');
+      // Heartbeats on a timer as well: a slow listing or upload must not look like a dead worker.
+      return progress.during(archiveRound(cluster, store, progress, signal));
+    },
+  };
+
+  async function archiveRound(cluster: ClusterConfig, store: ObjectStore, progress: Progress, signal: AbortSignal): Promise<ArchiveRound> {
+    // A restored server writes a new binlog history (its file names start again): each has its own folder.
+    const { where } = await currentHistory(store, cluster.name);
+    const listed = await listArchive(store, where, signal);
+    const archivedFiles = new Set(listed.files);
+    const newestName = newestFile(listed.files);
+    let newest = newestName ? await readJson(store, binlogRecordKey(where, newestName), (value) => binlogRecordSchema.parse(value)) : undefined;
+    const gaps: BinlogGap[] = [];
+    for (const key of listed.gapKeys) {
+      const gap = await readJson(store, key, (value) => binlogGapSchema.parse(value));
+      if (gap) gaps.push(gap);
+    }
+    const archived: ArchiveRound['archived'] = [];
+
+    const archivePending = async (server: ServerBinlogs) => {
+      for (const file of filesToArchive(server.files, [...archivedFiles])) {
+        // Older than the newest archived file: a file the archive skipped once stays a gap.
+        if (newest && isOlderFile(file, newest.file)) continue;
+        const record = await archiveFile(cluster, where, store, server.folder, file, progress, signal);
+        if (!record) continue;
+        if (newest && !continues(newest, record)) {
+          const gap: BinlogGap = {
+            formatVersion: 1,
+            ...where,
+            after: newest.file,
+            before: record.file,
+            lost: filesBetween(newest.file, record.file),
+            fromGtids: newest.endGtids,
+            toGtids: record.startGtids,
+            detectedAt: new Date().toISOString(),
+          };
+          await store.putText(binlogGapKey(where, newest.file), `${JSON.stringify(gap)}\n`);
+          gaps.push(gap);
+        }
+        archivedFiles.add(file);
+        archived.push({ file, transactions: record.transactions, size: record.size });
+        newest = record;
+      }
+    };
+
+    let server = await serverBinlogs(cluster);
+    await archivePending(server);
+    const behind = (position: string) => !newest || !sameGtidState(gtidPosition(parseGtids(newest.endGtids) ?? []), parseGtids(position) ?? []);
+    if (behind(server.position) && (parseGtids(server.position) ?? []).length > 0) {
+      progress.phase('closing the current binary log');
+      await runSql(cluster.flavour, cluster.connection, 'FLUSH BINARY LOGS');
+      server = await serverBinlogs(cluster);
+      await archivePending(server);
+    }
+    const finalPosition = (await serverBinlogs(cluster)).position;
+    return {
+      history: where.history,
+      archived,
+      ...(newest ? { newest: { file: newest.file, lastEventTime: newest.lastEventTime, endGtids: newest.endGtids } } : {}),
+      serverPosition: finalPosition,
+      caughtUp: !behind(finalPosition) || (parseGtids(finalPosition) ?? []).length === 0,
+      gaps: gaps.sort((a, b) => a.detectedAt.localeCompare(b.detectedAt)),
+    };
+  }
+}

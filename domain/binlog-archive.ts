@@ -1,0 +1,162 @@
+/**
+ * The binlog archive of a cluster, in its storage beside the backups, one folder per history of the
+ * cluster (`history-0` until the first in-place restore, then the restore record's history number:
+ * a restored server writes a new binlog history, whose file names start again):
+ * `binlogs/<cluster>/history-<n>/<file>.zst` holds a closed binary log, compressed; `<file>.json`
+ * beside it, written after it, is its record (the commit, as a manifest is for a backup). A purged
+ * binlog that was never archived is a gap: `gap-<after>.json` there says which files were lost,
+ * between which GTID states.
+ */
+import { z } from 'zod';
+import { formatGtids, parseGtids, sameGtidState, type BinlogFacts } from './binlog.js';
+
+export const BINLOG_FOLDER = 'binlogs';
+
+const gtidList = z.string().refine((text) => parseGtids(text) !== undefined, 'must be a GTID list such as "0-1-10,1-1-3"');
+
+/** A binlog file name as the server makes it: `<base name>.<sequence>`, with no folder. */
+const binlogFileName = z.string().regex(/^[A-Za-z0-9_.-]{1,200}\.\d{6,}$/, 'must be a binlog file name such as "mariadb-bin.000012"');
+
+export const binlogRecordSchema = z.object({
+  formatVersion: z.literal(1),
+  cluster: z.string().min(1),
+  history: z.number().int().nonnegative(),
+  file: binlogFileName,
+  /** The stored object, in the same folder. */
+  object: z.string().min(1),
+  /** Bytes of the stored object, and its sha256. */
+  size: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  /** Bytes of the binlog file itself. */
+  fileSize: z.number().int().nonnegative(),
+  compression: z.enum(['zstd']),
+  serverId: z.number().int().nonnegative(),
+  serverVersion: z.string(),
+  firstEventTime: z.iso.datetime(),
+  lastEventTime: z.iso.datetime(),
+  startGtids: gtidList,
+  endGtids: gtidList,
+  endPosition: z.number().int().nonnegative(),
+  transactions: z.number().int().nonnegative(),
+  closedBy: z.enum(['rotate', 'stop', 'none']),
+  /** [seconds since the epoch, GTIDs that moved in that second]: a point in time as a GTID position. */
+  seconds: z.array(z.tuple([z.number().int().nonnegative(), gtidList])),
+  archivedAt: z.iso.datetime(),
+  archivedBy: z.string(),
+});
+export type BinlogRecord = z.infer<typeof binlogRecordSchema>;
+
+export const binlogGapSchema = z.object({
+  formatVersion: z.literal(1),
+  cluster: z.string().min(1),
+  history: z.number().int().nonnegative(),
+  /** The newest archived file before the gap, and the oldest file the server still had after it. */
+  after: binlogFileName,
+  before: binlogFileName,
+  /** The files between them, purged before they were archived. */
+  lost: z.array(z.string()),
+  /** The binlog state at the end of `after`, and at the start of `before` when it was read. */
+  fromGtids: gtidList,
+  toGtids: gtidList.optional(),
+  detectedAt: z.iso.datetime(),
+});
+export type BinlogGap = z.infer<typeof binlogGapSchema>;
+
+/** One history of one cluster's binary log: the cluster, and its history number. */
+export interface BinlogHistory {
+  cluster: string;
+  history: number;
+}
+
+export function binlogFolder({ cluster, history }: BinlogHistory): string {
+  return `${BINLOG_FOLDER}/${cluster}/history-${history}/`;
+}
+
+export function binlogObjectKey(where: BinlogHistory, file: string): string {
+  return `${binlogFolder(where)}${file}.zst`;
+}
+
+export function binlogRecordKey(where: BinlogHistory, file: string): string {
+  return `${binlogFolder(where)}${file}.json`;
+}
+
+export function binlogGapKey(where: BinlogHistory, after: string): string {
+  return `${binlogFolder(where)}gap-${after}.json`;
+}
+
+/** The base name and sequence of a binlog file name, or undefined for any other name. */
+export function splitBinlogName(file: string): { base: string; sequence: number } | undefined {
+  const match = /^(.+)\.(\d{6,})$/.exec(file);
+  if (!match) return undefined;
+  return { base: match[1] as string, sequence: Number(match[2]) };
+}
+
+/** The record of an archived file, from its scanned facts. */
+export function binlogRecord(input: { cluster: string; history: number; file: string; object: string; size: number; sha256: string; fileSize: number; facts: BinlogFacts; archivedBy: string; archivedAt: Date }): BinlogRecord {
+  const { facts } = input;
+  const iso = (seconds: number) => new Date(seconds * 1000).toISOString();
+  return {
+    formatVersion: 1,
+    cluster: input.cluster,
+    history: input.history,
+    file: input.file,
+    object: input.object,
+    size: input.size,
+    sha256: input.sha256,
+    fileSize: input.fileSize,
+    compression: 'zstd',
+    serverId: facts.serverId,
+    serverVersion: facts.serverVersion,
+    firstEventTime: iso(facts.firstEventTime),
+    lastEventTime: iso(facts.lastEventTime),
+    startGtids: formatGtids(facts.startGtids),
+    endGtids: formatGtids(facts.endGtids),
+    endPosition: facts.endPosition,
+    transactions: facts.transactions,
+    closedBy: facts.closedBy,
+    seconds: facts.seconds.map((second) => [second.at, formatGtids(second.gtids)]),
+    archivedAt: input.archivedAt.toISOString(),
+    archivedBy: input.archivedBy,
+  };
+}
+
+/**
+ * The closed files on the server that the archive lacks, oldest first. `serverFiles` is `SHOW
+ * BINARY LOGS` in order: the last is the file the server writes now and is never archived. A file
+ * is archived once: a record that exists means it is.
+ */
+export function filesToArchive(serverFiles: string[], archived: string[]): string[] {
+  const done = new Set(archived);
+  return serverFiles.slice(0, -1).filter((file) => !done.has(file));
+}
+
+/** The names between two files of one base name, by sequence: what was lost when `before` continues no archived file. */
+export function filesBetween(after: string, before: string): string[] {
+  const a = splitBinlogName(after);
+  const b = splitBinlogName(before);
+  if (!a || !b || a.base !== b.base || b.sequence <= a.sequence + 1) return [];
+  const width = before.length - b.base.length - 1;
+  return Array.from({ length: b.sequence - a.sequence - 1 }, (_, index) => `${a.base}.${String(a.sequence + 1 + index).padStart(width, '0')}`);
+}
+
+/** Whether `file` comes before `than` in one base name's sequence. */
+export function isOlderFile(file: string, than: string): boolean {
+  const a = splitBinlogName(file);
+  const b = splitBinlogName(than);
+  return a !== undefined && b !== undefined && a.base === b.base && a.sequence < b.sequence;
+}
+
+/** The newest of the archived file names (by sequence within the newest base name seen). */
+export function newestFile(files: string[]): string | undefined {
+  let newest: { file: string; sequence: number } | undefined;
+  for (const file of files) {
+    const split = splitBinlogName(file);
+    if (split && (!newest || split.sequence > newest.sequence)) newest = { file, sequence: split.sequence };
+  }
+  return newest?.file;
+}
+
+/** Whether `next` continues `previous` with no transaction missing between them. */
+export function continues(previous: Pick<BinlogRecord, 'endGtids'>, next: Pick<BinlogRecord, 'startGtids'>): boolean {
+  return sameGtidState(parseGtids(previous.endGtids) ?? [], parseGtids(next.startGtids) ?? []);
+}

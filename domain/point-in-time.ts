@@ -1,0 +1,93 @@
+/**
+ * Restoring to a point in time: which backup to start from, and which archived binlogs to replay
+ * from where to where. Decided from the manifests and the archive's records alone.
+ */
+import type { BinlogRecord } from './binlog-archive.js';
+import { continues } from './binlog-archive.js';
+import { isCommitted, type CommittedBackup, type StoredBackup } from './chain.js';
+import type { Decision } from './chain.js';
+
+export interface ReplayPlan {
+  /** The archived files to replay, in order; the first holds the backup's binlog position. */
+  files: Pick<BinlogRecord, 'file' | 'object' | 'size' | 'sha256'>[];
+  /** Where replay starts in the first file: the position the backup recorded (nothing before it is applied again). */
+  startPosition: number;
+  /**
+   * Replay stops at the first event logged at or after this moment (UTC, `YYYY-MM-DD HH:MM:SS`,
+   * as `mariadb-binlog --stop-datetime` takes it): every transaction logged in or before the
+   * point's second is applied.
+   */
+  stopDatetime: string;
+}
+
+const utc = (epochSeconds: number) => new Date(epochSeconds * 1000).toISOString().slice(0, 19).replace('T', ' ');
+
+/** What a point-in-time restore can reach: from the oldest backup to the newest archived event. */
+export interface RecoverableWindow {
+  /** When the oldest committed backup with a binlog position finished. */
+  from?: string;
+  /** The newest archived event. */
+  to?: string;
+}
+
+function covered(window: RecoverableWindow): string {
+  return `the recoverable window is ${window.from ?? '(no backup)'} to ${window.to ?? '(no archived binlog)'}`;
+}
+
+/** The committed backups a point-in-time restore can start from: those that record a binlog position, oldest first. */
+export function replayableBackups(backups: StoredBackup[]): CommittedBackup[] {
+  return backups.filter(isCommitted).filter((backup) => backup.manifest.binlog !== null).sort((a, b) => a.manifest.finishedAt.localeCompare(b.manifest.finishedAt));
+}
+
+/**
+ * The newest committed backup of the cluster that finished at or before the point and records its
+ * binlog position, or a refusal that gives the covered range.
+ */
+export function chooseBackupForPoint(backups: StoredBackup[], pointMs: number, window: RecoverableWindow): Decision<CommittedBackup> {
+  const chosen = replayableBackups(backups)
+    .filter((backup) => Date.parse(backup.manifest.finishedAt) <= pointMs)
+    .at(-1);
+  if (!chosen) {
+    return { ok: false, code: 'InvalidRequest', reason: `no backup that records its binlog position finished before ${new Date(pointMs).toISOString()}: ${covered(window)}` };
+  }
+  return { ok: true, value: chosen };
+}
+
+/**
+ * The archived files from the backup's binlog position to the point, and where to start and stop.
+ * `records` are the archive's, in order, from the backup's file on (at least up to the first whose
+ * last event is after the point). Refused, with the covered range, when the archive does not hold
+ * the backup's position, ends before the point, or has a gap between them.
+ */
+export function planReplay(backup: CommittedBackup, records: BinlogRecord[], pointMs: number, window: RecoverableWindow): Decision<ReplayPlan> {
+  const binlog = backup.manifest.binlog;
+  if (!binlog) return { ok: false, code: 'InvalidRequest', reason: `backup ${backup.name} records no binlog position` };
+  const startIndex = records.findIndex((record) => record.file === binlog.file);
+  if (startIndex < 0) {
+    const from = records[0] ? `${records[0].file} (${records[0].firstEventTime})` : 'nothing';
+    return { ok: false, code: 'BrokenChain', reason: `the binlog archive does not hold ${binlog.file}, where backup ${backup.name} recorded its position: it starts at ${from}; ${covered(window)}` };
+  }
+  const last = records.at(-1) as BinlogRecord;
+  if (pointMs > Date.parse(last.lastEventTime) + 999) {
+    return { ok: false, code: 'InvalidRequest', reason: `${new Date(pointMs).toISOString()} is after the newest archived event (${last.lastEventTime} in ${last.file}): ${covered(window)}` };
+  }
+  const pointSecond = Math.floor(pointMs / 1000);
+  const files: BinlogRecord[] = [];
+  for (let index = startIndex; index < records.length; index++) {
+    const record = records[index] as BinlogRecord;
+    const previous = files.at(-1);
+    if (previous && !continues(previous, record)) {
+      return { ok: false, code: 'BrokenChain', reason: `the binlog archive has a gap between ${previous.file} and ${record.file} (GTID ${previous.endGtids} to ${record.startGtids}), between backup ${backup.name} and ${new Date(pointMs).toISOString()}: ${covered(window)}` };
+    }
+    files.push(record);
+    if (Date.parse(record.lastEventTime) / 1000 > pointSecond) break;
+  }
+  return {
+    ok: true,
+    value: {
+      files: files.map(({ file, object, size, sha256 }) => ({ file, object, size, sha256 })),
+      startPosition: Number(binlog.position),
+      stopDatetime: utc(pointSecond + 1),
+    },
+  };
+}

@@ -1,0 +1,65 @@
+/** Which backup a restore to a point starts from, and which archived binlogs it replays, from manifests and records alone. */
+import { describe, expect, test } from '@jest/globals';
+import type { BinlogRecord } from '../../domain/binlog-archive.js';
+import type { CommittedBackup } from '../../domain/chain.js';
+import { chooseBackupForPoint, planReplay, type RecoverableWindow } from '../../domain/point-in-time.js';
+import { stored } from '../support/stored-backups.js';
+
+const full = 'shop-2026-04-06T000000.000Z-full';
+const incr = 'shop-2026-04-07T000000.000Z-incr';
+const backups = [
+  stored(full, full, { finishedAt: '2026-04-06T00:10:00.000Z', binlog: { file: 'bin.000002', position: '500', gtid: '0-1-20' } }),
+  stored(incr, full, { finishedAt: '2026-04-07T00:10:00.000Z', binlog: { file: 'bin.000004', position: '700', gtid: '0-1-40' } }),
+  // Committed, but without a binlog position (log_bin was off): never a starting point.
+  stored('shop-2026-04-08T000000.000Z-incr', full, { finishedAt: '2026-04-08T00:10:00.000Z', binlog: null }),
+];
+const window: RecoverableWindow = { from: '2026-04-06T00:10:00.000Z', to: '2026-04-08T12:00:00.000Z' };
+
+function record(file: string, first: string, last: string, startGtids: string, endGtids: string): BinlogRecord {
+  return { formatVersion: 1, cluster: 'shop', history: 0, file, object: `${file}.zst`, size: 1, sha256: 'b'.repeat(64), fileSize: 1, compression: 'zstd', serverId: 1, serverVersion: '10.11', firstEventTime: first, lastEventTime: last, startGtids, endGtids, endPosition: 1, transactions: 1, closedBy: 'rotate', seconds: [], archivedAt: last, archivedBy: 'test' };
+}
+
+const archive = [
+  record('bin.000004', '2026-04-07T00:00:00.000Z', '2026-04-07T12:00:00.000Z', '0-1-35', '0-1-50'),
+  record('bin.000005', '2026-04-07T12:00:00.000Z', '2026-04-08T00:00:00.000Z', '0-1-50', '0-1-60'),
+  record('bin.000006', '2026-04-08T00:00:00.000Z', '2026-04-08T12:00:00.000Z', '0-1-60', '0-1-70'),
+];
+const at = (iso: string) => Date.parse(iso);
+
+describe('choosing the backup', () => {
+  test('the newest backup finished at or before the point that records a binlog position', () => {
+    expect(chooseBackupForPoint(backups, at('2026-04-07T00:10:00.000Z'), window)).toMatchObject({ ok: true, value: { name: incr } });
+    expect(chooseBackupForPoint(backups, at('2026-04-07T00:09:59.999Z'), window)).toMatchObject({ ok: true, value: { name: full } });
+    expect(chooseBackupForPoint(backups, at('2026-04-09T00:00:00.000Z'), window)).toMatchObject({ ok: true, value: { name: incr } });
+  });
+
+  test('a point before every backup is refused with the recoverable window', () => {
+    expect(chooseBackupForPoint(backups, at('2026-04-05T00:00:00.000Z'), window)).toEqual({
+      ok: false,
+      code: 'InvalidRequest',
+      reason: 'no backup that records its binlog position finished before 2026-04-05T00:00:00.000Z: the recoverable window is 2026-04-06T00:10:00.000Z to 2026-04-08T12:00:00.000Z',
+    });
+  });
+});
+
+describe('planning the replay', () => {
+  const backup = backups[1] as CommittedBackup;
+
+  test('from the backup’s own file and position to the first file that ends after the point; stops after the point’s second, in UTC', () => {
+    expect(planReplay(backup, archive, at('2026-04-07T18:30:05.250Z'), window)).toEqual({
+      ok: true,
+      value: { files: [archive[0], archive[1]].map((r) => ({ file: r?.file, object: r?.object, size: r?.size, sha256: r?.sha256 })), startPosition: 700, stopDatetime: '2026-04-07 18:30:06' },
+    });
+    // A point in the backup's own file replays only that file.
+    expect(planReplay(backup, archive, at('2026-04-07T06:00:00.000Z'), window)).toMatchObject({ ok: true, value: { files: [{ file: 'bin.000004' }] } });
+  });
+
+  test('an archive that does not hold the backup’s file, that ends before the point, or has a gap between, is refused with the window', () => {
+    expect(planReplay(backup, archive.slice(1), at('2026-04-07T18:00:00.000Z'), window)).toMatchObject({ ok: false, code: 'BrokenChain', reason: expect.stringContaining('does not hold bin.000004') as unknown as string });
+    expect(planReplay(backup, archive, at('2026-04-08T12:00:01.000Z'), window)).toMatchObject({ ok: false, code: 'InvalidRequest', reason: expect.stringContaining('is after the newest archived event (2026-04-08T12:00:00.000Z in bin.000006)') as unknown as string });
+    const gapped = [archive[0], { ...archive[2], startGtids: '0-1-65' }] as BinlogRecord[];
+    const refused = planReplay(backup, gapped, at('2026-04-08T06:00:00.000Z'), window);
+    expect(refused).toMatchObject({ ok: false, code: 'BrokenChain' });
+    expect(refused.ok ? '' : refused.reason).toMatch(/gap between bin\.000004 and bin\.000006 \(GTID 0-1-50 to 0-1-65\).*the recoverable window is 2026-04-06T00:10:00.000Z to 2026-04-08T12:00:00.000Z/);
+  });
+});

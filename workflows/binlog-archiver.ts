@@ -1,0 +1,69 @@
+/**
+ * A cluster's binlog archiver: one long-running workflow per cluster (`chainbackup-binlogs-<cluster>`)
+ * that runs an archiving round every `binlogs.interval` and continues as new now and then. A workflow
+ * rather than a schedule: a round a minute as schedule runs would flood the Web UI's list with a
+ * thousand runs a day per cluster, while one workflow keeps the archive's state (newest file, lag,
+ * gaps, the last error) in one place that the `binlogArchive` query, its current details and its
+ * search attribute show. A failed round is reported and retried at the next interval: the archiver
+ * never stops on its own.
+ */
+import { ActivityFailure, ApplicationFailure, isCancellation, log, setCurrentDetails, setHandler, sleep, upsertSearchAttributes, workflowInfo, continueAsNew } from '@temporalio/workflow';
+import { z } from 'zod';
+import type { BinlogGap } from '../domain/binlog-archive.js';
+import { clusterName } from '../domain/config.js';
+import { businessFailure, FailureType, rootMessage } from '../domain/failures.js';
+import { BinlogGapsKey } from '../domain/search-attributes.js';
+import { binlogArchiveQuery, type BinlogArchiveState } from '../domain/workflow-contract.js';
+import { hostActivities } from './activities.js';
+import { beginClusterWork } from './cluster-work.js';
+
+export const binlogArchiverRequestSchema = z.strictObject({
+  cluster: clusterName,
+});
+
+/** Rounds in one run before it continues as new: keeps the history short whatever the interval. */
+const ROUNDS_PER_RUN = 60;
+
+export async function binlogArchiver(input: z.input<typeof binlogArchiverRequestSchema>, carried?: BinlogArchiveState): Promise<void> {
+  const { cluster } = await beginClusterWork(binlogArchiverRequestSchema, input, 'binlog archiver request', () => 'binlog-archive');
+  if (!cluster.binlogs.archive) throw businessFailure(FailureType.InvalidRequest, `cluster ${cluster.name} does not archive its binary log: set binlogs.archive: true in its configuration`);
+  const state: BinlogArchiveState = carried ?? { cluster: cluster.name, rounds: 0, caughtUp: false, gaps: [] };
+  setHandler(binlogArchiveQuery, () => state);
+  const host = hostActivities(cluster, '6 hours');
+  for (let round = 0; round < ROUNDS_PER_RUN && !workflowInfo().continueAsNewSuggested; round++) {
+    try {
+      const result = await host.long.archiveBinlogs({ cluster: cluster.name });
+      state.rounds++;
+      state.lastRoundAt = new Date().toISOString();
+      state.caughtUp = result.caughtUp;
+      state.serverPosition = result.serverPosition;
+      if (result.newest) state.newest = result.newest;
+      state.archivedFiles = (state.archivedFiles ?? 0) + result.archived.length;
+      state.gaps = result.gaps;
+      delete state.lastError;
+    } catch (error) {
+      if (isCancellation(error)) throw error;
+      state.lastError = rootMessage(error);
+      state.lastErrorAt = new Date().toISOString();
+      log.warn('binlog archiving round failed; the next round tries again', { cluster: cluster.name, error: state.lastError, type: failureType(error) });
+    }
+    upsertSearchAttributes([{ key: BinlogGapsKey, value: state.gaps.length }]);
+    setCurrentDetails(describe(state));
+    await sleep(cluster.binlogs.interval);
+  }
+  await continueAsNew<typeof binlogArchiver>(input, state);
+}
+
+function failureType(error: unknown): string | undefined {
+  const cause = error instanceof ActivityFailure ? error.cause : error;
+  return cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
+}
+
+function describe(state: BinlogArchiveState): string {
+  const lines = [
+    state.newest ? `Archived up to ${state.newest.file} (last event ${state.newest.lastEventTime}, GTID ${state.newest.endGtids})${state.caughtUp ? ', caught up' : ', behind the server'}` : 'Nothing archived yet',
+    ...state.gaps.map((gap: BinlogGap) => `GAP after ${gap.after}: ${gap.lost.length > 0 ? gap.lost.join(', ') : 'files'} purged before they were archived (GTID ${gap.fromGtids} to ${gap.toGtids ?? '?'})`),
+    ...(state.lastError ? [`Last round failed at ${state.lastErrorAt}: ${state.lastError}`] : []),
+  ];
+  return lines.join('\n');
+}
