@@ -35,7 +35,7 @@ import type { RestoreRecord } from '../domain/chain.js';
 import type { ClusterConfig } from '../domain/config.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
 import { restoreRecordKey } from '../domain/layout.js';
-import { chooseBackupForPoint, planReplay, replayableBackups, type RecoverableWindow, type ReplayPlan } from '../domain/point-in-time.js';
+import { chooseBackupForPoint, planReplay, replayableBackups, type ArchiveSummary, type RecoverableWindow, type ReplayPlan } from '../domain/point-in-time.js';
 import { readCatalog } from './catalog.js';
 import { childEnv } from './child-env.js';
 import { readPassword, writeDefaultsFile } from './database/defaults-file.js';
@@ -172,6 +172,25 @@ export function binlogActivities(deps: ActivityDeps) {
   }
 
   return {
+    /** What the archive of the cluster's current history holds: its files, its newest event, its gaps and when they were. */
+    async describeBinlogArchive(input: { cluster: string }): Promise<ArchiveSummary> {
+      const cluster = deps.cluster(input.cluster);
+      const store = deps.store(cluster);
+      const signal = Context.current().cancellationSignal;
+      const { where, restoredAt } = await currentHistory(store, cluster.name);
+      const listed = await listArchive(store, where, signal);
+      const files = listed.files.sort(bySequence);
+      const [newest] = await readRecords(store, where, files.slice(-1));
+      const gaps: ArchiveSummary['gaps'] = [];
+      for (const key of listed.gapKeys) {
+        const gap = await readJson(store, key, (value) => binlogGapSchema.parse(value));
+        if (!gap) continue;
+        const [after, before] = [(await readRecords(store, where, [gap.after]))[0], (await readRecords(store, where, [gap.before]))[0]];
+        gaps.push({ after: gap.after, before: gap.before, ...(after ? { from: after.lastEventTime } : {}), ...(before ? { to: before.firstEventTime } : {}) });
+      }
+      return { files, ...(newest ? { newestEventTime: newest.lastEventTime } : {}), gaps, ...(restoredAt ? { restoredAt } : {}) };
+    },
+
     /**
      * What a restore to a point needs: the newest backup finished before it, and the archived files
      * from that backup's binlog position to the point. A refusal gives the covered range.

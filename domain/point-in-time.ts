@@ -91,3 +91,32 @@ export function planReplay(backup: CommittedBackup, records: BinlogRecord[], poi
     },
   };
 }
+
+/** What the archive of the cluster's current history holds, for the recoverable window. */
+export interface ArchiveSummary {
+  /** Archived file names, in order. */
+  files: string[];
+  newestEventTime?: string;
+  /** Each gap, with the time of the last event before it and of the first after it. */
+  gaps: { after: string; before: string; from?: string; to?: string }[];
+  /** When the cluster was last restored in place: backups before that belong to an older history. */
+  restoredAt?: string;
+}
+
+export interface PointInTimeWindow {
+  /** A point-in-time restore can reach any second from `from` to `to`, except inside a gap. */
+  from: string;
+  to: string;
+  gaps: { from?: string; to?: string; after: string; before: string }[];
+}
+
+/**
+ * The recoverable window: from the oldest backup whose binlog position the archive holds (of the
+ * current history) to the newest archived event, minus the gaps. Undefined when nothing is reachable.
+ */
+export function recoverableWindow(backups: StoredBackup[], archive: ArchiveSummary): PointInTimeWindow | undefined {
+  const archived = new Set(archive.files);
+  const first = replayableBackups(backups).find((backup) => archived.has(backup.manifest.binlog?.file ?? '') && (archive.restoredAt === undefined || backup.manifest.finishedAt >= archive.restoredAt));
+  if (!first || archive.newestEventTime === undefined || archive.newestEventTime < first.manifest.finishedAt) return undefined;
+  return { from: first.manifest.finishedAt, to: archive.newestEventTime, gaps: archive.gaps };
+}

@@ -2,6 +2,7 @@ import { isCommitted, type StoredBackup } from '../domain/chain.js';
 import type { Manifest } from '../domain/manifest.js';
 import { backupsOf } from '../domain/ownership.js';
 import { committedChains } from '../domain/retention.js';
+import { recoverableWindow, type PointInTimeWindow } from '../domain/point-in-time.js';
 import { z } from 'zod';
 import { clusterName } from '../domain/config.js';
 import { hostActivities } from './activities.js';
@@ -35,6 +36,8 @@ export interface ClusterCatalog {
   chains: { base: BackupListing; increments: BackupListing[] }[];
   uncommitted: BackupListing[];
   manifest?: Manifest;
+  /** For a cluster that archives its binary log: the times a point-in-time restore can reach (null: none yet). */
+  pointInTime?: PointInTimeWindow | null;
 }
 
 function listing(backup: StoredBackup): BackupListing {
@@ -53,11 +56,14 @@ export async function catalog(input: z.input<typeof catalogRequestSchema>): Prom
   const backups = await hostActivities(cluster, '10 minutes').quick.listBackups({ cluster: cluster.name });
   const mine = backupsOf(backups, cluster.name);
   const named = request.backupName === undefined ? undefined : mine.find((backup) => backup.name === request.backupName);
+  // `binlogs` is absent from look-ups recorded before it existed: those runs never asked for the archive.
+  const archive = cluster.binlogs?.archive ? await hostActivities(cluster, '10 minutes').quick.describeBinlogArchive({ cluster: cluster.name }) : undefined;
   return {
     cluster: cluster.name,
     storage: cluster.storageLabel,
     chains: committedChains(mine, cluster.name).map((chain) => ({ base: listing(chain.base), increments: chain.increments.map(listing) })),
     uncommitted: mine.filter((backup) => !isCommitted(backup)).map(listing),
     ...(named?.manifest ? { manifest: named.manifest } : {}),
+    ...(archive ? { pointInTime: recoverableWindow(mine, archive) ?? null } : {}),
   };
 }

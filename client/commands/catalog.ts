@@ -59,6 +59,14 @@ export function registerCatalogCommands(program: Command, cli: CliContext): void
               ...listing.chains.flatMap((chain) => [listingLine(chain.base, '  '), ...chain.increments.map((increment) => listingLine(increment, '    └ '))]),
               ...listing.uncommitted.map((backup) => listingLine(backup, '  ! ')),
               ...(listing.chains.length + listing.uncommitted.length === 0 ? ['  no backups'] : []),
+              ...(listing.pointInTime === undefined
+                ? []
+                : listing.pointInTime === null
+                  ? ['  point in time: nothing reachable yet (no backup whose binlog position the archive holds)']
+                  : [
+                      `  point in time: ${listing.pointInTime.from} to ${listing.pointInTime.to}`,
+                      ...listing.pointInTime.gaps.map((gap) => `    GAP ${gap.from ?? '?'} to ${gap.to ?? '?'} (binlogs after ${gap.after} purged before they were archived): unreachable`),
+                    ]),
             ].join('\n'),
           )
           .join('\n\n'),

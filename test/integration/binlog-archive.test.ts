@@ -15,8 +15,9 @@ import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
 import { binlogGapSchema, binlogRecordSchema, continues, type BinlogRecord } from '../../domain/binlog-archive.js';
 import { BinlogGapsKey } from '../../domain/search-attributes.js';
 import { binlogArchiveQuery, WorkflowId, type BinlogArchiveState } from '../../domain/workflow-contract.js';
+import { backup as backupWorkflow, restore as restoreWorkflow, type ClusterCatalog } from '../../workflows/index.js';
 import type { ApplyReport } from '../../domain/schedules.js';
-import { connectTestClient, createSandbox, runCli, s3Storage, startWorker, testRoot, TestBucket, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
+import { connectTestClient, createSandbox, failureChain, runCli, s3Storage, startWorker, testRoot, TestBucket, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
 import { stopArchiver, untilArchiveCaughtUp } from '../support/binlog-archive.js';
 import { eventually } from '../support/workflow-worker.js';
 
@@ -112,7 +113,11 @@ describe('the binlog archiver', () => {
     expect((await state()).archivedFiles).toBe(caughtUp.archivedFiles);
   });
 
-  test('a binlog purged before it was archived is a gap: recorded in storage, in the state and in the search attribute', async () => {
+  test('a binlog purged before it was archived is a gap: recorded in storage, in the state and in the search attribute; a restore across it is refused', async () => {
+    // A backup whose binlog position is archived, so that a restore to a later point would replay from it.
+    const full = await client.workflow.execute(backupWorkflow, { taskQueue, workflowId: uniqueName('backup-pitr'), args: [{ cluster: 'pitr', type: 'full' }] });
+    await source.sql("INSERT INTO shop.customers VALUES (100007, 'after the backup', NULL)");
+    await untilArchiveCaughtUp(client, archiverId, source);
     // Archiving switched off: apply stops the archiver.
     await eventually('the archiver is listed as running', async () => ((await client.workflow.count(`WorkflowId = "${archiverId}" AND ExecutionStatus = "Running"`)).count === 1 ? true : undefined), 30_000);
     expect(await apply(archiveOffPath)).toMatchObject({ deleted: [archiverId] });
@@ -142,6 +147,18 @@ describe('the binlog archiver', () => {
     const files2 = (await records()).map((record) => record.file);
     for (const file of lost) expect(files2).not.toContain(file);
     expect(files2.at(-1)).toBe((await serverFiles()).at(-2));
+
+    // Restoring to a point after the gap would lose what the gap held: refused before anything is touched, giving the window.
+    const point = caughtUp.newest?.lastEventTime as string;
+    const refused = await client.workflow.execute(restoreWorkflow, { taskQueue, workflowId: uniqueName('restore-pitr'), args: [{ cluster: 'pitr', pointInTime: point }] }).then(
+      () => undefined,
+      (error: unknown) => failureChain(error).find((failure) => failure.type !== undefined),
+    );
+    expect(refused?.type).toBe('BrokenChain');
+    expect(refused?.message).toContain(`the binlog archive has a gap between ${before.file} and`);
+    const [catalog] = JSON.parse((await runCli(['--config', configPath, 'list', 'pitr', '--json'])).stdout) as ClusterCatalog[];
+    expect(catalog?.pointInTime?.gaps).toEqual([{ after: before.file, before: gap?.before, from: before.lastEventTime, to: expect.any(String) as unknown as string }]);
+    expect(refused?.message).toMatch(new RegExp(`the recoverable window is ${full.name.slice(5, 15)}\\S+ to ${point.replace(/[.]/g, '\\.')}$`));
   });
 
   test('a worker killed after an upload but before its record leaves nothing archived; the next worker archives the file whole', async () => {

@@ -11,8 +11,8 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { Client } from '@temporalio/client';
 import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
 import { WorkflowId } from '../../domain/workflow-contract.js';
-import { backup as backupWorkflow, binlogArchiver, restore as restoreWorkflow } from '../../workflows/index.js';
-import { connectTestClient, createSandbox, failureChain, s3Storage, startWorker, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
+import { backup as backupWorkflow, binlogArchiver, restore as restoreWorkflow, type ClusterCatalog } from '../../workflows/index.js';
+import { connectTestClient, createSandbox, failureChain, runCli, s3Storage, startWorker, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
 import { stopArchiver, untilArchiveCaughtUp } from '../support/binlog-archive.js';
 
 const taskQueue = uniqueName('pitr');
@@ -22,6 +22,7 @@ let source: MariaDbSandbox;
 let worker: WorkerProcess;
 let client: Client;
 let closeClient: () => Promise<void>;
+let configPath: string;
 
 beforeAll(async () => {
   source = await createSandbox(`${taskQueue}-source`);
@@ -32,7 +33,8 @@ beforeAll(async () => {
     // The backup user may not run every statement a binlog holds; root over the socket may.
     binlogs: { archive: true, interval: '1s', replayConnection: { socket: source.socket, user: 'root' } },
   });
-  worker = await startWorker(await writeConfig(taskQueue, { temporal: { taskQueue }, clusters: [cluster] }));
+  configPath = await writeConfig(taskQueue, { temporal: { taskQueue }, clusters: [cluster] });
+  worker = await startWorker(configPath);
   ({ client, close: closeClient } = await connectTestClient());
 });
 
@@ -95,6 +97,13 @@ describe('restore to a point in time', () => {
     const point = seconds.find((second) => second >= carried.at && second < (seconds.at(-1) as number)) as number;
     expect(point).toBeDefined();
     const archived = await untilArchiveCaughtUp(client, archiverId, source);
+
+    // `list` shows the window: from the oldest backup whose position the archive holds to the newest archived event.
+    const listed = await runCli(['--config', configPath, 'list', 'pit', '--json']);
+    const [catalog] = JSON.parse(listed.stdout) as ClusterCatalog[];
+    const window = { from: catalog?.chains[0]?.base.finishedAt, to: archived.newest?.lastEventTime, gaps: [] };
+    expect(catalog?.pointInTime).toEqual(window);
+    expect((await runCli(['--config', configPath, 'list', 'pit'])).stdout).toContain(`point in time: ${window.from ?? '?'} to ${window.to ?? '?'}`);
 
     // Points outside what the backups and the archive cover are refused, giving the window, and change nothing.
     const early = await refusal(backupFinished - 3_600_000);

@@ -2,7 +2,7 @@
 import { describe, expect, test } from '@jest/globals';
 import type { BinlogRecord } from '../../domain/binlog-archive.js';
 import type { CommittedBackup } from '../../domain/chain.js';
-import { chooseBackupForPoint, planReplay, type RecoverableWindow } from '../../domain/point-in-time.js';
+import { chooseBackupForPoint, planReplay, recoverableWindow, type RecoverableWindow } from '../../domain/point-in-time.js';
 import { stored } from '../support/stored-backups.js';
 
 const full = 'shop-2026-04-06T000000.000Z-full';
@@ -61,5 +61,18 @@ describe('planning the replay', () => {
     const refused = planReplay(backup, gapped, at('2026-04-08T06:00:00.000Z'), window);
     expect(refused).toMatchObject({ ok: false, code: 'BrokenChain' });
     expect(refused.ok ? '' : refused.reason).toMatch(/gap between bin\.000004 and bin\.000006 \(GTID 0-1-50 to 0-1-65\).*the recoverable window is 2026-04-06T00:10:00.000Z to 2026-04-08T12:00:00.000Z/);
+  });
+});
+
+describe('the recoverable window', () => {
+  test('from the oldest backup whose binlog file the archive holds to the newest archived event, with the gaps', () => {
+    const gaps = [{ after: 'bin.000005', before: 'bin.000007', from: '2026-04-08T00:00:00.000Z', to: '2026-04-08T01:00:00.000Z' }];
+    // The full backup's file (bin.000002) was never archived: the window starts at the increment.
+    expect(recoverableWindow(backups, { files: ['bin.000004', 'bin.000005', 'bin.000007'], newestEventTime: '2026-04-08T12:00:00.000Z', gaps })).toEqual({ from: '2026-04-07T00:10:00.000Z', to: '2026-04-08T12:00:00.000Z', gaps });
+    expect(recoverableWindow(backups, { files: ['bin.000002', 'bin.000004'], newestEventTime: '2026-04-08T12:00:00.000Z', gaps: [] })).toMatchObject({ from: '2026-04-06T00:10:00.000Z' });
+    // Backups from before the last in-place restore belong to another history.
+    expect(recoverableWindow(backups, { files: ['bin.000002', 'bin.000004'], newestEventTime: '2026-04-08T12:00:00.000Z', gaps: [], restoredAt: '2026-04-06T12:00:00.000Z' })).toMatchObject({ from: '2026-04-07T00:10:00.000Z' });
+    expect(recoverableWindow(backups, { files: ['bin.000009'], newestEventTime: '2026-04-08T12:00:00.000Z', gaps: [] })).toBeUndefined();
+    expect(recoverableWindow(backups, { files: [], gaps: [] })).toBeUndefined();
   });
 });
