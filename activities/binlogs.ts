@@ -34,7 +34,7 @@ import {
 import type { RestoreRecord } from '../domain/chain.js';
 import type { ClusterConfig } from '../domain/config.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
-import { restoreRecordKey } from '../domain/layout.js';
+import { restoreRecordKey, restoreRunningKey } from '../domain/layout.js';
 import { chooseBackupForPoint, planReplay, replayableBackups, type ArchiveSummary, type RecoverableWindow, type ReplayPlan } from '../domain/point-in-time.js';
 import { readCatalog } from './catalog.js';
 import { childEnv } from './child-env.js';
@@ -59,6 +59,27 @@ export interface ArchiveRound {
   caughtUp: boolean;
   /** Every gap the archive has, oldest first (found in this round or before). */
   gaps: BinlogGap[];
+  /** An in-place restore of the cluster that held this round off (it committed nothing). */
+  heldBy?: string;
+}
+
+/** Thrown inside a round when an in-place restore begins: the round stops and commits nothing more. */
+class HeldByRestore extends Error {
+  constructor(readonly workflowId: string) {
+    super(`held by the in-place restore ${workflowId}`);
+  }
+}
+
+/** The in-place restore of the cluster that is running now, if any (a marker of one that ended holds nothing). */
+async function runningRestore(store: ObjectStore, cluster: string): Promise<string | undefined> {
+  const text = await store.getText(restoreRunningKey(cluster));
+  if (text === undefined) return undefined;
+  const marker = JSON.parse(text) as { workflowId: string; runId: string };
+  const description = await Context.current()
+    .client.workflow.getHandle(marker.workflowId, marker.runId)
+    .describe()
+    .catch(() => undefined);
+  return description?.status.name === 'RUNNING' ? marker.workflowId : undefined;
 }
 
 interface ServerBinlogs {
@@ -155,6 +176,9 @@ export function binlogActivities(deps: ActivityDeps) {
     if (failed) throw new Error(`archiving binlog ${file} of cluster ${cluster.name} failed: ${zstdLog() || String(failed.reason)}`);
     const facts = scanner.finish();
     await failpoint('binlog-uploaded');
+    // A restore that began meanwhile may have replaced the server: nothing is committed under the old history.
+    const restoring = await runningRestore(store, cluster.name);
+    if (restoring) throw new HeldByRestore(restoring);
     const record = binlogRecord({
       ...where,
       file,
@@ -312,6 +336,17 @@ export function binlogActivities(deps: ActivityDeps) {
   async function archiveRound(cluster: ClusterConfig, store: ObjectStore, progress: Progress, signal: AbortSignal): Promise<ArchiveRound> {
     // A restored server writes a new binlog history (its file names start again): each has its own folder.
     const { where } = await currentHistory(store, cluster.name);
+    try {
+      const restoring = await runningRestore(store, cluster.name);
+      if (restoring) throw new HeldByRestore(restoring);
+      return await archiveHistory(cluster, store, where, progress, signal);
+    } catch (error) {
+      if (!(error instanceof HeldByRestore)) throw error;
+      return { history: where.history, archived: [], serverPosition: '', caughtUp: false, gaps: [], heldBy: error.workflowId };
+    }
+  }
+
+  async function archiveHistory(cluster: ClusterConfig, store: ObjectStore, where: BinlogHistory, progress: Progress, signal: AbortSignal): Promise<ArchiveRound> {
     const listed = await listArchive(store, where, signal);
     const archivedFiles = new Set(listed.files);
     const newestName = newestFile(listed.files);

@@ -8,7 +8,7 @@ import { checkRecordedLsns, type CommittedBackup, type RestoreRecord, type Store
 import { parseCheckpoints, type Checkpoints } from '../domain/checkpoints.js';
 import { restoreSourceRoots, type StorageConfig } from '../domain/config.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
-import { CHECKPOINTS_OBJECT, restoreRecordKey } from '../domain/layout.js';
+import { CHECKPOINTS_OBJECT, restoreRecordKey, restoreRunningKey } from '../domain/layout.js';
 import { owningCluster } from '../domain/ownership.js';
 import { belongsToPlace, dataFileNames, gtidRestartStatements, isWithinPath, placesOutsideDatadir, serverLayout, serverPath, unsupportedLayout, type ServerLayout } from '../domain/server-layout.js';
 import { readCatalog } from './catalog.js';
@@ -392,6 +392,18 @@ export function restoreActivities(deps: ActivityDeps) {
       const previous = await store.getText(restoreRecordKey(input.cluster));
       const history = ((previous === undefined ? undefined : (JSON.parse(previous) as RestoreRecord).history) ?? 0) + 1;
       await store.putText(restoreRecordKey(input.cluster), `${JSON.stringify({ ...input.record, history })}\n`);
+    },
+
+    /** Holds the binlog archiver off the cluster from before the pause (see restoreRunningKey). */
+    async markRestoreRunning(input: { cluster: string; workflowId: string; runId: string }): Promise<void> {
+      const store = deps.store(deps.cluster(input.cluster));
+      await store.putText(restoreRunningKey(input.cluster), `${JSON.stringify({ workflowId: input.workflowId, runId: input.runId, since: new Date().toISOString() })}\n`);
+    },
+
+    /** Lets the binlog archiver go on: the restore recorded its new history, or put the old server back. */
+    async clearRestoreRunning(input: { cluster: string }): Promise<void> {
+      const store = deps.store(deps.cluster(input.cluster));
+      await store.delete([restoreRunningKey(input.cluster)]);
     },
 
     /** The cluster's latest in-place restore, if any. */

@@ -22,6 +22,15 @@ export function restoreRecordKey(cluster: string): string {
   return `restores/${cluster}.json`;
 }
 
+/**
+ * Written by an in-place restore before it stops the server, removed after it recorded the new
+ * history (or rolled back): while it exists, the binlog archiver commits nothing, so no file of the
+ * restored server is filed under the old history.
+ */
+export function restoreRunningKey(cluster: string): string {
+  return `restores/${cluster}.running.json`;
+}
+
 export type Compression = 'none' | 'zstd';
 
 export function dataObjectName(compression: Compression): string {

@@ -64,6 +64,8 @@ export const progressQuery = defineQuery<WorkflowProgress>('progress');
 /** A binlog archiver's state: its `binlogArchive` query, and what it carries across continue-as-new. */
 export interface BinlogArchiveState {
   cluster: string;
+  /** The cluster's history being archived (0 until its first in-place restore). */
+  history?: number;
   rounds: number;
   lastRoundAt?: string;
   /** Whether the archive held every transaction the server had logged when the last round ended. */
@@ -73,6 +75,8 @@ export interface BinlogArchiveState {
   newest?: { file: string; lastEventTime: string; endGtids: string };
   archivedFiles?: number;
   gaps: BinlogGap[];
+  /** An in-place restore of the cluster that holds the archiver off now. */
+  heldBy?: string;
   lastError?: string;
   lastErrorAt?: string;
 }

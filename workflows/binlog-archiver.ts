@@ -35,11 +35,21 @@ export async function binlogArchiver(input: z.input<typeof binlogArchiverRequest
       const result = await host.long.archiveBinlogs({ cluster: cluster.name });
       state.rounds++;
       state.lastRoundAt = new Date().toISOString();
-      state.caughtUp = result.caughtUp;
-      state.serverPosition = result.serverPosition;
-      if (result.newest) state.newest = result.newest;
-      state.archivedFiles = (state.archivedFiles ?? 0) + result.archived.length;
-      state.gaps = result.gaps;
+      if (result.heldBy) {
+        // An in-place restore replaces the server now: this round committed nothing.
+        state.heldBy = result.heldBy;
+        state.caughtUp = false;
+      } else {
+        delete state.heldBy;
+        // A new history (the cluster was restored in place): its archive starts empty.
+        if (state.history !== result.history) delete state.newest;
+        state.history = result.history;
+        state.caughtUp = result.caughtUp;
+        state.serverPosition = result.serverPosition;
+        if (result.newest) state.newest = result.newest;
+        state.archivedFiles = (state.archivedFiles ?? 0) + result.archived.length;
+        state.gaps = result.gaps;
+      }
       delete state.lastError;
     } catch (error) {
       if (isCancellation(error)) throw error;
@@ -63,6 +73,7 @@ function describe(state: BinlogArchiveState): string {
   const lines = [
     state.newest ? `Archived up to ${state.newest.file} (last event ${state.newest.lastEventTime}, GTID ${state.newest.endGtids})${state.caughtUp ? ', caught up' : ', behind the server'}` : 'Nothing archived yet',
     ...state.gaps.map((gap: BinlogGap) => `GAP after ${gap.after}: ${gap.lost.length > 0 ? gap.lost.join(', ') : 'files'} purged before they were archived (GTID ${gap.fromGtids} to ${gap.toGtids ?? '?'})`),
+    ...(state.heldBy ? [`Held: the in-place restore ${state.heldBy} is running; archiving goes on in the restored server's history once it is recorded`] : []),
     ...(state.lastError ? [`Last round failed at ${state.lastErrorAt}: ${state.lastError}`] : []),
   ];
   return lines.join('\n');

@@ -197,7 +197,7 @@ async function placeClone({ host, cluster, workDir, fullDir, result }: PreparedR
  * pause rolls back: the previous datadir goes back and the server starts again on it.
  */
 async function replaceInPlace(prepared: PreparedRestore): Promise<RestoreResult> {
-  const { host, cluster, source, target, restoreId, workDir, fullDir, result, toPoint } = prepared;
+  const { host, cluster, source, workDir, fullDir } = prepared;
   // Where the target server keeps its files (redo, undo, system tablespace, logs): read while it still
   // runs, and refused here, before the pause, if the restore could not honour it.
   let targetServer: TargetServer | undefined;
@@ -212,6 +212,20 @@ async function replaceInPlace(prepared: PreparedRestore): Promise<RestoreResult>
   }
   const placement = targetServer ? { target: targetServer, sameServer: source === undefined } : {};
 
+  // The binlog archiver commits nothing from here until the new history is recorded (or the old server is back).
+  const holdsArchive = patched('binlog-archive-held-during-restore');
+  if (holdsArchive) await host.quick.markRestoreRunning({ cluster: cluster.name, workflowId: workflowInfo().workflowId, runId: workflowInfo().runId });
+  try {
+    return await pauseAndReplace(prepared, targetServer, placement);
+  } finally {
+    // A marker left behind holds nothing for long: the archiver ignores one whose restore has ended.
+    if (holdsArchive) await CancellationScope.nonCancellable(() => host.quick.clearRestoreRunning({ cluster: cluster.name })).catch((error: unknown) => log.warn('could not clear the restore-running marker', { cluster: cluster.name, error: String(error) }));
+  }
+}
+
+/** From the pause on: the swap, the checks, the replay, the record; any failure rolls back. */
+async function pauseAndReplace(prepared: PreparedRestore, targetServer: TargetServer | undefined, placement: { target?: TargetServer; sameServer?: boolean }): Promise<RestoreResult> {
+  const { host, cluster, target, restoreId, workDir, fullDir, result, toPoint } = prepared;
   reportPhase(`Pausing cluster ${cluster.name}`);
   await host.serverDown.pauseCluster({ cluster: cluster.name });
   let previousDatadir: string | undefined;

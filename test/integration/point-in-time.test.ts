@@ -8,15 +8,20 @@
  * a gap, are refused before anything is touched, giving the recoverable window.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
-import { WorkflowId } from '../../domain/workflow-contract.js';
+import { binlogArchiveQuery, WorkflowId } from '../../domain/workflow-contract.js';
 import { backup as backupWorkflow, binlogArchiver, restore as restoreWorkflow, type ClusterCatalog } from '../../workflows/index.js';
-import { connectTestClient, createSandbox, failureChain, runCli, s3Storage, startWorker, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
+import { connectTestClient, createSandbox, failureChain, runCli, s3Storage, startWorker, testRoot, TestBucket, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
 import { stopArchiver, untilArchiveCaughtUp } from '../support/binlog-archive.js';
+import { eventually } from '../support/workflow-worker.js';
 
 const taskQueue = uniqueName('pitr');
 const archiverId = WorkflowId.binlogArchiver('pit');
+const bucket = new TestBucket();
+const failpoints = join(testRoot(), `${taskQueue}-failpoints`);
 
 let source: MariaDbSandbox;
 let worker: WorkerProcess;
@@ -34,18 +39,25 @@ beforeAll(async () => {
     binlogs: { archive: true, interval: '1s', replayConnection: { socket: source.socket, user: 'root' } },
   });
   configPath = await writeConfig(taskQueue, { temporal: { taskQueue }, clusters: [cluster] });
-  worker = await startWorker(configPath);
+  await mkdir(failpoints, { recursive: true });
+  worker = await startWorker(configPath, [], { CHAINBACKUP_FAILPOINTS: failpoints });
   ({ client, close: closeClient } = await connectTestClient());
 });
 
 afterAll(async () => {
   await stopArchiver(client, archiverId);
+  bucket.close();
   await closeClient?.();
   await worker?.stop();
   await source?.stop();
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The archive's object keys in one history of the cluster. */
+async function archivedKeys(history: number): Promise<string[]> {
+  return (await bucket.list(`${taskQueue}-store/binlogs/pit/history-${history}`)).map((object) => object.key);
+}
 
 async function markers(): Promise<{ id: number; at: number }[]> {
   return (await source.sql('SELECT id, at FROM shop.markers ORDER BY id')).map(([id = '', at = '']) => ({ id: Number(id), at: Number(at) }));
@@ -114,10 +126,16 @@ describe('restore to a point in time', () => {
     expect(late.message).toContain(`is after the newest archived event (${archived.newest?.lastEventTime ?? '?'}`);
     expect(await markers()).toEqual(written);
 
-    // A running archiver would file the restored server's first binlogs under the old history (README: not yet handled).
-    await client.workflow.getHandle(archiverId).terminate('restoring in place');
-
-    const result = await restoreTo(point * 1000 + 999);
+    // The archiver keeps running through the restore: it is held off from before the pause until the new history is recorded.
+    const historyZero = await archivedKeys(0);
+    // Held at the step after the swap, the restored data in place and the server still stopped: the archiver says it is held.
+    const armed = join(failpoints, 'swap-placed');
+    await writeFile(armed, '');
+    const restoring = await client.workflow.start(restoreWorkflow, { taskQueue, workflowId: uniqueName('restore-pit'), args: [{ cluster: 'pit', pointInTime: new Date(point * 1000 + 999).toISOString() }] });
+    await eventually('the restore reaches the swap', async () => (await stat(`${armed}.reached`).then(() => true, () => false)) || undefined, 120_000);
+    await eventually('the archiver is held by the restore', async () => ((await client.workflow.getHandle(archiverId).query(binlogArchiveQuery)).heldBy === restoring.workflowId ? true : undefined), 30_000);
+    await rm(armed);
+    const result = await restoring.result();
     expect(result).toMatchObject({ cluster: 'pit', restored: increment.name, pointInTime: new Date(point * 1000 + 999).toISOString() });
     expect(result.replayedBinlogs).toBeGreaterThanOrEqual(3);
     const expected = written.filter((marker) => marker.at <= point);
@@ -126,5 +144,13 @@ describe('restore to a point in time', () => {
     expect(expected.length).toBeLessThan(written.length);
     const checks = await source.sql('CHECK TABLE shop.markers, shop.customers, shop.orders EXTENDED');
     expect(checks.filter((row) => row[2] === 'status').map((row) => row[3])).toEqual(['OK', 'OK', 'OK']);
+
+    // The restored server's binlogs go to history 1; nothing of them was filed under history 0.
+    await source.sql("INSERT INTO shop.markers VALUES (500, UNIX_TIMESTAMP(), 'after the restore')");
+    const after = await untilArchiveCaughtUp(client, archiverId, source);
+    expect(after).toMatchObject({ history: 1, gaps: [] });
+    expect(after.heldBy).toBeUndefined();
+    expect(await archivedKeys(0)).toEqual(historyZero);
+    expect((await archivedKeys(1)).length).toBeGreaterThan(0);
   });
 });

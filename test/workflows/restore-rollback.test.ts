@@ -125,6 +125,8 @@ const hostStandIns = {
   recordInPlaceRestore: step('recordInPlaceRestore', () => undefined),
   rollbackDatadir: step('rollbackDatadir', () => undefined),
   removeRestoreWorkspace: step('removeRestoreWorkspace', () => undefined),
+  markRestoreRunning: step('markRestoreRunning', () => undefined),
+  clearRestoreRunning: step('clearRestoreRunning', () => undefined),
 };
 
 let harness: HarnessWorker;
@@ -144,7 +146,8 @@ afterAll(async () => {
   await harness?.stop();
 });
 
-const BEFORE_PAUSE = ['listSourceBackups', 'prepareRestoreWorkspace', 'downloadBackup', 'downloadBackup', 'prepareBackup', 'prepareBackup', 'readRestoreTarget'];
+// The restore marks itself running (holding the binlog archiver off) just before the pause, and clears the mark last.
+const BEFORE_PAUSE = ['listSourceBackups', 'prepareRestoreWorkspace', 'downloadBackup', 'downloadBackup', 'prepareBackup', 'prepareBackup', 'readRestoreTarget', 'markRestoreRunning'];
 const AFTER_PAUSE = ['swapDatadir', 'seedBinlogHistory', 'unpauseCluster', 'verifyCluster', 'settleRestoredServer', 'recordInPlaceRestore'];
 const ROLLBACK = ['pauseCluster', 'rollbackDatadir', 'unpauseCluster', 'removeRestoreWorkspace'];
 
@@ -171,7 +174,7 @@ describe('restore in place, with stand-in host activities', () => {
   test('on success, every step runs once, in order, and nothing is rolled back', async () => {
     const { plan, handle } = await restoreWith([]);
     const result = await handle.result();
-    expect(plan.calls).toEqual([...BEFORE_PAUSE, 'pauseCluster', ...AFTER_PAUSE, 'removeRestoreWorkspace']);
+    expect(plan.calls).toEqual([...BEFORE_PAUSE, 'pauseCluster', ...AFTER_PAUSE, 'removeRestoreWorkspace', 'clearRestoreRunning']);
     expect(result).toMatchObject({ chain: [expect.stringContaining('-full'), expect.stringContaining('-incr')], gtidPosition: '0-1-42', previousDatadir: '/nonexistent/datadir.before-restore-x' });
   });
 
@@ -179,7 +182,7 @@ describe('restore in place, with stand-in host activities', () => {
     const { plan, handle } = await restoreWith([failing]);
     const failure = await failureOf(handle.result());
     const done = AFTER_PAUSE.slice(0, AFTER_PAUSE.indexOf(failing) + 1);
-    expect(plan.calls).toEqual([...BEFORE_PAUSE, 'pauseCluster', ...done, ...ROLLBACK]);
+    expect(plan.calls).toEqual([...BEFORE_PAUSE, 'pauseCluster', ...done, ...ROLLBACK, 'clearRestoreRunning']);
     expect(failure).toContainEqual({ type: 'InjectedFault', message: `injected fault in ${failing}` });
   });
 
@@ -187,6 +190,7 @@ describe('restore in place, with stand-in host activities', () => {
     const { plan, handle } = await restoreWith([failing]);
     const failure = await failureOf(handle.result());
     expect(plan.calls).not.toContain('pauseCluster');
+    expect(plan.calls).not.toContain('markRestoreRunning');
     expect(plan.calls).not.toContain('swapDatadir');
     expect(plan.calls).not.toContain('rollbackDatadir');
     expect(plan.calls.at(-1)).toBe('removeRestoreWorkspace');
@@ -196,7 +200,7 @@ describe('restore in place, with stand-in host activities', () => {
   test('a rollback that cannot put the datadir back leaves the server stopped and the prepared data in place, and says so with both errors', async () => {
     const { plan, handle } = await restoreWith(['verifyCluster', 'rollbackDatadir']);
     const failure = await failureOf(handle.result());
-    expect(plan.calls).toEqual([...BEFORE_PAUSE, 'pauseCluster', 'swapDatadir', 'seedBinlogHistory', 'unpauseCluster', 'verifyCluster', 'pauseCluster', 'rollbackDatadir']);
+    expect(plan.calls).toEqual([...BEFORE_PAUSE, 'pauseCluster', 'swapDatadir', 'seedBinlogHistory', 'unpauseCluster', 'verifyCluster', 'pauseCluster', 'rollbackDatadir', 'clearRestoreRunning']);
     expect(failure[0]?.type).toBe('RollbackFailed');
     expect(failure[0]?.message).toMatch(/failed after the pause \(injected fault in verifyCluster\), and putting its previous datadir back failed too \(injected fault in rollbackDatadir\): the server is left stopped/);
     expect(failure).toContainEqual({ type: 'InjectedFault', message: 'injected fault in verifyCluster' });
@@ -205,7 +209,7 @@ describe('restore in place, with stand-in host activities', () => {
   test('a server that does not start on its old datadir again is reported with both errors, and the prepared data is kept', async () => {
     const { plan, handle } = await restoreWith(['unpauseCluster', 'unpauseCluster']);
     const failure = await failureOf(handle.result());
-    expect(plan.calls).toEqual([...BEFORE_PAUSE, 'pauseCluster', 'swapDatadir', 'seedBinlogHistory', 'unpauseCluster', 'pauseCluster', 'rollbackDatadir', 'unpauseCluster']);
+    expect(plan.calls).toEqual([...BEFORE_PAUSE, 'pauseCluster', 'swapDatadir', 'seedBinlogHistory', 'unpauseCluster', 'pauseCluster', 'rollbackDatadir', 'unpauseCluster', 'clearRestoreRunning']);
     expect(failure[0]?.type).toBe('RollbackFailed');
     expect(failure[0]?.message).toContain('its previous datadir is back in place, but the server did not start (injected fault in unpauseCluster)');
   });
@@ -227,6 +231,6 @@ describe('restore in place, with stand-in host activities', () => {
     gate.release();
     await expect(handle.result()).rejects.toThrow();
     expect(beforeRelease.at(-1)).toBe('swapDatadir');
-    expect(plan.calls.slice(plan.calls.indexOf('swapDatadir'))).toEqual(['swapDatadir', 'swapDatadir finished', ...ROLLBACK]);
+    expect(plan.calls.slice(plan.calls.indexOf('swapDatadir'))).toEqual(['swapDatadir', 'swapDatadir finished', ...ROLLBACK, 'clearRestoreRunning']);
   });
 });
