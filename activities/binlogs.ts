@@ -31,10 +31,9 @@ import {
   type BinlogHistory,
   type BinlogRecord,
 } from '../domain/binlog-archive.js';
-import type { RestoreRecord } from '../domain/chain.js';
 import type { ClusterConfig } from '../domain/config.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
-import { restoreRecordKey, restoreRunningKey } from '../domain/layout.js';
+import { restoreRunningKey } from '../domain/layout.js';
 import { chooseBackupForPoint, planReplay, replayableBackups, type ArchiveSummary, type RecoverableWindow, type ReplayPlan } from '../domain/point-in-time.js';
 import { readCatalog } from './catalog.js';
 import { childEnv } from './child-env.js';
@@ -42,6 +41,7 @@ import { readPassword, writeDefaultsFile } from './database/defaults-file.js';
 import { childProcessOptions } from './child-env.js';
 import { runSql } from './database/sql.js';
 import type { ActivityDeps } from './deps.js';
+import { historyOf, readRestoreRecord } from './restore-record.js';
 import { failpoint } from './failpoints.js';
 import type { ObjectStore } from './storage/index.js';
 import { Progress, StreamMeter, tailLines } from './streams.js';
@@ -133,10 +133,8 @@ async function readJson<T>(store: ObjectStore, key: string, parse: (value: unkno
 
 /** The cluster's current history: 0 until its first in-place restore, then that restore's number. */
 async function currentHistory(store: ObjectStore, cluster: string): Promise<{ where: BinlogHistory; restoredAt?: string }> {
-  const text = await store.getText(restoreRecordKey(cluster));
-  if (text === undefined) return { where: { cluster, history: 0 } };
-  const record = JSON.parse(text) as RestoreRecord;
-  return { where: { cluster, history: record.history ?? 1 }, restoredAt: record.restoredAt };
+  const record = await readRestoreRecord(store, cluster);
+  return { where: { cluster, history: historyOf(record) }, ...(record ? { restoredAt: record.restoredAt } : {}) };
 }
 
 /** Reads the records of the named archived files, in the order given. */

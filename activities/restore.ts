@@ -24,6 +24,7 @@ import { openStore, StorageError, type ObjectStore } from './storage/index.js';
 import { Progress, StreamMeter, tailLines } from './streams.js';
 import { backupToolFor } from './tools/backup-tool.js';
 import { exists } from './files.js';
+import { historyOf, readRestoreRecord } from './restore-record.js';
 
 /** Another storage to restore from (cross-cluster restore); credentials are this worker's own. */
 export interface RestoreSource {
@@ -389,8 +390,7 @@ export function restoreActivities(deps: ActivityDeps) {
     /** Records an in-place restore in the cluster's own storage: increments must not continue the old chain. */
     async recordInPlaceRestore(input: { cluster: string; record: RestoreRecord }): Promise<void> {
       const store = deps.store(deps.cluster(input.cluster));
-      const previous = await store.getText(restoreRecordKey(input.cluster));
-      const history = ((previous === undefined ? undefined : (JSON.parse(previous) as RestoreRecord).history) ?? 0) + 1;
+      const history = historyOf(await readRestoreRecord(store, input.cluster)) + 1;
       await store.putText(restoreRecordKey(input.cluster), `${JSON.stringify({ ...input.record, history })}\n`);
     },
 
@@ -408,9 +408,7 @@ export function restoreActivities(deps: ActivityDeps) {
 
     /** The cluster's latest in-place restore, if any. */
     async readInPlaceRestore(input: { cluster: string }): Promise<RestoreRecord | null> {
-      const store = deps.store(deps.cluster(input.cluster));
-      const text = await store.getText(restoreRecordKey(input.cluster));
-      return text === undefined ? null : (JSON.parse(text) as RestoreRecord);
+      return readRestoreRecord(deps.store(deps.cluster(input.cluster)), input.cluster);
     },
 
     /** The restored server must accept the cluster's own login: later backups depend on it. */

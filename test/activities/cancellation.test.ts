@@ -17,6 +17,7 @@ import { exists } from '../../activities/files.js';
 import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
 import { backupName } from '../../domain/names.js';
 import type { BackupLocation } from '../../domain/layout.js';
+import { eventually } from '../support/workflow-worker.js';
 import { createSandbox, filesystemStorage, s3Storage, testRoot, TestBucket, uniqueName, writeConfig } from '../support/environment.js';
 
 const name = uniqueName('activities');
@@ -67,13 +68,6 @@ async function processesWith(...fragments: string[]): Promise<number[]> {
 
 
 
-async function until(what: string, probe: () => Promise<boolean>): Promise<void> {
-  for (let tries = 0; tries < 600; tries++) {
-    if (await probe()) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
 
 beforeAll(async () => {
   await mkdir(failpoints, { recursive: true });
@@ -132,7 +126,7 @@ describe('prepareBackup', () => {
       (error: unknown) => error,
     );
     // The failpoint holds the activity after the tool has started; the marker names the tool's pid.
-    await until('the prepare to start', () => exists(`${armed}.reached`));
+    await eventually('the prepare to start', async () => ((await exists(`${armed}.reached`)) ? true : undefined), 60_000);
     const pid = Number(/^pid (\d+)/.exec(await readFile(join(backupDir, '.chainbackup-preparing'), 'utf8').catch(() => ''))?.[1] ?? 0);
     run.environment.cancel();
     await rm(armed);
