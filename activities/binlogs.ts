@@ -6,14 +6,16 @@
  * archived) leaves a gap, which is recorded.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { chown, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
 import { execa } from 'execa';
-import { BinlogScanner, gtidPosition, parseGtids, sameGtidState } from '../domain/binlog.js';
+import { BinlogScanner, gtidPosition, parseGtids, sameGtidState, type BinlogFacts } from '../domain/binlog.js';
 import {
+  BINLOG_FOLDER,
   binlogFolder,
   binlogGapKey,
   binlogGapSchema,
@@ -21,30 +23,48 @@ import {
   binlogRecord,
   binlogRecordKey,
   binlogRecordSchema,
+  binlogsToPrune,
   continues,
   filesBetween,
   filesToArchive,
   isOlderFile,
   newestFile,
   splitBinlogName,
+  type ArchiveListing,
   type BinlogGap,
   type BinlogHistory,
   type BinlogRecord,
 } from '../domain/binlog-archive.js';
 import type { ClusterConfig } from '../domain/config.js';
+import { isCommitted } from '../domain/chain.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
+import { untouchableChains } from '../domain/retention.js';
 import { restoreRunningKey } from '../domain/layout.js';
-import { chooseBackupForPoint, planReplay, replayableBackups, type ArchiveSummary, type RecoverableWindow, type ReplayPlan } from '../domain/point-in-time.js';
+import { chooseBackupForPoint, planReplay, replayableBackups, replayServerId, stopAfterSecond, type ArchiveSummary, type RecoverableWindow, type ReplayPlan } from '../domain/point-in-time.js';
 import { readCatalog } from './catalog.js';
 import { childEnv } from './child-env.js';
 import { readPassword, writeDefaultsFile } from './database/defaults-file.js';
 import { childProcessOptions } from './child-env.js';
 import { runSql } from './database/sql.js';
+import { startPrivateServer, stopLeftoverServer } from './database/private-server.js';
+import type { TargetServer } from './database/server-layout.js';
+import { exists } from './files.js';
 import type { ActivityDeps } from './deps.js';
 import { historyOf, readRestoreRecord } from './restore-record.js';
 import { failpoint } from './failpoints.js';
 import type { ObjectStore } from './storage/index.js';
 import { Progress, StreamMeter, tailLines } from './streams.js';
+
+/** What binlog retention removed (or, in a dry run, would remove). */
+export interface BinlogRetention {
+  /** `history-<n>/<file>` of each archived file removed, oldest first. */
+  removed: string[];
+  freedBytes: number;
+  /** The oldest archived file kept in the current history, and the kept backup that needs it. */
+  keptFrom?: { file: string; backup: string };
+  /** Why nothing (more) was removed, when that is the case. */
+  reason?: string;
+}
 
 export interface ArchiveRound {
   /** The cluster's history the round archived into (the number of its in-place restores). */
@@ -151,6 +171,41 @@ function bySequence(a: string, b: string): number {
   return (splitBinlogName(a)?.sequence ?? 0) - (splitBinlogName(b)?.sequence ?? 0) || a.localeCompare(b);
 }
 
+/** The user of the private server that applies archived binlogs: created at its start with a random password, dropped before it stops, never logged. */
+const REPLAY_ACCOUNT = 'chainbackup_replay';
+
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Downloads archived files into `folder` (as `nameOf(index)`), each decompressed and checked
+ * against the sha256 and size of its record, and scanned on the way: their facts, in order.
+ */
+async function downloadArchivedBinlogs(
+  store: ObjectStore,
+  where: BinlogHistory,
+  files: ReplayPlan['files'],
+  folder: string,
+  nameOf: (index: number) => string,
+  { progress, signal, stopAfter }: { progress: Progress; signal: AbortSignal; stopAfter?: number },
+): Promise<BinlogFacts[]> {
+  await rm(folder, { recursive: true, force: true });
+  await mkdir(folder, { recursive: true });
+  const facts: BinlogFacts[] = [];
+  let bytes = 0;
+  for (const [index, file] of files.entries()) {
+    const key = `${binlogFolder(where)}${file.object}`;
+    const meter = new StreamMeter((done) => progress.update(bytes + done));
+    const scanner = new BinlogScanner(stopAfter === undefined ? {} : { stopAfter });
+    const zstd = execa('zstd', ['-q', '-d', '-c'], { buffer: false, cancelSignal: signal, ...childProcessOptions() });
+    await Promise.all([pipeline(await store.download(key), meter, zstd.stdin, { signal }), pipeline(zstd.stdout, new ScanningMeter(scanner), createWriteStream(join(folder, nameOf(index))), { signal }), zstd]);
+    const sha256 = meter.digest();
+    if (sha256 !== file.sha256 || meter.bytes !== file.size) throw businessFailure(FailureType.ChecksumMismatch, `archived binlog ${store.label}/${key} is corrupt: sha256 ${sha256} (${meter.bytes} bytes) does not match ${file.sha256} (${file.size} bytes) in its record`);
+    facts.push(scanner.finish());
+    bytes += meter.bytes;
+  }
+  return facts;
+}
+
 export function binlogActivities(deps: ActivityDeps) {
   /** Uploads one closed file and then its record; a file the server purged meanwhile is skipped. */
   async function archiveFile(cluster: ClusterConfig, where: BinlogHistory, store: ObjectStore, folder: string, file: string, progress: Progress, signal: AbortSignal): Promise<BinlogRecord | undefined> {
@@ -249,10 +304,113 @@ export function binlogActivities(deps: ActivityDeps) {
     },
 
     /**
-     * Replays archived binlogs into the restored, running server: every file downloaded and checked
-     * against its sha256 first, then all of them through one `mariadb-binlog | mariadb` session (so
-     * temporary tables live across files), from the backup's position to the stop time, read in UTC,
-     * with the event scheduler off. Returns the server's GTID position after the replay.
+     * Applies archived binlogs to the restored files before the real server starts, through the
+     * server's own replication applier: a private server (no network, see private-server.ts) takes
+     * the downloaded files, each checked against its sha256, as its relay logs and applies them with
+     * `replayThreads` parallel workers from the backup's exact position, stopping before the first
+     * transaction that began after the point. It writes the replayed transactions to the restored
+     * binlog with their own GTIDs (`log_slave_updates`), with the event scheduler off and no client
+     * able to connect. Returns the GTID position the restored server has after it.
+     */
+    async applyArchivedBinlogs(input: { cluster: string; target: TargetServer; replay: ReplayPlan; workDir: string }): Promise<{ gtid: string; files: number; bytes: number }> {
+      const cluster = deps.cluster(input.cluster);
+      const store = deps.store(cluster);
+      const signal = Context.current().cancellationSignal;
+      const progress = new Progress('downloading archived binlogs');
+      const stateDir = join(input.workDir, 'replay-server');
+      const relayDir = join(input.workDir, 'relay');
+      const applying = join(stateDir, 'applying');
+      const work = async () => {
+        if (await exists(applying)) {
+          // A worker died while the applier ran: the files hold part of the replay, and a rollback puts the previous ones back.
+          await stopLeftoverServer(stateDir);
+          throw businessFailure(FailureType.RestoreFailed, `the binlog replay into ${cluster.name} was interrupted (its worker stopped): the restored files hold part of it, so the restore rolls back; run it again`);
+        }
+        const { where } = await currentHistory(store, cluster.name);
+        const stopAfter = stopAfterSecond(input.replay);
+        const relayName = (index: number) => `relay.${String(index + 1).padStart(6, '0')}`;
+        const facts = await downloadArchivedBinlogs(store, where, input.replay.files, relayDir, relayName, { progress, signal, stopAfter });
+        // Where the applier stops: before the first transaction after the point, in the first file that has one.
+        const start = input.replay.startPosition;
+        const stopIndex = facts.findIndex((file, index) => file.stopPosition !== undefined && (index > 0 || file.stopPosition > start));
+        const stopsBeforeStart = facts[0]?.stopPosition !== undefined && facts[0].stopPosition <= start;
+        const used = facts.slice(0, stopIndex < 0 ? facts.length : stopIndex + 1);
+        const totalBytes = used.reduce((sum, file, index) => sum + (index === stopIndex ? (file.stopPosition ?? file.endPosition) : file.endPosition) - (index === 0 ? start : 0), 0);
+        const owner = await stat(input.target.layout.datadir);
+        await writeFile(join(relayDir, 'relay.index'), used.map((_, index) => `${join(relayDir, relayName(index))}\n`).join(''));
+        for (const name of [relayDir, join(relayDir, 'relay.index'), ...used.map((_, index) => join(relayDir, relayName(index)))]) await chown(name, owner.uid, owner.gid);
+        const logBin = input.target.logBin && input.target.layout.binlogBasename !== null;
+        const password = randomBytes(24).toString('hex');
+        const account = `'${REPLAY_ACCOUNT}'@'localhost'`;
+        const server = await startPrivateServer(input.target, {
+          // The one-time account is not logged: nothing but the replayed transactions enters the restored binlog.
+          initStatements: ['SET sql_log_bin = 0;', `CREATE OR REPLACE USER ${account} IDENTIFIED BY '${password}';`, `GRANT ALL PRIVILEGES ON *.* TO ${account};`],
+          serverId: replayServerId(facts.flatMap((file) => file.serverIds)),
+          logBin,
+          bufferPool: cluster.binlogs.replayBufferPool,
+          stateDir,
+          ...(cluster.controller.kind === 'process' ? { serverBinary: cluster.controller.serverBinary } : {}),
+          options: [
+            ...(logBin ? ['log-slave-updates'] : []),
+            `relay-log=${join(relayDir, 'relay')}`,
+            `relay-log-index=${join(relayDir, 'relay.index')}`,
+            `master-info-file=${join(relayDir, 'master.info')}`,
+            `relay-log-info-file=${join(relayDir, 'relay-log.info')}`,
+            `slave_parallel_threads=${cluster.binlogs.replayThreads}`,
+            'slave_parallel_mode=optimistic',
+            // A crash during the replay rolls the restore back, so the replay need not be durable until its clean shutdown.
+            'innodb_flush_log_at_trx_commit=2',
+            'sync_binlog=0',
+          ],
+        });
+        const sql = (query: string, options: { columnNames?: boolean } = {}) => runSql(cluster.flavour, { socket: server.socket, user: REPLAY_ACCOUNT }, query, { password, ...options });
+        try {
+          if (!stopsBeforeStart && used.length > 0) {
+            progress.phase(`applying ${used.length} archived binlogs up to ${input.replay.stopDatetime} UTC`, { bytesTotal: totalBytes });
+            await writeFile(applying, '');
+            const first = input.replay.files[0]?.file ?? '';
+            await sql(`CHANGE MASTER TO MASTER_HOST='chainbackup-replay.invalid', RELAY_LOG_FILE='${relayName(0)}', RELAY_LOG_POS=${start}, MASTER_LOG_FILE='${first}', MASTER_LOG_POS=${start}, MASTER_USE_GTID=no`);
+            const stop = stopIndex < 0 ? undefined : { file: relayName(stopIndex), position: used[stopIndex]?.stopPosition ?? 0 };
+            await sql(`START SLAVE SQL_THREAD${stop ? ` UNTIL RELAY_LOG_FILE='${stop.file}', RELAY_LOG_POS=${stop.position}` : ''}`);
+            const last = { file: relayName(used.length - 1), end: used.at(-1)?.endPosition ?? 0 };
+            for (;;) {
+              if (signal.aborted) throw signal.reason;
+              const [header = [], values = []] = await sql('SHOW SLAVE STATUS', { columnNames: true });
+              const status = new Map(header.map((name, index) => [name, values[index] ?? '']));
+              const file = status.get('Relay_Log_File') ?? '';
+              const position = Number(status.get('Relay_Log_Pos') ?? 0);
+              const index = used.findIndex((_, at) => relayName(at) === file);
+              progress.update(used.slice(0, Math.max(index, 0)).reduce((sum, done, at) => sum + done.endPosition - (at === 0 ? start : 0), 0) + Math.max(position - (index === 0 ? start : 0), 0));
+              if (status.get('Last_SQL_Errno') !== '0') throw businessFailure(FailureType.RestoreFailed, `replaying the archived binlogs into ${cluster.name} failed at ${input.replay.files[index]?.file ?? file} position ${position}: ${status.get('Last_SQL_Error') ?? ''}`);
+              if (status.get('Slave_SQL_Running') !== 'Yes') {
+                if (stop && file === stop.file && position === stop.position) break;
+                throw businessFailure(FailureType.RestoreFailed, `the replication applier replaying into ${cluster.name} stopped at ${file} position ${position} before its stop position: ${(await server.errors()).join(' | ') || 'no error logged'}`);
+              }
+              // With no transaction after the point in the files, the applier has done when it has read past the last one.
+              if (!stop && (index < 0 ? file > last.file : file === last.file && position >= last.end)) break;
+              await delay(500);
+            }
+            await sql('STOP SLAVE');
+            await sql('RESET SLAVE ALL');
+          }
+          const [[gtid = ''] = []] = await sql(logBin ? 'SELECT @@gtid_binlog_pos' : 'SELECT @@gtid_slave_pos');
+          await sql(`SET sql_log_bin = 0; DROP USER ${account}`);
+          const errors = await server.errors();
+          if (errors.length > 0) throw businessFailure(FailureType.RestoreFailed, `the private server that replayed binlogs into ${cluster.name} logged errors: ${errors.join(' | ')}`);
+          return { gtid, files: used.length, bytes: totalBytes };
+        } finally {
+          await server.stop();
+          await rm(relayDir, { recursive: true, force: true });
+          await rm(stateDir, { recursive: true, force: true });
+        }
+      };
+      return progress.during(work());
+    },
+
+    /**
+     * Replays archived binlogs into the restored, running server through one `mariadb-binlog |
+     * mariadb` session. Restores started before the replay moved before the server's start
+     * (patched: binlogs-applied-before-start) still call it; new ones use applyArchivedBinlogs.
      */
     async replayBinlogs(input: { cluster: string; replay: ReplayPlan; workDir: string }): Promise<{ gtid: string; files: number }> {
       const cluster = deps.cluster(input.cluster);
@@ -261,20 +419,9 @@ export function binlogActivities(deps: ActivityDeps) {
       const progress = new Progress('downloading archived binlogs');
       const { where } = await currentHistory(store, cluster.name);
       const folder = join(input.workDir, 'binlogs');
-      await rm(folder, { recursive: true, force: true });
-      await mkdir(folder, { recursive: true });
       const work = async () => {
-        let bytes = 0;
-        for (const file of input.replay.files) {
-          const key = `${binlogFolder(where)}${file.object}`;
-          const meter = new StreamMeter((done) => progress.update(bytes + done));
-          const zstd = execa('zstd', ['-q', '-d', '-c'], { buffer: false, cancelSignal: signal, ...childProcessOptions() });
-          await Promise.all([pipeline(await store.download(key), meter, zstd.stdin, { signal }), pipeline(zstd.stdout, createWriteStream(join(folder, file.file)), { signal }), zstd]);
-          const sha256 = meter.digest();
-          if (sha256 !== file.sha256 || meter.bytes !== file.size) throw businessFailure(FailureType.ChecksumMismatch, `archived binlog ${store.label}/${key} is corrupt: sha256 ${sha256} (${meter.bytes} bytes) does not match ${file.sha256} (${file.size} bytes) in its record`);
-          bytes += meter.bytes;
-        }
-        const connection = cluster.binlogs.replayConnection ?? cluster.connection;
+        await downloadArchivedBinlogs(store, where, input.replay.files, folder, (index) => input.replay.files[index]?.file ?? '', { progress, signal });
+        const connection = cluster.connection;
         const defaults = await writeDefaultsFile(connection, await readPassword(connection));
         const sql = (query: string) => runSql(cluster.flavour, connection, query);
         // A retry after a worker died mid-replay resumes after the last transaction the server logged
@@ -314,6 +461,61 @@ export function binlogActivities(deps: ActivityDeps) {
         return { gtid, files: input.replay.files.length };
       };
       return progress.during(work());
+    },
+
+    /**
+     * Binlog retention (domain/binlog-archive.ts › binlogsToPrune): removes the archived files and
+     * gap records no kept backup needs. `removedBackups` are treated as gone already (the chains
+     * retention removes in the same run, or would remove in a dry run). Each file's record goes
+     * before its object, so a worker that dies in between leaves an object no listing counts as
+     * archived, never a record without its object; a later run removes it.
+     */
+    async pruneBinlogArchive(input: { cluster: string; removedBackups: string[]; dryRun: boolean }): Promise<BinlogRetention> {
+      const cluster = deps.cluster(input.cluster);
+      const store = deps.store(cluster);
+      const signal = Context.current().cancellationSignal;
+      const record = await readRestoreRecord(store, cluster.name);
+      const root = `${BINLOG_FOLDER}/${cluster.name}/`;
+      const histories = (await store.listFolders(root, { signal })).map((name) => /^history-(\d+)$/.exec(name)?.[1]).filter((value): value is string => value !== undefined).map(Number);
+      if (histories.length === 0) return { removed: [], freedBytes: 0, reason: 'the cluster has no binlog archive' };
+      const sizes = new Map<string, number>();
+      const listing: ArchiveListing = { histories: [] };
+      for (const history of histories.sort((a, b) => a - b)) {
+        const folder = binlogFolder({ cluster: cluster.name, history });
+        const objects = await store.list(folder, { signal });
+        for (const object of objects) sizes.set(object.key, object.size);
+        const names = objects.map((object) => object.key.slice(folder.length));
+        const recorded = names.filter((name) => name.endsWith('.json') && !name.startsWith('gap-')).map((name) => name.slice(0, -'.json'.length));
+        const newest = newestFile(recorded);
+        // An object with no record is an upload cut short; one newer than the newest record may be in flight now.
+        const stray = names.filter((name) => name.endsWith('.zst')).map((name) => name.slice(0, -'.zst'.length)).filter((file) => !recorded.includes(file) && newest !== undefined && isOlderFile(file, newest));
+        listing.histories.push({ history, files: [...recorded, ...stray], gapsAfter: names.filter((name) => name.startsWith('gap-') && name.endsWith('.json')).map((name) => name.slice('gap-'.length, -'.json'.length)) });
+      }
+      const backups = await readCatalog(store, { cluster: cluster.name, signal });
+      const removed = new Set(input.removedBackups);
+      const kept = backups.filter(isCommitted).filter((backup) => !removed.has(backup.name));
+      const plan = binlogsToPrune({
+        kept: kept.map((backup) => ({ name: backup.name, finishedAt: backup.manifest.finishedAt, ...(backup.manifest.binlog ? { binlogFile: backup.manifest.binlog.file } : {}) })),
+        unreadableBackups: untouchableChains(backups, cluster.name).length,
+        archive: listing,
+        currentHistory: historyOf(record),
+        ...(record ? { restoredAt: record.restoredAt } : {}),
+      });
+      let freedBytes = 0;
+      const gone: string[] = [];
+      for (const history of plan.histories) {
+        const where = { cluster: cluster.name, history: history.history };
+        for (const file of history.files) {
+          const keys = [binlogRecordKey(where, file), binlogObjectKey(where, file)];
+          freedBytes += keys.reduce((sum, key) => sum + (sizes.get(key) ?? 0), 0);
+          gone.push(`history-${history.history}/${file}`);
+          if (input.dryRun) continue;
+          for (const key of keys) await store.delete([key]);
+        }
+        for (const after of history.gapsAfter) if (!input.dryRun) await store.delete([binlogGapKey(where, after)]);
+        Context.current().heartbeat({ phase: `removing archived binlogs of history ${history.history}`, bytesDone: freedBytes });
+      }
+      return { removed: gone, freedBytes, ...(plan.keptFrom ? { keptFrom: plan.keptFrom } : {}), ...(plan.reason ? { reason: plan.reason } : {}) };
     },
 
     /**

@@ -160,3 +160,53 @@ export function newestFile(files: string[]): string | undefined {
 export function continues(previous: Pick<BinlogRecord, 'endGtids'>, next: Pick<BinlogRecord, 'startGtids'>): boolean {
   return sameGtidState(parseGtids(previous.endGtids) ?? [], parseGtids(next.startGtids) ?? []);
 }
+
+/** What the archive holds, by name only: its histories, and in each the archived files and the gaps (by the file before each). */
+export interface ArchiveListing {
+  histories: { history: number; files: string[]; gapsAfter: string[] }[];
+}
+
+export interface BinlogPruning {
+  /** Per history: the archived files and gap records no kept backup needs. */
+  histories: { history: number; files: string[]; gapsAfter: string[] }[];
+  /** The oldest file of the current history that is kept, and the backup that needs it. */
+  keptFrom?: { file: string; backup: string };
+  /** Why nothing (more) goes, when that is the case. */
+  reason?: string;
+}
+
+/**
+ * Binlog retention follows backup retention: in the cluster's current history, the files older
+ * than the oldest one that holds a kept backup's binlog position go (no kept backup can
+ * start a replay before it), with the gaps among them, but never the newest archived file (the
+ * archiver continues from it); an older history (before the cluster's
+ * last in-place restore) goes whole once no kept backup was taken before that restore. Nothing goes
+ * when no kept backup records a binlog position, or when a backup's manifest cannot be read (what
+ * it needs is unknown).
+ */
+export function binlogsToPrune(input: { kept: { name: string; finishedAt: string; binlogFile?: string }[]; unreadableBackups: number; archive: ArchiveListing; currentHistory: number; restoredAt?: string }): BinlogPruning {
+  const none = (reason: string): BinlogPruning => ({ histories: [], reason });
+  if (input.unreadableBackups > 0) return none(`${input.unreadableBackups} backup(s) of the cluster have a manifest that cannot be read: what they need is unknown, so no binlog is removed`);
+  const current = input.kept.filter((backup) => input.restoredAt === undefined || backup.finishedAt >= input.restoredAt);
+  // The oldest file any kept backup needs, by sequence: not by when the backups finished.
+  const oldest = current.filter((backup) => backup.binlogFile !== undefined).sort((a, b) => (isOlderFile(a.binlogFile ?? '', b.binlogFile ?? '') ? -1 : isOlderFile(b.binlogFile ?? '', a.binlogFile ?? '') ? 1 : 0))[0];
+  const histories: BinlogPruning['histories'] = [];
+  const everyKeptIsCurrent = current.length === input.kept.length;
+  for (const listed of input.archive.histories) {
+    if (listed.history < input.currentHistory) {
+      if (everyKeptIsCurrent) histories.push({ history: listed.history, files: [...listed.files], gapsAfter: [...listed.gapsAfter] });
+    } else if (listed.history === input.currentHistory && oldest?.binlogFile) {
+      const floor = oldest.binlogFile;
+      // The newest archived file stays too: the archiver goes on from it.
+      const newest = newestFile(listed.files);
+      const goes = (file: string) => isOlderFile(file, floor) && file !== newest;
+      histories.push({ history: listed.history, files: listed.files.filter(goes), gapsAfter: listed.gapsAfter.filter(goes) });
+    }
+  }
+  const pruning = histories.filter((history) => history.files.length + history.gapsAfter.length > 0);
+  return {
+    histories: pruning,
+    ...(oldest?.binlogFile ? { keptFrom: { file: oldest.binlogFile, backup: oldest.name } } : {}),
+    ...(oldest ? {} : { reason: 'no kept backup of the current history records a binlog position, so its archive is kept whole' }),
+  };
+}

@@ -49,6 +49,14 @@ export interface BinlogFacts {
    * a GTID position without reading the file.
    */
   seconds: { at: number; gtids: Gtid[] }[];
+  /**
+   * With `stopAfter`: where the first transaction that began after that second starts (the
+   * position of its GTID event), if the file has one. Applying the file up to there applies
+   * exactly the transactions logged in or before that second.
+   */
+  stopPosition?: number;
+  /** Every server id the file names: its writer's, and those of the GTIDs in its states. */
+  serverIds: number[];
 }
 
 export class BinlogFormatError extends Error {}
@@ -101,6 +109,10 @@ const u64 = (bytes: Uint8Array, at: number) => BigInt(u32(bytes, at)) + (BigInt(
  * `finish`. Holds at most one event header and one small body in memory.
  */
 export class BinlogScanner {
+  /** @param stopAfter seconds since the epoch: find where the first transaction after that second begins. */
+  constructor(private readonly options: { stopAfter?: number } = {}) {}
+
+  private stopPosition: number | undefined;
   private pending = new Uint8Array(0);
   private position = 0;
   /** Bytes of the current event's body still to skip (events that are not read). */
@@ -191,6 +203,8 @@ export class BinlogScanner {
       transactions: this.transactions,
       closedBy: this.skipping > 0 || this.pending.length > 0 ? 'none' : this.lastType === EVENT.rotate ? 'rotate' : this.lastType === EVENT.stop ? 'stop' : 'none',
       seconds: this.seconds.map((second) => ({ at: second.at, gtids: sortGtids([...second.moved.values()]) })),
+      ...(this.stopPosition === undefined ? {} : { stopPosition: this.stopPosition }),
+      serverIds: [...new Set([this.serverId, ...[...this.startGtids, ...endGtids].map((gtid) => gtid.server)])].sort((a, b) => a - b),
     };
   }
 
@@ -224,6 +238,8 @@ export class BinlogScanner {
       const gtid: Gtid = { domain: u32(body, 8), server: u32(bytes, 5), seq: u64(body, 0).toString() };
       this.state.set(`${gtid.domain}-${gtid.server}`, gtid);
       this.transactions++;
+      // Events are read before the position moves past them: `position` is where this one begins.
+      if (this.options.stopAfter !== undefined && this.stopPosition === undefined && time > this.options.stopAfter) this.stopPosition = this.position;
       const last = this.seconds.at(-1);
       if (last && last.at === time) last.moved.set(gtid.domain, gtid);
       else this.seconds.push({ at: time, moved: new Map([[gtid.domain, gtid]]) });

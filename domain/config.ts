@@ -141,10 +141,12 @@ export const clusterSchema = z.strictObject({
       /** How often the archiver rotates the binary log and uploads the files that closed: at most this much is not archived yet. */
       interval: duration.default('1m'),
       /**
-       * Who replays archived binlogs into a restored server: a user allowed to run every statement
-       * the binlog holds (ALL PRIVILEGES, with BINLOG REPLAY). Default: the cluster's connection.
+       * Parallel workers of the replication applier that replays archived binlogs into a restored
+       * server (`slave_parallel_threads`, optimistic mode); 0 applies them in one thread.
        */
-      replayConnection: connectionSchema.optional(),
+      replayThreads: z.number().int().min(0).max(256).default(4),
+      /** InnoDB buffer pool of the private server that replays them, such as "1G". */
+      replayBufferPool: z.string().regex(/^[1-9]\d*[KMG]?$/, 'must be a size such as "512M" or "2G"').default('1G'),
     })
     .prefault({}),
   retention: z

@@ -20,6 +20,23 @@ export interface ReplayPlan {
   stopDatetime: string;
 }
 
+/** The last second a replay applies: every transaction that began after it is left out. */
+export function stopAfterSecond(plan: Pick<ReplayPlan, 'stopDatetime'>): number {
+  return Date.parse(`${plan.stopDatetime.replace(' ', 'T')}Z`) / 1000 - 1;
+}
+
+/**
+ * A server id for the server that applies archived binlogs: one that none of their events carries,
+ * since a replication applier skips the events of its own id. The highest free one, so it reads as
+ * the product's and not as a member of the topology.
+ */
+export function replayServerId(used: number[]): number {
+  const taken = new Set(used);
+  let id = 0xffffffff;
+  while (taken.has(id)) id--;
+  return id;
+}
+
 const utc = (epochSeconds: number) => new Date(epochSeconds * 1000).toISOString().slice(0, 19).replace('T', ' ');
 
 /** What a point-in-time restore can reach: from the oldest backup to the newest archived event. */

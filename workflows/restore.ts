@@ -239,15 +239,22 @@ async function pauseAndReplace(prepared: PreparedRestore, targetServer: TargetSe
       reportPhase(`Starting the binlog history of ${cluster.name} at GTID ${gtid}`);
       await host.serverDown.seedBinlogHistory({ cluster: cluster.name, target: targetServer, gtid });
     }
+    // A restore to a point applies the archived binlogs before the server starts: no client can write meanwhile.
+    let applied: { gtid: string } | undefined;
+    if (toPoint && targetServer && patched('binlogs-applied-before-start')) {
+      reportPhase(`Applying ${toPoint.replay.files.length} archived binlogs to ${cluster.name} up to ${toPoint.pointInTime}`);
+      applied = await host.serverDown.applyArchivedBinlogs.executeWithOptions({ summary: `apply binlogs up to ${toPoint.pointInTime}` }, [{ cluster: cluster.name, target: targetServer, replay: toPoint.replay, workDir }]);
+    }
     reportPhase(`Unpausing cluster ${cluster.name}`);
     await host.serverDown.unpauseCluster({ cluster: cluster.name });
     await host.quick.verifyCluster({ cluster: cluster.name });
     if (targetServer) {
       reportPhase(`Checking the restored server of ${cluster.name}: its GTID state and every table`);
-      ({ gtid: gtidPosition } = await host.quick.settleRestoredServer({ cluster: cluster.name, target: targetServer, ...(target.manifest.binlog?.gtid ? { gtid: target.manifest.binlog.gtid } : {}) }));
+      const expectedGtid = applied ? applied.gtid : target.manifest.binlog?.gtid;
+      ({ gtid: gtidPosition } = await host.quick.settleRestoredServer({ cluster: cluster.name, target: targetServer, ...(expectedGtid ? { gtid: expectedGtid } : {}) }));
     }
-    // Nothing above wrote to the restored server's binlog: the replay continues its history.
-    if (toPoint) {
+    // Restores that began before the replay moved before the start: into the running server, whose checks wrote nothing to its binlog.
+    if (toPoint && !applied) {
       reportPhase(`Replaying ${toPoint.replay.files.length} archived binlogs into ${cluster.name} up to ${toPoint.pointInTime}`);
       const replayed = await host.long.replayBinlogs.executeWithOptions({ summary: `replay binlogs up to ${toPoint.pointInTime}` }, [{ cluster: cluster.name, replay: toPoint.replay, workDir }]);
       gtidPosition = replayed.gtid || gtidPosition;

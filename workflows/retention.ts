@@ -1,4 +1,5 @@
-import { log, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { log, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { BinlogRetention } from '../activities/binlogs.js';
 import type { ClusterSettings } from '../domain/config.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
 import { chainDeletion, planDeletion, planRetention, type DeletionPlan, type UntouchableChain } from '../domain/retention.js';
@@ -25,6 +26,8 @@ export interface RetentionResult extends DeletionResult {
   orphans: string[];
   /** Chains with an unreadable manifest: nothing of them was removed, by policy or by the sweep. */
   leftAlone: UntouchableChain[];
+  /** Archived binlogs no kept backup needs any more, removed after the chains (absent for runs from before binlog retention). */
+  binlogs?: BinlogRetention;
 }
 
 /**
@@ -97,7 +100,10 @@ export async function retention(input: RetentionRequestInput): Promise<Retention
       orphans: orphans.map((orphan) => orphan.folder),
       leftAlone,
     };
-    if (request.dryRun) return result;
+    // Binlog retention follows: what no kept backup needs, the chains above counted as gone.
+    const binlogRetention = patched('binlog-retention');
+    const pruneBinlogs = () => host.removal.pruneBinlogArchive({ cluster: cluster.name, removedBackups: result.removed, dryRun: request.dryRun });
+    if (request.dryRun) return binlogRetention ? { ...result, binlogs: await pruneBinlogs() } : result;
     for (const chain of expired) {
       reportPhase(`Removing chain ${chain.base.name} (${chain.increments.length} increments)`);
       await carryOut(cluster, chainDeletion(chain));
@@ -106,7 +112,11 @@ export async function retention(input: RetentionRequestInput): Promise<Retention
       reportPhase(`Sweeping uncommitted ${orphan.folder}`);
       await host.removal.removeBackupData({ cluster: cluster.name, location: orphan, removeMarker: true });
     }
-    reportPhase(`Removed ${result.removed.length} backups and ${result.orphans.length} orphan folders, ${result.freedBytes} bytes`);
+    if (binlogRetention) {
+      reportPhase('Removing archived binlogs no kept backup needs');
+      result.binlogs = await pruneBinlogs();
+    }
+    reportPhase(`Removed ${result.removed.length} backups, ${result.orphans.length} orphan folders and ${result.binlogs?.removed.length ?? 0} archived binlogs, ${result.freedBytes + (result.binlogs?.freedBytes ?? 0)} bytes`);
     return result;
   });
 }

@@ -12,10 +12,11 @@ export function clientBinary(flavour: Flavour): string {
 }
 
 /** Runs SQL through the client with a defaults file; returns rows as arrays of column strings. */
-export async function runSql(flavour: Flavour, connection: ConnectionConfig, sql: string, options: { timeoutMs?: number } = {}): Promise<string[][]> {
-  const defaults = await writeDefaultsFile(connection, await readPassword(connection));
+export async function runSql(flavour: Flavour, connection: ConnectionConfig, sql: string, options: { timeoutMs?: number; password?: string; columnNames?: boolean } = {}): Promise<string[][]> {
+  // A password given here is the worker's own (a one-time account), not one from the configuration.
+  const defaults = await writeDefaultsFile(connection, options.password ?? (await readPassword(connection)));
   try {
-    const result = await execa(clientBinary(flavour), [`--defaults-file=${defaults.path}`, '--batch', '--skip-column-names', '--connect-timeout=10', '-e', sql], {
+    const result = await execa(clientBinary(flavour), [`--defaults-file=${defaults.path}`, '--batch', ...(options.columnNames ? [] : ['--skip-column-names']), '--connect-timeout=10', '-e', sql], {
       reject: false,
       timeout: options.timeoutMs ?? 60_000,
       ...childProcessOptions(),

@@ -72,6 +72,11 @@ export function registerWorkCommands(program: Command, cli: CliContext): void {
           `${result.dryRun ? 'would remove' : 'removed'}: ${result.removed.join(', ') || 'nothing'}`,
           `orphans ${result.dryRun ? 'to sweep' : 'swept'}: ${result.orphans.join(', ') || 'none'}`,
           `kept chains: ${result.keptChains.join(', ') || 'none'}; ${formatBytes(result.freedBytes)} ${result.dryRun ? 'would be ' : ''}freed`,
+          ...(result.binlogs
+            ? [
+                `archived binlogs ${result.dryRun ? 'to remove' : 'removed'}: ${result.binlogs.removed.length} (${formatBytes(result.binlogs.freedBytes)})${result.binlogs.keptFrom ? `; kept from ${result.binlogs.keptFrom.file}, which ${result.binlogs.keptFrom.backup} needs` : ''}${result.binlogs.reason ? `; ${result.binlogs.reason}` : ''}`,
+              ]
+            : []),
           ...(result.leftAlone ?? []).map((chain) => `LEFT ALONE (a manifest cannot be read; nothing of it is removed): chain ${chain.base}: ${chain.reasons.join('; ')}`),
         ].join('\n'),
       );

@@ -25,19 +25,28 @@ import { startTemporalDevServer } from '../sandbox/temporal.js';
 import { applySchedules } from '../../client/schedules.js';
 import { configSchema } from '../../domain/config.js';
 import { WorkflowType } from '../../domain/workflow-contract.js';
+import { pointInTimeScenario } from './point-in-time.js';
+import { activityProfile, median, pairwise, round, stats, timed, type ScenarioReport } from './measure.js';
 
 const options = new Command()
   .name('bench')
   .option('--quick', 'about 200 MB of data instead of about 2 GB')
   .option('--size-mb <mb>', 'dataset size in MB (default 2000, or 200 with --quick)', process.env.BENCH_SIZE_MB)
   .option('--repeat <n>', 'runs of each contender per scenario', '3')
+  .option('--only <scenarios>', 'run only these, comma-separated: backups (backups, restores, memory, overhead, fleet), pitr (point-in-time replay and archive lag); the stored results of the others are kept')
   .option('--render-only', 'rewrite the Markdown (and, for the full mode, the README summary) from the stored JSON results, without running anything')
   .parse()
-  .opts<{ quick?: boolean; sizeMb?: string; repeat: string; renderOnly?: boolean }>();
+  .opts<{ quick?: boolean; sizeMb?: string; repeat: string; only?: string; renderOnly?: boolean }>();
 
 const mode = options.quick ? 'quick' : 'full';
 const sizeMb = Number(options.sizeMb ?? (options.quick ? 200 : 2000));
 const repeat = Number(options.repeat);
+const only = options.only?.split(',').map((name) => name.trim());
+const SCENARIO_SETS = ['backups', 'pitr'];
+if (only?.some((name) => !SCENARIO_SETS.includes(name))) throw new Error(`--only: unknown scenarios ${only.filter((name) => !SCENARIO_SETS.includes(name)).join(', ')} (known: ${SCENARIO_SETS.join(', ')})`);
+const wants = (set: string) => !only || only.includes(set);
+/** How often the benchmark's archiver runs: the product's default is a minute; a shorter one shows the lag under load. */
+const PITR_INTERVAL = '10s';
 const dir = join(repoRoot, '.sandbox/bench');
 const say = (line: string) => console.log(line);
 /** sysbench rows per MB of InnoDB data (table and its secondary index), measured on MariaDB 10.11. */
@@ -50,29 +59,8 @@ interface Measured {
   bytes: number[];
 }
 
-interface ScenarioReport {
-  scenario: string;
-  figures: { contender: string; median: number; min: number; max: number; unit: string }[];
-  ratios: { of: string; to: string; median: number; min: number; max: number }[];
-  goal: string;
-  met: boolean | null;
-  note: string;
-}
 
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
-};
-const stats = (values: number[]) => ({ median: median(values), min: Math.min(...values), max: Math.max(...values) });
-const pairwise = (a: number[], b: number[]) => stats(a.map((value, index) => value / (b[index] as number)));
-const round = (value: number, digits = 3) => Number(value.toFixed(digits));
 
-async function timed<T>(work: () => Promise<T>): Promise<{ seconds: number; value: T }> {
-  const started = process.hrtime.bigint();
-  const value = await work();
-  return { seconds: Number(process.hrtime.bigint() - started) / 1e9, value };
-}
 
 /** Peak resident memory of a process while `work` runs, sampled every 50 ms from /proc. */
 async function peakRss<T>(pid: number, work: () => Promise<T>): Promise<{ peakMb: number; value: T }> {
@@ -113,17 +101,19 @@ async function main(): Promise<void> {
   const reports: ScenarioReport[] = [];
   try {
     say(`chainbackup benchmark, ${mode} mode: ~${sizeMb} MB of sysbench data, ${repeat} runs per contender`);
-    const [temporal, minio, source, target, tiny] = await Promise.all([
+    const [temporal, minio, source, target, tiny, pitr] = await Promise.all([
       startTemporalDevServer(join(dir, 'temporal'), { ui: false }),
       startMinio(join(dir, 'minio')),
       MariaDbSandbox.create(join(dir, 'source'), ['innodb_buffer_pool_size=512M', 'innodb_io_capacity=4000', 'innodb_io_capacity_max=8000']),
       MariaDbSandbox.create(join(dir, 'target')),
       MariaDbSandbox.create(join(dir, 'tiny'), ['max_connections=500']),
+      // ROW binlog, as most operators run it, and a pool large enough for the load.
+      MariaDbSandbox.create(join(dir, 'pitr'), ['innodb_buffer_pool_size=512M', 'binlog_format=ROW', 'max_binlog_size=256M']),
     ]);
     await minio.createBucket('bench');
     const s3Env = { AWS_ACCESS_KEY_ID: minio.accessKeyId, AWS_SECRET_ACCESS_KEY: minio.secretAccessKey, AWS_REGION: 'us-east-1' };
     Object.assign(process.env, s3Env, { TEMPORAL_ADDRESS: temporal.address });
-    const { tableSize, dataMb } = await prepareDataset(source);
+    const { tableSize, dataMb } = wants('backups') ? await prepareDataset(source) : { tableSize: 0, dataMb: 0 };
 
     const s3 = { kind: 's3' as const, bucket: 'bench', prefix: 'chainbackup', region: 'us-east-1', endpoint: minio.endpoint, forcePathStyle: true };
     const fs = { kind: 'filesystem' as const, path: join(dir, 'store') };
@@ -137,6 +127,7 @@ async function main(): Promise<void> {
           source.clusterConfig('bench-raw', { ...fs, path: join(dir, 'store-raw') }, { backup: { compression: 'none' } }),
           target.clusterConfig('target', s3, { connection: { ...source.connection(), socket: target.socket } }),
           tiny.clusterConfig('tiny', { ...fs, path: join(dir, 'store-tiny') }),
+          pitr.clusterConfig('bench-pitr', { ...fs, path: join(dir, 'store-pitr') }, { binlogs: { archive: true, interval: PITR_INTERVAL } }),
           ...fleetClusters(tiny, '01:00'),
         ],
       }),
@@ -163,23 +154,40 @@ async function main(): Promise<void> {
         .then((status) => (orchestratorPeakMb = Math.max(orchestratorPeakMb, Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024)))
         .catch(() => undefined);
     }, 200);
-    const backupPeakMb = await fullBackups(bench);
-    const chain = await incrementalBackups(bench);
-    const restorePeakMb = await restores(bench, chain);
-    reports.push({
-      scenario: `worker memory (${mode}: ${dataMb} MB of data)`,
-      figures: [
-        { contender: 'host worker RSS, idle', median: idleMb, min: idleMb, max: idleMb, unit: 'MiB' },
-        { contender: 'peak worker RSS during full backups', median: backupPeakMb, min: backupPeakMb, max: backupPeakMb, unit: 'MiB' },
-        { contender: 'peak worker RSS during restores', median: restorePeakMb, min: restorePeakMb, max: restorePeakMb, unit: 'MiB' },
-      ],
-      ratios: [],
-      goal: '≤ 300 MB, and the same at both sizes',
-      met: Math.max(backupPeakMb, restorePeakMb) <= 300,
-      note: `the host worker process (--no-orchestrator), as on a database host; the tool, zstd and mbstream are separate processes. The orchestration worker, which may run anywhere, peaked at ${Math.round(orchestratorPeakMb)} MiB.`,
-    });
-    await orchestrationOverhead(bench);
-    await fleet(bench.client, tiny, reports);
+    if (wants('backups')) {
+      const backupPeakMb = await fullBackups(bench);
+      const chain = await incrementalBackups(bench);
+      const restorePeakMb = await restores(bench, chain);
+      reports.push({
+        scenario: `worker memory (${mode}: ${dataMb} MB of data)`,
+        figures: [
+          { contender: 'host worker RSS, idle', median: idleMb, min: idleMb, max: idleMb, unit: 'MiB' },
+          { contender: 'peak worker RSS during full backups', median: backupPeakMb, min: backupPeakMb, max: backupPeakMb, unit: 'MiB' },
+          { contender: 'peak worker RSS during restores', median: restorePeakMb, min: restorePeakMb, max: restorePeakMb, unit: 'MiB' },
+        ],
+        ratios: [],
+        goal: '≤ 300 MB, and the same at both sizes',
+        met: Math.max(backupPeakMb, restorePeakMb) <= 300,
+        note: `the host worker process (--no-orchestrator), as on a database host; the tool, zstd and mbstream are separate processes. The orchestration worker, which may run anywhere, peaked at ${Math.round(orchestratorPeakMb)} MiB.`,
+      });
+      await orchestrationOverhead(bench);
+      await fleet(bench.client, tiny, reports);
+    }
+    if (wants('pitr')) {
+      reports.push(
+        ...(await pointInTimeScenario({
+          client: bench.client,
+          taskQueue: 'chainbackup',
+          server: pitr,
+          cluster: 'bench-pitr',
+          storePath: join(dir, 'store-pitr'),
+          interval: PITR_INTERVAL,
+          binlogMb: mode === 'quick' ? 300 : 1000,
+          scratch: dir,
+          say,
+        })),
+      );
+    }
     clearInterval(orchestratorSampler);
     await connection.close();
     await writeResults(reports, { mode, sizeMb, dataMb, repeat, tableSize });
@@ -227,21 +235,6 @@ async function takeBackup(bench: Bench, cluster: string, type: 'full' | 'increme
   return { result: await bench.client.workflow.execute(backupWorkflow, { taskQueue: 'chainbackup', workflowId, args: [{ cluster, type }] }), workflowId };
 }
 
-/** Seconds each activity type took in a workflow, from its history: where the time went. */
-async function activityProfile(client: Client, workflowId: string): Promise<Record<string, number>> {
-  const history = await client.workflow.getHandle(workflowId).fetchHistory();
-  const scheduled = new Map<string, { type: string; at: number }>();
-  const totals: Record<string, number> = {};
-  for (const event of history.events ?? []) {
-    const at = Number(event.eventTime?.seconds ?? 0) + (event.eventTime?.nanos ?? 0) / 1e9;
-    const attributes = event.activityTaskScheduledEventAttributes;
-    if (attributes) scheduled.set(String(event.eventId), { type: attributes.activityType?.name ?? '?', at });
-    const completed = event.activityTaskCompletedEventAttributes;
-    const start = completed ? scheduled.get(String(completed.scheduledEventId)) : undefined;
-    if (start) totals[start.type] = (totals[start.type] ?? 0) + at - start.at;
-  }
-  return totals;
-}
 
 /**
  * The bare tool into /dev/null; with `zstd`, through the same compressor chainbackup runs, as one
@@ -574,7 +567,10 @@ async function writeResults(reports: ScenarioReport[], run: Record<string, unkno
     figures: report.figures.map((figure) => ({ ...figure, median: round(figure.median), min: round(figure.min), max: round(figure.max) })),
     ratios: report.ratios.map((ratio) => ({ ...ratio, median: round(ratio.median), min: round(ratio.min), max: round(ratio.max) })),
   }));
-  const results: BenchResults = { run, machine, scenarios: rounded };
+  // A run of some scenario sets keeps the stored results of the others, and the run they came from.
+  const stored = only ? ((await readFile(join(out, `${String(run.mode)}.json`), 'utf8').then((text) => JSON.parse(text) as BenchResults).catch(() => undefined)) ?? undefined) : undefined;
+  const kept = (stored?.scenarios ?? []).filter((report) => !only?.includes(report.set ?? 'backups'));
+  const results: BenchResults = { run: stored && !wants('backups') ? stored.run : run, machine, scenarios: [...kept, ...rounded] };
   await writeFile(join(out, `${String(run.mode)}.json`), `${JSON.stringify(results, null, 2)}\n`);
   await renderResults(results);
 }

@@ -8,9 +8,11 @@
  * a gap, are refused before anything is touched, giving the recoverable window.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
+import { execa } from 'execa';
+import type { Manifest } from '../../domain/manifest.js';
 import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
 import { binlogArchiveQuery, WorkflowId } from '../../domain/workflow-contract.js';
 import { backup as backupWorkflow, binlogArchiver, restore as restoreWorkflow, type ClusterCatalog } from '../../workflows/index.js';
@@ -35,8 +37,7 @@ beforeAll(async () => {
   const cluster = source.clusterConfig('pit', s3Storage(`${taskQueue}-store`), {
     retry: { maximumAttempts: 3, initialInterval: '200ms', heartbeatTimeout: '10s' },
     schedule: { enabled: false },
-    // The backup user may not run every statement a binlog holds; root over the socket may.
-    binlogs: { archive: true, interval: '1s', replayConnection: { socket: source.socket, user: 'root' } },
+    binlogs: { archive: true, interval: '1s' },
   });
   configPath = await writeConfig(taskQueue, { temporal: { taskQueue }, clusters: [cluster] });
   await mkdir(failpoints, { recursive: true });
@@ -61,6 +62,30 @@ async function archivedKeys(history: number): Promise<string[]> {
 
 async function markers(): Promise<{ id: number; at: number }[]> {
   return (await source.sql('SELECT id, at FROM shop.markers ORDER BY id')).map(([id = '', at = '']) => ({ id: Number(id), at: Number(at) }));
+}
+
+const TABLES = 'shop.markers, shop.customers, shop.orders';
+
+async function checksums(): Promise<string[][]> {
+  return source.sql(`CHECKSUM TABLE ${TABLES} EXTENDED`);
+}
+
+/**
+ * The serial path, as an oracle: the archived files of history 0 from the backup's position,
+ * through one `mariadb-binlog | mariadb` session as root, stopping at the first event after the point.
+ */
+async function replaySerially(manifest: Manifest, pointSecond: number): Promise<void> {
+  const binlog = manifest.binlog as NonNullable<Manifest['binlog']>;
+  const folder = await mkdtemp(join(testRoot(), 'serial-'));
+  const names = (await archivedKeys(0)).map((key) => key.split('/').at(-1) ?? '').filter((name) => name.endsWith('.zst')).map((name) => name.slice(0, -'.zst'.length)).sort();
+  const files = names.slice(names.indexOf(binlog.file));
+  for (const name of files) {
+    await writeFile(join(folder, `${name}.zst`), await bucket.getBytes(`${taskQueue}-store/binlogs/pit/history-0/${name}.zst`));
+    await execa('zstd', ['-q', '-d', '--rm', join(folder, `${name}.zst`)]);
+  }
+  const stop = new Date((pointSecond + 1) * 1000).toISOString().slice(0, 19).replace('T', ' ');
+  await execa('mariadb-binlog', ['--no-defaults', `--start-position=${binlog.position}`, `--stop-datetime=${stop}`, ...files.map((name) => join(folder, name))], { env: { TZ: 'UTC' } }).pipe('mariadb', ['--no-defaults', `--socket=${source.socket}`, '--user=root', '--binary-mode']);
+  await rm(folder, { recursive: true, force: true });
 }
 
 async function restoreTo(pointMs: number) {
@@ -89,6 +114,8 @@ describe('restore to a point in time', () => {
     // Every marker is a second or more after the increment finished, so none is in the backup.
     await sleep(1100);
 
+    // The server's GTID position after each marker: the replay must end exactly at the last one it applies.
+    const positions = new Map<number, string>();
     for (let id = 10; id < 22; id++) {
       if (id === 14) {
         // A transaction of two statements, then a rotation right after it.
@@ -99,6 +126,7 @@ describe('restore to a point in time', () => {
       } else {
         await source.sql(`INSERT INTO shop.markers VALUES (${id}, UNIX_TIMESTAMP(), 'marker')`);
       }
+      positions.set(id, (await source.sql('SELECT @@gtid_binlog_pos'))[0]?.[0] ?? '');
       await sleep(500);
     }
     const written = await markers();
@@ -136,14 +164,23 @@ describe('restore to a point in time', () => {
     await eventually('the archiver is held by the restore', async () => ((await client.workflow.getHandle(archiverId).query(binlogArchiveQuery)).heldBy === restoring.workflowId ? true : undefined), 30_000);
     await rm(armed);
     const result = await restoring.result();
+    // Applied before the server started, through the replication applier (not the serial pipe into the running server).
+    const activities = ((await restoring.fetchHistory()).events ?? []).map((event) => event.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
+    expect(activities).toContain('applyArchivedBinlogs');
+    expect(activities).not.toContain('replayBinlogs');
     expect(result).toMatchObject({ cluster: 'pit', restored: increment.name, pointInTime: new Date(point * 1000 + 999).toISOString() });
     expect(result.replayedBinlogs).toBeGreaterThanOrEqual(3);
     const expected = written.filter((marker) => marker.at <= point);
     expect(await markers()).toEqual(expected);
     expect(expected.map((marker) => marker.id)).toEqual(expect.arrayContaining([1, 10, 14, 114, 17]));
     expect(expected.length).toBeLessThan(written.length);
-    const checks = await source.sql('CHECK TABLE shop.markers, shop.customers, shop.orders EXTENDED');
+    const checks = await source.sql(`CHECK TABLE ${TABLES} EXTENDED`);
     expect(checks.filter((row) => row[2] === 'status').map((row) => row[3])).toEqual(['OK', 'OK', 'OK']);
+    // The replayed transactions are in the restored binlog with their own GTIDs, up to the last one applied.
+    const lastApplied = Math.max(...expected.filter((marker) => marker.id >= 10 && marker.id < 100).map((marker) => marker.id));
+    expect(result.gtidPosition).toBe(positions.get(lastApplied));
+    expect((await source.sql('SELECT @@gtid_binlog_pos'))[0]?.[0]).toBe(positions.get(lastApplied));
+    const applied = await checksums();
 
     // The restored server's binlogs go to history 1; nothing of them was filed under history 0.
     await source.sql("INSERT INTO shop.markers VALUES (500, UNIX_TIMESTAMP(), 'after the restore')");
@@ -152,5 +189,13 @@ describe('restore to a point in time', () => {
     expect(after.heldBy).toBeUndefined();
     expect(await archivedKeys(0)).toEqual(historyZero);
     expect((await archivedKeys(1)).length).toBeGreaterThan(0);
+
+    // The serial path gives the same tables: the increment restored alone, then the same files
+    // through `mariadb-binlog | mariadb` up to the same second.
+    await client.workflow.execute(restoreWorkflow, { taskQueue, workflowId: uniqueName('restore-pit-plain'), args: [{ cluster: 'pit', backupName: increment.name }] });
+    expect(await markers()).toEqual(written.filter((marker) => marker.id === 1));
+    await replaySerially(JSON.parse(await bucket.getText(`${taskQueue}-store/${increment.path}manifest.json`)) as Manifest, point);
+    expect(await markers()).toEqual(expected);
+    expect(await checksums()).toEqual(applied);
   });
 });

@@ -279,10 +279,16 @@ describe('secrets', () => {
   test('a worker killed while holding a password file leaves none behind once it is restarted', async () => {
     const handle = await client.workflow.start(backupWorkflow, { taskQueue, workflowId: uniqueName('backup-slow-killed'), args: [{ cluster: 'sf-slow', type: 'full' }] });
     const ownFolder = join(secretsDir, `process-${worker.child.pid ?? 0}`);
-    // The tool sleeps before it starts: by then the worker has written the defaults file.
-    for (let tries = 0; tries < 200 && (await readdir(ownFolder).catch(() => [])).length === 0; tries++) await new Promise((resolve) => setTimeout(resolve, 100));
-    const files = await readdir(ownFolder, { recursive: true });
-    expect(files.some((file) => file.endsWith('client.cnf'))).toBe(true);
+    // The tool sleeps before it starts, holding its defaults file: one that stays for half a second is
+    // the tool's, not that of a quick query (those come and go, and a folder appears before its file).
+    const defaultsFiles = async () => (await readdir(ownFolder, { recursive: true }).catch(() => [])).filter((file) => file.endsWith('client.cnf'));
+    let held: string | undefined;
+    for (let tries = 0; tries < 100 && held === undefined; tries++) {
+      const seen = await defaultsFiles();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      held = (await defaultsFiles()).find((file) => seen.includes(file));
+    }
+    expect(held).toBeDefined();
     await worker.kill();
     expect((await readdir(ownFolder, { recursive: true })).some((file) => file.endsWith('client.cnf'))).toBe(true);
     worker = await startWorker(configPath, [], { [passwordVariable]: shopPassword, CHAINBACKUP_SECRETS_DIR: secretsDir });

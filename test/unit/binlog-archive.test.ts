@@ -4,7 +4,9 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BinlogScanner } from '../../domain/binlog.js';
-import { binlogFolder, binlogRecord, binlogRecordSchema, continues, filesBetween, filesToArchive, isOlderFile, newestFile } from '../../domain/binlog-archive.js';
+import fc from 'fast-check';
+import { binlogFolder, binlogRecord, binlogRecordSchema, binlogsToPrune, continues, filesBetween, filesToArchive, isOlderFile, newestFile } from '../../domain/binlog-archive.js';
+import { check, RUNS } from './properties/arbitraries.js';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/binlogs');
 
@@ -50,5 +52,65 @@ describe('archiving rounds', () => {
   test('each history of a cluster has a folder of its own', () => {
     expect(binlogFolder({ cluster: 'shop', history: 0 })).toBe('binlogs/shop/history-0/');
     expect(binlogFolder({ cluster: 'shop', history: 2 })).toBe('binlogs/shop/history-2/');
+  });
+});
+
+describe('binlog retention', () => {
+  const file = (sequence: number) => `binlog.${String(sequence).padStart(6, '0')}`;
+  const files = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, index) => file(from + index));
+  const kept = [
+    { name: 'full-2', finishedAt: '2026-12-02T01:00:00.000Z', binlogFile: file(12) },
+    { name: 'incr-2a', finishedAt: '2026-12-03T01:00:00.000Z', binlogFile: file(20) },
+  ];
+  const archive = { histories: [{ history: 0, files: files(3, 25), gapsAfter: [file(5), file(14)] }] };
+
+  test('the files before the oldest kept backup’s binlog file go, with the gaps among them; that file and every later one stay', () => {
+    const pruning = binlogsToPrune({ kept, unreadableBackups: 0, archive, currentHistory: 0 });
+    expect(pruning.histories).toEqual([{ history: 0, files: files(3, 11), gapsAfter: [file(5)] }]);
+    expect(pruning.keptFrom).toEqual({ file: file(12), backup: 'full-2' });
+    // The archive lags behind the backups: its newest file stays, for the archiver to go on from.
+    const behind = binlogsToPrune({ kept, unreadableBackups: 0, archive: { histories: [{ history: 0, files: files(3, 9), gapsAfter: [] }] }, currentHistory: 0 });
+    expect(behind.histories).toEqual([{ history: 0, files: files(3, 8), gapsAfter: [] }]);
+  });
+
+  test('nothing goes while a manifest cannot be read, or when no kept backup records a binlog position', () => {
+    expect(binlogsToPrune({ kept, unreadableBackups: 1, archive, currentHistory: 0 })).toMatchObject({ histories: [], reason: expect.stringContaining('cannot be read') });
+    const noPosition = kept.map(({ name, finishedAt }) => ({ name, finishedAt }));
+    expect(binlogsToPrune({ kept: noPosition, unreadableBackups: 0, archive, currentHistory: 0 })).toMatchObject({ histories: [], reason: expect.stringContaining('records a binlog position') });
+    expect(binlogsToPrune({ kept: [], unreadableBackups: 0, archive, currentHistory: 0 }).histories).toEqual([]);
+  });
+
+  test('an older history goes whole only once every kept backup was taken after the restore that ended it', () => {
+    const two = { histories: [{ history: 0, files: files(3, 25), gapsAfter: [] }, { history: 1, files: files(1, 4), gapsAfter: [] }] };
+    const afterRestore = [{ name: 'full-3', finishedAt: '2026-12-04T01:00:00.000Z', binlogFile: file(2) }];
+    expect(binlogsToPrune({ kept: afterRestore, unreadableBackups: 0, archive: two, currentHistory: 1, restoredAt: '2026-12-03T12:00:00.000Z' }).histories).toEqual([
+      { history: 0, files: files(3, 25), gapsAfter: [] },
+      { history: 1, files: [file(1)], gapsAfter: [] },
+    ]);
+    // A backup from before the restore is still kept: the old history stays, and the new one is pruned by its own backups only.
+    expect(binlogsToPrune({ kept: [...kept, ...afterRestore], unreadableBackups: 0, archive: two, currentHistory: 1, restoredAt: '2026-12-03T12:00:00.000Z' }).histories).toEqual([{ history: 1, files: [file(1)], gapsAfter: [] }]);
+  });
+
+  test('no kept backup’s binlog file, nor any file after it, is ever pruned (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ at: fc.integer({ min: 0, max: 1000 }), sequence: fc.option(fc.integer({ min: 1, max: 60 }), { nil: undefined }) }), { maxLength: 8 }),
+        fc.integer({ min: 1, max: 60 }),
+        fc.integer({ min: 0, max: 2 }),
+        (backups, last, unreadable) => {
+          const keptBackups = backups.map((backup, index) => ({ name: `b${index}`, finishedAt: new Date(backup.at * 1000).toISOString(), ...(backup.sequence === undefined ? {} : { binlogFile: file(backup.sequence) }) }));
+          const pruning = binlogsToPrune({ kept: keptBackups, unreadableBackups: unreadable, archive: { histories: [{ history: 0, files: files(1, last), gapsAfter: files(1, last) }] }, currentHistory: 0 });
+          const pruned = new Set(pruning.histories.flatMap((history) => history.files));
+          for (const backup of keptBackups) {
+            if (!backup.binlogFile) continue;
+            const needed = Number(backup.binlogFile.slice(-6));
+            check(!files(needed, last).some((name) => pruned.has(name)), 'a file a kept backup needs is never pruned', { backup, pruned: [...pruned] });
+          }
+          if (unreadable > 0) check(pruned.size === 0, 'nothing goes while a manifest is unreadable', { unreadable });
+          check(!pruned.has(file(last)), 'the newest archived file stays', { last });
+        },
+      ),
+      { numRuns: RUNS },
+    );
   });
 });

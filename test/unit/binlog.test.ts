@@ -14,8 +14,8 @@ import { check, RUNS } from './properties/arbitraries.js';
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/binlogs');
 const fixture = (name: string) => readFileSync(join(fixtures, name));
 
-function scan(bytes: Uint8Array, cuts: number[] = []): BinlogFacts {
-  const scanner = new BinlogScanner();
+function scan(bytes: Uint8Array, cuts: number[] = [], stopAfter?: number): BinlogFacts {
+  const scanner = new BinlogScanner(stopAfter === undefined ? {} : { stopAfter });
   let from = 0;
   for (const cut of [...cuts].sort((a, b) => a - b)) {
     scanner.push(bytes.subarray(from, cut));
@@ -53,6 +53,25 @@ describe('binlog facts', () => {
     expect(formatGtids(facts.startGtids)).toBe('0-7-4,2-7-1');
     expect(formatGtids(facts.endGtids)).toBe('0-7-6,2-7-1');
     expect(facts).toMatchObject({ transactions: 2, closedBy: 'rotate', endPosition: fixture('binlog.000005-no-checksums').length });
+  });
+
+  test('the stop position is where the first transaction after the second begins (its GTID event), and none when all are in or before it', () => {
+    const bytes = fixture('binlog.000001');
+    const { firstEventTime, lastEventTime } = scan(bytes);
+    // Positions as `mariadb-binlog` prints them: GTID 0-7-1 at 325; every event of the file is in one second.
+    expect(scan(bytes, [], firstEventTime - 1).stopPosition).toBe(325);
+    expect(scan(bytes, [], lastEventTime).stopPosition).toBeUndefined();
+    expect(scan(fixture('binlog.000002'), [], firstEventTime - 1).stopPosition).toBe(379);
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: bytes.length }), { maxLength: 20 }), (cuts) => {
+        check(scan(bytes, cuts, firstEventTime - 1).stopPosition === 325, 'the same stop position whatever the chunks', { cuts });
+      }),
+      { numRuns: RUNS / 4 },
+    );
+  });
+
+  test('the server ids a file names: its writer and the servers of its GTID states', () => {
+    expect(scan(fixture('binlog.000002')).serverIds).toEqual([7]);
   });
 
   test('a file cut short ends at its last whole event and is not closed', () => {

@@ -1,0 +1,130 @@
+import { spawn } from 'node:child_process';
+import { chown, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { childEnv, childProcessOptions } from '../child-env.js';
+import { processExists } from '../processes.js';
+import type { TargetServer } from './server-layout.js';
+
+const START_TIMEOUT_MS = 5 * 60_000;
+
+export interface PrivateServerOptions {
+  /** Statements run once at start-up, before any connection (`--init-file`). */
+  initStatements: string[];
+  /** Server options beyond the layout, the private socket and logs, and the user. */
+  options?: string[];
+  serverId: number;
+  /** Write the binlog where the target server writes it (its basename and index). */
+  logBin: boolean;
+  bufferPool?: string;
+  serverBinary?: string;
+  /**
+   * A folder that outlives a worker that died (the restore's workspace): the pid file goes there,
+   * so the next attempt stops a private server the dead worker left running on the same files.
+   */
+  stateDir?: string;
+}
+
+export interface PrivateServer {
+  /** The socket of the server, in a short private folder: no network port is opened. */
+  socket: string;
+  /** A folder owned by the server's user, removed when the server stops. */
+  work: string;
+  /** The `[ERROR]` lines of its log so far. */
+  errors(): Promise<string[]>;
+  /** Stops it (a clean shutdown) and removes its folder; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+async function stopProcess(pid: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    return;
+  }
+  while (processExists(pid)) await new Promise((resolve) => setTimeout(resolve, 100));
+}
+
+/** Stops a private server an earlier attempt left running (its worker died), by the pid file in `stateDir`. */
+export async function stopLeftoverServer(stateDir: string): Promise<void> {
+  const pid = Number((await readFile(join(stateDir, 'server.pid'), 'utf8').catch(() => '')).trim());
+  if (!Number.isInteger(pid) || pid <= 0 || !processExists(pid)) return;
+  const command = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  // Only a server started for this state folder: a recycled pid is left alone.
+  if (command.includes(stateDir)) await stopProcess(pid);
+}
+
+/**
+ * A server of our own on the target's placed files, before the real one starts: it opens no network
+ * port, listens on a socket in a private folder, reads no option file of the host, and takes the
+ * target's layout (where its redo, undo, system tablespace and binlog live) so that it sees the
+ * files exactly as the real server will. It runs as the owner of the datadir.
+ */
+export async function startPrivateServer(target: TargetServer, settings: PrivateServerOptions): Promise<PrivateServer> {
+  const { layout } = target;
+  if (settings.stateDir) {
+    await mkdir(settings.stateDir, { recursive: true });
+    await stopLeftoverServer(settings.stateDir);
+  }
+  // A short path of its own: a server's socket path may not exceed 107 bytes.
+  const work = await mkdtemp(join(tmpdir(), 'chainbackup-server-'));
+  const owner = await stat(layout.datadir);
+  const user = (await execa('id', ['-nu', String(owner.uid)], childProcessOptions())).stdout.trim();
+  const initFile = join(work, 'init.sql');
+  await writeFile(initFile, `${settings.initStatements.join('\n')}\n`, { mode: 0o600 });
+  // In the state folder when there is one, so a leftover is recognised by its command line.
+  const cnf = join(settings.stateDir ?? work, 'server.cnf');
+  const pidFile = join(settings.stateDir ?? work, 'server.pid');
+  const options = [
+    '[mysqld]',
+    `datadir=${layout.datadir}`,
+    `innodb_data_home_dir=${layout.dataHomeDir}`,
+    `innodb_data_file_path=${layout.dataFilePath}`,
+    `innodb_undo_tablespaces=${layout.undoTablespaces}`,
+    `innodb_log_group_home_dir=${layout.logGroupHomeDir}`,
+    `innodb_undo_directory=${layout.undoDirectory}`,
+    `aria_log_dir_path=${layout.ariaLogDir}`,
+    ...(target.logFileSize ? [`innodb_log_file_size=${target.logFileSize}`] : []),
+    ...(settings.logBin && layout.binlogBasename !== null ? [`log-bin=${layout.binlogBasename}`, ...(layout.binlogIndex ? [`log-bin-index=${layout.binlogIndex}`] : [])] : []),
+    `server-id=${settings.serverId}`,
+    'skip-networking',
+    'skip-slave-start',
+    'event-scheduler=OFF',
+    `socket=${join(work, 'server.sock')}`,
+    `pid-file=${pidFile}`,
+    `log-error=${join(work, 'server.err')}`,
+    `tmpdir=${work}`,
+    `user=${user}`,
+    `innodb_buffer_pool_size=${settings.bufferPool ?? '64M'}`,
+    `init-file=${initFile}`,
+    ...(settings.options ?? []),
+  ];
+  await writeFile(cnf, `${options.join('\n')}\n`);
+  for (const path of [work, initFile, cnf, ...(settings.stateDir ? [settings.stateDir] : [])]) await chown(path, owner.uid, owner.gid);
+  const log = () => readFile(join(work, 'server.err'), 'utf8').catch(() => '');
+  const errors = async () => (await log()).split('\n').filter((line) => line.includes('[ERROR]'));
+  const child = spawn(settings.serverBinary ?? 'mariadbd', [`--defaults-file=${cnf}`], { stdio: 'ignore', env: childEnv() });
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  child.once('error', () => (exited = true));
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    if (child.pid !== undefined && !exited) await stopProcess(child.pid);
+    await rm(work, { recursive: true, force: true });
+    if (settings.stateDir) await Promise.all([rm(pidFile, { force: true }), rm(cnf, { force: true })]);
+  };
+  try {
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    while (!(await log()).includes('ready for connections')) {
+      if (exited || Date.now() > deadline) throw new Error(`the private server on ${layout.datadir} did not start: ${(await errors()).join(' | ') || 'see its log'}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { socket: join(work, 'server.sock'), work, errors, stop };
+}
