@@ -13,7 +13,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
 import { execa } from 'execa';
-import { BinlogScanner, gtidPosition, parseGtids, sameGtidState, type BinlogFacts } from '../domain/binlog.js';
+import { BinlogScanner, gtidPosition, parseGtid, parseGtids, sameGtidState, type BinlogFacts, type Gtid } from '../domain/binlog.js';
 import {
   BINLOG_FOLDER,
   binlogFolder,
@@ -40,7 +40,7 @@ import { isCommitted } from '../domain/chain.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
 import { untouchableChains } from '../domain/retention.js';
 import { restoreRunningKey } from '../domain/layout.js';
-import { chooseBackupForPoint, planReplay, replayableBackups, replayServerId, stopAfterSecond, type ArchiveSummary, type RecoverableWindow, type ReplayPlan } from '../domain/point-in-time.js';
+import { chooseBackupForGtid, chooseBackupForPoint, planGtidReplay, planReplay, replayableBackups, replayServerId, stopAfterSecond, type ArchiveSummary, type RecoverableWindow, type ReplayPlan } from '../domain/point-in-time.js';
 import { readCatalog } from './catalog.js';
 import { childEnv } from './child-env.js';
 import { readPassword, writeDefaultsFile } from './database/defaults-file.js';
@@ -186,7 +186,7 @@ async function downloadArchivedBinlogs(
   files: ReplayPlan['files'],
   folder: string,
   nameOf: (index: number) => string,
-  { progress, signal, stopAfter }: { progress: Progress; signal: AbortSignal; stopAfter?: number },
+  { progress, signal, stop = {} }: { progress: Progress; signal: AbortSignal; stop?: { stopAfter?: number; stopAfterGtid?: Gtid } },
 ): Promise<BinlogFacts[]> {
   await rm(folder, { recursive: true, force: true });
   await mkdir(folder, { recursive: true });
@@ -195,7 +195,7 @@ async function downloadArchivedBinlogs(
   for (const [index, file] of files.entries()) {
     const key = `${binlogFolder(where)}${file.object}`;
     const meter = new StreamMeter((done) => progress.update(bytes + done));
-    const scanner = new BinlogScanner(stopAfter === undefined ? {} : { stopAfter });
+    const scanner = new BinlogScanner(stop);
     const zstd = execa('zstd', ['-q', '-d', '-c'], { buffer: false, cancelSignal: signal, ...childProcessOptions() });
     await Promise.all([pipeline(await store.download(key), meter, zstd.stdin, { signal }), pipeline(zstd.stdout, new ScanningMeter(scanner), createWriteStream(join(folder, nameOf(index))), { signal }), zstd]);
     const sha256 = meter.digest();
@@ -272,34 +272,37 @@ export function binlogActivities(deps: ActivityDeps) {
      * What a restore to a point needs: the newest backup finished before it, and the archived files
      * from that backup's binlog position to the point. A refusal gives the covered range.
      */
-    async planPointInTimeRestore(input: { cluster: string; pointInTime: string }): Promise<{ backupName: string; replay: ReplayPlan }> {
+    async planPointInTimeRestore(input: { cluster: string; pointInTime?: string; gtid?: string }): Promise<{ backupName: string; replay: ReplayPlan }> {
       const cluster = deps.cluster(input.cluster);
       const store = deps.store(cluster);
       const signal = Context.current().cancellationSignal;
-      const pointMs = Date.parse(input.pointInTime);
       const { where, restoredAt } = await currentHistory(store, cluster.name);
       const files = (await listArchive(store, where, signal)).files.sort(bySequence);
       const [newest] = await readRecords(store, where, files.slice(-1));
       const backups = await readCatalog(store, { cluster: cluster.name, signal });
+      const wanted = input.gtid !== undefined ? `GTID ${input.gtid}` : (input.pointInTime ?? '');
+      const pointMs = input.pointInTime === undefined ? undefined : Date.parse(input.pointInTime);
       const oldest = replayableBackups(backups)[0];
       const window: RecoverableWindow = { ...(oldest ? { from: oldest.manifest.finishedAt } : {}), ...(newest ? { to: newest.lastEventTime } : {}) };
-      const chosen = chooseBackupForPoint(backups, pointMs, window);
-      if (!chosen.ok) throw businessFailure(chosen.code, `cannot restore ${cluster.name} to ${input.pointInTime}: ${chosen.reason}`);
+      const chosen = input.gtid !== undefined ? chooseBackupForGtid(backups, input.gtid) : chooseBackupForPoint(backups, pointMs ?? 0, window);
+      if (!chosen.ok) throw businessFailure(chosen.code, `cannot restore ${cluster.name} to ${wanted}: ${chosen.reason}`);
       const backup = chosen.value;
       if (restoredAt && backup.manifest.finishedAt < restoredAt) {
-        throw businessFailure(FailureType.InvalidRequest, `cannot restore ${cluster.name} to ${input.pointInTime}: the newest backup before it (${backup.name}) predates the cluster's in-place restore of ${restoredAt}, whose binlog history this archive does not replay yet`);
+        throw businessFailure(FailureType.InvalidRequest, `cannot restore ${cluster.name} to ${wanted}: the newest backup before it (${backup.name}) predates the cluster's in-place restore of ${restoredAt}, whose binlog history this archive does not replay yet`);
       }
-      // Only the records from the backup's file to the first that ends after the point are read.
+      // Only the records from the backup's file to the first that reaches the point (or the GTID) are read.
+      const target = input.gtid === undefined ? undefined : parseGtid(input.gtid);
       const start = files.indexOf(backup.manifest.binlog?.file ?? '');
       const needed: BinlogRecord[] = [];
       for (const file of start < 0 ? [] : files.slice(start)) {
         const [record] = await readRecords(store, where, [file]);
         if (!record) break;
         needed.push(record);
-        if (Date.parse(record.lastEventTime) > pointMs) break;
+        if (pointMs !== undefined && Date.parse(record.lastEventTime) > pointMs) break;
+        if (target && (parseGtids(record.endGtids) ?? []).some((gtid) => gtid.domain === target.domain && gtid.server === target.server && BigInt(gtid.seq) >= BigInt(target.seq))) break;
       }
-      const plan = planReplay(backup, needed, pointMs, window);
-      if (!plan.ok) throw businessFailure(plan.code, `cannot restore ${cluster.name} to ${input.pointInTime}: ${plan.reason}`);
+      const plan = input.gtid !== undefined ? planGtidReplay(backup, needed, input.gtid) : planReplay(backup, needed, pointMs ?? 0, window);
+      if (!plan.ok) throw businessFailure(plan.code, `cannot restore ${cluster.name} to ${wanted}: ${plan.reason}`);
       return { backupName: backup.name, replay: plan.value };
     },
 
@@ -327,9 +330,13 @@ export function binlogActivities(deps: ActivityDeps) {
           throw businessFailure(FailureType.RestoreFailed, `the binlog replay into ${cluster.name} was interrupted (its worker stopped): the restored files hold part of it, so the restore rolls back; run it again`);
         }
         const { where } = await currentHistory(store, cluster.name);
-        const stopAfter = stopAfterSecond(input.replay);
+        const stopAfterGtid = input.replay.stopAfterGtid === undefined ? undefined : parseGtid(input.replay.stopAfterGtid);
+        const stop = stopAfterGtid ? { stopAfterGtid } : { stopAfter: stopAfterSecond(input.replay) };
         const relayName = (index: number) => `relay.${String(index + 1).padStart(6, '0')}`;
-        const facts = await downloadArchivedBinlogs(store, where, input.replay.files, relayDir, relayName, { progress, signal, stopAfter });
+        const facts = await downloadArchivedBinlogs(store, where, input.replay.files, relayDir, relayName, { progress, signal, stop });
+        if (stopAfterGtid && !facts.some((file) => file.stopGtidSeen)) {
+          throw businessFailure(FailureType.RestoreFailed, `the archived binlogs of ${cluster.name} do not hold the transaction ${input.replay.stopAfterGtid} (from ${input.replay.files[0]?.file ?? '?'} to ${input.replay.files.at(-1)?.file ?? '?'}): nothing was applied, and the restore rolls back`);
+        }
         // Where the applier stops: before the first transaction after the point, in the first file that has one.
         const start = input.replay.startPosition;
         const stopIndex = facts.findIndex((file, index) => file.stopPosition !== undefined && (index > 0 || file.stopPosition > start));
@@ -366,12 +373,13 @@ export function binlogActivities(deps: ActivityDeps) {
         const sql = (query: string, options: { columnNames?: boolean } = {}) => runSql(cluster.flavour, { socket: server.socket, user: REPLAY_ACCOUNT }, query, { password, ...options });
         try {
           if (!stopsBeforeStart && used.length > 0) {
-            progress.phase(`applying ${used.length} archived binlogs up to ${input.replay.stopDatetime} UTC`, { bytesTotal: totalBytes });
+            progress.phase(`applying ${used.length} archived binlogs up to ${input.replay.stopAfterGtid ? `GTID ${input.replay.stopAfterGtid}` : `${input.replay.stopDatetime} UTC`}`, { bytesTotal: totalBytes });
             await writeFile(applying, '');
             const first = input.replay.files[0]?.file ?? '';
             await sql(`CHANGE MASTER TO MASTER_HOST='chainbackup-replay.invalid', RELAY_LOG_FILE='${relayName(0)}', RELAY_LOG_POS=${start}, MASTER_LOG_FILE='${first}', MASTER_LOG_POS=${start}, MASTER_USE_GTID=no`);
-            const stop = stopIndex < 0 ? undefined : { file: relayName(stopIndex), position: used[stopIndex]?.stopPosition ?? 0 };
-            await sql(`START SLAVE SQL_THREAD${stop ? ` UNTIL RELAY_LOG_FILE='${stop.file}', RELAY_LOG_POS=${stop.position}` : ''}`);
+            const until = stopIndex < 0 ? undefined : { file: relayName(stopIndex), position: used[stopIndex]?.stopPosition ?? 0 };
+            await sql(`START SLAVE SQL_THREAD${until ? ` UNTIL RELAY_LOG_FILE='${until.file}', RELAY_LOG_POS=${until.position}` : ''}`);
+            await failpoint('binlog-applying');
             const last = { file: relayName(used.length - 1), end: used.at(-1)?.endPosition ?? 0 };
             for (;;) {
               if (signal.aborted) throw signal.reason;
@@ -383,11 +391,11 @@ export function binlogActivities(deps: ActivityDeps) {
               progress.update(used.slice(0, Math.max(index, 0)).reduce((sum, done, at) => sum + done.endPosition - (at === 0 ? start : 0), 0) + Math.max(position - (index === 0 ? start : 0), 0));
               if (status.get('Last_SQL_Errno') !== '0') throw businessFailure(FailureType.RestoreFailed, `replaying the archived binlogs into ${cluster.name} failed at ${input.replay.files[index]?.file ?? file} position ${position}: ${status.get('Last_SQL_Error') ?? ''}`);
               if (status.get('Slave_SQL_Running') !== 'Yes') {
-                if (stop && file === stop.file && position === stop.position) break;
+                if (until && file === until.file && position === until.position) break;
                 throw businessFailure(FailureType.RestoreFailed, `the replication applier replaying into ${cluster.name} stopped at ${file} position ${position} before its stop position: ${(await server.errors()).join(' | ') || 'no error logged'}`);
               }
               // With no transaction after the point in the files, the applier has done when it has read past the last one.
-              if (!stop && (index < 0 ? file > last.file : file === last.file && position >= last.end)) break;
+              if (!until && (index < 0 ? file > last.file : file === last.file && position >= last.end)) break;
               await delay(500);
             }
             await sql('STOP SLAVE');

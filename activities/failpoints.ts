@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { exists } from './files.js';
 
-export type FailpointName = 'prepare-running' | 'swap-placed' | 'apply-running' | 'swap-moved-aside' | 'unpause-spawned' | 'clone-staged' | 'binlog-uploaded';
+export type FailpointName = 'prepare-running' | 'swap-placed' | 'apply-running' | 'swap-moved-aside' | 'unpause-spawned' | 'clone-staged' | 'binlog-uploaded' | 'binlog-applying';
 
 export async function failpoint(name: FailpointName): Promise<void> {
   const folder = process.env.CHAINBACKUP_FAILPOINTS;

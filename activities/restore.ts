@@ -15,7 +15,7 @@ import { readCatalog } from './catalog.js';
 import { childProcessOptions } from './child-env.js';
 import { failpoint } from './failpoints.js';
 import { makeSelfContained, movePath, remoteTablespaces, rollbackServerFiles, swapServerFiles } from './placement.js';
-import { readTargetServer, type TargetServer } from './database/server-layout.js';
+import { cloneServer, readTargetServer, type TargetServer } from './database/server-layout.js';
 import { seedBinlogHistory } from './database/binlog-seed.js';
 import { clusterController } from './cluster/controller.js';
 import { runSql, serverFacts } from './database/sql.js';
@@ -354,6 +354,25 @@ export function restoreActivities(deps: ActivityDeps) {
       }
       if (unreadable.length > 0) throw businessFailure(FailureType.RestoreFailed, `restored server of cluster ${cluster.name} has unreadable tables: ${unreadable.join('; ')}`);
       return gtid ? { gtid } : {};
+    },
+
+    /** How a server on a placed clone sees its files: all inside the folder, as the backup recorded them. */
+    async readCloneTarget(input: { cluster: string; path: string }): Promise<TargetServer> {
+      deps.cluster(input.cluster);
+      return cloneServer(resolve(input.path));
+    },
+
+    /**
+     * A clone whose binlog replay failed holds part of it: it is moved aside (never deleted) to
+     * `<path>.incomplete-<restoreId>`, so that nothing at the requested path looks like a finished restore.
+     */
+    async setAsideIncompleteClone(input: { cluster: string; path: string; restoreId: string }): Promise<{ movedTo?: string }> {
+      deps.cluster(input.cluster);
+      const from = resolve(input.path);
+      if (!(await exists(from))) return {};
+      const to = `${from}.incomplete-${input.restoreId}`;
+      await movePath(from, to);
+      return { movedTo: to };
     },
 
     /** Places prepared data into a new folder, leaving the running server alone. */

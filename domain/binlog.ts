@@ -51,10 +51,13 @@ export interface BinlogFacts {
   seconds: { at: number; gtids: Gtid[] }[];
   /**
    * With `stopAfter`: where the first transaction that began after that second starts (the
-   * position of its GTID event), if the file has one. Applying the file up to there applies
+   * position of its GTID event), if the file has one; with `stopAfterGtid`, where the transaction
+   * after that one starts. Applying the file up to there applies
    * exactly the transactions logged in or before that second.
    */
   stopPosition?: number;
+  /** With `stopAfterGtid`: whether the file holds that transaction. */
+  stopGtidSeen?: boolean;
   /** Every server id the file names: its writer's, and those of the GTIDs in its states. */
   serverIds: number[];
 }
@@ -63,6 +66,12 @@ export class BinlogFormatError extends Error {}
 
 export function formatGtids(gtids: Gtid[]): string {
   return gtids.map((gtid) => `${gtid.domain}-${gtid.server}-${gtid.seq}`).join(',');
+}
+
+/** Parses one GTID, "0-1-10"; undefined for anything else. */
+export function parseGtid(text: string): Gtid | undefined {
+  const parsed = text.includes(',') ? undefined : parseGtids(text);
+  return parsed?.length === 1 ? parsed[0] : undefined;
 }
 
 /** Parses "0-1-10,2-1-3"; undefined for anything else. */
@@ -109,10 +118,14 @@ const u64 = (bytes: Uint8Array, at: number) => BigInt(u32(bytes, at)) + (BigInt(
  * `finish`. Holds at most one event header and one small body in memory.
  */
 export class BinlogScanner {
-  /** @param stopAfter seconds since the epoch: find where the first transaction after that second begins. */
-  constructor(private readonly options: { stopAfter?: number } = {}) {}
+  /**
+   * @param options.stopAfter seconds since the epoch: find where the first transaction after that second begins.
+   * @param options.stopAfterGtid find where the transaction after this one begins (and whether the file holds it).
+   */
+  constructor(private readonly options: { stopAfter?: number; stopAfterGtid?: Gtid } = {}) {}
 
   private stopPosition: number | undefined;
+  private stopGtidSeen = false;
   private pending = new Uint8Array(0);
   private position = 0;
   /** Bytes of the current event's body still to skip (events that are not read). */
@@ -204,6 +217,7 @@ export class BinlogScanner {
       closedBy: this.skipping > 0 || this.pending.length > 0 ? 'none' : this.lastType === EVENT.rotate ? 'rotate' : this.lastType === EVENT.stop ? 'stop' : 'none',
       seconds: this.seconds.map((second) => ({ at: second.at, gtids: sortGtids([...second.moved.values()]) })),
       ...(this.stopPosition === undefined ? {} : { stopPosition: this.stopPosition }),
+      ...(this.options.stopAfterGtid ? { stopGtidSeen: this.stopGtidSeen } : {}),
       serverIds: [...new Set([this.serverId, ...[...this.startGtids, ...endGtids].map((gtid) => gtid.server)])].sort((a, b) => a - b),
     };
   }
@@ -240,6 +254,11 @@ export class BinlogScanner {
       this.transactions++;
       // Events are read before the position moves past them: `position` is where this one begins.
       if (this.options.stopAfter !== undefined && this.stopPosition === undefined && time > this.options.stopAfter) this.stopPosition = this.position;
+      const target = this.options.stopAfterGtid;
+      if (target) {
+        if (this.stopGtidSeen && this.stopPosition === undefined) this.stopPosition = this.position;
+        if (gtid.domain === target.domain && gtid.server === target.server && gtid.seq === target.seq) this.stopGtidSeen = true;
+      }
       const last = this.seconds.at(-1);
       if (last && last.at === time) last.moved.set(gtid.domain, gtid);
       else this.seconds.push({ at: time, moved: new Map([[gtid.domain, gtid]]) });

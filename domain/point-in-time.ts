@@ -2,6 +2,7 @@
  * Restoring to a point in time: which backup to start from, and which archived binlogs to replay
  * from where to where. Decided from the manifests and the archive's records alone.
  */
+import { formatGtids, gtidPosition, parseGtid, parseGtids, type Gtid } from './binlog.js';
 import type { BinlogRecord } from './binlog-archive.js';
 import { continues } from './binlog-archive.js';
 import { isCommitted, type CommittedBackup, type StoredBackup } from './chain.js';
@@ -18,6 +19,11 @@ export interface ReplayPlan {
    * point's second is applied.
    */
   stopDatetime: string;
+  /**
+   * A restore to a GTID: replay stops after the transaction with this GTID (in binlog order), and
+   * `stopDatetime` is only an upper bound. Plans made before GTID restores existed have none.
+   */
+  stopAfterGtid?: string;
 }
 
 /** The last second a replay applies: every transaction that began after it is left out. */
@@ -136,4 +142,71 @@ export function recoverableWindow(backups: StoredBackup[], archive: ArchiveSumma
   const first = replayableBackups(backups).find((backup) => archived.has(backup.manifest.binlog?.file ?? '') && (archive.restoredAt === undefined || backup.manifest.finishedAt >= archive.restoredAt));
   if (!first || archive.newestEventTime === undefined || archive.newestEventTime < first.manifest.finishedAt) return undefined;
   return { from: first.manifest.finishedAt, to: archive.newestEventTime, gaps: archive.gaps };
+}
+
+/** The sequence number a GTID position (per domain, as `gtid_binlog_pos`) has reached in one domain: 0 when the domain has none. */
+function reached(position: string | undefined, domain: number): bigint {
+  const found = gtidPosition(parseGtids(position ?? '') ?? []).find((gtid) => gtid.domain === domain);
+  return found ? BigInt(found.seq) : 0n;
+}
+
+/**
+ * The newest committed backup that does not hold the transaction with this GTID yet (its recorded
+ * position is before it in that domain), or a refusal that gives what the backups cover.
+ */
+export function chooseBackupForGtid(backups: StoredBackup[], gtid: string): Decision<CommittedBackup> {
+  const target = parseGtid(gtid) as Gtid;
+  const withGtid = replayableBackups(backups).filter((backup) => backup.manifest.binlog?.gtid !== undefined);
+  const chosen = withGtid.filter((backup) => reached(backup.manifest.binlog?.gtid, target.domain) <= BigInt(target.seq)).at(-1);
+  if (!chosen) {
+    const oldest = withGtid[0];
+    return {
+      ok: false,
+      code: 'InvalidRequest',
+      reason: oldest
+        ? `every backup that records its GTID position is past ${gtid}: the oldest, ${oldest.name}, is at ${oldest.manifest.binlog?.gtid ?? '?'}`
+        : 'no backup records its GTID position (backups taken with the binary log off, or before GTIDs)',
+    };
+  }
+  return { ok: true, value: chosen };
+}
+
+/**
+ * The archived files from the backup's binlog position to the one that holds the GTID, in order;
+ * refused, with what the archive covers, when it does not hold the backup's file, ends before the
+ * GTID, or has a gap between them. `records` are as for planReplay.
+ */
+export function planGtidReplay(backup: CommittedBackup, records: BinlogRecord[], gtid: string): Decision<ReplayPlan> {
+  const target = parseGtid(gtid) as Gtid;
+  const binlog = backup.manifest.binlog;
+  if (!binlog) return { ok: false, code: 'InvalidRequest', reason: `backup ${backup.name} records no binlog position` };
+  // The backup ends exactly at the GTID: nothing to replay.
+  if (reached(binlog.gtid, target.domain) === BigInt(target.seq)) {
+    return { ok: true, value: { files: [], startPosition: Number(binlog.position), stopDatetime: utc(Math.floor(Date.parse(backup.manifest.finishedAt) / 1000) + 1), stopAfterGtid: formatGtids([target]) } };
+  }
+  const startIndex = records.findIndex((record) => record.file === binlog.file);
+  const covered = () => `the archive holds ${records[0]?.startGtids || '(nothing)'} to ${records.at(-1)?.endGtids || '(nothing)'}`;
+  if (startIndex < 0) return { ok: false, code: 'BrokenChain', reason: `the binlog archive does not hold ${binlog.file}, where backup ${backup.name} recorded its position; ${covered()}` };
+  const files: BinlogRecord[] = [];
+  for (let index = startIndex; index < records.length; index++) {
+    const record = records[index] as BinlogRecord;
+    const previous = files.at(-1);
+    if (previous && !continues(previous, record)) {
+      return { ok: false, code: 'BrokenChain', reason: `the binlog archive has a gap between ${previous.file} and ${record.file} (GTID ${previous.endGtids} to ${record.startGtids}), between backup ${backup.name} and ${gtid}` };
+    }
+    files.push(record);
+    const end = (parseGtids(record.endGtids) ?? []).find((state) => state.domain === target.domain && state.server === target.server);
+    if (end && BigInt(end.seq) >= BigInt(target.seq)) {
+      return {
+        ok: true,
+        value: {
+          files: files.map(({ file, object, size, sha256 }) => ({ file, object, size, sha256 })),
+          startPosition: Number(binlog.position),
+          stopDatetime: utc(Math.floor(Date.parse(record.lastEventTime) / 1000) + 1),
+          stopAfterGtid: formatGtids([target]),
+        },
+      };
+    }
+  }
+  return { ok: false, code: 'InvalidRequest', reason: `${gtid} is after the newest archived transaction: ${covered()}` };
 }

@@ -1,6 +1,7 @@
 /** Workflow inputs, as plain JSON that the `temporal` CLI can send. */
 import { z } from 'zod';
 import { clusterName, storageSchema } from './config.js';
+import { parseGtid } from './binlog.js';
 import { parseBackupName } from './names.js';
 
 const backupNameField = z.string().refine((name) => parseBackupName(name) !== undefined, 'must be a backup name such as "shop-2026-04-06T010000.000Z-full"');
@@ -37,15 +38,23 @@ export const restoreRequestSchema = z
     /**
      * Restore the cluster as it was at this moment (ISO 8601 with a zone, e.g.
      * "2026-04-06T14:05:09Z"): the newest backup finished before it, then its archived binlogs
-     * replayed up to it. In place only, from the cluster's own storage.
+     * applied up to it. In place or into a new datadir, from the cluster's own storage.
      */
     pointInTime: z.iso.datetime({ offset: true, error: 'must be an ISO 8601 time with a zone, such as "2026-04-06T14:05:09Z" or "2026-04-06T16:05:09+02:00"' }).optional(),
+    /**
+     * Restore the cluster up to and including the transaction with this GTID ("<domain>-<server>-<sequence>"):
+     * the newest backup that does not hold it yet, then its archived binlogs up to it, in binlog order.
+     */
+    gtid: z
+      .string()
+      .refine((text) => parseGtid(text) !== undefined, 'must be one GTID such as "0-1-1234" (domain, server id, sequence number)')
+      .optional(),
   })
-  .refine((request) => [request.backupName, request.source, request.pointInTime].filter((value) => value !== undefined).length === 1, {
-    message: 'give exactly one of backupName, source or pointInTime',
+  .refine((request) => [request.backupName, request.source, request.pointInTime, request.gtid].filter((value) => value !== undefined).length === 1, {
+    message: 'give exactly one of backupName, source, pointInTime or gtid',
   })
-  .refine((request) => request.pointInTime === undefined || request.target.kind === 'in-place', {
-    message: 'a point-in-time restore replays binlogs into a running server, so its target must be in-place (into a new datadir or verify: not yet)',
+  .refine((request) => (request.pointInTime === undefined && request.gtid === undefined) || request.target.kind !== 'verify', {
+    message: 'a restore to a point or a GTID needs a server to apply binlogs in: its target must be in-place or new-datadir (verify: not yet)',
     path: ['target'],
   });
 export type RestoreRequest = z.infer<typeof restoreRequestSchema>;

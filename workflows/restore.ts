@@ -28,8 +28,9 @@ export interface RestoreResult {
   gtidPosition?: string;
   toLsn: string;
   downloadedBytes: number;
-  /** A restore to a point: the point, and how many archived binlogs were replayed up to it. */
+  /** A restore to a point or a GTID: the point (or the GTID), and how many archived binlogs were replayed up to it. */
   pointInTime?: string;
+  toGtid?: string;
   replayedBinlogs?: number;
 }
 
@@ -53,13 +54,14 @@ function missingObjects(chain: CommittedBackup[]): string[] {
  */
 export async function restore(input: RestoreRequestInput): Promise<RestoreResult> {
   const { request, cluster } = await beginClusterWork(restoreRequestSchema, input, 'restore request', () => 'restore');
-  const pointInTime = request.pointInTime;
-  if (pointInTime !== undefined) {
+  const { pointInTime, gtid } = request;
+  if (pointInTime !== undefined || gtid !== undefined) {
+    const label = gtid !== undefined ? `GTID ${gtid}` : (pointInTime as string);
     // The backup and the binlogs are chosen holding the lock: no backup or deletion changes them meanwhile.
-    return withClusterLock(cluster.name, 'restore to a point in time', async () => {
-      reportPhase(`Finding the backup and the archived binlogs that reach ${pointInTime}`);
-      const plan = await hostActivities(cluster, cluster.restore.timeout).quick.planPointInTimeRestore({ cluster: cluster.name, pointInTime });
-      return restoreChain(request, cluster, { targetName: plan.backupName }, { pointInTime, replay: plan.replay });
+    return withClusterLock(cluster.name, gtid !== undefined ? 'restore to a GTID' : 'restore to a point in time', async () => {
+      reportPhase(`Finding the backup and the archived binlogs that reach ${label}`);
+      const plan = await hostActivities(cluster, cluster.restore.timeout).quick.planPointInTimeRestore({ cluster: cluster.name, ...(gtid !== undefined ? { gtid } : { pointInTime }) });
+      return restoreChain(request, cluster, { targetName: plan.backupName }, { label, ...(pointInTime !== undefined ? { pointInTime } : {}), ...(gtid !== undefined ? { gtid } : {}), replay: plan.replay });
     });
   }
   // What the request asks for is checked before the lock is taken: a refusal never waits, nor holds it.
@@ -103,10 +105,19 @@ interface PreparedRestore {
   toPoint?: PointInTime;
 }
 
-/** A restore to a point: the binlogs replayed on top of the restored backup. */
+/** A restore to a point or a GTID: the binlogs replayed on top of the restored backup. */
 interface PointInTime {
-  pointInTime: string;
+  /** The point as a person reads it: the time, or "GTID <gtid>". */
+  label: string;
+  pointInTime?: string;
+  gtid?: string;
   replay: ReplayPlan;
+}
+
+/** What a restore to a point reports: the point, and how many archived binlogs were applied. */
+function pointFields(toPoint: PointInTime | undefined): Pick<RestoreResult, 'pointInTime' | 'toGtid' | 'replayedBinlogs'> {
+  if (!toPoint) return {};
+  return { ...(toPoint.pointInTime !== undefined ? { pointInTime: toPoint.pointInTime } : {}), ...(toPoint.gtid !== undefined ? { toGtid: toPoint.gtid } : {}), replayedBinlogs: toPoint.replay.files.length };
 }
 
 async function restoreChain(request: RestoreRequest, cluster: ClusterSettings, { source, targetName }: ResolvedSource, toPoint?: PointInTime): Promise<RestoreResult> {
@@ -180,15 +191,32 @@ async function prepareInWorkspace(host: Host, cluster: ClusterSettings, chain: C
   }
 }
 
-/** A clone: the prepared data goes into a new folder; the running server is never touched. */
-async function placeClone({ host, cluster, workDir, fullDir, result }: PreparedRestore, path: string): Promise<RestoreResult> {
+/**
+ * A clone: the prepared data goes into a new folder; the running server is never touched. A clone
+ * to a point has the archived binlogs applied to it by a private server; one whose replay failed is
+ * moved aside, so the path never holds a clone that stops short of the point.
+ */
+async function placeClone({ host, cluster, workDir, fullDir, result, restoreId, toPoint }: PreparedRestore, path: string): Promise<RestoreResult> {
   reportPhase(`Placing the prepared data in ${path}`);
+  let gtidPosition: string | undefined;
   try {
     await host.serverDown.placeClone({ cluster: cluster.name, preparedDir: fullDir, path });
+    if (toPoint && toPoint.replay.files.length > 0) {
+      try {
+        const cloneTarget = await host.quick.readCloneTarget({ cluster: cluster.name, path });
+        reportPhase(`Applying ${toPoint.replay.files.length} archived binlogs to the clone in ${path} up to ${toPoint.label}`);
+        ({ gtid: gtidPosition } = await host.serverDown.applyArchivedBinlogs.executeWithOptions({ summary: `apply binlogs to the clone up to ${toPoint.label}` }, [{ cluster: cluster.name, target: cloneTarget, replay: toPoint.replay, workDir }]));
+      } catch (error) {
+        const { movedTo } = await CancellationScope.nonCancellable(() => host.quick.setAsideIncompleteClone({ cluster: cluster.name, path, restoreId }));
+        log.warn('the binlog replay into the clone failed; the clone was moved aside', { cluster: cluster.name, path, movedTo });
+        throw error;
+      }
+    }
   } finally {
     await CancellationScope.nonCancellable(() => host.quick.removeRestoreWorkspace({ workDir }));
   }
-  return result;
+  if (toPoint) reportPhase(`Restored a clone of ${cluster.name} at ${toPoint.label} in ${path}`);
+  return { ...result, ...(gtidPosition ? { gtidPosition } : {}), ...pointFields(toPoint) };
 }
 
 /**
@@ -242,8 +270,13 @@ async function pauseAndReplace(prepared: PreparedRestore, targetServer: TargetSe
     // A restore to a point applies the archived binlogs before the server starts: no client can write meanwhile.
     let applied: { gtid: string } | undefined;
     if (toPoint && targetServer && patched('binlogs-applied-before-start')) {
-      reportPhase(`Applying ${toPoint.replay.files.length} archived binlogs to ${cluster.name} up to ${toPoint.pointInTime}`);
-      applied = await host.serverDown.applyArchivedBinlogs.executeWithOptions({ summary: `apply binlogs up to ${toPoint.pointInTime}` }, [{ cluster: cluster.name, target: targetServer, replay: toPoint.replay, workDir }]);
+      if (toPoint.replay.files.length === 0) {
+        // The backup ends exactly at the GTID asked for.
+        applied = { gtid: target.manifest.binlog?.gtid ?? '' };
+      } else {
+        reportPhase(`Applying ${toPoint.replay.files.length} archived binlogs to ${cluster.name} up to ${toPoint.label}`);
+        applied = await host.serverDown.applyArchivedBinlogs.executeWithOptions({ summary: `apply binlogs up to ${toPoint.label}` }, [{ cluster: cluster.name, target: targetServer, replay: toPoint.replay, workDir }]);
+      }
     }
     reportPhase(`Unpausing cluster ${cluster.name}`);
     await host.serverDown.unpauseCluster({ cluster: cluster.name });
@@ -255,8 +288,8 @@ async function pauseAndReplace(prepared: PreparedRestore, targetServer: TargetSe
     }
     // Restores that began before the replay moved before the start: into the running server, whose checks wrote nothing to its binlog.
     if (toPoint && !applied) {
-      reportPhase(`Replaying ${toPoint.replay.files.length} archived binlogs into ${cluster.name} up to ${toPoint.pointInTime}`);
-      const replayed = await host.long.replayBinlogs.executeWithOptions({ summary: `replay binlogs up to ${toPoint.pointInTime}` }, [{ cluster: cluster.name, replay: toPoint.replay, workDir }]);
+      reportPhase(`Replaying ${toPoint.replay.files.length} archived binlogs into ${cluster.name} up to ${toPoint.label}`);
+      const replayed = await host.long.replayBinlogs.executeWithOptions({ summary: `replay binlogs up to ${toPoint.label}` }, [{ cluster: cluster.name, replay: toPoint.replay, workDir }]);
       gtidPosition = replayed.gtid || gtidPosition;
     }
     await host.quick.recordInPlaceRestore({
@@ -270,8 +303,8 @@ async function pauseAndReplace(prepared: PreparedRestore, targetServer: TargetSe
     throw error;
   }
   await host.quick.removeRestoreWorkspace({ workDir });
-  reportPhase(`Restored ${cluster.name} to ${toPoint ? toPoint.pointInTime : target.name}`);
-  return { ...result, previousDatadir, ...(gtidPosition ? { gtidPosition } : {}), ...(toPoint ? { pointInTime: toPoint.pointInTime, replayedBinlogs: toPoint.replay.files.length } : {}) };
+  reportPhase(`Restored ${cluster.name} to ${toPoint ? toPoint.label : target.name}`);
+  return { ...result, previousDatadir, ...(gtidPosition ? { gtidPosition } : {}), ...pointFields(toPoint) };
 }
 
 /** Puts the previous datadir back and starts the server on it; a rollback that fails leaves everything in place and says where. */

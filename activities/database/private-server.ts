@@ -49,10 +49,12 @@ async function stopProcess(pid: number, signal: NodeJS.Signals = 'SIGTERM'): Pro
 /** Stops a private server an earlier attempt left running (its worker died), by the pid file in `stateDir`. */
 export async function stopLeftoverServer(stateDir: string): Promise<void> {
   const pid = Number((await readFile(join(stateDir, 'server.pid'), 'utf8').catch(() => '')).trim());
-  if (!Number.isInteger(pid) || pid <= 0 || !processExists(pid)) return;
-  const command = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  const command = Number.isInteger(pid) && pid > 0 && processExists(pid) ? await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '') : '';
   // Only a server started for this state folder: a recycled pid is left alone.
   if (command.includes(stateDir)) await stopProcess(pid);
+  // Its private folder (socket, log, one-time password) goes too.
+  const work = (await readFile(join(stateDir, 'work-dir'), 'utf8').catch(() => '')).trim();
+  if (work.startsWith(join(tmpdir(), 'chainbackup-server-'))) await rm(work, { recursive: true, force: true });
 }
 
 /**
@@ -69,6 +71,7 @@ export async function startPrivateServer(target: TargetServer, settings: Private
   }
   // A short path of its own: a server's socket path may not exceed 107 bytes.
   const work = await mkdtemp(join(tmpdir(), 'chainbackup-server-'));
+  if (settings.stateDir) await writeFile(join(settings.stateDir, 'work-dir'), `${work}\n`);
   const owner = await stat(layout.datadir);
   const user = (await execa('id', ['-nu', String(owner.uid)], childProcessOptions())).stdout.trim();
   const initFile = join(work, 'init.sql');

@@ -99,3 +99,29 @@ async function readRunningServer(cluster: ClusterConfig): Promise<TargetServer> 
     logFileSize: logFileSize === undefined ? null : Number(logFileSize),
   };
 }
+
+/**
+ * A server on a clone (a restore into a new datadir): every file inside the folder, the system
+ * tablespace, undo and redo sizes as the backup recorded them (`backup-my.cnf`), no binlog.
+ */
+export async function cloneServer(path: string): Promise<TargetServer> {
+  const options = await serverOptions(`${path}/backup-my.cnf`);
+  return {
+    layout: serverLayout({
+      datadir: path,
+      innodbDataHomeDir: null,
+      innodbDataFilePath: options.get('innodb_data_file_path') ?? 'ibdata1:12M:autoextend',
+      innodbUndoTablespaces: Number(options.get('innodb_undo_tablespaces') ?? 0),
+      innodbLogGroupHomeDir: null,
+      innodbUndoDirectory: null,
+      logBinBasename: null,
+      logBinIndex: null,
+      relayLogBasename: null,
+      relayLogIndex: null,
+      ariaLogDirPath: null,
+    }),
+    logBin: false,
+    serverId: 1,
+    logFileSize: options.has('innodb_log_file_size') ? Number(options.get('innodb_log_file_size')) : null,
+  };
+}

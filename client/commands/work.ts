@@ -30,20 +30,30 @@ export function registerWorkCommands(program: Command, cli: CliContext): void {
       .command('restore <cluster> [backup]')
       .description('restore a cluster to a backup (the full backup and every increment up to it), or with --to-time to a point in time; the old datadir is kept')
       .option('--to-time <time>', 'restore to this moment (ISO 8601 with a zone, e.g. 2026-04-06T14:05:09Z): the newest backup before it, then the archived binlogs up to it')
+      .option('--to-gtid <gtid>', 'restore up to and including the transaction with this GTID (e.g. 0-1-1234): the newest backup before it, then the archived binlogs up to it')
       .option('--from-cluster <name>', "restore another cluster's backup (read from that cluster's storage)")
       .option('--to-datadir <path>', 'prepare into this new folder instead, without touching the running server'),
-  ).action(async (cluster: string, backupName: string | undefined, options: RunOptions & { toTime?: string; fromCluster?: string; toDatadir?: string }) => {
+  ).action(async (cluster: string, backupName: string | undefined, options: RunOptions & { toTime?: string; toGtid?: string; fromCluster?: string; toDatadir?: string }) => {
     await cli.knownCluster(cluster);
-    if ((backupName === undefined) === (options.toTime === undefined)) throw new CliError('restore: give a backup name or --to-time <time>, not both and not neither', ExitCode.refused);
-    const source = options.toTime !== undefined ? { pointInTime: options.toTime } : options.fromCluster ? { source: await backupPath(cli, await cli.knownCluster(options.fromCluster), backupName as string) } : { backupName };
+    if ([backupName, options.toTime, options.toGtid].filter((value) => value !== undefined).length !== 1) throw new CliError('restore: give one of a backup name, --to-time <time> or --to-gtid <gtid>', ExitCode.refused);
+    const source =
+      options.toTime !== undefined
+        ? { pointInTime: options.toTime }
+        : options.toGtid !== undefined
+          ? { gtid: options.toGtid }
+          : options.fromCluster
+            ? { source: await backupPath(cli, await cli.knownCluster(options.fromCluster), backupName as string) }
+            : { backupName };
     const request: RestoreRequestInput = { cluster, ...source, ...(options.toDatadir ? { target: { kind: 'new-datadir', path: options.toDatadir } } : {}) };
-    await cli.run(restore, { workflowId: WorkflowId.restore(cluster, stamp()), args: [request], summary: `Restore ${cluster} to ${options.toTime ?? backupName} (chainbackup CLI)` }, options, (result) =>
-      [
-        `restored ${result.cluster} to ${result.pointInTime ? `${result.pointInTime}: ${result.restored} and ${result.replayedBinlogs ?? 0} archived binlogs replayed` : result.restored} (${result.chain.length} backups, ${formatBytes(result.downloadedBytes)} downloaded)`,
+    await cli.run(restore, { workflowId: WorkflowId.restore(cluster, stamp()), args: [request], summary: `Restore ${cluster} to ${options.toTime ?? (options.toGtid ? `GTID ${options.toGtid}` : backupName)} (chainbackup CLI)` }, options, (result) => {
+      const point = result.pointInTime ?? (result.toGtid ? `GTID ${result.toGtid}` : undefined);
+      const reached = point ? `${point}: ${result.restored} and ${result.replayedBinlogs ?? 0} archived binlogs replayed` : result.restored;
+      return [
+        `restored ${result.cluster}${options.toDatadir ? ` into ${options.toDatadir}` : ''} to ${reached} (${result.chain.length} backups, ${formatBytes(result.downloadedBytes)} downloaded)`,
         ...(result.previousDatadir ? [`  the replaced datadir is kept at ${result.previousDatadir}`] : []),
-        ...(result.gtidPosition ? [`  its binlog history starts again at GTID ${result.gtidPosition}: re-point replicas there`] : []),
-      ].join('\n'),
-    );
+        ...(result.gtidPosition ? [options.toDatadir ? `  the clone is at GTID ${result.gtidPosition}` : `  its binlog history starts again at GTID ${result.gtidPosition}: re-point replicas there`] : []),
+      ].join('\n');
+    });
   });
 
   waitOptions(program.command('verify <cluster> <backup>').description('download, check every sha256 and prepare the chain in a scratch folder, then remove it')).action(

@@ -8,7 +8,7 @@
  * a gap, are refused before anything is touched, giving the recoverable window.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { execa } from 'execa';
@@ -19,6 +19,7 @@ import { backup as backupWorkflow, binlogArchiver, restore as restoreWorkflow, t
 import { connectTestClient, createSandbox, failureChain, runCli, s3Storage, startWorker, testRoot, TestBucket, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
 import { stopArchiver, untilArchiveCaughtUp } from '../support/binlog-archive.js';
 import { eventually } from '../support/workflow-worker.js';
+import { withServerOnFolder } from '../support/server-on-folder.js';
 
 const taskQueue = uniqueName('pitr');
 const archiverId = WorkflowId.binlogArchiver('pit');
@@ -197,5 +198,74 @@ describe('restore to a point in time', () => {
     await replaySerially(JSON.parse(await bucket.getText(`${taskQueue}-store/${increment.path}manifest.json`)) as Manifest, point);
     expect(await markers()).toEqual(expected);
     expect(await checksums()).toEqual(applied);
+  });
+
+  test('to a GTID, into a new datadir: the clone holds exactly the transactions up to it; the running server is untouched; refusals name the field and change nothing', async () => {
+    // Backups of the cluster's current history (the first test restored it in place).
+    await client.workflow.execute(backupWorkflow, { taskQueue, workflowId: uniqueName('backup-pit-full'), args: [{ cluster: 'pit', type: 'full' }] });
+    const positions = new Map<number, string>();
+    for (let id = 600; id < 606; id++) {
+      await source.sql(`INSERT INTO shop.markers VALUES (${id}, UNIX_TIMESTAMP(), 'before the GTID restore')`);
+      if (id === 602) await source.sql('FLUSH BINARY LOGS');
+      positions.set(id, (await source.sql('SELECT @@gtid_binlog_pos'))[0]?.[0] ?? '');
+    }
+    await untilArchiveCaughtUp(client, archiverId, source);
+    const live = await markers();
+    const liveSums = await checksums();
+    const gtid = positions.get(603) as string;
+
+    // Bad GTIDs are refused naming the field; a GTID past the archive names what it holds.
+    const bad = await runCli(['--config', configPath, 'restore', 'pit', '--to-gtid', '0-1']);
+    expect(bad.exitCode).not.toBe(0);
+    expect(bad.stderr).toContain('gtid: must be one GTID such as "0-1-1234"');
+    const [domain, server, sequence] = gtid.split('-');
+    const past = await client.workflow.execute(restoreWorkflow, { taskQueue, workflowId: uniqueName('restore-pit-gtid'), args: [{ cluster: 'pit', gtid: `${domain}-${server}-${Number(sequence) + 1000}` }] }).catch((error: unknown) => failureChain(error).find((failure) => failure.type !== undefined));
+    expect(past).toMatchObject({ type: 'InvalidRequest', message: expect.stringContaining('is after the newest archived transaction: the archive holds') });
+
+    const clone = join(testRoot(), `${taskQueue}-gtid-clone`);
+    const run = await runCli(['--config', configPath, 'restore', 'pit', '--to-gtid', gtid, '--to-datadir', clone]);
+    // Progress goes to stderr; the result to stdout.
+    expect({ exitCode: run.exitCode, stderr: run.exitCode === 0 ? '' : run.stderr }).toEqual({ exitCode: 0, stderr: '' });
+    expect(run.stderr).toMatch(new RegExp(`Applying \\d+ archived binlogs to the clone in ${clone} up to GTID ${gtid}`));
+    expect(run.stdout).toContain(`into ${clone} to GTID ${gtid}:`);
+    expect(run.stdout).toContain(`the clone is at GTID ${gtid}`);
+    const { value: cloned } = await withServerOnFolder(clone, [`datadir=${clone}`], join(testRoot(), `${taskQueue}-clone-server`), async (sql) => ({
+      ids: (await sql('SELECT id FROM shop.markers WHERE id >= 600 ORDER BY id')).split('\n').map(Number),
+      check: (await sql('CHECK TABLE shop.markers EXTENDED')).split('\n').map((line) => line.split('\t')[3]),
+    }));
+    expect(cloned).toEqual({ ids: [600, 601, 602, 603], check: ['OK'] });
+    // The running server went on as it was.
+    expect(await markers()).toEqual(live);
+    expect(await checksums()).toEqual(liveSums);
+  });
+
+  test('a worker killed while the applier runs: its private server is stopped, the clone is moved aside (not deleted), and the restore fails saying so', async () => {
+    await source.sql("INSERT INTO shop.markers VALUES (700, UNIX_TIMESTAMP(), 'before the killed replay')");
+    const gtid = (await source.sql('SELECT @@gtid_binlog_pos'))[0]?.[0] ?? '';
+    await untilArchiveCaughtUp(client, archiverId, source);
+    const clone = join(testRoot(), `${taskQueue}-killed-clone`);
+    const armed = join(failpoints, 'binlog-applying');
+    await writeFile(armed, '');
+    const handle = await client.workflow.start(restoreWorkflow, { taskQueue, workflowId: uniqueName('restore-pit-killed'), args: [{ cluster: 'pit', gtid, target: { kind: 'new-datadir', path: clone } }] });
+    await eventually('the applier runs', async () => (await stat(`${armed}.reached`).then(() => true, () => false)) || undefined, 120_000);
+    const privateServers = async () => (await execa('pgrep', ['-f', `${taskQueue}-source/.chainbackup-restore/.*/replay-server/server.cnf`], { reject: false })).stdout.split('\n').filter(Boolean);
+    expect(await privateServers()).toHaveLength(1);
+    await worker.kill();
+    await rm(armed);
+    await rm(`${armed}.reached`, { force: true });
+    // The dead worker's private server still runs on the clone until the next attempt stops it.
+    expect(await privateServers()).toHaveLength(1);
+    worker = await startWorker(configPath, [], { CHAINBACKUP_FAILPOINTS: failpoints });
+    const failure = await handle.result().then(
+      () => undefined,
+      (error: unknown) => failureChain(error).find((item) => item.type !== undefined),
+    );
+    expect(failure).toMatchObject({ type: 'RestoreFailed', message: expect.stringContaining('was interrupted (its worker stopped)') });
+    expect(await privateServers()).toEqual([]);
+    await expect(stat(clone)).rejects.toThrow('ENOENT');
+    const parent = await readdir(testRoot());
+    const asides = parent.filter((name) => name.startsWith(`${taskQueue}-killed-clone.incomplete-`));
+    expect(asides).toHaveLength(1);
+    expect(await readdir(join(testRoot(), asides[0] as string))).toContain('backup-my.cnf');
   });
 });

@@ -8,15 +8,14 @@
  * before the restore.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import type { Client } from '@temporalio/client';
 import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
-import { freePort, stopPid, waitFor } from '../../devtools/sandbox/processes.js';
+import { waitFor } from '../../devtools/sandbox/processes.js';
 import { backup as backupWorkflow, restore as restoreWorkflow, type BackupResult, type RestoreResult } from '../../workflows/index.js';
+import { withServerOnFolder } from '../support/server-on-folder.js';
 import { connectTestClient, createSandbox, failureChain, s3Storage, startWorker, testRoot, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
 
 const taskQueue = uniqueName('layout');
@@ -102,24 +101,12 @@ async function keptCopyChecksums(kept: string): Promise<Record<string, string>> 
 
 /** Starts a throw-away server on a folder with the given options (and a socket of its own); returns its checksums and error log, then stops it. */
 async function serverOnFolder(folder: string, keptOptions: string[]): Promise<{ checksums: Record<string, string>; log: string }> {
-  const own = join(dir, `server-${createHash('sha1').update(folder).digest('hex').slice(0, 8)}`);
-  await mkdir(own, { recursive: true });
-  const socket = join(own, 's.sock');
-  const cnf = join(own, 'my.cnf');
-  await writeFile(cnf, ['[mysqld]', ...keptOptions, `socket=${socket}`, `port=${await freePort()}`, 'bind-address=127.0.0.1', `pid-file=${join(own, 'pid')}`, 'user=root', `log-error=${join(own, 'err.log')}`, 'server-id=99', 'innodb_buffer_pool_size=64M', `tmpdir=${own}`, 'skip-slave-start', ''].join('\n'));
-  const child = spawn('mariadbd', [`--defaults-file=${cnf}`], { detached: true, stdio: 'ignore' });
-  child.unref();
-  const sql = async (query: string) => (await execa('mariadb', ['--no-defaults', `--socket=${socket}`, '--user=root', '--batch', '--skip-column-names', '-e', query])).stdout;
-  try {
-    await waitFor(`a server on ${folder}`, async () => (await sql('SELECT 1')) === '1', 60_000, () => child.exitCode === null).catch(async (error: unknown) => {
-      throw new Error(`${(error as Error).message}: ${(await readFile(join(own, 'err.log'), 'utf8').catch(() => '')).split('\n').filter((line) => line.includes('ERROR')).join(' | ')}`);
-    });
+  const { value, log } = await withServerOnFolder(folder, keptOptions, dir, async (sql) => {
     const tables = (await sql(`SELECT CONCAT(table_schema, '.', table_name) FROM information_schema.tables WHERE table_schema = 'shop' AND table_type = 'BASE TABLE' ORDER BY 1`)).split('\n');
     const rows = (await sql(`CHECKSUM TABLE ${tables.join(', ')} EXTENDED`)).split('\n').map((line) => line.split('\t'));
-    return { checksums: Object.fromEntries(rows.map(([table = '', checksum = '']) => [table, checksum])), log: await readFile(join(own, 'err.log'), 'utf8') };
-  } finally {
-    if (child.pid) await stopPid(child.pid, 60_000);
-  }
+    return Object.fromEntries(rows.map(([table = '', checksum = '']) => [table, checksum]));
+  });
+  return { checksums: value, log };
 }
 
 describe('redo, undo and a two-file system tablespace in folders of their own', () => {

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
-import { BinlogFormatError, BinlogScanner, formatGtids, parseGtids, type BinlogFacts } from '../../domain/binlog.js';
+import { BinlogFormatError, BinlogScanner, formatGtids, parseGtid, parseGtids, type BinlogFacts, type Gtid } from '../../domain/binlog.js';
 import { check, RUNS } from './properties/arbitraries.js';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/binlogs');
@@ -24,6 +24,13 @@ function scan(bytes: Uint8Array, cuts: number[] = [], stopAfter?: number): Binlo
   scanner.push(bytes.subarray(from));
   return scanner.finish();
 }
+
+describe('one GTID', () => {
+  test('parses exactly one domain-server-sequence, sequence numbers of 64 bits', () => {
+    expect(parseGtid('0-1-18446744073709551615')).toEqual({ domain: 0, server: 1, seq: '18446744073709551615' });
+    for (const text of ['', '0-1', '0-1-2,0-1-3', '0-1-18446744073709551616', 'a-b-c']) expect(parseGtid(text)).toBeUndefined();
+  });
+});
 
 describe('binlog facts', () => {
   test('the first file of a server: no GTID before it, three transactions, rotated', () => {
@@ -68,6 +75,21 @@ describe('binlog facts', () => {
       }),
       { numRuns: RUNS / 4 },
     );
+  });
+
+  test('with a GTID to stop after: whether the file holds it, and where the next transaction begins', () => {
+    const scanWith = (gtid: string) => {
+      const scanner = new BinlogScanner({ stopAfterGtid: parseGtids(gtid)?.[0] as Gtid });
+      scanner.push(fixture('binlog.000001'));
+      return scanner.finish();
+    };
+    // GTIDs 0-7-1 at 325, 0-7-2 at 448, 0-7-3 at 621 (as mariadb-binlog prints them).
+    expect(scanWith('0-7-1')).toMatchObject({ stopGtidSeen: true, stopPosition: 448 });
+    expect(scanWith('0-7-2')).toMatchObject({ stopGtidSeen: true, stopPosition: 621 });
+    expect(scanWith('0-7-3').stopPosition).toBeUndefined();
+    expect(scanWith('0-7-3').stopGtidSeen).toBe(true);
+    expect(scanWith('0-8-1')).toMatchObject({ stopGtidSeen: false });
+    expect(scanWith('0-8-1').stopPosition).toBeUndefined();
   });
 
   test('the server ids a file names: its writer and the servers of its GTID states', () => {

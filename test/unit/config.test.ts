@@ -62,20 +62,27 @@ describe('workflow requests', () => {
     expect(parseWith(backupRequestSchema, { cluster: 'shop', type: 'incremental', baseBackupName: 'latest' }, 'backup request')).toMatchObject({ ok: false, message: expect.stringContaining('baseBackupName: must be a backup name') });
   });
 
-  test('a restore request needs exactly one of backupName, source or pointInTime', () => {
-    expect(parseWith(restoreRequestSchema, { cluster: 'shop' }, 'restore request')).toMatchObject({ ok: false, message: 'invalid restore request: give exactly one of backupName, source or pointInTime' });
+  test('a restore request needs exactly one of backupName, source, pointInTime or gtid', () => {
+    expect(parseWith(restoreRequestSchema, { cluster: 'shop' }, 'restore request')).toMatchObject({ ok: false, message: 'invalid restore request: give exactly one of backupName, source, pointInTime or gtid' });
     const ok = parseWith(restoreRequestSchema, { cluster: 'shop', backupName: 'shop-2026-04-06T000000.000Z-full' }, 'restore request');
     expect(ok).toMatchObject({ ok: true, value: { target: { kind: 'in-place' } } });
   });
 
-  test('a point in time needs a zone, and an in-place target', () => {
+  test('a point in time needs a zone, a GTID is one GTID, and either needs a server to apply binlogs in', () => {
     expect(parseWith(restoreRequestSchema, { cluster: 'shop', pointInTime: '2026-04-06 14:05' }, 'restore request')).toMatchObject({
       ok: false,
       message: 'invalid restore request: pointInTime: must be an ISO 8601 time with a zone, such as "2026-04-06T14:05:09Z" or "2026-04-06T16:05:09+02:00"',
     });
     expect(parseWith(restoreRequestSchema, { cluster: 'shop', pointInTime: '2026-04-06T14:05:09' }, 'restore request')).toMatchObject({ ok: false, message: expect.stringContaining('pointInTime: must be an ISO 8601 time with a zone') });
     expect(parseWith(restoreRequestSchema, { cluster: 'shop', pointInTime: '2026-04-06T16:05:09+02:00' }, 'restore request')).toMatchObject({ ok: true });
-    expect(parseWith(restoreRequestSchema, { cluster: 'shop', pointInTime: '2026-04-06T14:05:09Z', target: { kind: 'verify' } }, 'restore request')).toMatchObject({ ok: false, message: expect.stringContaining('target: a point-in-time restore replays binlogs into a running server') });
-    expect(parseWith(restoreRequestSchema, { cluster: 'shop', pointInTime: '2026-04-06T14:05:09Z', backupName: 'shop-2026-04-06T000000.000Z-full' }, 'restore request')).toMatchObject({ ok: false, message: 'invalid restore request: give exactly one of backupName, source or pointInTime' });
+    expect(parseWith(restoreRequestSchema, { cluster: 'shop', pointInTime: '2026-04-06T14:05:09Z', target: { kind: 'verify' } }, 'restore request')).toMatchObject({ ok: false, message: expect.stringContaining('target: a restore to a point or a GTID needs a server to apply binlogs in') });
+    expect(parseWith(restoreRequestSchema, { cluster: 'shop', pointInTime: '2026-04-06T14:05:09Z', target: { kind: 'new-datadir', path: '/srv/clone' } }, 'restore request')).toMatchObject({ ok: true });
+    expect(parseWith(restoreRequestSchema, { cluster: 'shop', gtid: '0-1-1234', target: { kind: 'new-datadir', path: '/srv/clone' } }, 'restore request')).toMatchObject({ ok: true });
+    for (const gtid of ['0-1', '0-1-1234,1-1-3', 'x-1-2', '0-1-18446744073709551616', '']) {
+      expect(parseWith(restoreRequestSchema, { cluster: 'shop', gtid }, 'restore request')).toMatchObject({ ok: false, message: 'invalid restore request: gtid: must be one GTID such as "0-1-1234" (domain, server id, sequence number)' });
+    }
+    expect(parseWith(restoreRequestSchema, { cluster: 'shop', gtid: '0-1-5', target: { kind: 'verify' } }, 'restore request')).toMatchObject({ ok: false, message: expect.stringContaining('target: a restore to a point or a GTID needs a server') });
+    expect(parseWith(restoreRequestSchema, { cluster: 'shop', gtid: '0-1-5', pointInTime: '2026-04-06T14:05:09Z' }, 'restore request')).toMatchObject({ ok: false, message: 'invalid restore request: give exactly one of backupName, source, pointInTime or gtid' });
+    expect(parseWith(restoreRequestSchema, { cluster: 'shop', pointInTime: '2026-04-06T14:05:09Z', backupName: 'shop-2026-04-06T000000.000Z-full' }, 'restore request')).toMatchObject({ ok: false, message: 'invalid restore request: give exactly one of backupName, source, pointInTime or gtid' });
   });
 });

@@ -2,7 +2,7 @@
 import { describe, expect, test } from '@jest/globals';
 import type { BinlogRecord } from '../../domain/binlog-archive.js';
 import type { CommittedBackup } from '../../domain/chain.js';
-import { chooseBackupForPoint, planReplay, recoverableWindow, type RecoverableWindow } from '../../domain/point-in-time.js';
+import { chooseBackupForGtid, chooseBackupForPoint, planGtidReplay, planReplay, recoverableWindow, type RecoverableWindow } from '../../domain/point-in-time.js';
 import { stored } from '../support/stored-backups.js';
 
 const full = 'shop-2026-04-06T000000.000Z-full';
@@ -74,5 +74,31 @@ describe('the recoverable window', () => {
     expect(recoverableWindow(backups, { files: ['bin.000002', 'bin.000004'], newestEventTime: '2026-04-08T12:00:00.000Z', gaps: [], restoredAt: '2026-04-06T12:00:00.000Z' })).toMatchObject({ from: '2026-04-07T00:10:00.000Z' });
     expect(recoverableWindow(backups, { files: ['bin.000009'], newestEventTime: '2026-04-08T12:00:00.000Z', gaps: [] })).toBeUndefined();
     expect(recoverableWindow(backups, { files: [], gaps: [] })).toBeUndefined();
+  });
+});
+
+describe('a restore to a GTID', () => {
+  test('starts from the newest backup that does not hold the GTID yet; one that ends exactly at it replays nothing', () => {
+    expect(chooseBackupForGtid(backups, '0-1-45')).toMatchObject({ ok: true, value: { name: incr } });
+    expect(chooseBackupForGtid(backups, '0-1-39')).toMatchObject({ ok: true, value: { name: full } });
+    expect(chooseBackupForGtid(backups, '0-1-40')).toMatchObject({ ok: true, value: { name: incr } });
+    // Another domain, which no backup has reached yet: the newest backup.
+    expect(chooseBackupForGtid(backups, '3-1-1')).toMatchObject({ ok: true, value: { name: incr } });
+    expect(chooseBackupForGtid(backups, '0-1-19')).toMatchObject({ ok: false, code: 'InvalidRequest', reason: `every backup that records its GTID position is past 0-1-19: the oldest, ${full}, is at 0-1-20` });
+    expect(planGtidReplay(backups[1] as CommittedBackup, archive, '0-1-40')).toMatchObject({ ok: true, value: { files: [], stopAfterGtid: '0-1-40' } });
+  });
+
+  test('replays from the backup’s position to the file that holds the GTID; refused past the archive, or across a gap', () => {
+    const backup = backups[1] as CommittedBackup;
+    expect(planGtidReplay(backup, archive, '0-1-55')).toEqual({
+      ok: true,
+      value: { files: [archive[0], archive[1]].map((r) => ({ file: r?.file, object: r?.object, size: r?.size, sha256: r?.sha256 })), startPosition: 700, stopDatetime: '2026-04-08 00:00:01', stopAfterGtid: '0-1-55' },
+    });
+    expect(planGtidReplay(backup, archive, '0-1-50')).toMatchObject({ ok: true, value: { files: [{ file: 'bin.000004' }] } });
+    expect(planGtidReplay(backup, archive, '0-1-71')).toMatchObject({ ok: false, code: 'InvalidRequest', reason: '0-1-71 is after the newest archived transaction: the archive holds 0-1-35 to 0-1-70' });
+    // A GTID of another server in that domain is not in these files.
+    expect(planGtidReplay(backup, archive, '0-2-55')).toMatchObject({ ok: false, code: 'InvalidRequest' });
+    const gapped = [archive[0], { ...archive[2], startGtids: '0-1-65' }] as BinlogRecord[];
+    expect(planGtidReplay(backup, gapped, '0-1-68')).toMatchObject({ ok: false, code: 'BrokenChain', reason: expect.stringContaining('gap between bin.000004 and bin.000006') as unknown as string });
   });
 });

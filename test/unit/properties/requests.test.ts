@@ -142,7 +142,7 @@ describe('workflow requests (properties)', () => {
         expectNamesEveryIssue(schemas[kind], input, parsed.message, subject);
         const problem = parsed.message.slice(`invalid ${subject}: `.length);
         if (kind === 'restore' && replacement === REMOVE && (dotted === 'backupName' || dotted === 'source')) {
-          check(problem === 'give exactly one of backupName, source or pointInTime', 'a restore without a source names both choices', problem);
+          check(problem === 'give exactly one of backupName, source, pointInTime or gtid', 'a restore without a source names every choice', problem);
         } else {
           const named = /^([\w.]+): /.exec(problem)?.[1] ?? '';
           check(named !== '' && related(named, dotted), 'the refusal names the changed field', { dotted, problem });
