@@ -49,6 +49,7 @@ import { runSql } from './database/sql.js';
 import { startPrivateServer, stopLeftoverServer } from './database/private-server.js';
 import type { TargetServer } from './database/server-layout.js';
 import { exists } from './files.js';
+import { openSource, type RestoreSource } from './restore.js';
 import type { ActivityDeps } from './deps.js';
 import { historyOf, readRestoreRecord } from './restore-record.js';
 import { failpoint } from './failpoints.js';
@@ -206,7 +207,22 @@ async function downloadArchivedBinlogs(
   return facts;
 }
 
+/**
+ * Where a restore to a point reads backups and archived binlogs: the cluster's own storage, or
+ * another cluster's (`source` and `sourceCluster`: a restore of one cluster's data into another).
+ */
+export interface ArchiveSource {
+  cluster: string;
+  source?: RestoreSource;
+  sourceCluster?: string;
+}
+
 export function binlogActivities(deps: ActivityDeps) {
+  async function archiveSource(input: ArchiveSource): Promise<{ store: ObjectStore; archived: string }> {
+    if (!input.source) return { store: deps.store(deps.cluster(input.cluster)), archived: input.cluster };
+    return { store: await openSource(deps, { cluster: input.cluster, source: input.source }), archived: input.sourceCluster ?? input.cluster };
+  }
+
   /** Uploads one closed file and then its record; a file the server purged meanwhile is skipped. */
   async function archiveFile(cluster: ClusterConfig, where: BinlogHistory, store: ObjectStore, folder: string, file: string, progress: Progress, signal: AbortSignal): Promise<BinlogRecord | undefined> {
     const scanner = new BinlogScanner();
@@ -272,14 +288,14 @@ export function binlogActivities(deps: ActivityDeps) {
      * What a restore to a point needs: the newest backup finished before it, and the archived files
      * from that backup's binlog position to the point. A refusal gives the covered range.
      */
-    async planPointInTimeRestore(input: { cluster: string; pointInTime?: string; gtid?: string }): Promise<{ backupName: string; replay: ReplayPlan }> {
+    async planPointInTimeRestore(input: ArchiveSource & { pointInTime?: string; gtid?: string }): Promise<{ backupName: string; replay: ReplayPlan }> {
       const cluster = deps.cluster(input.cluster);
-      const store = deps.store(cluster);
+      const { store, archived } = await archiveSource(input);
       const signal = Context.current().cancellationSignal;
-      const { where, restoredAt } = await currentHistory(store, cluster.name);
+      const { where, restoredAt } = await currentHistory(store, archived);
       const files = (await listArchive(store, where, signal)).files.sort(bySequence);
       const [newest] = await readRecords(store, where, files.slice(-1));
-      const backups = await readCatalog(store, { cluster: cluster.name, signal });
+      const backups = await readCatalog(store, { cluster: archived, signal });
       const wanted = input.gtid !== undefined ? `GTID ${input.gtid}` : (input.pointInTime ?? '');
       const pointMs = input.pointInTime === undefined ? undefined : Date.parse(input.pointInTime);
       const oldest = replayableBackups(backups)[0];
@@ -315,9 +331,9 @@ export function binlogActivities(deps: ActivityDeps) {
      * binlog with their own GTIDs (`log_slave_updates`), with the event scheduler off and no client
      * able to connect. Returns the GTID position the restored server has after it.
      */
-    async applyArchivedBinlogs(input: { cluster: string; target: TargetServer; replay: ReplayPlan; workDir: string }): Promise<{ gtid: string; files: number; bytes: number }> {
+    async applyArchivedBinlogs(input: ArchiveSource & { target: TargetServer; replay: ReplayPlan; workDir: string }): Promise<{ gtid: string; files: number; bytes: number }> {
       const cluster = deps.cluster(input.cluster);
-      const store = deps.store(cluster);
+      const { store, archived } = await archiveSource(input);
       const signal = Context.current().cancellationSignal;
       const progress = new Progress('downloading archived binlogs');
       const stateDir = join(input.workDir, 'replay-server');
@@ -329,7 +345,7 @@ export function binlogActivities(deps: ActivityDeps) {
           await stopLeftoverServer(stateDir);
           throw businessFailure(FailureType.RestoreFailed, `the binlog replay into ${cluster.name} was interrupted (its worker stopped): the restored files hold part of it, so the restore rolls back; run it again`);
         }
-        const { where } = await currentHistory(store, cluster.name);
+        const { where } = await currentHistory(store, archived);
         const stopAfterGtid = input.replay.stopAfterGtid === undefined ? undefined : parseGtid(input.replay.stopAfterGtid);
         const stop = stopAfterGtid ? { stopAfterGtid } : { stopAfter: stopAfterSecond(input.replay) };
         const relayName = (index: number) => `relay.${String(index + 1).padStart(6, '0')}`;

@@ -29,4 +29,5 @@ export type OrchestratorActivities = ReturnType<typeof createOrchestratorActivit
 export type HostActivities = ReturnType<typeof createHostActivities>;
 export type { TakenBackup } from './backup.js';
 export type { RestoreSource } from './restore.js';
+export type { ArchiveSource } from './binlogs.js';
 export type { TargetServer } from './database/server-layout.js';

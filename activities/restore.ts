@@ -62,7 +62,7 @@ async function resolvedPath(path: string): Promise<string> {
 }
 
 /** The store a restore reads: the cluster's own, or a named source, which on a filesystem must lie under a folder the worker allows. */
-async function openSource(deps: ActivityDeps, input: SourceInput): Promise<ObjectStore> {
+export async function openSource(deps: ActivityDeps, input: SourceInput): Promise<ObjectStore> {
   if (!input.source) return deps.store(deps.cluster(input.cluster));
   const { storage, prefix } = input.source;
   if (storage.kind === 's3') return openStore(prefix === '' ? storage : { ...storage, prefix: [storage.prefix, prefix].filter(Boolean).join('/') });

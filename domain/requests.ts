@@ -33,7 +33,14 @@ export const restoreRequestSchema = z
     /** A backup of this cluster's own storage. */
     backupName: backupNameField.optional(),
     /** Any backup folder on any reachable storage, e.g. another cluster's. */
-    source: z.strictObject({ storage: storageSchema, path: z.string().min(1) }).optional(),
+    /**
+     * Another storage to restore from: `path` names a backup folder in it; `cluster` names the
+     * cluster whose backups and binlog archive it holds, for a restore to a point or a GTID.
+     */
+    source: z
+      .strictObject({ storage: storageSchema, path: z.string().min(1).optional(), cluster: clusterName.optional() })
+      .refine((source) => (source.path === undefined) !== (source.cluster === undefined), { message: 'set exactly one of path (a backup) or cluster (whose backups and binlog archive a restore to a point reads)' })
+      .optional(),
     target: restoreTargetSchema.default({ kind: 'in-place' }),
     /**
      * Restore the cluster as it was at this moment (ISO 8601 with a zone, e.g.
@@ -50,8 +57,12 @@ export const restoreRequestSchema = z
       .refine((text) => parseGtid(text) !== undefined, 'must be one GTID such as "0-1-1234" (domain, server id, sequence number)')
       .optional(),
   })
-  .refine((request) => [request.backupName, request.source, request.pointInTime, request.gtid].filter((value) => value !== undefined).length === 1, {
+  .refine((request) => [request.backupName, request.source?.path ?? (request.source?.cluster === undefined ? request.source : undefined), request.pointInTime, request.gtid].filter((value) => value !== undefined).length === 1, {
     message: 'give exactly one of backupName, source, pointInTime or gtid',
+  })
+  .refine((request) => request.source?.cluster === undefined || request.pointInTime !== undefined || request.gtid !== undefined, {
+    message: 'names the cluster whose backups and binlog archive a restore to a point reads: give pointInTime or gtid with it (or source.path for one backup)',
+    path: ['source', 'cluster'],
   })
   .refine((request) => (request.pointInTime === undefined && request.gtid === undefined) || request.target.kind !== 'verify', {
     message: 'a restore to a point or a GTID needs a server to apply binlogs in: its target must be in-place or new-datadir (verify: not yet)',

@@ -7,7 +7,7 @@ import { formatTimestamp } from '../domain/names.js';
 import { gtidRestartStatements } from '../domain/server-layout.js';
 import { restoreRequestSchema, type RestoreRequest, type RestoreRequestInput } from '../domain/requests.js';
 import { BackupChainBaseKey, BackupNameKey } from '../domain/search-attributes.js';
-import type { RestoreSource, TargetServer } from '../activities/index.js';
+import type { ArchiveSource, RestoreSource, TargetServer } from '../activities/index.js';
 import type { ReplayPlan } from '../domain/point-in-time.js';
 import { hostActivities } from './activities.js';
 import { withClusterLock } from './cluster-lock.js';
@@ -57,11 +57,13 @@ export async function restore(input: RestoreRequestInput): Promise<RestoreResult
   const { pointInTime, gtid } = request;
   if (pointInTime !== undefined || gtid !== undefined) {
     const label = gtid !== undefined ? `GTID ${gtid}` : (pointInTime as string);
+    // Another cluster's backups and archive: the whole storage it is configured with.
+    const from: ArchiveSource = { cluster: cluster.name, ...(request.source?.cluster ? { source: { storage: request.source.storage, prefix: '' }, sourceCluster: request.source.cluster } : {}) };
     // The backup and the binlogs are chosen holding the lock: no backup or deletion changes them meanwhile.
     return withClusterLock(cluster.name, gtid !== undefined ? 'restore to a GTID' : 'restore to a point in time', async () => {
-      reportPhase(`Finding the backup and the archived binlogs that reach ${label}`);
-      const plan = await hostActivities(cluster, cluster.restore.timeout).quick.planPointInTimeRestore({ cluster: cluster.name, ...(gtid !== undefined ? { gtid } : { pointInTime }) });
-      return restoreChain(request, cluster, { targetName: plan.backupName }, { label, ...(pointInTime !== undefined ? { pointInTime } : {}), ...(gtid !== undefined ? { gtid } : {}), replay: plan.replay });
+      reportPhase(`Finding the backup and the archived binlogs that reach ${label}${from.sourceCluster ? ` in the storage of ${from.sourceCluster}` : ''}`);
+      const plan = await hostActivities(cluster, cluster.restore.timeout).quick.planPointInTimeRestore({ ...from, ...(gtid !== undefined ? { gtid } : { pointInTime }) });
+      return restoreChain(request, cluster, { targetName: plan.backupName, ...(from.source ? { source: from.source } : {}) }, { label, from, ...(pointInTime !== undefined ? { pointInTime } : {}), ...(gtid !== undefined ? { gtid } : {}), replay: plan.replay });
     });
   }
   // What the request asks for is checked before the lock is taken: a refusal never waits, nor holds it.
@@ -77,7 +79,7 @@ interface ResolvedSource {
 
 function restoreSource(request: RestoreRequest, cluster: string): ResolvedSource {
   if (request.source) {
-    const located = locateSource(request.source.storage, request.source.path);
+    const located = locateSource(request.source.storage, request.source.path ?? '');
     if (!located.ok) throw businessFailure(FailureType.InvalidRequest, `invalid restore request: ${located.reason}`);
     return { source: { storage: located.storage, prefix: located.prefix }, targetName: located.location.name };
   }
@@ -109,6 +111,8 @@ interface PreparedRestore {
 interface PointInTime {
   /** The point as a person reads it: the time, or "GTID <gtid>". */
   label: string;
+  /** Where its backups and archived binlogs are read. */
+  from: ArchiveSource;
   pointInTime?: string;
   gtid?: string;
   replay: ReplayPlan;
@@ -205,7 +209,7 @@ async function placeClone({ host, cluster, workDir, fullDir, result, restoreId, 
       try {
         const cloneTarget = await host.quick.readCloneTarget({ cluster: cluster.name, path });
         reportPhase(`Applying ${toPoint.replay.files.length} archived binlogs to the clone in ${path} up to ${toPoint.label}`);
-        ({ gtid: gtidPosition } = await host.serverDown.applyArchivedBinlogs.executeWithOptions({ summary: `apply binlogs to the clone up to ${toPoint.label}` }, [{ cluster: cluster.name, target: cloneTarget, replay: toPoint.replay, workDir }]));
+        ({ gtid: gtidPosition } = await host.serverDown.applyArchivedBinlogs.executeWithOptions({ summary: `apply binlogs to the clone up to ${toPoint.label}` }, [{ ...toPoint.from, target: cloneTarget, replay: toPoint.replay, workDir }]));
       } catch (error) {
         const { movedTo } = await CancellationScope.nonCancellable(() => host.quick.setAsideIncompleteClone({ cluster: cluster.name, path, restoreId }));
         log.warn('the binlog replay into the clone failed; the clone was moved aside', { cluster: cluster.name, path, movedTo });
@@ -275,7 +279,7 @@ async function pauseAndReplace(prepared: PreparedRestore, targetServer: TargetSe
         applied = { gtid: target.manifest.binlog?.gtid ?? '' };
       } else {
         reportPhase(`Applying ${toPoint.replay.files.length} archived binlogs to ${cluster.name} up to ${toPoint.label}`);
-        applied = await host.serverDown.applyArchivedBinlogs.executeWithOptions({ summary: `apply binlogs up to ${toPoint.label}` }, [{ cluster: cluster.name, target: targetServer, replay: toPoint.replay, workDir }]);
+        applied = await host.serverDown.applyArchivedBinlogs.executeWithOptions({ summary: `apply binlogs up to ${toPoint.label}` }, [{ ...toPoint.from, target: targetServer, replay: toPoint.replay, workDir }]);
       }
     }
     reportPhase(`Unpausing cluster ${cluster.name}`);

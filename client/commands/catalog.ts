@@ -23,13 +23,19 @@ export async function readCatalog(cli: CliContext, cluster: string, backupName?:
 }
 
 /** Where one of a cluster's backups lives: its storage and folder, for a restore from another cluster. */
-export async function backupPath(cli: CliContext, cluster: string, name: string): Promise<{ storage: Config['clusters'][number]['storage']; path: string }> {
+/** The storage a configured cluster keeps its backups and binlog archive in. */
+export async function storageOf(cli: CliContext, cluster: string): Promise<Config['clusters'][number]['storage']> {
   const entry = (await cli.config()).clusters.find((candidate) => candidate.name === cluster);
   if (!entry) throw new CliError(`unknown cluster "${cluster}"`, ExitCode.refused);
+  return entry.storage;
+}
+
+export async function backupPath(cli: CliContext, cluster: string, name: string): Promise<{ storage: Config['clusters'][number]['storage']; path: string }> {
+  const storage = await storageOf(cli, cluster);
   const listing = await readCatalog(cli, cluster, name);
   const found = [...listing.chains.flatMap((chain) => [chain.base, ...chain.increments]), ...listing.uncommitted].find((backup) => backup.name === name);
   if (!found) throw new CliError(`backup ${name} is not in ${listing.storage}`, ExitCode.refused);
-  return { storage: entry.storage, path: found.path };
+  return { storage, path: found.path };
 }
 
 function age(iso: string | undefined): string {

@@ -6,7 +6,7 @@ import { WorkflowId } from '../../domain/workflow-contract.js';
 import { backup, deleteBackup, restore, retention } from '../../workflows/index.js';
 import { CliError, ExitCode, waitOptions, type CliContext, type RunOptions } from '../cli-context.js';
 import { formatBytes } from '../follow.js';
-import { backupPath } from './catalog.js';
+import { backupPath, storageOf } from './catalog.js';
 
 const stamp = () => formatTimestamp(Date.now());
 
@@ -36,13 +36,16 @@ export function registerWorkCommands(program: Command, cli: CliContext): void {
   ).action(async (cluster: string, backupName: string | undefined, options: RunOptions & { toTime?: string; toGtid?: string; fromCluster?: string; toDatadir?: string }) => {
     await cli.knownCluster(cluster);
     if ([backupName, options.toTime, options.toGtid].filter((value) => value !== undefined).length !== 1) throw new CliError('restore: give one of a backup name, --to-time <time> or --to-gtid <gtid>', ExitCode.refused);
+    // Another cluster's storage: one of its backups, or (to a point or a GTID) its backups and binlog archive.
+    const fromCluster = options.fromCluster === undefined ? undefined : await cli.knownCluster(options.fromCluster);
+    const archive = fromCluster === undefined ? {} : { source: { storage: await storageOf(cli, fromCluster), cluster: fromCluster } };
     const source =
       options.toTime !== undefined
-        ? { pointInTime: options.toTime }
+        ? { pointInTime: options.toTime, ...archive }
         : options.toGtid !== undefined
-          ? { gtid: options.toGtid }
-          : options.fromCluster
-            ? { source: await backupPath(cli, await cli.knownCluster(options.fromCluster), backupName as string) }
+          ? { gtid: options.toGtid, ...archive }
+          : fromCluster !== undefined
+            ? { source: await backupPath(cli, fromCluster, backupName as string) }
             : { backupName };
     const request: RestoreRequestInput = { cluster, ...source, ...(options.toDatadir ? { target: { kind: 'new-datadir', path: options.toDatadir } } : {}) };
     await cli.run(restore, { workflowId: WorkflowId.restore(cluster, stamp()), args: [request], summary: `Restore ${cluster} to ${options.toTime ?? (options.toGtid ? `GTID ${options.toGtid}` : backupName)} (chainbackup CLI)` }, options, (result) => {

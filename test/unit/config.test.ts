@@ -82,6 +82,12 @@ describe('workflow requests', () => {
       expect(parseWith(restoreRequestSchema, { cluster: 'shop', gtid }, 'restore request')).toMatchObject({ ok: false, message: 'invalid restore request: gtid: must be one GTID such as "0-1-1234" (domain, server id, sequence number)' });
     }
     expect(parseWith(restoreRequestSchema, { cluster: 'shop', gtid: '0-1-5', target: { kind: 'verify' } }, 'restore request')).toMatchObject({ ok: false, message: expect.stringContaining('target: a restore to a point or a GTID needs a server') });
+    // Another cluster's backups and archive, for a restore to a point: a source that names a cluster, never with a backup path.
+    const storage = { kind: 's3', bucket: 'backups', prefix: 'prod' };
+    expect(parseWith(restoreRequestSchema, { cluster: 'copy', gtid: '0-1-5', source: { storage, cluster: 'shop' } }, 'restore request')).toMatchObject({ ok: true });
+    expect(parseWith(restoreRequestSchema, { cluster: 'copy', source: { storage, cluster: 'shop' } }, 'restore request')).toMatchObject({ ok: false, message: expect.stringContaining('source.cluster: names the cluster whose backups and binlog archive a restore to a point reads') });
+    expect(parseWith(restoreRequestSchema, { cluster: 'copy', gtid: '0-1-5', source: { storage, cluster: 'shop', path: 'shop-2026-04-06T000000.000Z-full/' } }, 'restore request')).toMatchObject({ ok: false, message: expect.stringContaining('source: set exactly one of path (a backup) or cluster') });
+    expect(parseWith(restoreRequestSchema, { cluster: 'copy', gtid: '0-1-5', source: { storage, path: 'shop-2026-04-06T000000.000Z-full/' } }, 'restore request')).toMatchObject({ ok: false, message: 'invalid restore request: give exactly one of backupName, source, pointInTime or gtid' });
     expect(parseWith(restoreRequestSchema, { cluster: 'shop', gtid: '0-1-5', pointInTime: '2026-04-06T14:05:09Z' }, 'restore request')).toMatchObject({ ok: false, message: 'invalid restore request: give exactly one of backupName, source, pointInTime or gtid' });
     expect(parseWith(restoreRequestSchema, { cluster: 'shop', pointInTime: '2026-04-06T14:05:09Z', backupName: 'shop-2026-04-06T000000.000Z-full' }, 'restore request')).toMatchObject({ ok: false, message: 'invalid restore request: give exactly one of backupName, source, pointInTime or gtid' });
   });
