@@ -36,11 +36,11 @@ import {
   type BinlogRecord,
 } from '../domain/binlog-archive.js';
 import type { ClusterConfig } from '../domain/config.js';
-import { isCommitted } from '../domain/chain.js';
+import { isCommitted, type CommittedBackup } from '../domain/chain.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
 import { untouchableChains } from '../domain/retention.js';
 import { restoreRunningKey } from '../domain/layout.js';
-import { chooseBackupForGtid, chooseBackupForPoint, planGtidReplay, planReplay, replayableBackups, replayServerId, stopAfterSecond, type ArchiveSummary, type RecoverableWindow, type ReplayPlan } from '../domain/point-in-time.js';
+import { chooseBackupForGtid, chooseBackupForPoint, planGtidReplay, planReplay, replayableBackups, replayServerId, stopAfterSecond, tookPlaceIn, type ArchiveSummary, type RecoverableWindow, type ReplayPlan } from '../domain/point-in-time.js';
 import { readCatalog } from './catalog.js';
 import { childEnv } from './child-env.js';
 import { readPassword, writeDefaultsFile } from './database/defaults-file.js';
@@ -156,6 +156,23 @@ async function readJson<T>(store: ObjectStore, key: string, parse: (value: unkno
 async function currentHistory(store: ObjectStore, cluster: string): Promise<{ where: BinlogHistory; restoredAt?: string }> {
   const record = await readRestoreRecord(store, cluster);
   return { where: { cluster, history: historyOf(record) }, ...(record ? { restoredAt: record.restoredAt } : {}) };
+}
+
+/**
+ * The older history (before the cluster's last in-place restore) a backup was taken in: the one
+ * whose archive holds the backup's binlog file with events from the time the backup ran. Histories
+ * follow one another in time, so one file name of two histories never spans the same moment.
+ */
+async function historyOfBackup(store: ObjectStore, cluster: string, backup: CommittedBackup, current: number, signal: AbortSignal): Promise<BinlogHistory | undefined> {
+  const file = backup.manifest.binlog?.file;
+  if (!file) return undefined;
+  for (let history = current - 1; history >= 0; history--) {
+    if (signal.aborted) throw signal.reason;
+    const where = { cluster, history };
+    const [record] = await readRecords(store, where, [file]);
+    if (record && tookPlaceIn(backup, record)) return where;
+  }
+  return undefined;
 }
 
 /** Reads the records of the named archived files, in the order given. */
@@ -292,9 +309,11 @@ export function binlogActivities(deps: ActivityDeps) {
       const cluster = deps.cluster(input.cluster);
       const { store, archived } = await archiveSource(input);
       const signal = Context.current().cancellationSignal;
-      const { where, restoredAt } = await currentHistory(store, archived);
-      const files = (await listArchive(store, where, signal)).files.sort(bySequence);
-      const [newest] = await readRecords(store, where, files.slice(-1));
+      const current = await currentHistory(store, archived);
+      const { restoredAt } = current;
+      let where = current.where;
+      let files = (await listArchive(store, where, signal)).files.sort(bySequence);
+      let [newest] = await readRecords(store, where, files.slice(-1));
       const backups = await readCatalog(store, { cluster: archived, signal });
       const wanted = input.gtid !== undefined ? `GTID ${input.gtid}` : (input.pointInTime ?? '');
       const pointMs = input.pointInTime === undefined ? undefined : Date.parse(input.pointInTime);
@@ -304,7 +323,21 @@ export function binlogActivities(deps: ActivityDeps) {
       if (!chosen.ok) throw businessFailure(chosen.code, `cannot restore ${cluster.name} to ${wanted}: ${chosen.reason}`);
       const backup = chosen.value;
       if (restoredAt && backup.manifest.finishedAt < restoredAt) {
-        throw businessFailure(FailureType.InvalidRequest, `cannot restore ${cluster.name} to ${wanted}: the newest backup before it (${backup.name}) predates the cluster's in-place restore of ${restoredAt}, whose binlog history this archive does not replay yet`);
+        // A point before the last in-place restore: the older history the backup was taken in.
+        // GTIDs start again after a restore (from the restored backup's), so a GTID names no older history.
+        const older = input.gtid === undefined ? await historyOfBackup(store, archived, backup, current.where.history, signal) : undefined;
+        if (older === undefined) {
+          throw businessFailure(
+            FailureType.InvalidRequest,
+            input.gtid === undefined
+              ? `cannot restore ${cluster.name} to ${wanted}: the newest backup before it (${backup.name}) predates the cluster's in-place restore of ${restoredAt}, and no older history of the archive holds its binlog file ${backup.manifest.binlog?.file ?? '?'} from when it was taken`
+              : `cannot restore ${cluster.name} to ${wanted}: the newest backup before it (${backup.name}) predates the cluster's in-place restore of ${restoredAt}; GTIDs started again at that restore, so give a time (--to-time) for a point before it`,
+          );
+        }
+        where = older;
+        files = (await listArchive(store, where, signal)).files.sort(bySequence);
+        [newest] = await readRecords(store, where, files.slice(-1));
+        window.to = newest?.lastEventTime;
       }
       // Only the records from the backup's file to the first that reaches the point (or the GTID) are read.
       const target = input.gtid === undefined ? undefined : parseGtid(input.gtid);
@@ -319,7 +352,7 @@ export function binlogActivities(deps: ActivityDeps) {
       }
       const plan = input.gtid !== undefined ? planGtidReplay(backup, needed, input.gtid) : planReplay(backup, needed, pointMs ?? 0, window);
       if (!plan.ok) throw businessFailure(plan.code, `cannot restore ${cluster.name} to ${wanted}: ${plan.reason}`);
-      return { backupName: backup.name, replay: plan.value };
+      return { backupName: backup.name, replay: where.history === current.where.history ? plan.value : { ...plan.value, history: where.history } };
     },
 
     /**
@@ -345,7 +378,8 @@ export function binlogActivities(deps: ActivityDeps) {
           await stopLeftoverServer(stateDir);
           throw businessFailure(FailureType.RestoreFailed, `the binlog replay into ${cluster.name} was interrupted (its worker stopped): the restored files hold part of it, so the restore rolls back; run it again`);
         }
-        const { where } = await currentHistory(store, archived);
+        const { where: current } = await currentHistory(store, archived);
+        const where = input.replay.history === undefined ? current : { ...current, history: input.replay.history };
         const stopAfterGtid = input.replay.stopAfterGtid === undefined ? undefined : parseGtid(input.replay.stopAfterGtid);
         const stop = stopAfterGtid ? { stopAfterGtid } : { stopAfter: stopAfterSecond(input.replay) };
         const relayName = (index: number) => `relay.${String(index + 1).padStart(6, '0')}`;

@@ -24,6 +24,8 @@ export interface ReplayPlan {
    * `stopDatetime` is only an upper bound. Plans made before GTID restores existed have none.
    */
   stopAfterGtid?: string;
+  /** The archive's history the files are in, when it is not the cluster's current one (a point before its last in-place restore). */
+  history?: number;
 }
 
 /** The last second a replay applies: every transaction that began after it is left out. */
@@ -209,4 +211,15 @@ export function planGtidReplay(backup: CommittedBackup, records: BinlogRecord[],
     }
   }
   return { ok: false, code: 'InvalidRequest', reason: `${gtid} is after the newest archived transaction: ${covered()}` };
+}
+
+/**
+ * Whether a backup was taken while this archived file was being written: the file's events span
+ * some moment between the backup's start and finish. (The file is closed by a rotation after the
+ * backup recorded its position, so its last event is at or after that moment.)
+ */
+export function tookPlaceIn(backup: CommittedBackup, record: Pick<BinlogRecord, 'firstEventTime' | 'lastEventTime'>): boolean {
+  const started = Date.parse(backup.manifest.startedAt);
+  const finished = Date.parse(backup.manifest.finishedAt);
+  return Date.parse(record.firstEventTime) <= finished + 999 && Date.parse(record.lastEventTime) + 999 >= started;
 }

@@ -99,16 +99,22 @@ describe('binlog retention', () => {
     await writeAndRotate(1);
     await untilArchiveCaughtUp(client, archiverId, source);
     const kept = await archive();
-    expect(kept.records.filter((file) => file < secondFile)).toEqual([]);
-    expect(kept.keys.filter((key) => key.endsWith('.zst')).map((key) => key.slice(0, -'.zst'.length)).filter((file) => file < secondFile)).toEqual([]);
+    expect(kept.records.filter((file) => onlyFirst.includes(file))).toEqual([]);
+    expect(kept.keys.filter((key) => key.endsWith('.zst')).map((key) => key.slice(0, -'.zst'.length)).filter((file) => onlyFirst.includes(file))).toEqual([]);
     expect(kept.records).toEqual(expect.arrayContaining(needed));
     // The window still starts at the kept full backup.
     const [catalog] = JSON.parse((await runCli(['--config', configPath, 'list', cluster, '--json'])).stdout) as ClusterCatalog[];
     expect(catalog?.pointInTime?.from).toBe(second.finishedAt);
 
-    // Trying to make it destroy more: another run removes nothing; a dry run neither; the CLI says so.
+    // Trying to make it destroy more. A file older than the kept backup's may have been archived
+    // after that run (the archive lagged, e.g. a rotation that held no transaction): the next run
+    // takes only such files; the one after it takes nothing; a dry run neither; the CLI says so.
     const again = await client.workflow.execute(retentionWorkflow, { taskQueue, workflowId: uniqueName('retention-keep'), args: [{ cluster }] });
-    expect(again.binlogs).toMatchObject({ removed: [], keptFrom: { file: secondFile, backup: second.name } });
+    expect(again.binlogs).toMatchObject({ keptFrom: { file: secondFile, backup: second.name } });
+    expect(again.binlogs?.removed.filter((name) => name.slice('history-0/'.length) >= secondFile)).toEqual([]);
+    const settled = await client.workflow.execute(retentionWorkflow, { taskQueue, workflowId: uniqueName('retention-keep'), args: [{ cluster }] });
+    expect(settled.binlogs).toMatchObject({ removed: [], keptFrom: { file: secondFile, backup: second.name } });
+    expect((await archive()).records.filter((file) => file < secondFile)).toEqual([]);
     const dryRun = await runCli(['--config', configPath, 'retention', cluster, '--dry-run']);
     expect(dryRun.stdout).toContain(`archived binlogs to remove: 0 (0 B); kept from ${secondFile}, which ${second.name} needs`);
     expect((await archive()).records).toEqual(expect.arrayContaining(kept.records));

@@ -56,6 +56,9 @@ afterAll(async () => {
   await source?.stop();
 });
 
+/** From the first test, for the one that goes back before the cluster's in-place restores: the point, and the markers it holds. */
+let firstPoint: { second: number; markers: { id: number; at: number }[]; firstMarkerGtid: string } | undefined;
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The archive's object keys in one history of the cluster. */
@@ -175,6 +178,7 @@ describe('restore to a point in time', () => {
     expect(result.replayedBinlogs).toBeGreaterThanOrEqual(3);
     const expected = written.filter((marker) => marker.at <= point);
     expect(await markers()).toEqual(expected);
+    firstPoint = { second: point, markers: expected, firstMarkerGtid: positions.get(10) ?? '' };
     expect(expected.map((marker) => marker.id)).toEqual(expect.arrayContaining([1, 10, 14, 114, 17]));
     expect(expected.length).toBeLessThan(written.length);
     const checks = await source.sql(`CHECK TABLE ${TABLES} EXTENDED`);
@@ -246,6 +250,23 @@ describe('restore to a point in time', () => {
     // The running server went on as it was.
     expect(await markers()).toEqual(live);
     expect(await checksums()).toEqual(liveSums);
+  });
+
+  test('a point before the cluster’s last in-place restores: from the older history the backup was taken in, into a new datadir', async () => {
+    const { second, markers: expected, firstMarkerGtid } = firstPoint as NonNullable<typeof firstPoint>;
+    const clone = join(testRoot(), `${taskQueue}-history-0-clone`);
+    const live = await markers();
+    const result = await client.workflow.execute(restoreWorkflow, { taskQueue, workflowId: uniqueName('restore-pit-old'), args: [{ cluster: 'pit', pointInTime: new Date(second * 1000 + 999).toISOString(), target: { kind: 'new-datadir', path: clone } }] });
+    expect(result.replayedBinlogs).toBeGreaterThanOrEqual(3);
+    const { value: cloned } = await withServerOnFolder(clone, [`datadir=${clone}`], join(testRoot(), `${taskQueue}-history-0-server`), async (sql) =>
+      (await sql('SELECT id, at FROM shop.markers ORDER BY id')).split('\n').map((line) => line.split('\t')).map(([id = '', at = '']) => ({ id: Number(id), at: Number(at) })),
+    );
+    expect(cloned).toEqual(expected);
+    expect(await markers()).toEqual(live);
+    // A GTID names no older history (GTIDs started again at the restore): refused, saying to give a time.
+    const refused = await client.workflow.execute(restoreWorkflow, { taskQueue, workflowId: uniqueName('restore-pit-old-gtid'), args: [{ cluster: 'pit', gtid: firstMarkerGtid, target: { kind: 'new-datadir', path: `${clone}-gtid` } }] }).catch((error: unknown) => failureChain(error).find((item) => item.type !== undefined));
+    expect(refused).toMatchObject({ type: 'InvalidRequest', message: expect.stringContaining('GTIDs started again at that restore') });
+    await expect(stat(`${clone}-gtid`)).rejects.toThrow('ENOENT');
   });
 
   test('a worker killed while the applier runs: its private server is stopped, the clone is moved aside (not deleted), and the restore fails saying so', async () => {

@@ -2,7 +2,7 @@
 import { describe, expect, test } from '@jest/globals';
 import type { BinlogRecord } from '../../domain/binlog-archive.js';
 import type { CommittedBackup } from '../../domain/chain.js';
-import { chooseBackupForGtid, chooseBackupForPoint, planGtidReplay, planReplay, recoverableWindow, type RecoverableWindow } from '../../domain/point-in-time.js';
+import { chooseBackupForGtid, chooseBackupForPoint, planGtidReplay, planReplay, recoverableWindow, tookPlaceIn, type RecoverableWindow } from '../../domain/point-in-time.js';
 import { stored } from '../support/stored-backups.js';
 
 const full = 'shop-2026-04-06T000000.000Z-full';
@@ -100,5 +100,17 @@ describe('a restore to a GTID', () => {
     expect(planGtidReplay(backup, archive, '0-2-55')).toMatchObject({ ok: false, code: 'InvalidRequest' });
     const gapped = [archive[0], { ...archive[2], startGtids: '0-1-65' }] as BinlogRecord[];
     expect(planGtidReplay(backup, gapped, '0-1-68')).toMatchObject({ ok: false, code: 'BrokenChain', reason: expect.stringContaining('gap between bin.000004 and bin.000006') as unknown as string });
+  });
+});
+
+describe('which history a backup was taken in', () => {
+  test('the archived file of its binlog position whose events span a moment of the backup', () => {
+    const backup = stored(full, full, { startedAt: '2026-04-06T00:00:00.000Z', finishedAt: '2026-04-06T00:10:00.000Z', binlog: { file: 'bin.000002', position: '500' } }) as CommittedBackup;
+    const span = (first: string, last: string) => ({ firstEventTime: first, lastEventTime: last });
+    expect(tookPlaceIn(backup, span('2026-04-05T23:00:00.000Z', '2026-04-06T00:05:00.000Z'))).toBe(true);
+    expect(tookPlaceIn(backup, span('2026-04-06T00:09:00.000Z', '2026-04-06T03:00:00.000Z'))).toBe(true);
+    // A file of the same name from another history: before the backup began, or after it finished.
+    expect(tookPlaceIn(backup, span('2026-04-01T00:00:00.000Z', '2026-04-05T23:59:58.000Z'))).toBe(false);
+    expect(tookPlaceIn(backup, span('2026-04-06T00:10:01.000Z', '2026-04-07T00:00:00.000Z'))).toBe(false);
   });
 });
