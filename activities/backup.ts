@@ -10,7 +10,7 @@ import type { StoredBackup } from '../domain/chain.js';
 import { parseBackupInfo, parseCheckpoints, CheckpointsError, type BackupInfo, type Checkpoints } from '../domain/checkpoints.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
 import { backupFolder, CHECKPOINTS_OBJECT, dataObjectName, INFO_OBJECT, MANIFEST_OBJECT, STARTED_OBJECT, type BackupLocation, type Compression } from '../domain/layout.js';
-import type { Manifest, ManifestObject } from '../domain/manifest.js';
+import { stableInventory, type Manifest, type ManifestObject, type TableInventory } from '../domain/manifest.js';
 import { readCatalog } from './catalog.js';
 import { childProcessOptions } from './child-env.js';
 import { removeFolder } from './deletion.js';
@@ -46,6 +46,7 @@ export interface TakenBackup {
   finishedAt: string;
   layout?: ServerLayout;
   remoteTablespaces?: { name: string; path: string }[];
+  inventory?: TableInventory;
 }
 
 function sha256(text: string): string {
@@ -88,6 +89,12 @@ async function readSource(cluster: ClusterConfig): Promise<{ version: string; la
   const { layout } = await readTargetServer(cluster);
   const rows = await runSql(cluster.flavour, cluster.connection, `SELECT name, filename FROM information_schema.innodb_sys_tablespaces WHERE filename LIKE '/%'`);
   return { version: facts.version, layout, remoteTablespaces: rows.map(([name = '', path = '']) => ({ name, path })) };
+}
+
+/** The source's base tables and their engines, outside the server's own schemas. */
+async function readInventory(cluster: ClusterConfig): Promise<TableInventory> {
+  const rows = await runSql(cluster.flavour, cluster.connection, `SELECT table_schema, table_name, engine FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')`);
+  return rows.map(([schema = '', table = '', engine = '']) => ({ schema, table, engine }));
 }
 
 interface StreamInput {
@@ -252,6 +259,7 @@ export function backupActivities(deps: ActivityDeps) {
       const workflowId = workflowExecution?.workflowId ?? '';
       await store.putText(`${folder}${STARTED_OBJECT}`, `${JSON.stringify({ backup: input.location.name, workflowId, attempt, startedAt })}\n`);
       const source = await readSource(cluster);
+      const inventoryBefore = await readInventory(cluster);
       const defaults = await writeDefaultsFile(cluster.connection, await readPassword(cluster.connection));
       const scratch = await mkdtemp(join(tmpdir(), 'chainbackup-backup-'));
       const abort = new AbortController();
@@ -261,6 +269,7 @@ export function backupActivities(deps: ActivityDeps) {
         const streamed = await streamBackup({ cluster, store, folder, defaultsFile: defaults.path, scratch, abort, cancelled: activitySignal, progress, ...(input.incrementalLsn !== undefined ? { incrementalLsn: input.incrementalLsn } : {}) });
         progress.phase('recording checkpoints');
         const recorded = await storeCheckpoints(store, folder, streamed.lsnDir, streamed.toolBinary, input.location.name);
+        const inventory = stableInventory(inventoryBefore, await readInventory(cluster));
         return {
           objects: [{ name: streamed.dataObject, size: streamed.storedBytes, sha256: streamed.sha256 }, ...recorded.objects],
           dataObject: streamed.dataObject,
@@ -275,6 +284,7 @@ export function backupActivities(deps: ActivityDeps) {
           finishedAt: new Date().toISOString(),
           ...(source.layout ? { layout: source.layout } : {}),
           ...(source.remoteTablespaces ? { remoteTablespaces: source.remoteTablespaces } : {}),
+          inventory,
         };
       } catch (error) {
         // An attempt the server timed out has been replaced by a newer one that owns the folder now: its

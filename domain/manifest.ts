@@ -59,6 +59,11 @@ export const manifestSchema = z.object({
       ariaLogDir: z.string(),
     })
     .optional(),
+  /**
+   * The source's tables and their engines while the backup ran (those that were there, with the
+   * same engine, both before and after the tool): what a verification expects to find.
+   */
+  inventory: z.array(z.object({ schema: z.string(), table: z.string(), engine: z.string() })).optional(),
   /** Tables whose tablespace lived outside the datadir (CREATE TABLE … DATA DIRECTORY), with the source's path. */
   remoteTablespaces: z.array(z.object({ name: z.string(), path: z.string() })).optional(),
 });
@@ -79,4 +84,12 @@ export function parseManifest(text: string, where: string): Manifest {
     throw new ManifestError(`${where}: manifest field ${issue?.path.join('.') || '(root)'} ${issue?.message ?? 'is invalid'}`);
   }
   return parsed.data;
+}
+
+export type TableInventory = NonNullable<Manifest['inventory']>;
+
+/** The tables two readings agree on (same schema, name and engine): a table made, dropped or altered between them is left out. */
+export function stableInventory(before: TableInventory, after: TableInventory): TableInventory {
+  const seen = new Set(before.map((table) => `${table.schema}\u0000${table.table}\u0000${table.engine}`));
+  return after.filter((table) => seen.has(`${table.schema}\u0000${table.table}\u0000${table.engine}`)).sort((a, b) => a.schema.localeCompare(b.schema) || a.table.localeCompare(b.table));
 }

@@ -107,6 +107,7 @@ async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings)
       takenBy: { workflowId: info.workflowId, runId: info.runId },
       ...(taken.layout ? { layout: taken.layout } : {}),
       ...(taken.remoteTablespaces ? { remoteTablespaces: taken.remoteTablespaces } : {}),
+      ...(taken.inventory ? { inventory: taken.inventory } : {}),
     };
     reportPhase(`Committing ${location.name}: writing its manifest`);
     await host.quick.commitBackup({ cluster: cluster.name, manifest });

@@ -108,6 +108,9 @@ describe('a full backup and three increments', () => {
     expect(full).toMatchObject({ type: 'full', base: full.name, parent: null, fromLsn: '0', cluster: 'chain', compression: 'zstd', encryption: 'none', flavour: 'mariadb' });
     expect(full.tool.name).toMatch(/mariadb-backup/);
     expect(full.serverVersion).toMatch(/^10\.11\./);
+    // The tables the source had while the backup ran, with their engines: what a verification expects.
+    expect(full.inventory).toEqual(expect.arrayContaining([{ schema: 'shop', table: 'customers', engine: 'InnoDB' }, { schema: 'shop', table: 'orders', engine: 'InnoDB' }]));
+    expect(full.inventory?.some((entry) => ['mysql', 'sys', 'performance_schema', 'information_schema'].includes(entry.schema))).toBe(false);
     let parent = full;
     for (const increment of increments) {
       expect(increment).toMatchObject({ type: 'incremental', base: full.name, parent: parent.name, fromLsn: parent.toLsn });

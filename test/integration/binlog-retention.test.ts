@@ -99,25 +99,31 @@ describe('binlog retention', () => {
     await writeAndRotate(1);
     await untilArchiveCaughtUp(client, archiverId, source);
     const kept = await archive();
-    expect(kept.records.filter((file) => onlyFirst.includes(file))).toEqual([]);
-    expect(kept.keys.filter((key) => key.endsWith('.zst')).map((key) => key.slice(0, -'.zst'.length)).filter((file) => onlyFirst.includes(file))).toEqual([]);
+    // Every file only the first chain needed went, record and object, but perhaps the archive's
+    // newest when the run looked (the archiver goes on from it): the next run takes that one.
+    const mayStay = onlyFirst.slice(-1);
+    expect(after.binlogs?.removed).toEqual(expect.arrayContaining(onlyFirst.slice(0, -1).map((file) => `history-0/${file}`)));
+    expect(kept.records.filter((file) => onlyFirst.includes(file) && !mayStay.includes(file))).toEqual([]);
+    expect(kept.keys.filter((key) => key.endsWith('.zst')).map((key) => key.slice(0, -'.zst'.length)).filter((file) => onlyFirst.includes(file) && !mayStay.includes(file))).toEqual([]);
     expect(kept.records).toEqual(expect.arrayContaining(needed));
     // The window still starts at the kept full backup.
     const [catalog] = JSON.parse((await runCli(['--config', configPath, 'list', cluster, '--json'])).stdout) as ClusterCatalog[];
     expect(catalog?.pointInTime?.from).toBe(second.finishedAt);
 
-    // Trying to make it destroy more. A file older than the kept backup's may have been archived
-    // after that run (the archive lagged, e.g. a rotation that held no transaction): the next run
-    // takes only such files; the one after it takes nothing; a dry run neither; the CLI says so.
+    // Trying to make it destroy more. A file older than the kept backup's may have stayed (the
+    // newest then) or been archived after that run (the archive lagged): the next run takes only
+    // such files; the one after it takes nothing; a dry run neither; the CLI says so.
     const again = await client.workflow.execute(retentionWorkflow, { taskQueue, workflowId: uniqueName('retention-keep'), args: [{ cluster }] });
     expect(again.binlogs).toMatchObject({ keptFrom: { file: secondFile, backup: second.name } });
     expect(again.binlogs?.removed.filter((name) => name.slice('history-0/'.length) >= secondFile)).toEqual([]);
     const settled = await client.workflow.execute(retentionWorkflow, { taskQueue, workflowId: uniqueName('retention-keep'), args: [{ cluster }] });
     expect(settled.binlogs).toMatchObject({ removed: [], keptFrom: { file: secondFile, backup: second.name } });
-    expect((await archive()).records.filter((file) => file < secondFile)).toEqual([]);
+    const settledRecords = (await archive()).records;
+    expect(settledRecords.filter((file) => file < secondFile)).toEqual([]);
+    expect(settledRecords).toEqual(expect.arrayContaining(needed));
     const dryRun = await runCli(['--config', configPath, 'retention', cluster, '--dry-run']);
     expect(dryRun.stdout).toContain(`archived binlogs to remove: 0 (0 B); kept from ${secondFile}, which ${second.name} needs`);
-    expect((await archive()).records).toEqual(expect.arrayContaining(kept.records));
+    expect((await archive()).records).toEqual(expect.arrayContaining(settledRecords));
 
     // A kept backup whose manifest cannot be read: nothing is removed, whatever the others need.
     const increment = await backup('incremental');
@@ -133,7 +139,7 @@ describe('binlog retention', () => {
     } finally {
       await bucket.put(manifestKey, Buffer.from(intact));
     }
-    expect((await archive()).records).toEqual(expect.arrayContaining(kept.records));
+    expect((await archive()).records).toEqual(expect.arrayContaining(settledRecords));
     expect((await manifestOf(increment)).binlog?.file).toBeDefined();
   });
 });

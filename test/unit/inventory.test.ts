@@ -1,0 +1,24 @@
+/** What a backup's manifest records of the source's tables, for a verification to expect. */
+import { describe, expect, test } from '@jest/globals';
+import { stableInventory } from '../../domain/manifest.js';
+
+describe('the table inventory of a backup', () => {
+  test('only the tables two readings agree on, engine included: one made, dropped or altered between them is left out', () => {
+    const before = [
+      { schema: 'shop', table: 'orders', engine: 'InnoDB' },
+      { schema: 'shop', table: 'dropped', engine: 'InnoDB' },
+      { schema: 'shop', table: 'altered', engine: 'MyISAM' },
+      { schema: 'app', table: 'users', engine: 'InnoDB' },
+    ];
+    const after = [
+      { schema: 'shop', table: 'orders', engine: 'InnoDB' },
+      { schema: 'shop', table: 'altered', engine: 'InnoDB' },
+      { schema: 'shop', table: 'made', engine: 'InnoDB' },
+      { schema: 'app', table: 'users', engine: 'InnoDB' },
+    ];
+    expect(stableInventory(before, after)).toEqual([
+      { schema: 'app', table: 'users', engine: 'InnoDB' },
+      { schema: 'shop', table: 'orders', engine: 'InnoDB' },
+    ]);
+  });
+});
