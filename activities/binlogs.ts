@@ -6,7 +6,6 @@
  * archived) leaves a gap, which is recorded.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { chown, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
@@ -46,7 +45,7 @@ import { childEnv } from './child-env.js';
 import { readPassword, writeDefaultsFile } from './database/defaults-file.js';
 import { childProcessOptions } from './child-env.js';
 import { runSql } from './database/sql.js';
-import { startPrivateServer, stopLeftoverServer } from './database/private-server.js';
+import { startPrivateSession, stopLeftoverServer } from './database/private-server.js';
 import type { TargetServer } from './database/server-layout.js';
 import { exists } from './files.js';
 import { openSource, type RestoreSource } from './restore.js';
@@ -188,9 +187,6 @@ async function readRecords(store: ObjectStore, where: BinlogHistory, files: stri
 function bySequence(a: string, b: string): number {
   return (splitBinlogName(a)?.sequence ?? 0) - (splitBinlogName(b)?.sequence ?? 0) || a.localeCompare(b);
 }
-
-/** The user of the private server that applies archived binlogs: created at its start with a random password, dropped before it stops, never logged. */
-const REPLAY_ACCOUNT = 'chainbackup_replay';
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -397,11 +393,9 @@ export function binlogActivities(deps: ActivityDeps) {
         await writeFile(join(relayDir, 'relay.index'), used.map((_, index) => `${join(relayDir, relayName(index))}\n`).join(''));
         for (const name of [relayDir, join(relayDir, 'relay.index'), ...used.map((_, index) => join(relayDir, relayName(index)))]) await chown(name, owner.uid, owner.gid);
         const logBin = input.target.logBin && input.target.layout.binlogBasename !== null;
-        const password = randomBytes(24).toString('hex');
-        const account = `'${REPLAY_ACCOUNT}'@'localhost'`;
-        const server = await startPrivateServer(input.target, {
-          // The one-time account is not logged: nothing but the replayed transactions enters the restored binlog.
-          initStatements: ['SET sql_log_bin = 0;', `CREATE OR REPLACE USER ${account} IDENTIFIED BY '${password}';`, `GRANT ALL PRIVILEGES ON *.* TO ${account};`],
+        const server = await startPrivateSession(input.target, {
+          initStatements: [],
+          flavour: cluster.flavour,
           serverId: replayServerId(facts.flatMap((file) => file.serverIds)),
           logBin,
           bufferPool: cluster.binlogs.replayBufferPool,
@@ -420,7 +414,7 @@ export function binlogActivities(deps: ActivityDeps) {
             'sync_binlog=0',
           ],
         });
-        const sql = (query: string, options: { columnNames?: boolean } = {}) => runSql(cluster.flavour, { socket: server.socket, user: REPLAY_ACCOUNT }, query, { password, ...options });
+        const sql = (query: string, options: { columnNames?: boolean } = {}) => server.sql(query, options);
         try {
           if (!stopsBeforeStart && used.length > 0) {
             progress.phase(`applying ${used.length} archived binlogs up to ${input.replay.stopAfterGtid ? `GTID ${input.replay.stopAfterGtid}` : `${input.replay.stopDatetime} UTC`}`, { bytesTotal: totalBytes });
@@ -452,7 +446,7 @@ export function binlogActivities(deps: ActivityDeps) {
             await sql('RESET SLAVE ALL');
           }
           const [[gtid = ''] = []] = await sql(logBin ? 'SELECT @@gtid_binlog_pos' : 'SELECT @@gtid_slave_pos');
-          await sql(`SET sql_log_bin = 0; DROP USER ${account}`);
+          await server.dropAccount();
           const errors = await server.errors();
           if (errors.length > 0) throw businessFailure(FailureType.RestoreFailed, `the private server that replayed binlogs into ${cluster.name} logged errors: ${errors.join(' | ')}`);
           return { gtid, files: used.length, bytes: totalBytes };

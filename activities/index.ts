@@ -5,6 +5,7 @@ import { clusterLockActivities } from './cluster-lock.js';
 import { deletionActivities } from './deletion.js';
 import { ActivityDeps } from './deps.js';
 import { restoreActivities } from './restore.js';
+import { verificationActivities } from './verification.js';
 
 /** Activities of the shared queue: look-ups any worker with the configuration can answer. */
 export function createOrchestratorActivities(config: Config) {
@@ -22,12 +23,13 @@ export function createOrchestratorActivities(config: Config) {
 /** Activities that must run on the database host: the backup tool, the datadir, the server. */
 export function createHostActivities(config: Config) {
   const deps = new ActivityDeps(config);
-  return { ...backupActivities(deps), ...restoreActivities(deps), ...deletionActivities(deps), ...binlogActivities(deps) };
+  return { ...backupActivities(deps), ...restoreActivities(deps), ...deletionActivities(deps), ...binlogActivities(deps), ...verificationActivities(deps) };
 }
 
 export type OrchestratorActivities = ReturnType<typeof createOrchestratorActivities>;
 export type HostActivities = ReturnType<typeof createHostActivities>;
 export type { TakenBackup } from './backup.js';
+export type { VerificationReport } from './verification.js';
 export type { RestoreSource } from './restore.js';
 export type { ArchiveSource } from './binlogs.js';
 export type { TargetServer } from './database/server-layout.js';

@@ -115,6 +115,8 @@ export const clusterSchema = z.strictObject({
       workDir: absolutePath.optional(),
       /** Memory for applying the redo log while preparing (--use-memory), in MiB: more is faster. */
       prepareMemoryMb: z.number().int().min(16).default(512),
+      /** InnoDB buffer pool of the throw-away server a verification starts on the prepared data, such as "256M". */
+      verifyBufferPool: z.string().regex(/^[1-9]\d*[KMG]?$/, 'must be a size such as "256M" or "1G"').default('256M'),
       timeout: duration.default('12h'),
     })
     .prefault({}),

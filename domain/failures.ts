@@ -28,6 +28,7 @@ export const FAILURE_TABLE = {
   UnsupportedLayout: 'refusal',
   RollbackFailed: 'failure',
   BinlogUnavailable: 'refusal',
+  VerificationFailed: 'failure',
 } as const satisfies Record<string, 'refusal' | 'failure'>;
 
 export type FailureTypeName = keyof typeof FAILURE_TABLE;

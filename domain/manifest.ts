@@ -93,3 +93,13 @@ export function stableInventory(before: TableInventory, after: TableInventory): 
   const seen = new Set(before.map((table) => `${table.schema}\u0000${table.table}\u0000${table.engine}`));
   return after.filter((table) => seen.has(`${table.schema}\u0000${table.table}\u0000${table.engine}`)).sort((a, b) => a.schema.localeCompare(b.schema) || a.table.localeCompare(b.table));
 }
+
+/** What is wrong with the tables a server reports, against the inventory the backup recorded. */
+export function inventoryProblems(expected: TableInventory, found: TableInventory): string[] {
+  const byName = new Map(found.map((table) => [`${table.schema}.${table.table}`, table.engine]));
+  return expected.flatMap((table) => {
+    const engine = byName.get(`${table.schema}.${table.table}`);
+    if (engine === undefined) return [`table ${table.schema}.${table.table} (${table.engine}) is missing`];
+    return engine === table.engine ? [] : [`table ${table.schema}.${table.table} is ${engine}, the backup recorded ${table.engine}`];
+  });
+}

@@ -7,7 +7,7 @@ import { formatTimestamp } from '../domain/names.js';
 import { gtidRestartStatements } from '../domain/server-layout.js';
 import { restoreRequestSchema, type RestoreRequest, type RestoreRequestInput } from '../domain/requests.js';
 import { BackupChainBaseKey, BackupNameKey } from '../domain/search-attributes.js';
-import type { ArchiveSource, RestoreSource, TargetServer } from '../activities/index.js';
+import type { ArchiveSource, RestoreSource, TargetServer, VerificationReport } from '../activities/index.js';
 import type { ReplayPlan } from '../domain/point-in-time.js';
 import { hostActivities } from './activities.js';
 import { withClusterLock } from './cluster-lock.js';
@@ -32,6 +32,8 @@ export interface RestoreResult {
   pointInTime?: string;
   toGtid?: string;
   replayedBinlogs?: number;
+  /** A verification: what the throw-away server found (absent for runs from before it started one). */
+  verification?: VerificationReport;
 }
 
 /** Lists what is wrong with the stored objects of a chain before anything is downloaded. */
@@ -150,10 +152,26 @@ async function restoreChain(request: RestoreRequest, cluster: ClusterSettings, {
   };
 
   switch (request.target.kind) {
-    case 'verify':
-      await host.quick.removeRestoreWorkspace({ workDir });
-      reportPhase(`Verified ${target.name}: every object matched its sha256, the data's LSNs matched every manifest, and the chain prepared cleanly`);
-      return prepared.result;
+    case 'verify': {
+      // A throw-away server on the prepared data proves it restores (earlier runs stopped at the prepare).
+      let verification: VerificationReport | undefined;
+      if (patched('verify-starts-a-server')) {
+        try {
+          reportPhase(`Starting a throw-away server on the prepared data of ${target.name} and checking every table`);
+          verification = await host.serverDown.verifyPreparedData.executeWithOptions({ summary: `check every table of ${target.name}` }, [
+            { cluster: cluster.name, backup: target.name, preparedDir: fullDir, ...(target.manifest.inventory ? { inventory: target.manifest.inventory } : {}) },
+          ]);
+        } finally {
+          await CancellationScope.nonCancellable(() => host.quick.removeRestoreWorkspace({ workDir }));
+        }
+      } else {
+        await host.quick.removeRestoreWorkspace({ workDir });
+      }
+      reportPhase(
+        `Verified ${target.name}: every object matched its sha256, the data's LSNs matched every manifest, the chain prepared cleanly${verification ? `, and a server started on it found ${verification.tables} tables, each checked and read end to end` : ''}`,
+      );
+      return { ...prepared.result, ...(verification ? { verification } : {}) };
+    }
     case 'new-datadir':
       return placeClone(prepared, request.target.path);
     case 'in-place':

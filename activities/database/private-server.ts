@@ -2,8 +2,11 @@ import { spawn } from 'node:child_process';
 import { chown, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
+import type { Flavour } from '../../domain/manifest.js';
 import { childEnv, childProcessOptions } from '../child-env.js';
+import { runSql } from './sql.js';
 import { processExists } from '../processes.js';
 import type { TargetServer } from './server-layout.js';
 
@@ -130,4 +133,30 @@ export async function startPrivateServer(target: TargetServer, settings: Private
     throw error;
   }
   return { socket: join(work, 'server.sock'), work, errors, stop };
+}
+
+/** The user the product signs in to its private servers as: created at start with a random password, dropped before the server stops, never logged. */
+const PRIVATE_ACCOUNT = 'chainbackup_private';
+
+export interface PrivateSession extends PrivateServer {
+  /** Runs SQL as the one-time account (rows of columns; with `columnNames`, the first row names them). */
+  sql: (query: string, options?: { columnNames?: boolean; timeoutMs?: number }) => Promise<string[][]>;
+  /** Drops the one-time account (unlogged); call before a clean stop. */
+  dropAccount: () => Promise<void>;
+}
+
+/**
+ * A private server with a one-time account of all privileges for the worker to sign in with: its
+ * password is random, lives only in the init file and a 0600 defaults file, and is never stored;
+ * `sql_log_bin=0` keeps the account out of any binlog.
+ */
+export async function startPrivateSession(target: TargetServer, settings: PrivateServerOptions & { flavour: Flavour }): Promise<PrivateSession> {
+  const password = randomBytes(24).toString('hex');
+  const account = `'${PRIVATE_ACCOUNT}'@'localhost'`;
+  const server = await startPrivateServer(target, {
+    ...settings,
+    initStatements: [...settings.initStatements, 'SET sql_log_bin = 0;', `CREATE OR REPLACE USER ${account} IDENTIFIED BY '${password}';`, `GRANT ALL PRIVILEGES ON *.* TO ${account};`],
+  });
+  const sql = (query: string, options: { columnNames?: boolean; timeoutMs?: number } = {}) => runSql(settings.flavour, { socket: server.socket, user: PRIVATE_ACCOUNT }, query, { password, ...options });
+  return { ...server, sql, dropAccount: async () => void (await sql(`SET sql_log_bin = 0; DROP USER ${account}`)) };
 }

@@ -63,7 +63,7 @@ export function registerWorkCommands(program: Command, cli: CliContext): void {
     async (cluster: string, backupName: string, options: RunOptions) => {
       await cli.knownCluster(cluster);
       await cli.run(restore, { workflowId: WorkflowId.verify(cluster, backupName, stamp()), args: [{ cluster, backupName, target: { kind: 'verify' } }], summary: `Verify ${backupName} (chainbackup CLI)` }, options, (result) =>
-        `verified ${result.restored}: ${result.chain.length} backups downloaded (${formatBytes(result.downloadedBytes)}), checksums matched, prepared cleanly`,
+        `verified ${result.restored}: ${result.chain.length} backups downloaded (${formatBytes(result.downloadedBytes)}), checksums matched, prepared cleanly${result.verification ? `; a throw-away server on it found ${result.verification.tables} tables (${result.verification.inventoryTables} recorded at backup time), each checked and read end to end, in ${result.verification.durationSeconds} s` : ''}`,
       );
     },
   );

@@ -77,6 +77,7 @@ describe('the chainbackup CLI, as an operator runs it', () => {
 
     const verify = await cli('verify', 'ops', incrementName);
     expect(verify).toMatchObject({ exitCode: 0, stdout: expect.stringMatching(new RegExp(`^verified ${incrementName}: 2 backups downloaded`)) as unknown });
+    expect(verify.stdout).toMatch(/; a throw-away server on it found (\d+) tables \(\1 recorded at backup time\), each checked and read end to end, in [\d.]+ s$/m);
 
     const restore = await cli('restore', 'ops', full.name, '--json');
     expect(restore.exitCode).toBe(0);

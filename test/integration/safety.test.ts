@@ -9,6 +9,7 @@ import { chmod, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/pro
 import { dirname, join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
+import type { Manifest } from '../../domain/manifest.js';
 import { backup as backupWorkflow, restore as restoreWorkflow, retention as retentionWorkflow, type BackupResult } from '../../workflows/index.js';
 import {
   activityRuns,
@@ -255,9 +256,26 @@ describe('faults and damage', () => {
     const { failure } = await failedRestore({ cluster: 'sf-altered', backupName: tip.name, target: { kind: 'verify' } });
     expect(failure).toMatchObject({ type: 'ChecksumMismatch', message: expect.stringContaining(`${tip.name} (extracted): xtrabackup_checkpoints disagrees with the manifest: toLsn is`) });
     // The untouched full backup still verifies.
-    await expect(client.workflow.execute(restoreWorkflow, { taskQueue, workflowId: uniqueName('verify-altered'), args: [{ cluster: 'sf-altered', backupName: full.name, target: { kind: 'verify' } }] })).resolves.toMatchObject({
-      restored: full.name,
-    });
+    const verified = await client.workflow.execute(restoreWorkflow, { taskQueue, workflowId: uniqueName('verify-altered'), args: [{ cluster: 'sf-altered', backupName: full.name, target: { kind: 'verify' } }] });
+    expect(verified).toMatchObject({ restored: full.name });
+    // A throw-away server started on the prepared data found every table of the inventory, checked and read each.
+    const tables = Number((await shop.sql(`SELECT COUNT(*) FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')`))[0]?.[0]);
+    expect(verified.verification).toMatchObject({ tables, inventoryTables: tables });
+    expect(tables).toBeGreaterThanOrEqual(2);
+  });
+
+  test('verify fails a backup whose data lacks a table its inventory recorded, naming the table', async () => {
+    const full = await runBackup('sf-altered', 'full');
+    const key = `${taskQueue}-altered/${full.path}manifest.json`;
+    const intact = await bucket.getText(key);
+    const manifest = JSON.parse(intact) as Manifest;
+    await bucket.put(key, JSON.stringify({ ...manifest, inventory: [...(manifest.inventory ?? []), { schema: 'shop', table: 'ghost', engine: 'InnoDB' }, { schema: 'shop', table: 'customers', engine: 'MyISAM' }] }));
+    try {
+      const { failure } = await failedRestore({ cluster: 'sf-altered', backupName: full.name, target: { kind: 'verify' } });
+      expect(failure).toMatchObject({ type: 'VerificationFailed', message: expect.stringContaining(`verification of ${full.name} failed: table shop.ghost (InnoDB) is missing; table shop.customers is InnoDB, the backup recorded MyISAM`) });
+    } finally {
+      await bucket.put(key, intact);
+    }
   });
 });
 
