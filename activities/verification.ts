@@ -7,7 +7,9 @@
  */
 import { Context } from '@temporalio/activity';
 import { businessFailure, FailureType } from '../domain/failures.js';
-import { inventoryProblems, type TableInventory } from '../domain/manifest.js';
+import { hostname } from 'node:os';
+import { VERIFICATION_OBJECT } from '../domain/layout.js';
+import { inventoryProblems, type TableInventory, type VerificationRecord } from '../domain/manifest.js';
 import { startPrivateSession } from './database/private-server.js';
 import { cloneServer } from './database/server-layout.js';
 import type { ActivityDeps } from './deps.js';
@@ -28,6 +30,13 @@ const quoted = (schema: string, table: string) => `\`${schema.replace(/`/g, '``'
 
 export function verificationActivities(deps: ActivityDeps) {
   return {
+    /** Stores the outcome of a verification beside the backup (`verification.json`, replacing an older one). */
+    async recordVerification(input: { cluster: string; folder: string; record: Omit<VerificationRecord, 'worker'> }): Promise<void> {
+      const store = deps.store(deps.cluster(input.cluster));
+      const record: VerificationRecord = { ...input.record, worker: hostname() };
+      await store.putText(`${input.folder}${VERIFICATION_OBJECT}`, `${JSON.stringify(record, null, 2)}\n`);
+    },
+
     /** Starts a throw-away server on prepared data and checks every table; fails naming every problem found. */
     async verifyPreparedData(input: { cluster: string; backup: string; preparedDir: string; inventory?: TableInventory }): Promise<VerificationReport> {
       const cluster = deps.cluster(input.cluster);

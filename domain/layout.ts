@@ -11,6 +11,8 @@ import type { StorageConfig } from './config.js';
 import { parseBackupName } from './names.js';
 
 export const MANIFEST_OBJECT = 'manifest.json';
+/** Written beside a backup's manifest by each verification that started a server on it, last: its outcome. */
+export const VERIFICATION_OBJECT = 'verification.json';
 export const CHECKPOINTS_OBJECT = 'xtrabackup_checkpoints';
 export const INFO_OBJECT = 'xtrabackup_info';
 /** Put in a full backup's folder when its chain is being deleted: the whole chain is invisible at once. */

@@ -103,3 +103,19 @@ export function inventoryProblems(expected: TableInventory, found: TableInventor
     return engine === table.engine ? [] : [`table ${table.schema}.${table.table} is ${engine}, the backup recorded ${table.engine}`];
   });
 }
+
+/** The outcome of the newest verification of a backup by a throw-away server, stored beside it. */
+export interface VerificationRecord {
+  formatVersion: 1;
+  backup: string;
+  result: 'passed' | 'failed';
+  /** Every problem found (empty when it passed). */
+  problems: string[];
+  tables?: number;
+  inventoryTables?: number;
+  durationSeconds?: number;
+  verifiedAt: string;
+  /** The worker host and the workflow that verified it. */
+  worker: string;
+  workflowId: string;
+}

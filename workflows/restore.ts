@@ -156,11 +156,21 @@ async function restoreChain(request: RestoreRequest, cluster: ClusterSettings, {
       // A throw-away server on the prepared data proves it restores (earlier runs stopped at the prepare).
       let verification: VerificationReport | undefined;
       if (patched('verify-starts-a-server')) {
+        // The outcome is stored beside a backup of the cluster's own storage (a source's is read-only here).
+        const recorded = source === undefined && patched('verification-recorded');
+        const startedAt = Date.now();
+        const record = (outcome: { result: 'passed' | 'failed'; problems: string[] } & Partial<VerificationReport>) =>
+          host.quick.recordVerification({ cluster: cluster.name, folder: target.folder, record: { formatVersion: 1, backup: target.name, verifiedAt: new Date().toISOString(), workflowId: workflowInfo().workflowId, ...outcome } });
         try {
           reportPhase(`Starting a throw-away server on the prepared data of ${target.name} and checking every table`);
           verification = await host.serverDown.verifyPreparedData.executeWithOptions({ summary: `check every table of ${target.name}` }, [
             { cluster: cluster.name, backup: target.name, preparedDir: fullDir, ...(target.manifest.inventory ? { inventory: target.manifest.inventory } : {}) },
           ]);
+          if (recorded) await record({ result: 'passed', problems: [], ...verification });
+        } catch (error) {
+          const failure = error instanceof ActivityFailure && error.cause instanceof ApplicationFailure && error.cause.type === FailureType.VerificationFailed ? error.cause : undefined;
+          if (recorded && failure) await CancellationScope.nonCancellable(() => record({ result: 'failed', problems: [failure.message], durationSeconds: Math.round((Date.now() - startedAt) / 1000) }));
+          throw error;
         } finally {
           await CancellationScope.nonCancellable(() => host.quick.removeRestoreWorkspace({ workDir }));
         }

@@ -262,6 +262,8 @@ describe('faults and damage', () => {
     const tables = Number((await shop.sql(`SELECT COUNT(*) FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')`))[0]?.[0]);
     expect(verified.verification).toMatchObject({ tables, inventoryTables: tables });
     expect(tables).toBeGreaterThanOrEqual(2);
+    // The outcome is stored beside the backup, last.
+    expect(JSON.parse(await bucket.getText(`${taskQueue}-altered/${full.path}verification.json`))).toMatchObject({ formatVersion: 1, backup: full.name, result: 'passed', problems: [], tables, inventoryTables: tables });
   });
 
   test('verify fails a backup whose data lacks a table its inventory recorded, naming the table', async () => {
@@ -273,6 +275,8 @@ describe('faults and damage', () => {
     try {
       const { failure } = await failedRestore({ cluster: 'sf-altered', backupName: full.name, target: { kind: 'verify' } });
       expect(failure).toMatchObject({ type: 'VerificationFailed', message: expect.stringContaining(`verification of ${full.name} failed: table shop.ghost (InnoDB) is missing; table shop.customers is InnoDB, the backup recorded MyISAM`) });
+      const stored = JSON.parse(await bucket.getText(`${taskQueue}-altered/${full.path}verification.json`)) as { result: string; problems: string[] };
+      expect(stored).toMatchObject({ result: 'failed', problems: [expect.stringContaining('table shop.ghost (InnoDB) is missing')] });
     } finally {
       await bucket.put(key, intact);
     }
