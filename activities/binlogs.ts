@@ -230,6 +230,22 @@ export interface ArchiveSource {
   sourceCluster?: string;
 }
 
+/** What the archive of a cluster's current history holds: its files, its newest event, its gaps and when they were. */
+export async function summarizeArchive(store: ObjectStore, cluster: string, signal: AbortSignal): Promise<ArchiveSummary> {
+  const { where, restoredAt } = await currentHistory(store, cluster);
+  const listed = await listArchive(store, where, signal);
+  const files = listed.files.sort(bySequence);
+  const [newest] = await readRecords(store, where, files.slice(-1));
+  const gaps: ArchiveSummary['gaps'] = [];
+  for (const key of listed.gapKeys) {
+    const gap = await readJson(store, key, (value) => binlogGapSchema.parse(value));
+    if (!gap) continue;
+    const [after, before] = [(await readRecords(store, where, [gap.after]))[0], (await readRecords(store, where, [gap.before]))[0]];
+    gaps.push({ after: gap.after, before: gap.before, ...(after ? { from: after.lastEventTime } : {}), ...(before ? { to: before.firstEventTime } : {}) });
+  }
+  return { files, ...(newest ? { newestEventTime: newest.lastEventTime } : {}), gaps, ...(restoredAt ? { restoredAt } : {}) };
+}
+
 export function binlogActivities(deps: ActivityDeps) {
   async function archiveSource(input: ArchiveSource): Promise<{ store: ObjectStore; archived: string }> {
     if (!input.source) return { store: deps.store(deps.cluster(input.cluster)), archived: input.cluster };
@@ -281,20 +297,7 @@ export function binlogActivities(deps: ActivityDeps) {
     /** What the archive of the cluster's current history holds: its files, its newest event, its gaps and when they were. */
     async describeBinlogArchive(input: { cluster: string }): Promise<ArchiveSummary> {
       const cluster = deps.cluster(input.cluster);
-      const store = deps.store(cluster);
-      const signal = Context.current().cancellationSignal;
-      const { where, restoredAt } = await currentHistory(store, cluster.name);
-      const listed = await listArchive(store, where, signal);
-      const files = listed.files.sort(bySequence);
-      const [newest] = await readRecords(store, where, files.slice(-1));
-      const gaps: ArchiveSummary['gaps'] = [];
-      for (const key of listed.gapKeys) {
-        const gap = await readJson(store, key, (value) => binlogGapSchema.parse(value));
-        if (!gap) continue;
-        const [after, before] = [(await readRecords(store, where, [gap.after]))[0], (await readRecords(store, where, [gap.before]))[0]];
-        gaps.push({ after: gap.after, before: gap.before, ...(after ? { from: after.lastEventTime } : {}), ...(before ? { to: before.firstEventTime } : {}) });
-      }
-      return { files, ...(newest ? { newestEventTime: newest.lastEventTime } : {}), gaps, ...(restoredAt ? { restoredAt } : {}) };
+      return summarizeArchive(deps.store(cluster), cluster.name, Context.current().cancellationSignal);
     },
 
     /**

@@ -1,6 +1,6 @@
 import pMap from 'p-map';
-import { backupFolder, classifyChainMember, classifyTopFolder, DELETING_OBJECT, MANIFEST_OBJECT, type BackupLocation } from '../domain/layout.js';
-import { parseManifest, ManifestError } from '../domain/manifest.js';
+import { backupFolder, classifyChainMember, classifyTopFolder, DELETING_OBJECT, MANIFEST_OBJECT, VERIFICATION_OBJECT, type BackupLocation } from '../domain/layout.js';
+import { parseManifest, parseVerificationRecord, ManifestError } from '../domain/manifest.js';
 import type { StoredBackup } from '../domain/chain.js';
 import { owningCluster } from '../domain/ownership.js';
 import type { ObjectStore } from './storage/index.js';
@@ -78,10 +78,26 @@ async function readFolder(store: ObjectStore, location: BackupLocation, folder: 
       backup.manifestProblem = `manifest names ${manifest.name} of cluster ${manifest.cluster} (base ${manifest.base}) but sits in ${folder}`;
     } else {
       backup.manifest = manifest;
+      if (objects.some((object) => object.key === `${folder}${VERIFICATION_OBJECT}`)) await readVerification(store, backup);
     }
   } catch (error) {
     if (!(error instanceof ManifestError)) throw error;
     backup.manifestProblem = error.message;
   }
   return backup;
+}
+
+/** Reads a committed backup's verification record; one that cannot be read leaves the backup unverified, saying why. */
+async function readVerification(store: ObjectStore, backup: StoredBackup): Promise<void> {
+  let text: string | undefined;
+  try {
+    text = await store.getText(`${backup.folder}${VERIFICATION_OBJECT}`);
+  } catch (error) {
+    backup.verificationProblem = `verification.json cannot be read: ${(error as Error).message}`;
+    return;
+  }
+  if (text === undefined) return;
+  const parsed = parseVerificationRecord(text);
+  if (parsed.ok && parsed.record.backup === backup.name) backup.verification = parsed.record;
+  else backup.verificationProblem = parsed.ok ? `verification.json is about ${parsed.record.backup}` : parsed.reason;
 }

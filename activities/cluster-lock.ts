@@ -20,13 +20,13 @@ export function clusterLockActivities(config: Config) {
     },
 
     /**
-     * Running restores that read the given chains, from any cluster (a cross-cluster restore holds
+     * Running restores and verifications that read the given chains, from any cluster (a cross-cluster restore holds
      * its own cluster's lock, not the source's): deletion leaves those chains alone.
      */
     async restoresReading(input: { bases: string[] }): Promise<{ base: string; workflowId: string }[]> {
       const found: { base: string; workflowId: string }[] = [];
       for (const base of input.bases) {
-        const query = `ExecutionStatus = "Running" AND BackupType = "restore" AND BackupChainBase = "${base}"`;
+        const query = `ExecutionStatus = "Running" AND BackupType IN ("restore", "verify") AND BackupChainBase = "${base}"`;
         for await (const execution of Context.current().client.workflow.list({ query })) found.push({ base, workflowId: execution.workflowId });
       }
       return found;

@@ -3,6 +3,7 @@ import { backupActivities } from './backup.js';
 import { binlogActivities } from './binlogs.js';
 import { clusterLockActivities } from './cluster-lock.js';
 import { deletionActivities } from './deletion.js';
+import { healthActivities } from './health.js';
 import { ActivityDeps } from './deps.js';
 import { restoreActivities } from './restore.js';
 import { verificationActivities } from './verification.js';
@@ -23,7 +24,7 @@ export function createOrchestratorActivities(config: Config) {
 /** Activities that must run on the database host: the backup tool, the datadir, the server. */
 export function createHostActivities(config: Config) {
   const deps = new ActivityDeps(config);
-  return { ...backupActivities(deps), ...restoreActivities(deps), ...deletionActivities(deps), ...binlogActivities(deps), ...verificationActivities(deps) };
+  return { ...backupActivities(deps), ...restoreActivities(deps), ...deletionActivities(deps), ...binlogActivities(deps), ...verificationActivities(deps), ...healthActivities(deps) };
 }
 
 export type OrchestratorActivities = ReturnType<typeof createOrchestratorActivities>;

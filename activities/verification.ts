@@ -3,13 +3,15 @@
  * the prepared data of a backup, in the restore's scratch folder, never the live server. It checks
  * that every table of the backup's inventory is there with its engine, runs `CHECK TABLE …
  * EXTENDED` on every table, and reads every table end to end (`CHECKSUM TABLE … EXTENDED`, so every
- * page is read and its checksum checked), then stops.
+ * page is read and its checksum checked), that the server's log sequence number reaches the chain's
+ * last LSN, and runs the operator's checks of the configuration; then stops.
  */
 import { Context } from '@temporalio/activity';
 import { businessFailure, FailureType } from '../domain/failures.js';
 import { hostname } from 'node:os';
 import { VERIFICATION_OBJECT } from '../domain/layout.js';
 import { inventoryProblems, type TableInventory, type VerificationRecord } from '../domain/manifest.js';
+import { lsnProblem, statusLsn, userCheckProblem } from '../domain/verification.js';
 import { startPrivateSession } from './database/private-server.js';
 import { cloneServer } from './database/server-layout.js';
 import type { ActivityDeps } from './deps.js';
@@ -18,6 +20,10 @@ import { Progress } from './streams.js';
 export interface VerificationReport {
   /** Tables checked and read end to end. */
   tables: number;
+  /** The user checks of the configuration that held, by name. */
+  checks?: string[];
+  /** The log sequence number the started server reported (at least the chain's last LSN). */
+  serverLsn?: string;
   /** Tables of the inventory recorded at backup time that were found with their engine (0 when the manifest has none). */
   inventoryTables: number;
   durationSeconds: number;
@@ -38,7 +44,7 @@ export function verificationActivities(deps: ActivityDeps) {
     },
 
     /** Starts a throw-away server on prepared data and checks every table; fails naming every problem found. */
-    async verifyPreparedData(input: { cluster: string; backup: string; preparedDir: string; inventory?: TableInventory }): Promise<VerificationReport> {
+    async verifyPreparedData(input: { cluster: string; backup: string; preparedDir: string; inventory?: TableInventory; lastLsn?: string }): Promise<VerificationReport> {
       const cluster = deps.cluster(input.cluster);
       const signal = Context.current().cancellationSignal;
       const progress = new Progress('starting a throw-away server on the prepared data');
@@ -49,7 +55,7 @@ export function verificationActivities(deps: ActivityDeps) {
           flavour: cluster.flavour,
           serverId: 1,
           logBin: false,
-          bufferPool: cluster.restore.verifyBufferPool,
+          bufferPool: cluster.verification.bufferPool,
           ...(cluster.controller.kind === 'process' ? { serverBinary: cluster.controller.serverBinary } : {}),
         });
         try {
@@ -64,13 +70,39 @@ export function verificationActivities(deps: ActivityDeps) {
             // Rows: table, op, Msg_type, Msg_text; the last says OK, and none is an error.
             const bad = checked.filter(([, , type = '', text = '']) => type === 'error' || (type === 'status' && text !== 'OK'));
             if (bad.length > 0) problems.push(`CHECK TABLE ${table.schema}.${table.table}: ${bad.map((row) => row[3]).join('; ')}`);
-            await server.sql(`CHECKSUM TABLE ${name} EXTENDED`, { timeoutMs: 6 * 3_600_000 }).catch((error: unknown) => problems.push(`reading ${table.schema}.${table.table} end to end failed: ${(error as Error).message}`));
+            // A table the server cannot read to the end has no checksum (NULL) rather than an error.
+            const read = await server.sql(`CHECKSUM TABLE ${name} EXTENDED`, { timeoutMs: 6 * 3_600_000 }).catch((error: unknown) => (error as Error).message);
+            if (typeof read === 'string') problems.push(`reading ${table.schema}.${table.table} end to end failed: ${read}`);
+            else if (read[0]?.[1] === undefined || read[0][1] === 'NULL') problems.push(`reading ${table.schema}.${table.table} end to end failed: the server could not read it (no checksum)`);
+          }
+          let serverLsn: string | undefined;
+          if (input.lastLsn !== undefined) {
+            serverLsn = statusLsn((await server.sql('SHOW ENGINE INNODB STATUS')).map((row) => row.join('\t')).join('\n'));
+            const wrong = lsnProblem(serverLsn, input.lastLsn);
+            if (wrong) problems.push(wrong);
+          }
+          const checks: string[] = [];
+          for (const check of cluster.verification.checks) {
+            if (signal.aborted) throw signal.reason;
+            progress.phase(`running the check "${check.name}"`);
+            const problem = await server
+              .sql(check.query, { timeoutMs: 3_600_000 })
+              .then((rows) => userCheckProblem(check, rows))
+              .catch((error: unknown) => `check "${check.name}" failed to run: ${(error as Error).message}`);
+            if (problem) problems.push(problem);
+            else checks.push(check.name);
           }
           const logged = await server.errors();
           if (logged.length > 0) problems.push(`the server logged errors: ${logged.join(' | ')}`);
           await server.dropAccount();
           if (problems.length > 0) throw businessFailure(FailureType.VerificationFailed, `verification of ${input.backup} failed: ${problems.join('; ')}`);
-          return { tables: found.length, inventoryTables: (input.inventory ?? []).length, durationSeconds: Math.round((Date.now() - started) / 100) / 10 };
+          return {
+            tables: found.length,
+            inventoryTables: (input.inventory ?? []).length,
+            ...(cluster.verification.checks.length > 0 ? { checks } : {}),
+            ...(serverLsn !== undefined ? { serverLsn } : {}),
+            durationSeconds: Math.round((Date.now() - started) / 100) / 10,
+          };
         } finally {
           await server.stop();
         }

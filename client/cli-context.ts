@@ -11,7 +11,7 @@ import type { Config } from '../domain/config.js';
 import { isRefusal } from '../domain/failures.js';
 import { follow } from './follow.js';
 
-export const ExitCode = { ok: 0, failed: 1, refused: 2, unreachable: 3 } as const;
+export const ExitCode = { ok: 0, failed: 1, refused: 2, unreachable: 3, unhealthy: 4 } as const;
 
 /** An error the CLI reports in one line, with the exit code scripts can rely on. */
 export class CliError extends Error {

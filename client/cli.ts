@@ -3,13 +3,14 @@
  * The operator's CLI over @temporalio/client. Connection settings follow Temporal's conventions
  * (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS, profiles). Exit codes:
  * 0 done; 1 the work failed; 2 the request was refused (bad arguments, configuration or input);
- * 3 Temporal could not be reached.
+ * 3 Temporal could not be reached; 4 `status` found a health rule broken.
  */
 import { Command } from 'commander';
 import { ConfigError } from '../config/file.js';
 import { CliContext, CliError, ExitCode } from './cli-context.js';
 import { registerCatalogCommands } from './commands/catalog.js';
 import { registerScheduleCommands } from './commands/schedules.js';
+import { registerStatusCommand } from './commands/status.js';
 import { registerWorkCommands } from './commands/work.js';
 
 export { CliError, ExitCode };
@@ -25,6 +26,7 @@ const cli = new CliContext(program);
 registerScheduleCommands(program, cli);
 registerWorkCommands(program, cli);
 registerCatalogCommands(program, cli);
+registerStatusCommand(program, cli);
 
 async function main(argv: string[]): Promise<number> {
   try {

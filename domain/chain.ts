@@ -5,7 +5,7 @@
  */
 import { compareLsn, type Checkpoints } from './checkpoints.js';
 import type { FailureTypeName } from './failures.js';
-import type { Manifest } from './manifest.js';
+import type { Manifest, VerificationRecord } from './manifest.js';
 import { backupsOf, belongsTo, owningCluster } from './ownership.js';
 
 export interface StoredObject {
@@ -29,6 +29,10 @@ export interface StoredBackup {
   /** Its chain carries a deletion marker: a deletion is under way (or was interrupted) and hides it. */
   deleting?: boolean;
   objects: StoredObject[];
+  /** The outcome of its newest verification by a real server (absent: never verified). */
+  verification?: VerificationRecord;
+  /** Why a stored verification record could not be read (the backup then counts as unverified). */
+  verificationProblem?: string;
 }
 
 export type CommittedBackup = StoredBackup & { manifest: Manifest };
@@ -225,5 +229,24 @@ export function checkNotRestoredSince(parent: CommittedBackup, restored: Restore
   return refuse(
     'RestoredSinceParent',
     `cluster ${parent.manifest.cluster} was restored in place to ${restored.backup} at ${restored.restoredAt}, after ${parent.name} was taken; its data no longer continues that chain: take a full backup to start a new chain`,
+  );
+}
+
+/**
+ * Refuses to build on, or restore, a chain one of whose backups failed its verification by a real
+ * server, unless the caller accepts that explicitly. `use` says what was asked ("restore", "take an
+ * increment on"); the reason tells the person what to do instead.
+ */
+export function checkVerifiedChain(chain: CommittedBackup[], use: 'restore' | 'continue', acceptFailedVerification: boolean): Decision<void> {
+  const failed = chain.filter((backup) => backup.verification?.result === 'failed');
+  if (failed.length === 0 || acceptFailedVerification) return { ok: true, value: undefined };
+  const which = failed.map((backup) => `${backup.name} (verified ${backup.verification?.verifiedAt ?? '?'}: ${backup.verification?.problems.join('; ') ?? ''})`).join(', ');
+  const base = chain[0] as CommittedBackup;
+  const cluster = owningCluster(base.name) ?? base.manifest.cluster;
+  return refuse(
+    'FailedVerification',
+    use === 'restore'
+      ? `refusing to restore from a chain that failed verification: ${which}. Restore an older chain, or accept the failure explicitly (acceptFailedVerification: true, CLI --accept-failed-verification)`
+      : `refusing to continue the chain of ${base.name}: ${which} failed verification, so increments on it would not restore either. Start a new chain (chainbackup backup ${cluster} --type full), or accept the failure explicitly (acceptFailedVerification: true, CLI --accept-failed-verification)`,
   );
 }

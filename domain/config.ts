@@ -89,6 +89,20 @@ export const incrementalSchema = z
     }
   });
 
+/** A query of the operator's, run on the throw-away server of a verification: the first column of its first row must match. */
+export const userCheckSchema = z
+  .strictObject({
+    /** Names the check in the verification's outcome, e.g. "orders of the last day". */
+    name: z.string().min(1),
+    query: z.string().min(1),
+    /** The value, as the client prints it (a number compares as a number). */
+    equals: z.union([z.string(), z.number()]).optional(),
+    atLeast: z.number().optional(),
+    atMost: z.number().optional(),
+  })
+  .refine((check) => check.equals !== undefined || check.atLeast !== undefined || check.atMost !== undefined, { message: 'needs an expected result: equals, atLeast or atMost' });
+export type UserCheck = z.infer<typeof userCheckSchema>;
+
 export const clusterSchema = z.strictObject({
   name: clusterName,
   /** The task queue of the worker on this cluster's database host. */
@@ -115,8 +129,6 @@ export const clusterSchema = z.strictObject({
       workDir: absolutePath.optional(),
       /** Memory for applying the redo log while preparing (--use-memory), in MiB: more is faster. */
       prepareMemoryMb: z.number().int().min(16).default(512),
-      /** InnoDB buffer pool of the throw-away server a verification starts on the prepared data, such as "256M". */
-      verifyBufferPool: z.string().regex(/^[1-9]\d*[KMG]?$/, 'must be a size such as "256M" or "1G"').default('256M'),
       timeout: duration.default('12h'),
     })
     .prefault({}),
@@ -149,6 +161,38 @@ export const clusterSchema = z.strictObject({
       replayThreads: z.number().int().min(0).max(256).default(4),
       /** InnoDB buffer pool of the private server that replays them, such as "1G". */
       replayBufferPool: z.string().regex(/^[1-9]\d*[KMG]?$/, 'must be a size such as "512M" or "2G"').default('1G'),
+    })
+    .prefault({}),
+  verification: z
+    .strictObject({
+      /** Verify each backup by a real restore right after it is committed (the backup's workflow waits for it and fails with it). */
+      afterBackup: z.boolean().default(false),
+      /** InnoDB buffer pool of the throw-away server a verification starts on the prepared data, such as "256M". */
+      bufferPool: z.string().regex(/^[1-9]\d*[KMG]?$/, 'must be a size such as "256M" or "1G"').default('256M'),
+      /** Queries run on the throw-away server after the table checks; each must give its expected result. */
+      checks: z
+        .array(userCheckSchema)
+        .default([])
+        .superRefine((checks, ctx) => {
+          const seen = new Set<string>();
+          checks.forEach((check, index) => {
+            if (seen.has(check.name)) ctx.addIssue({ code: 'custom', path: [index, 'name'], message: `"${check.name}" names two checks` });
+            seen.add(check.name);
+          });
+        }),
+    })
+    .prefault({}),
+  /** Rules `chainbackup status` checks (it exits non-zero naming each one that is broken). */
+  health: z
+    .strictObject({
+      /** The newest committed backup is younger than this, such as "26h". */
+      newestBackupWithin: duration.optional(),
+      /** The newest backup that passed a verification is younger than this, such as "8d". */
+      newestVerifiedWithin: duration.optional(),
+      /** At most this many backups failed since the newest committed one. */
+      maxFailuresSinceBackup: z.number().int().min(0).optional(),
+      /** The binlog archive is at most this far behind, such as "5m" (only for clusters that archive). */
+      archiveLagWithin: duration.optional(),
     })
     .prefault({}),
   retention: z
@@ -194,6 +238,15 @@ export const configSchema = z
         restoreSourceRoots: z.array(absolutePath).optional(),
         /** How long a stopping worker (SIGTERM) lets running activities finish or clean up before it cancels them. */
         shutdownGraceTime: duration.default('2m'),
+        /** A Prometheus endpoint (`GET /metrics`) with the health of the clusters this worker hosts. */
+        metrics: z
+          .strictObject({
+            /** Address and port to listen on, such as "127.0.0.1:9464" or "0.0.0.0:9464". */
+            listen: z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, such as "127.0.0.1:9464"'),
+            /** A scrape within this long of the previous one is answered from that one's facts (each reading lists storage). */
+            cacheFor: duration.default('30s'),
+          })
+          .optional(),
       })
       .prefault({}),
   })
@@ -231,6 +284,8 @@ export interface ClusterSettings {
   retention: ClusterConfig['retention'];
   retry: ClusterConfig['retry'];
   binlogs: Pick<ClusterConfig['binlogs'], 'archive' | 'interval'>;
+  /** Absent in look-ups recorded before verification after a backup existed. */
+  verification?: Pick<ClusterConfig['verification'], 'afterBackup'>;
 }
 
 export function clusterSettings(cluster: ClusterConfig): ClusterSettings {
@@ -244,5 +299,6 @@ export function clusterSettings(cluster: ClusterConfig): ClusterSettings {
     retention: cluster.retention,
     retry: cluster.retry,
     binlogs: { archive: cluster.binlogs.archive, interval: cluster.binlogs.interval },
+    verification: { afterBackup: cluster.verification.afterBackup },
   };
 }

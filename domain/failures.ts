@@ -29,6 +29,7 @@ export const FAILURE_TABLE = {
   RollbackFailed: 'failure',
   BinlogUnavailable: 'refusal',
   VerificationFailed: 'failure',
+  FailedVerification: 'refusal',
 } as const satisfies Record<string, 'refusal' | 'failure'>;
 
 export type FailureTypeName = keyof typeof FAILURE_TABLE;

@@ -105,17 +105,36 @@ export function inventoryProblems(expected: TableInventory, found: TableInventor
 }
 
 /** The outcome of the newest verification of a backup by a throw-away server, stored beside it. */
-export interface VerificationRecord {
-  formatVersion: 1;
-  backup: string;
-  result: 'passed' | 'failed';
+export const verificationRecordSchema = z.object({
+  formatVersion: z.literal(1),
+  backup: z.string(),
+  result: z.enum(['passed', 'failed']),
   /** Every problem found (empty when it passed). */
-  problems: string[];
-  tables?: number;
-  inventoryTables?: number;
-  durationSeconds?: number;
-  verifiedAt: string;
+  problems: z.array(z.string()),
+  tables: z.number().optional(),
+  inventoryTables: z.number().optional(),
+  /** The user checks of the configuration that ran, by name. */
+  checks: z.array(z.string()).optional(),
+  /** The log sequence number the started server reported. */
+  serverLsn: z.string().optional(),
+  durationSeconds: z.number().optional(),
+  verifiedAt: z.string(),
   /** The worker host and the workflow that verified it. */
-  worker: string;
-  workflowId: string;
+  worker: z.string(),
+  workflowId: z.string(),
+});
+export type VerificationRecord = z.infer<typeof verificationRecordSchema>;
+
+/** A stored verification record, or why it cannot be used (a backup with an unreadable record counts as unverified). */
+export function parseVerificationRecord(text: string): { ok: true; record: VerificationRecord } | { ok: false; reason: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { ok: false, reason: 'verification.json is not valid JSON' };
+  }
+  const parsed = verificationRecordSchema.safeParse(json);
+  if (parsed.success) return { ok: true, record: parsed.data };
+  const issue = parsed.error.issues[0];
+  return { ok: false, reason: `verification.json field ${issue?.path.join('.') || '(root)'} ${issue?.message ?? 'is invalid'}` };
 }

@@ -11,6 +11,8 @@ export const backupRequestSchema = z.strictObject({
   type: z.enum(['full', 'incremental']),
   /** For an increment: the full backup whose chain it continues (default: the newest one). */
   baseBackupName: backupNameField.optional(),
+  /** Continue a chain even though one of its backups failed its verification (a new chain is the safe answer). */
+  acceptFailedVerification: z.boolean().default(false),
 });
 export type BackupRequest = z.infer<typeof backupRequestSchema>;
 /** What a caller sends; the workflow validates it. */
@@ -56,10 +58,17 @@ export const restoreRequestSchema = z
       .string()
       .refine((text) => parseGtid(text) !== undefined, 'must be one GTID such as "0-1-1234" (domain, server id, sequence number)')
       .optional(),
+    /** Restore (or verify) a chain one of whose backups failed its verification by a real server. */
+    acceptFailedVerification: z.boolean().default(false),
   })
-  .refine((request) => [request.backupName, request.source?.path ?? (request.source?.cluster === undefined ? request.source : undefined), request.pointInTime, request.gtid].filter((value) => value !== undefined).length === 1, {
-    message: 'give exactly one of backupName, source, pointInTime or gtid',
-  })
+  .refine(
+    (request) => {
+      const given = [request.backupName, request.source?.path ?? (request.source?.cluster === undefined ? request.source : undefined), request.pointInTime, request.gtid].filter((value) => value !== undefined).length;
+      // A verification without a backup verifies the cluster's newest one.
+      return given === 1 || (given === 0 && request.target.kind === 'verify');
+    },
+    { message: 'give exactly one of backupName, source, pointInTime or gtid (a verification without any verifies the newest backup)' },
+  )
   .refine((request) => request.source?.cluster === undefined || request.pointInTime !== undefined || request.gtid !== undefined, {
     message: 'names the cluster whose backups and binlog archive a restore to a point reads: give pointInTime or gtid with it (or source.path for one backup)',
     path: ['source', 'cluster'],

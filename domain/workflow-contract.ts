@@ -15,6 +15,7 @@ export const WorkflowType = {
   deleteBackup: 'deleteBackup',
   retention: 'retention',
   catalog: 'catalog',
+  clusterStatus: 'clusterStatus',
   clusterLock: 'clusterLock',
   binlogArchiver: 'binlogArchiver',
 } as const;
@@ -95,11 +96,14 @@ export const WorkflowId = {
   scheduledBackup: (cluster: string, type: BackupType) => `backup-${cluster}-${type}-scheduled`,
   restore: (cluster: string, stamp: string) => `restore-${cluster}-${stamp}`,
   verify: (cluster: string, backup: string, stamp: string) => `verify-${cluster}-${backup}-${stamp}`,
+  /** The verification a backup starts of itself once committed (`verification.afterBackup`). */
+  verifyAfter: (cluster: string, backup: string) => `verify-${cluster}-after-${backup}`,
   /** One deletion per backup at a time: a second request for the same backup is refused by Temporal. */
   deleteBackup: (cluster: string, backup: string) => `delete-${cluster}-${backup}`,
   retention: (cluster: string, stamp: string) => `retention-${cluster}-${stamp}`,
   retentionAfter: (cluster: string, backup: string) => `retention-${cluster}-after-${backup}`,
   catalog: (cluster: string, stamp: string) => `catalog-${cluster}-${stamp}`,
+  status: (cluster: string, stamp: string) => `status-${cluster}-${stamp}`,
   /** The one archiver of a cluster's binary log. */
   binlogArchiver: (cluster: string) => `chainbackup-binlogs-${cluster}`,
 } as const;

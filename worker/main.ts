@@ -8,6 +8,8 @@ import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../config/file.js';
 import { secretsFolderRoot, sweepSecretsFolder } from '../activities/database/defaults-file.js';
 import { temporalConnectConfig } from '../config/temporal-connection.js';
+import { SEARCH_ATTRIBUTES } from '../domain/search-attributes.js';
+import { startMetricsEndpoint } from './metrics.js';
 import { createWorkers } from './workers.js';
 
 // On Node 20 the AWS SDK warns in every process that its releases after the first week of January
@@ -38,13 +40,39 @@ async function main(): Promise<void> {
   const { connectionOptions, namespace } = temporalConnectConfig();
   const connection = await NativeConnection.connect(connectionOptions);
   try {
+    await checkSearchAttributes(connection, namespace);
     const workers = await createWorkers(connection, namespace, config, { orchestrator: options.orchestrator, clusters });
-    console.log(`chainbackup worker ready: namespace ${namespace}, queues ${workers.map((worker) => worker.options.taskQueue).join(', ')}`);
+    const metrics = await startMetricsEndpoint(connection, namespace, config, clusters);
+    console.log(`chainbackup worker ready: namespace ${namespace}, queues ${workers.map((worker) => worker.options.taskQueue).join(', ')}${metrics ? `, metrics at http://${config.worker.metrics?.listen}/metrics` : ''}`);
     // SIGINT and SIGTERM shut the workers down gracefully (the SDK's default shutdown signals).
-    await Promise.all(workers.map((worker) => worker.run()));
+    try {
+      await Promise.all(workers.map((worker) => worker.run()));
+    } finally {
+      metrics?.close();
+    }
   } finally {
     await connection.close();
   }
+}
+
+/**
+ * A workflow that sets a search attribute the namespace does not have stalls on its first task, so a
+ * worker refuses to start without them, naming the commands that register them. A server that does
+ * not answer the question (a hosted service without the operator API) is only warned about.
+ */
+async function checkSearchAttributes(connection: NativeConnection, namespace: string): Promise<void> {
+  let registered: Record<string, unknown>;
+  try {
+    registered = (await connection.operatorService.listSearchAttributes({ namespace })).customAttributes ?? {};
+  } catch (error) {
+    console.warn(`chainbackup worker: could not list the search attributes of namespace ${namespace} (${error instanceof Error ? error.message : String(error)}); make sure ${SEARCH_ATTRIBUTES.map((attribute) => attribute.name).join(', ')} exist`);
+    return;
+  }
+  const missing = SEARCH_ATTRIBUTES.filter((attribute) => !(attribute.name in registered));
+  if (missing.length === 0) return;
+  throw new Error(
+    `namespace ${namespace} lacks the search attributes ${missing.map((attribute) => attribute.name).join(', ')}; register them first: ${missing.map((attribute) => `temporal operator search-attribute create --namespace ${namespace} --name ${attribute.name} --type ${attribute.type}`).join(' && ')}`,
+  );
 }
 
 main().catch((error: unknown) => {

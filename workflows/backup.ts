@@ -1,17 +1,19 @@
-import { CancellationScope, log, ParentClosePolicy, startChild, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import { checkContinuity, checkNotRestoredSince, chooseBase, chooseParent, validateParentCheckpoints, type CommittedBackup } from '../domain/chain.js';
+import { ApplicationFailure, CancellationScope, ChildWorkflowFailure, executeChild, log, ParentClosePolicy, patched, startChild, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { checkContinuity, checkNotRestoredSince, checkVerifiedChain, chooseBase, chooseParent, orderChain, validateParentCheckpoints, type CommittedBackup } from '../domain/chain.js';
 import type { ClusterSettings } from '../domain/config.js';
-import { businessFailure } from '../domain/failures.js';
+import { businessFailure, FailureType } from '../domain/failures.js';
 import { backupFolder, type BackupLocation } from '../domain/layout.js';
 import type { Manifest } from '../domain/manifest.js';
 import { backupName } from '../domain/names.js';
 import { backupRequestSchema, type BackupRequest, type BackupRequestInput } from '../domain/requests.js';
-import { BackupChainBaseKey, BackupNameKey } from '../domain/search-attributes.js';
+import { BackupChainBaseKey, BackupNameKey, VerificationResultKey } from '../domain/search-attributes.js';
+import type { VerificationReport } from '../activities/index.js';
 import { WorkflowId } from '../domain/workflow-contract.js';
 import { hostActivities } from './activities.js';
 import { withClusterLock } from './cluster-lock.js';
 import { beginClusterWork } from './cluster-work.js';
 import { reportPhase } from './progress.js';
+import { restore } from './restore.js';
 import { retention } from './retention.js';
 
 export interface BackupResult {
@@ -32,13 +34,40 @@ export interface BackupResult {
   startedAt: string;
   finishedAt: string;
   durationSeconds: number;
+  /** With `verification.afterBackup`: what the verification by a real restore found. */
+  verification?: VerificationReport;
 }
 
 /** Takes one backup of a cluster: a full backup, or an increment of a chain. */
 export async function backup(input: BackupRequestInput): Promise<BackupResult> {
   const { request, cluster } = await beginClusterWork(backupRequestSchema, input, 'backup request', (backup) => backup.type);
   // The chain is read only once the lock is held: a backup that waited continues from the one before it.
-  return withClusterLock(cluster.name, `${request.type} backup`, () => takeChainBackup(request, cluster));
+  const result = await withClusterLock(cluster.name, `${request.type} backup`, () => takeChainBackup(request, cluster));
+  // Verified once the lock is free: the verification is a restore of its own, which takes the lock.
+  if (cluster.verification?.afterBackup && patched('verify-after-backup')) return { ...result, verification: await verifyAfterBackup(cluster, result) };
+  return result;
+}
+
+/** Verifies a just-committed backup by a real restore; a failure fails the backup's workflow too, saying the backup is committed. */
+async function verifyAfterBackup(cluster: ClusterSettings, result: BackupResult): Promise<VerificationReport | undefined> {
+  reportPhase(`Verifying ${result.name} by restoring it into a scratch folder and starting a server on it`);
+  try {
+    const verified = await executeChild(restore, {
+      workflowId: WorkflowId.verifyAfter(cluster.name, result.name),
+      args: [{ cluster: cluster.name, backupName: result.name, target: { kind: 'verify' } }],
+      staticSummary: `Verify ${result.name} after it was taken`,
+    });
+    upsertSearchAttributes([{ key: VerificationResultKey, value: 'passed' }]);
+    reportPhase(`Committed and verified ${result.name}`);
+    return verified.verification;
+  } catch (error) {
+    const cause = error instanceof ChildWorkflowFailure && error.cause instanceof ApplicationFailure ? error.cause : undefined;
+    if (cause?.type !== FailureType.VerificationFailed) {
+      throw businessFailure(FailureType.VerificationFailed, `${result.name} is committed, but its verification did not complete: ${cause?.message ?? String(error)}; verify it again (chainbackup verify ${cluster.name} ${result.name})`, error instanceof Error ? { cause: error } : {});
+    }
+    upsertSearchAttributes([{ key: VerificationResultKey, value: 'failed' }]);
+    throw businessFailure(FailureType.VerificationFailed, `${result.name} is committed, but failed its verification: ${cause.message}. Restores and increments refuse it: start a new chain (chainbackup backup ${cluster.name} --type full)`, { cause });
+  }
 }
 
 async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings): Promise<BackupResult> {
@@ -58,6 +87,11 @@ async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings)
     const chainTip = chooseParent(stored, base.value);
     if (!chainTip.ok) throw businessFailure(chainTip.code, chainTip.reason);
     parent = chainTip.value;
+    if (patched('refuse-failed-verification')) {
+      const chain = orderChain(stored, base.value.name);
+      const verified = checkVerifiedChain(chain.ok ? chain.value : [base.value, parent], 'continue', request.acceptFailedVerification);
+      if (!verified.ok) throw businessFailure(verified.code, verified.reason);
+    }
     const restoredSince = checkNotRestoredSince(parent, await host.quick.readInPlaceRestore({ cluster: cluster.name }));
     if (!restoredSince.ok) throw businessFailure(restoredSince.code, restoredSince.reason);
     const recorded = await host.quick.readStoredCheckpoints({ cluster: cluster.name, location: parent });

@@ -1,12 +1,13 @@
 import { ActivityFailure, ApplicationFailure, CancellationScope, log, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import { checkOwnBackup, resolveRestoreChain, type CommittedBackup } from '../domain/chain.js';
+import { checkOwnBackup, checkVerifiedChain, isCommitted, resolveRestoreChain, type CommittedBackup } from '../domain/chain.js';
 import type { ClusterSettings } from '../domain/config.js';
 import { businessFailure, FailureType, rootMessage } from '../domain/failures.js';
 import { locateSource } from '../domain/layout.js';
 import { formatTimestamp } from '../domain/names.js';
 import { gtidRestartStatements } from '../domain/server-layout.js';
 import { restoreRequestSchema, type RestoreRequest, type RestoreRequestInput } from '../domain/requests.js';
-import { BackupChainBaseKey, BackupNameKey } from '../domain/search-attributes.js';
+import { backupsOf } from '../domain/ownership.js';
+import { BackupChainBaseKey, BackupNameKey, VerificationResultKey } from '../domain/search-attributes.js';
 import type { ArchiveSource, RestoreSource, TargetServer, VerificationReport } from '../activities/index.js';
 import type { ReplayPlan } from '../domain/point-in-time.js';
 import { hostActivities } from './activities.js';
@@ -55,7 +56,8 @@ function missingObjects(chain: CommittedBackup[]): string[] {
  * and checks the server answers. Any failure after the pause puts the old datadir back and unpauses.
  */
 export async function restore(input: RestoreRequestInput): Promise<RestoreResult> {
-  const { request, cluster } = await beginClusterWork(restoreRequestSchema, input, 'restore request', () => 'restore');
+  // Verifications carry a type of their own, so that the Web UI does not count them as restores.
+  const { request, cluster } = await beginClusterWork(restoreRequestSchema, input, 'restore request', (request) => (request.target.kind === 'verify' && patched('verify-backup-type') ? 'verify' : 'restore'));
   const { pointInTime, gtid } = request;
   if (pointInTime !== undefined || gtid !== undefined) {
     const label = gtid !== undefined ? `GTID ${gtid}` : (pointInTime as string);
@@ -76,7 +78,8 @@ export async function restore(input: RestoreRequestInput): Promise<RestoreResult
 
 interface ResolvedSource {
   source?: RestoreSource;
-  targetName: string;
+  /** Absent: a verification of the cluster's newest backup. */
+  targetName?: string;
 }
 
 function restoreSource(request: RestoreRequest, cluster: string): ResolvedSource {
@@ -85,7 +88,8 @@ function restoreSource(request: RestoreRequest, cluster: string): ResolvedSource
     if (!located.ok) throw businessFailure(FailureType.InvalidRequest, `invalid restore request: ${located.reason}`);
     return { source: { storage: located.storage, prefix: located.prefix }, targetName: located.location.name };
   }
-  const targetName = request.backupName as string;
+  const targetName = request.backupName;
+  if (targetName === undefined) return {};
   const own = checkOwnBackup(targetName, cluster);
   if (!own.ok) throw businessFailure(own.code, own.reason);
   return { targetName };
@@ -128,7 +132,12 @@ function pointFields(toPoint: PointInTime | undefined): Pick<RestoreResult, 'poi
 
 async function restoreChain(request: RestoreRequest, cluster: ClusterSettings, { source, targetName }: ResolvedSource, toPoint?: PointInTime): Promise<RestoreResult> {
   const host = hostActivities(cluster, cluster.restore.timeout, { serverDownWaitsForCancellation: patched('server-down-steps-wait-for-cancellation') });
-  const chain = await resolveChain(host, cluster, targetName, source);
+  const chain = await resolveChain(host, cluster, targetName ?? (await newestBackup(host, cluster)), source);
+  // A chain that failed its verification restores only when the caller accepts that (verifying it again is always allowed).
+  if (request.target.kind !== 'verify' && patched('refuse-failed-verification')) {
+    const verified = checkVerifiedChain(chain, 'restore', request.acceptFailedVerification);
+    if (!verified.ok) throw businessFailure(verified.code, verified.reason);
+  }
   if (request.target.kind === 'new-datadir' && patched('clone-target-checked-before-download')) {
     reportPhase(`Checking the clone target ${request.target.path}`);
     await host.quick.checkCloneTarget({ cluster: cluster.name, path: request.target.path });
@@ -158,18 +167,25 @@ async function restoreChain(request: RestoreRequest, cluster: ClusterSettings, {
       if (patched('verify-starts-a-server')) {
         // The outcome is stored beside a backup of the cluster's own storage (a source's is read-only here).
         const recorded = source === undefined && patched('verification-recorded');
+        // The outcome as a search attribute, so that the Web UI lists failed verifications.
+        const tagged = patched('verification-search-attribute');
+        const tag = (result: 'passed' | 'failed') => {
+          if (tagged) upsertSearchAttributes([{ key: VerificationResultKey, value: result }]);
+        };
         const startedAt = Date.now();
         const record = (outcome: { result: 'passed' | 'failed'; problems: string[] } & Partial<VerificationReport>) =>
           host.quick.recordVerification({ cluster: cluster.name, folder: target.folder, record: { formatVersion: 1, backup: target.name, verifiedAt: new Date().toISOString(), workflowId: workflowInfo().workflowId, ...outcome } });
         try {
           reportPhase(`Starting a throw-away server on the prepared data of ${target.name} and checking every table`);
           verification = await host.serverDown.verifyPreparedData.executeWithOptions({ summary: `check every table of ${target.name}` }, [
-            { cluster: cluster.name, backup: target.name, preparedDir: fullDir, ...(target.manifest.inventory ? { inventory: target.manifest.inventory } : {}) },
+            { cluster: cluster.name, backup: target.name, preparedDir: fullDir, lastLsn: target.manifest.lastLsn, ...(target.manifest.inventory ? { inventory: target.manifest.inventory } : {}) },
           ]);
           if (recorded) await record({ result: 'passed', problems: [], ...verification });
+          tag('passed');
         } catch (error) {
           const failure = error instanceof ActivityFailure && error.cause instanceof ApplicationFailure && error.cause.type === FailureType.VerificationFailed ? error.cause : undefined;
           if (recorded && failure) await CancellationScope.nonCancellable(() => record({ result: 'failed', problems: [failure.message], durationSeconds: Math.round((Date.now() - startedAt) / 1000) }));
+          if (failure) tag('failed');
           throw error;
         } finally {
           await CancellationScope.nonCancellable(() => host.quick.removeRestoreWorkspace({ workDir }));
@@ -187,6 +203,15 @@ async function restoreChain(request: RestoreRequest, cluster: ClusterSettings, {
     case 'in-place':
       return replaceInPlace(prepared);
   }
+}
+
+/** The cluster's newest committed backup, for a verification that names none. */
+async function newestBackup(host: Host, cluster: ClusterSettings): Promise<string> {
+  reportPhase(`Finding the newest backup of ${cluster.name}`);
+  const committed = backupsOf(await host.quick.listBackups({ cluster: cluster.name }), cluster.name).filter(isCommitted);
+  const newest = committed.sort((a, b) => a.manifest.finishedAt.localeCompare(b.manifest.finishedAt)).at(-1);
+  if (!newest) throw businessFailure(FailureType.BackupNotFound, `cluster ${cluster.name} has no committed backup in ${cluster.storageLabel} to verify`);
+  return newest.name;
 }
 
 /** Resolves the chain that ends at the target and checks every stored object before anything is downloaded. */

@@ -44,9 +44,17 @@ function age(iso: string | undefined): string {
   return hours < 1 ? `${Math.round(hours * 60)}m` : hours < 48 ? `${Math.round(hours)}h` : `${Math.round(hours / 24)}d`;
 }
 
+/** A backup's verification as `list` shows it. */
+function verificationLabel(backup: BackupListing): string {
+  if (backup.verification?.result === 'passed') return `  verified ${age(backup.verification.verifiedAt)} ago`;
+  if (backup.verification?.result === 'failed') return `  VERIFICATION FAILED ${age(backup.verification.verifiedAt)} ago: ${backup.verification.problems.join('; ')}`;
+  if (backup.verificationProblem) return `  unverified (${backup.verificationProblem})`;
+  return backup.state === 'committed' ? '  unverified' : '';
+}
+
 function listingLine(backup: BackupListing, indent: string): string {
   const lsn = backup.fromLsn !== undefined ? `LSN ${backup.fromLsn}..${backup.toLsn}` : '';
-  return `${indent}${backup.name}  ${backup.type}  ${lsn}  ${formatBytes(backup.sizeBytes)}  ${age(backup.finishedAt)}  ${backup.state}${backup.problem ? ` (${backup.problem})` : ''}`;
+  return `${indent}${backup.name}  ${backup.type}  ${lsn}  ${formatBytes(backup.sizeBytes)}  ${age(backup.finishedAt)}  ${backup.state}${backup.problem ? ` (${backup.problem})` : ''}${verificationLabel(backup)}`;
 }
 
 export function registerCatalogCommands(program: Command, cli: CliContext): void {
@@ -87,8 +95,8 @@ export function registerCatalogCommands(program: Command, cli: CliContext): void
       await cli.knownCluster(cluster);
       const listing = await readCatalog(cli, cluster, backup);
       if (!listing.manifest) throw new CliError(`backup ${backup} is not a committed backup in ${listing.storage}`, ExitCode.refused);
-      const manifest = listing.manifest;
-      print(options.json, manifest, () =>
+      const { manifest, verification } = listing;
+      print(options.json, { ...manifest, verification: verification ?? null }, () =>
         [
           `${manifest.name}  ${manifest.type} backup of ${manifest.cluster}`,
           `  chain:    base ${manifest.base}, parent ${manifest.parent ?? '(none)'}`,
@@ -96,6 +104,9 @@ export function registerCatalogCommands(program: Command, cli: CliContext): void
           `  taken:    ${manifest.startedAt} to ${manifest.finishedAt} by ${manifest.tool.name} ${manifest.tool.version ?? ''} on ${manifest.serverVersion}`,
           `  size:     ${formatBytes(manifest.sizeBytes)} stored, ${formatBytes(manifest.streamBytes)} streamed, compression ${manifest.compression}, encryption ${manifest.encryption}`,
           `  binlog:   ${manifest.binlog ? `${manifest.binlog.file}:${manifest.binlog.position}${manifest.binlog.gtid ? ` (GTID ${manifest.binlog.gtid})` : ''}` : 'not recorded'}`,
+          verification
+            ? `  verified: ${verification.result === 'passed' ? 'passed' : 'FAILED'} at ${verification.verifiedAt} (${verification.tables ?? '?'} tables${verification.checks?.length ? `, checks ${verification.checks.join(', ')}` : ''}, ${verification.durationSeconds ?? '?'} s) on ${verification.worker} by ${verification.workflowId}${verification.problems.map((problem) => `\n            ${problem}`).join('')}`
+            : '  verified: never (chainbackup verify)',
           ...manifest.objects.map((object) => `  object:   ${object.name}  ${object.size} bytes  sha256 ${object.sha256}`),
         ].join('\n'),
       );

@@ -16,10 +16,11 @@ export function registerWorkCommands(program: Command, cli: CliContext): void {
       .command('backup <cluster>')
       .description('take a backup now: a full one, or an increment of the newest (or --base) chain')
       .addOption(new Option('--type <type>', 'backup type').choices(['full', 'incremental']).default('incremental'))
-      .option('--base <backup>', 'full backup whose chain the increment continues'),
-  ).action(async (cluster: string, options: RunOptions & { type: 'full' | 'incremental'; base?: string }) => {
+      .option('--base <backup>', 'full backup whose chain the increment continues')
+      .option('--accept-failed-verification', 'continue a chain even though one of its backups failed its verification'),
+  ).action(async (cluster: string, options: RunOptions & { type: 'full' | 'incremental'; base?: string; acceptFailedVerification?: boolean }) => {
     await cli.knownCluster(cluster);
-    const request = { cluster, type: options.type, ...(options.base ? { baseBackupName: options.base } : {}) };
+    const request = { cluster, type: options.type, ...(options.base ? { baseBackupName: options.base } : {}), ...(options.acceptFailedVerification ? { acceptFailedVerification: true } : {}) };
     await cli.run(backup, { workflowId: WorkflowId.backup(cluster, options.type, stamp()), args: [request], summary: `${options.type} backup of ${cluster} (chainbackup CLI)` }, options, (result) =>
       [`${result.name}  ${result.type}, LSN ${result.fromLsn} to ${result.toLsn} (redo to ${result.lastLsn}), ${formatBytes(result.sizeBytes)} stored (${formatBytes(result.streamBytes)} streamed) in ${result.durationSeconds.toFixed(1)} s`, `  at ${result.storage}/${result.path}`].join('\n'),
     );
@@ -32,8 +33,9 @@ export function registerWorkCommands(program: Command, cli: CliContext): void {
       .option('--to-time <time>', 'restore to this moment (ISO 8601 with a zone, e.g. 2026-04-06T14:05:09Z): the newest backup before it, then the archived binlogs up to it')
       .option('--to-gtid <gtid>', 'restore up to and including the transaction with this GTID (e.g. 0-1-1234): the newest backup before it, then the archived binlogs up to it')
       .option('--from-cluster <name>', "restore another cluster's backup (read from that cluster's storage)")
-      .option('--to-datadir <path>', 'prepare into this new folder instead, without touching the running server'),
-  ).action(async (cluster: string, backupName: string | undefined, options: RunOptions & { toTime?: string; toGtid?: string; fromCluster?: string; toDatadir?: string }) => {
+      .option('--to-datadir <path>', 'prepare into this new folder instead, without touching the running server')
+      .option('--accept-failed-verification', 'restore even though a backup of the chain failed its verification'),
+  ).action(async (cluster: string, backupName: string | undefined, options: RunOptions & { toTime?: string; toGtid?: string; fromCluster?: string; toDatadir?: string; acceptFailedVerification?: boolean }) => {
     await cli.knownCluster(cluster);
     if ([backupName, options.toTime, options.toGtid].filter((value) => value !== undefined).length !== 1) throw new CliError('restore: give one of a backup name, --to-time <time> or --to-gtid <gtid>', ExitCode.refused);
     // Another cluster's storage: one of its backups, or (to a point or a GTID) its backups and binlog archive.
@@ -47,7 +49,7 @@ export function registerWorkCommands(program: Command, cli: CliContext): void {
           : fromCluster !== undefined
             ? { source: await backupPath(cli, fromCluster, backupName as string) }
             : { backupName };
-    const request: RestoreRequestInput = { cluster, ...source, ...(options.toDatadir ? { target: { kind: 'new-datadir', path: options.toDatadir } } : {}) };
+    const request: RestoreRequestInput = { cluster, ...source, ...(options.toDatadir ? { target: { kind: 'new-datadir', path: options.toDatadir } } : {}), ...(options.acceptFailedVerification ? { acceptFailedVerification: true } : {}) };
     await cli.run(restore, { workflowId: WorkflowId.restore(cluster, stamp()), args: [request], summary: `Restore ${cluster} to ${options.toTime ?? (options.toGtid ? `GTID ${options.toGtid}` : backupName)} (chainbackup CLI)` }, options, (result) => {
       const point = result.pointInTime ?? (result.toGtid ? `GTID ${result.toGtid}` : undefined);
       const reached = point ? `${point}: ${result.restored} and ${result.replayedBinlogs ?? 0} archived binlogs replayed` : result.restored;
@@ -59,14 +61,26 @@ export function registerWorkCommands(program: Command, cli: CliContext): void {
     });
   });
 
-  waitOptions(program.command('verify <cluster> <backup>').description('download, check every sha256 and prepare the chain in a scratch folder, then remove it')).action(
-    async (cluster: string, backupName: string, options: RunOptions) => {
-      await cli.knownCluster(cluster);
-      await cli.run(restore, { workflowId: WorkflowId.verify(cluster, backupName, stamp()), args: [{ cluster, backupName, target: { kind: 'verify' } }], summary: `Verify ${backupName} (chainbackup CLI)` }, options, (result) =>
-        `verified ${result.restored}: ${result.chain.length} backups downloaded (${formatBytes(result.downloadedBytes)}), checksums matched, prepared cleanly${result.verification ? `; a throw-away server on it found ${result.verification.tables} tables (${result.verification.inventoryTables} recorded at backup time), each checked and read end to end, in ${result.verification.durationSeconds} s` : ''}`,
-      );
-    },
-  );
+  waitOptions(
+    program
+      .command('verify <cluster> [backup]')
+      .description(
+        'prove a backup (default: the newest) restores: download and check its chain, prepare it in a scratch folder, start a throw-away server on it, check and read every table, run the configured checks; the outcome is stored beside the backup',
+      ),
+  ).action(async (cluster: string, backupName: string | undefined, options: RunOptions) => {
+    await cli.knownCluster(cluster);
+    await cli.run(
+      restore,
+      { workflowId: WorkflowId.verify(cluster, backupName ?? 'newest', stamp()), args: [{ cluster, ...(backupName ? { backupName } : {}), target: { kind: 'verify' } }], summary: `Verify ${backupName ?? `the newest backup of ${cluster}`} (chainbackup CLI)` },
+      options,
+      (result) =>
+        `verified ${result.restored}: ${result.chain.length} backups downloaded (${formatBytes(result.downloadedBytes)}), checksums matched, prepared cleanly${
+          result.verification
+            ? `; a throw-away server on it found ${result.verification.tables} tables (${result.verification.inventoryTables} recorded at backup time), each checked and read end to end${result.verification.serverLsn ? `, at LSN ${result.verification.serverLsn}` : ''}${result.verification.checks?.length ? `; checks passed: ${result.verification.checks.join(', ')}` : ''}, in ${result.verification.durationSeconds} s`
+            : ''
+        }`,
+    );
+  });
 
   waitOptions(program.command('delete <cluster> <backup>').description('delete a full backup with its whole chain, or the last increment of a chain')).action(
     async (cluster: string, backupName: string, options: RunOptions) => {

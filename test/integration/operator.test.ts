@@ -67,7 +67,7 @@ describe('the chainbackup CLI, as an operator runs it', () => {
     const tree = await cli('list', 'ops');
     expect(tree.stdout.split('\n')).toEqual([
       expect.stringMatching(/^ops {2}\(file:\/\/\S+\)$/),
-      expect.stringMatching(new RegExp(`^ {2}${full.name} {2}full {2}LSN 0\\.\\.\\d+ {2}[\\d.]+ MiB {2}\\d+m {2}committed$`)),
+      expect.stringMatching(new RegExp(`^ {2}${full.name} {2}full {2}LSN 0\\.\\.\\d+ {2}[\\d.]+ MiB {2}\\d+m {2}committed {2}unverified$`)),
       expect.stringMatching(new RegExp(`^ {4}└ ${incrementName} {2}incremental {2}LSN \\d+\\.\\.\\d+`)),
     ]);
 
@@ -77,7 +77,7 @@ describe('the chainbackup CLI, as an operator runs it', () => {
 
     const verify = await cli('verify', 'ops', incrementName);
     expect(verify).toMatchObject({ exitCode: 0, stdout: expect.stringMatching(new RegExp(`^verified ${incrementName}: 2 backups downloaded`)) as unknown });
-    expect(verify.stdout).toMatch(/; a throw-away server on it found (\d+) tables \(\1 recorded at backup time\), each checked and read end to end, in [\d.]+ s$/m);
+    expect(verify.stdout).toMatch(/; a throw-away server on it found (\d+) tables \(\1 recorded at backup time\), each checked and read end to end, at LSN \d+, in [\d.]+ s$/m);
 
     const restore = await cli('restore', 'ops', full.name, '--json');
     expect(restore.exitCode).toBe(0);

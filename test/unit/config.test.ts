@@ -56,14 +56,14 @@ describe('configuration', () => {
 
 describe('workflow requests', () => {
   test('a backup request names the bad field', () => {
-    expect(parseWith(backupRequestSchema, { cluster: 'shop', type: 'incremental' }, 'backup request')).toEqual({ ok: true, value: { cluster: 'shop', type: 'incremental' } });
+    expect(parseWith(backupRequestSchema, { cluster: 'shop', type: 'incremental' }, 'backup request')).toEqual({ ok: true, value: { cluster: 'shop', type: 'incremental', acceptFailedVerification: false } });
     expect(parseWith(backupRequestSchema, { cluster: 'shop', type: 'weekly' }, 'backup request')).toMatchObject({ ok: false, message: expect.stringMatching(/^invalid backup request: type: /) });
     expect(parseWith(backupRequestSchema, { cluster: 'shop', type: 'full', password: 'x' }, 'backup request')).toMatchObject({ ok: false, message: expect.stringContaining('Unrecognized key: "password"') });
     expect(parseWith(backupRequestSchema, { cluster: 'shop', type: 'incremental', baseBackupName: 'latest' }, 'backup request')).toMatchObject({ ok: false, message: expect.stringContaining('baseBackupName: must be a backup name') });
   });
 
   test('a restore request needs exactly one of backupName, source, pointInTime or gtid', () => {
-    expect(parseWith(restoreRequestSchema, { cluster: 'shop' }, 'restore request')).toMatchObject({ ok: false, message: 'invalid restore request: give exactly one of backupName, source, pointInTime or gtid' });
+    expect(parseWith(restoreRequestSchema, { cluster: 'shop' }, 'restore request')).toMatchObject({ ok: false, message: 'invalid restore request: give exactly one of backupName, source, pointInTime or gtid (a verification without any verifies the newest backup)' });
     const ok = parseWith(restoreRequestSchema, { cluster: 'shop', backupName: 'shop-2026-04-06T000000.000Z-full' }, 'restore request');
     expect(ok).toMatchObject({ ok: true, value: { target: { kind: 'in-place' } } });
   });
@@ -87,8 +87,8 @@ describe('workflow requests', () => {
     expect(parseWith(restoreRequestSchema, { cluster: 'copy', gtid: '0-1-5', source: { storage, cluster: 'shop' } }, 'restore request')).toMatchObject({ ok: true });
     expect(parseWith(restoreRequestSchema, { cluster: 'copy', source: { storage, cluster: 'shop' } }, 'restore request')).toMatchObject({ ok: false, message: expect.stringContaining('source.cluster: names the cluster whose backups and binlog archive a restore to a point reads') });
     expect(parseWith(restoreRequestSchema, { cluster: 'copy', gtid: '0-1-5', source: { storage, cluster: 'shop', path: 'shop-2026-04-06T000000.000Z-full/' } }, 'restore request')).toMatchObject({ ok: false, message: expect.stringContaining('source: set exactly one of path (a backup) or cluster') });
-    expect(parseWith(restoreRequestSchema, { cluster: 'copy', gtid: '0-1-5', source: { storage, path: 'shop-2026-04-06T000000.000Z-full/' } }, 'restore request')).toMatchObject({ ok: false, message: 'invalid restore request: give exactly one of backupName, source, pointInTime or gtid' });
-    expect(parseWith(restoreRequestSchema, { cluster: 'shop', gtid: '0-1-5', pointInTime: '2026-04-06T14:05:09Z' }, 'restore request')).toMatchObject({ ok: false, message: 'invalid restore request: give exactly one of backupName, source, pointInTime or gtid' });
-    expect(parseWith(restoreRequestSchema, { cluster: 'shop', pointInTime: '2026-04-06T14:05:09Z', backupName: 'shop-2026-04-06T000000.000Z-full' }, 'restore request')).toMatchObject({ ok: false, message: 'invalid restore request: give exactly one of backupName, source, pointInTime or gtid' });
+    expect(parseWith(restoreRequestSchema, { cluster: 'copy', gtid: '0-1-5', source: { storage, path: 'shop-2026-04-06T000000.000Z-full/' } }, 'restore request')).toMatchObject({ ok: false, message: 'invalid restore request: give exactly one of backupName, source, pointInTime or gtid (a verification without any verifies the newest backup)' });
+    expect(parseWith(restoreRequestSchema, { cluster: 'shop', gtid: '0-1-5', pointInTime: '2026-04-06T14:05:09Z' }, 'restore request')).toMatchObject({ ok: false, message: 'invalid restore request: give exactly one of backupName, source, pointInTime or gtid (a verification without any verifies the newest backup)' });
+    expect(parseWith(restoreRequestSchema, { cluster: 'shop', pointInTime: '2026-04-06T14:05:09Z', backupName: 'shop-2026-04-06T000000.000Z-full' }, 'restore request')).toMatchObject({ ok: false, message: 'invalid restore request: give exactly one of backupName, source, pointInTime or gtid (a verification without any verifies the newest backup)' });
   });
 });

@@ -136,13 +136,15 @@ describe('workflow requests (properties)', () => {
         const dotted = path.join('.');
         if (parsed.ok) {
           // Only removing an optional field, or a string that is still valid for a free-text field, is fine.
-          check(replacement === REMOVE ? OPTIONAL_FIELDS.has(dotted) : typeof replacement === 'string', 'only a harmless change is accepted', { dotted, replacement });
+          // A verification that names no backup verifies the newest one.
+          const verifiesNewest = kind === 'restore' && (dotted === 'backupName' || dotted === 'source') && (request.target as { kind?: string } | undefined)?.kind === 'verify';
+          check(replacement === REMOVE ? OPTIONAL_FIELDS.has(dotted) || verifiesNewest : typeof replacement === 'string', 'only a harmless change is accepted', { dotted, replacement });
           return;
         }
         expectNamesEveryIssue(schemas[kind], input, parsed.message, subject);
         const problem = parsed.message.slice(`invalid ${subject}: `.length);
         if (kind === 'restore' && replacement === REMOVE && (dotted === 'backupName' || dotted === 'source')) {
-          check(problem === 'give exactly one of backupName, source, pointInTime or gtid', 'a restore without a source names every choice', problem);
+          check(problem === 'give exactly one of backupName, source, pointInTime or gtid (a verification without any verifies the newest backup)', 'a restore without a source names every choice', problem);
         } else {
           const named = /^([\w.]+): /.exec(problem)?.[1] ?? '';
           check(named !== '' && related(named, dotted), 'the refusal names the changed field', { dotted, problem });

@@ -1,0 +1,133 @@
+/**
+ * Gathers a cluster's health (domain/health.ts) from what its storage holds and from Temporal:
+ * failed and running workflows by search attribute, the schedules, and the binlog archiver's state.
+ * Workflows whose worker does not answer a query within a few seconds leave that fact unknown
+ * instead of hanging the check. The `clusterHealth` activity (for `chainbackup status`) and the
+ * worker's metrics endpoint both read it here.
+ */
+import { Context } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
+import { describeCatalog, type BackupListing, type ClusterCatalog } from '../domain/catalog.js';
+import { storageLabel } from '../domain/config.js';
+import { brokenRules, type ClusterHealth, type ClusterStatus } from '../domain/health.js';
+import { scheduleId } from '../domain/schedules.js';
+import { binlogArchiveQuery, progressQuery, WorkflowId } from '../domain/workflow-contract.js';
+import { summarizeArchive } from './binlogs.js';
+import { readCatalog } from './catalog.js';
+import type { ActivityDeps } from './deps.js';
+
+
+/** How long a query to a running workflow may take before its answer is left out. */
+const QUERY_TIMEOUT_MS = 5_000;
+
+const WORK_TYPES = ['full', 'incremental', 'restore', 'verify', 'delete', 'retention'];
+
+async function within<T>(promise: Promise<T>): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), QUERY_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([promise.catch(() => undefined), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const quoted = (value: string) => `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+
+export async function gatherHealth(client: Client, listing: ClusterCatalog, now = Date.now()): Promise<ClusterHealth> {
+  const cluster = listing.cluster;
+  const committed: BackupListing[] = listing.chains.flatMap((chain) => [chain.base, ...chain.increments]);
+  const byFinish = (a: BackupListing, b: BackupListing) => (a.finishedAt ?? '').localeCompare(b.finishedAt ?? '');
+  const age = (iso: string) => Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  const newest = [...committed].sort(byFinish).at(-1);
+  const verified = committed.filter((backup) => backup.verification?.result === 'passed').sort(byFinish).at(-1);
+  const newestChain = [...listing.chains].sort((a, b) => byFinish(a.base, b.base)).at(-1);
+
+  const failuresQuery = [
+    `BackupCluster = ${quoted(cluster)}`,
+    `BackupType IN ("full", "incremental")`,
+    `ExecutionStatus IN ("Failed", "TimedOut")`,
+    ...(newest?.finishedAt ? [`CloseTime > ${quoted(newest.finishedAt)}`] : []),
+  ].join(' AND ');
+  const failuresSinceBackup: ClusterHealth['failuresSinceBackup'] = [];
+  for await (const execution of client.workflow.list({ query: failuresQuery })) {
+    const type = execution.typedSearchAttributes.getAll().find((pair) => pair.key.name === 'BackupType')?.value;
+    failuresSinceBackup.push({ workflowId: execution.workflowId, type: typeof type === 'string' ? type : execution.type, closedAt: execution.closeTime?.toISOString() ?? '' });
+  }
+
+  const running: ClusterHealth['running'] = [];
+  const runningQuery = `BackupCluster = ${quoted(cluster)} AND ExecutionStatus = "Running" AND BackupType IN (${WORK_TYPES.map(quoted).join(', ')})`;
+  for await (const execution of client.workflow.list({ query: runningQuery })) {
+    const type = execution.typedSearchAttributes.getAll().find((pair) => pair.key.name === 'BackupType')?.value;
+    const progress = await within(client.workflow.getHandle(execution.workflowId, execution.runId).query(progressQuery));
+    running.push({ workflowId: execution.workflowId, type: typeof type === 'string' ? type : execution.type, ...(progress ? { phase: progress.phase } : {}) });
+  }
+
+  const schedules: ClusterHealth['schedules'] = [];
+  for (const type of ['full', 'incremental'] as const) {
+    const id = scheduleId(cluster, type);
+    const description = await client.schedule
+      .getHandle(id)
+      .describe()
+      .catch(() => undefined);
+    if (!description) continue;
+    const next = description.info.nextActionTimes[0];
+    schedules.push({ id, type, paused: description.state.paused, ...(next && !description.state.paused ? { nextRun: next.toISOString() } : {}) });
+  }
+
+  let pointInTime: ClusterHealth['pointInTime'];
+  if (listing.pointInTime !== undefined) {
+    const window = listing.pointInTime ? { from: listing.pointInTime.from, to: listing.pointInTime.to, gaps: listing.pointInTime.gaps.length } : null;
+    const state = await within(client.workflow.getHandle(WorkflowId.binlogArchiver(cluster)).query(binlogArchiveQuery));
+    // Caught up at the end of its last round: the archive lags by the time since; behind: since the newest archived event.
+    const since = state?.caughtUp ? state.lastRoundAt : state?.newest?.lastEventTime;
+    pointInTime = { window, ...(state ? { caughtUp: state.caughtUp } : {}), ...(since ? { lagSeconds: age(since) } : {}), ...(state?.lastError ? { lastError: state.lastError } : {}) };
+  }
+
+  return {
+    cluster,
+    checkedAt: new Date(now).toISOString(),
+    storage: {
+      label: listing.storage,
+      committedBytes: committed.reduce((sum, backup) => sum + backup.sizeBytes, 0),
+      uncommittedBytes: listing.uncommitted.reduce((sum, backup) => sum + backup.sizeBytes, 0),
+      chains: listing.chains.length,
+    },
+    newestBackup: newest?.finishedAt ? { name: newest.name, type: newest.type, finishedAt: newest.finishedAt, ageSeconds: age(newest.finishedAt) } : null,
+    newestVerified: verified?.finishedAt && verified.verification ? { name: verified.name, finishedAt: verified.finishedAt, verifiedAt: verified.verification.verifiedAt, ageSeconds: age(verified.finishedAt) } : null,
+    failedVerifications: (newestChain ? [newestChain.base, ...newestChain.increments] : []).flatMap((backup) =>
+      backup.verification?.result === 'failed' ? [{ name: backup.name, verifiedAt: backup.verification.verifiedAt, problems: backup.verification.problems }] : [],
+    ),
+    failuresSinceBackup,
+    running,
+    schedules,
+    ...(pointInTime ? { pointInTime } : {}),
+  };
+}
+
+/** Reads a cluster's storage and archive, and gathers its health from Temporal. */
+export async function readClusterHealth(deps: ActivityDeps, client: Client, name: string, signal: AbortSignal): Promise<ClusterHealth> {
+  const cluster = deps.cluster(name);
+  const store = deps.store(cluster);
+  const backups = await readCatalog(store, { cluster: cluster.name, signal });
+  const archive = cluster.binlogs.archive ? await summarizeArchive(store, cluster.name, signal) : undefined;
+  return gatherHealth(client, describeCatalog(backups, cluster.name, storageLabel(cluster.storage), archive));
+}
+
+/** The health of a cluster and the rules of this worker's configuration it breaks (the metrics endpoint). */
+export async function clusterStatus(deps: ActivityDeps, client: Client, name: string, signal: AbortSignal): Promise<ClusterStatus> {
+  const health = await readClusterHealth(deps, client, name, signal);
+  return { health, broken: brokenRules(health, deps.cluster(name).health) };
+}
+
+export function healthActivities(deps: ActivityDeps) {
+  return {
+    /** The cluster's health (`chainbackup status`, which checks it against the rules of its own configuration). */
+    async clusterHealth(input: { cluster: string }): Promise<ClusterHealth> {
+      const context = Context.current();
+      return readClusterHealth(deps, context.client, input.cluster, context.cancellationSignal);
+    },
+  };
+}

@@ -1,0 +1,136 @@
+/**
+ * A cluster's health as `chainbackup status` and the metrics exporter report it: the facts (gathered
+ * by client/status.ts from storage and Temporal), the rules of the configuration they break, and the
+ * Prometheus text they are exported as.
+ */
+import { durationMs, type ClusterConfig } from './config.js';
+
+export interface ClusterHealth {
+  cluster: string;
+  /** When the facts were gathered (ages are as of this moment). */
+  checkedAt: string;
+  storage: { label: string; committedBytes: number; uncommittedBytes: number; chains: number };
+  newestBackup: { name: string; type: string; finishedAt: string; ageSeconds: number } | null;
+  /** The newest backup whose newest verification passed (its age is the backup's). */
+  newestVerified: { name: string; finishedAt: string; verifiedAt: string; ageSeconds: number } | null;
+  /** Backups of the newest chain whose newest verification failed: restores and increments refuse them. */
+  failedVerifications: { name: string; verifiedAt: string; problems: string[] }[];
+  /** Backup workflows that failed or timed out since the newest committed backup finished. */
+  failuresSinceBackup: { workflowId: string; type: string; closedAt: string }[];
+  /** Work running on the cluster now, with its phase when its worker answered. */
+  running: { workflowId: string; type: string; phase?: string }[];
+  schedules: { id: string; type: string; paused: boolean; nextRun?: string }[];
+  /** Clusters that archive their binlog: the recoverable window (null: nothing reachable yet) and how far the archive is behind. */
+  pointInTime?: {
+    window: { from: string; to: string; gaps: number } | null;
+    /** Seconds since the archive last held everything the server had logged (undefined: the archiver did not answer). */
+    lagSeconds?: number;
+    caughtUp?: boolean;
+    lastError?: string;
+  };
+}
+
+/** A cluster's health and the rules of a configuration it breaks. */
+export interface ClusterStatus {
+  health: ClusterHealth;
+  broken: BrokenRule[];
+}
+
+export interface BrokenRule {
+  /** The configuration key of the rule (`health.newestBackupWithin`, …), or `verification` for a failed verification. */
+  rule: string;
+  message: string;
+}
+
+const ageText = (seconds: number) => (seconds < 3600 ? `${Math.round(seconds / 60)}m` : seconds < 172_800 ? `${(seconds / 3600).toFixed(1)}h` : `${(seconds / 86_400).toFixed(1)}d`);
+
+/** The rules a cluster's facts break: those of its `health` configuration, and always a failed verification of its newest chain. */
+export function brokenRules(health: ClusterHealth, rules: ClusterConfig['health']): BrokenRule[] {
+  const broken: BrokenRule[] = [];
+  if (rules.newestBackupWithin !== undefined) {
+    const limit = durationMs(rules.newestBackupWithin) / 1000;
+    if (!health.newestBackup) broken.push({ rule: 'health.newestBackupWithin', message: `no committed backup (limit ${rules.newestBackupWithin})` });
+    else if (health.newestBackup.ageSeconds > limit) broken.push({ rule: 'health.newestBackupWithin', message: `the newest backup ${health.newestBackup.name} is ${ageText(health.newestBackup.ageSeconds)} old (limit ${rules.newestBackupWithin})` });
+  }
+  if (rules.newestVerifiedWithin !== undefined) {
+    const limit = durationMs(rules.newestVerifiedWithin) / 1000;
+    if (!health.newestVerified) broken.push({ rule: 'health.newestVerifiedWithin', message: `no backup has passed a verification (limit ${rules.newestVerifiedWithin})` });
+    else if (health.newestVerified.ageSeconds > limit)
+      broken.push({ rule: 'health.newestVerifiedWithin', message: `the newest verified backup ${health.newestVerified.name} is ${ageText(health.newestVerified.ageSeconds)} old (limit ${rules.newestVerifiedWithin})` });
+  }
+  if (rules.maxFailuresSinceBackup !== undefined && health.failuresSinceBackup.length > rules.maxFailuresSinceBackup) {
+    broken.push({
+      rule: 'health.maxFailuresSinceBackup',
+      message: `${health.failuresSinceBackup.length} backups failed since the newest committed one (limit ${rules.maxFailuresSinceBackup}): ${health.failuresSinceBackup.map((failure) => failure.workflowId).join(', ')}`,
+    });
+  }
+  if (rules.archiveLagWithin !== undefined && health.pointInTime) {
+    const limit = durationMs(rules.archiveLagWithin) / 1000;
+    const { lagSeconds } = health.pointInTime;
+    if (lagSeconds === undefined) broken.push({ rule: 'health.archiveLagWithin', message: `the binlog archiver did not answer${health.pointInTime.lastError ? ` (last error: ${health.pointInTime.lastError})` : ''} (limit ${rules.archiveLagWithin})` });
+    else if (lagSeconds > limit) broken.push({ rule: 'health.archiveLagWithin', message: `the binlog archive is ${ageText(lagSeconds)} behind (limit ${rules.archiveLagWithin})` });
+  }
+  for (const failed of health.failedVerifications) {
+    broken.push({ rule: 'verification', message: `${failed.name} failed its verification at ${failed.verifiedAt}: start a new chain` });
+  }
+  return broken;
+}
+
+const label = (value: string) => value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+const seconds = (iso: string) => Math.round(Date.parse(iso) / 1000);
+
+/** The clusters' health in Prometheus's text exposition format (version 0.0.4); a fact that is not known has no sample. */
+export function prometheusText(clusters: ClusterStatus[], unreadable: string[] = []): string {
+  const families: { name: string; help: string; samples: { labels: Record<string, string>; value: number }[] }[] = [];
+  const family = (name: string, help: string) => {
+    const created = { name, help, samples: [] as { labels: Record<string, string>; value: number }[] };
+    families.push(created);
+    return (labels: Record<string, string>, value: number) => created.samples.push({ labels, value });
+  };
+  const up = family('chainbackup_status_up', '1 when the cluster\'s health could be read (storage and Temporal answered)');
+  for (const cluster of unreadable) up({ cluster }, 0);
+  const healthy = family('chainbackup_healthy', '1 when no health rule of the cluster is broken');
+  const brokenCount = family('chainbackup_broken_rules', 'Health rules of the cluster that are broken');
+  const lastBackup = family('chainbackup_last_backup_timestamp_seconds', 'When the newest committed backup finished');
+  const lastVerified = family('chainbackup_last_verified_backup_timestamp_seconds', 'When the newest backup that passed a verification finished');
+  const failedVerifications = family('chainbackup_failed_verifications', 'Backups of the newest chain whose verification failed');
+  const failures = family('chainbackup_backup_failures_since_last_backup', 'Backup workflows that failed since the newest committed backup');
+  const running = family('chainbackup_running_work', 'Workflows running on the cluster now, by type');
+  const storage = family('chainbackup_storage_bytes', 'Bytes the cluster keeps in its storage');
+  const chains = family('chainbackup_chains', 'Committed chains in storage');
+  const paused = family('chainbackup_schedule_paused', '1 when the schedule is paused');
+  const nextRun = family('chainbackup_schedule_next_run_timestamp_seconds', 'When the schedule runs next');
+  const windowEnd = family('chainbackup_pitr_window_end_timestamp_seconds', 'The newest moment a point-in-time restore reaches');
+  const lag = family('chainbackup_binlog_archive_lag_seconds', 'Seconds since the binlog archive last held everything the server had logged');
+  for (const { health, broken } of clusters) {
+    const cluster = { cluster: health.cluster };
+    up(cluster, 1);
+    healthy(cluster, broken.length === 0 ? 1 : 0);
+    brokenCount(cluster, broken.length);
+    if (health.newestBackup) lastBackup(cluster, seconds(health.newestBackup.finishedAt));
+    if (health.newestVerified) lastVerified(cluster, seconds(health.newestVerified.finishedAt));
+    failedVerifications(cluster, health.failedVerifications.length);
+    failures(cluster, health.failuresSinceBackup.length);
+    for (const type of ['full', 'incremental', 'restore', 'verify', 'delete', 'retention']) running({ ...cluster, type }, health.running.filter((work) => work.type === type).length);
+    storage({ ...cluster, state: 'committed' }, health.storage.committedBytes);
+    storage({ ...cluster, state: 'uncommitted' }, health.storage.uncommittedBytes);
+    chains(cluster, health.storage.chains);
+    for (const schedule of health.schedules) {
+      paused({ ...cluster, schedule: schedule.type }, schedule.paused ? 1 : 0);
+      if (schedule.nextRun && !schedule.paused) nextRun({ ...cluster, schedule: schedule.type }, seconds(schedule.nextRun));
+    }
+    if (health.pointInTime?.window) windowEnd(cluster, seconds(health.pointInTime.window.to));
+    if (health.pointInTime?.lagSeconds !== undefined) lag(cluster, health.pointInTime.lagSeconds);
+  }
+  return families
+    .filter((entry) => entry.samples.length > 0)
+    .map((entry) =>
+      [
+        `# HELP ${entry.name} ${entry.help}`,
+        `# TYPE ${entry.name} gauge`,
+        ...entry.samples.map((sample) => `${entry.name}{${Object.entries(sample.labels).map(([key, value]) => `${key}="${label(value)}"`).join(',')}} ${sample.value}`),
+      ].join('\n'),
+    )
+    .join('\n')
+    .concat('\n');
+}
