@@ -1,6 +1,6 @@
 import { mkdtemp, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { finished } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
@@ -21,7 +21,8 @@ import type { ServerLayout } from '../domain/server-layout.js';
 import type { ClusterConfig } from '../domain/config.js';
 import type { ActivityDeps } from './deps.js';
 import type { ObjectStore } from './storage/index.js';
-import { Progress, StreamMeter, tailLines } from './streams.js';
+import { eachLine, Progress, StreamMeter, tailLines } from './streams.js';
+import { toolCopyTracker } from '../domain/units.js';
 import { backupToolFor } from './tools/backup-tool.js';
 
 export interface TakeBackupInput {
@@ -153,6 +154,17 @@ async function streamBackup({ cluster, store, folder, defaultsFile, scratch, abo
     { stdin: 'ignore', buffer: false, cancelSignal: abort.signal, forceKillAfterDelay: 5000, ...childProcessOptions() },
   );
   const toolLog = tailLines(backupProcess.stderr);
+  // How much of the datadir the tool has read, from the files its log says it finished: the total is known, the stored bytes are compressed.
+  const finishedFile = toolCopyTracker();
+  let readBytes = 0;
+  eachLine(backupProcess.stderr, (line) => {
+    const path = finishedFile(line);
+    if (path === undefined) return;
+    void stat(resolve(cluster.datadir, path)).then(
+      (file) => progress.read((readBytes += file.size)),
+      () => undefined,
+    );
+  });
   const steps: [string, Promise<unknown>][] = [[toolBinary, backupProcess]];
   // Progress counts the bytes stored; the stream goes through Node only once, after compression.
   const storedMeter = new StreamMeter((bytes) => progress.update(bytes));
@@ -169,7 +181,7 @@ async function streamBackup({ cluster, store, folder, defaultsFile, scratch, abo
     steps.push(['zstd', zstd], ['zstd report', finished(zstd.stderr)]);
     source = zstd.stdout;
   }
-  progress.phase('streaming');
+  progress.phase('streaming', { bytesTotal: datadirBytes });
   steps.push(['upload', store.upload(`${folder}${dataObject}`, source.pipe(storedMeter), { signal: abort.signal, expectedBytes: datadirBytes })]);
   // The first step to fail stops the others, so a dead upload never leaves the tool blocked on a full pipe.
   let firstFailure: { step: string; error: unknown } | undefined;

@@ -1,5 +1,5 @@
 import pMap from 'p-map';
-import { backupFolder, classifyChainMember, classifyTopFolder, DELETING_OBJECT, MANIFEST_OBJECT, VERIFICATION_OBJECT, type BackupLocation } from '../domain/layout.js';
+import { backupFolder, classifyChainMember, classifyTopFolder, DELETING_OBJECT, MANIFEST_OBJECT, PIN_OBJECT, VERIFICATION_OBJECT, type BackupLocation } from '../domain/layout.js';
 import { parseManifest, parseVerificationRecord, ManifestError } from '../domain/manifest.js';
 import type { StoredBackup } from '../domain/chain.js';
 import { owningCluster } from '../domain/ownership.js';
@@ -79,6 +79,7 @@ async function readFolder(store: ObjectStore, location: BackupLocation, folder: 
     } else {
       backup.manifest = manifest;
       if (objects.some((object) => object.key === `${folder}${VERIFICATION_OBJECT}`)) await readVerification(store, backup);
+      if (objects.some((object) => object.key === `${folder}${PIN_OBJECT}`)) await readPin(store, backup);
     }
   } catch (error) {
     if (!(error instanceof ManifestError)) throw error;
@@ -100,4 +101,18 @@ async function readVerification(store: ObjectStore, backup: StoredBackup): Promi
   const parsed = parseVerificationRecord(text);
   if (parsed.ok && parsed.record.backup === backup.name) backup.verification = parsed.record;
   else backup.verificationProblem = parsed.ok ? `verification.json is about ${parsed.record.backup}` : parsed.reason;
+}
+
+/** Reads a committed backup's pin; one that cannot be parsed still pins it (a pin errs on the side of keeping). */
+async function readPin(store: ObjectStore, backup: StoredBackup): Promise<void> {
+  const text = await store.getText(`${backup.folder}${PIN_OBJECT}`).catch(() => '');
+  if (text === undefined) return; // removed since the listing: unpinned meanwhile
+  let pin: { pinnedAt?: unknown; note?: unknown } = {};
+  try {
+    pin = JSON.parse(text) as typeof pin;
+  } catch {
+    // kept as pinned, with what is known
+  }
+  const at = backup.objects.find((object) => object.key === `${backup.folder}${PIN_OBJECT}`)?.lastModified ?? '';
+  backup.pinned = { pinnedAt: typeof pin.pinnedAt === 'string' ? pin.pinnedAt : at, ...(typeof pin.note === 'string' ? { note: pin.note } : {}) };
 }

@@ -35,6 +35,8 @@ export interface ProgressDetails {
   phase: string;
   bytesDone: number;
   bytesTotal?: number;
+  /** Where the bytes done (stored, compressed) are not what the total counts: the bytes read of the total (a backup's datadir). */
+  readBytes?: number;
   object?: string;
 }
 
@@ -57,6 +59,11 @@ export class Progress {
     if (now - this.lastBeat >= 1000) this.beat();
   }
 
+  /** The bytes read of `bytesTotal`, where those are not the bytes done. */
+  read(readBytes: number): void {
+    this.details.readBytes = readBytes;
+  }
+
   phase(phase: string, extra: Omit<ProgressDetails, 'phase' | 'bytesDone'> = {}): void {
     this.details = { ...this.details, ...extra, phase };
     this.beat();
@@ -76,6 +83,16 @@ export class Progress {
       clearInterval(timer);
     }
   }
+}
+
+/** Calls `onLine` with each whole line a stream writes. */
+export function eachLine(stream: NodeJS.ReadableStream | null | undefined, onLine: (line: string) => void): void {
+  let partial = '';
+  stream?.on('data', (chunk: Buffer | string) => {
+    const parts = (partial + chunk.toString()).split('\n');
+    partial = parts.pop() ?? '';
+    for (const line of parts) onLine(line);
+  });
 }
 
 /** Keeps the last lines a child process wrote, for error messages. */

@@ -9,7 +9,8 @@
 import { Context } from '@temporalio/activity';
 import { businessFailure, FailureType } from '../domain/failures.js';
 import { hostname } from 'node:os';
-import { VERIFICATION_OBJECT } from '../domain/layout.js';
+import { PIN_OBJECT, VERIFICATION_OBJECT } from '../domain/layout.js';
+import type { PinRecord } from '../domain/chain.js';
 import { inventoryProblems, type TableInventory, type VerificationRecord } from '../domain/manifest.js';
 import { lsnProblem, statusLsn, userCheckProblem } from '../domain/verification.js';
 import { startPrivateSession } from './database/private-server.js';
@@ -41,6 +42,13 @@ export function verificationActivities(deps: ActivityDeps) {
       const store = deps.store(deps.cluster(input.cluster));
       const record: VerificationRecord = { ...input.record, worker: hostname() };
       await store.putText(`${input.folder}${VERIFICATION_OBJECT}`, `${JSON.stringify(record, null, 2)}\n`);
+    },
+
+    /** Writes (or, with null, removes) a backup's pin. */
+    async setPin(input: { cluster: string; folder: string; pin: PinRecord | null }): Promise<void> {
+      const store = deps.store(deps.cluster(input.cluster));
+      if (input.pin) await store.putText(`${input.folder}${PIN_OBJECT}`, `${JSON.stringify(input.pin, null, 2)}\n`);
+      else await store.delete([`${input.folder}${PIN_OBJECT}`]);
     },
 
     /** Starts a throw-away server on prepared data and checks every table; fails naming every problem found. */

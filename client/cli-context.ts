@@ -87,6 +87,45 @@ export class CliContext {
     return this.openClient;
   }
 
+  /**
+   * Runs a read-only workflow (a listing, a health check) and returns its result, failing within
+   * `patienceMs` with exit 3 when no worker takes it up (no workflow worker on the shared queue, or
+   * no host worker for the step it waits on) instead of waiting for ever; the workflow is then
+   * terminated, so nothing is left behind.
+   */
+  async readOnly<W extends Workflow>(workflow: W, start: { workflowId: string; args: Parameters<W>; summary: string }): Promise<WorkflowResultType<W>> {
+    const { temporal } = await this.config();
+    const seconds = Number(this.program.opts<{ workerTimeout: string }>().workerTimeout);
+    if (!Number.isFinite(seconds) || seconds <= 0) throw new CliError(`--worker-timeout: must be a number of seconds above 0, not "${this.program.opts<{ workerTimeout: string }>().workerTimeout}"`, ExitCode.refused);
+    const patienceMs = seconds * 1000;
+    const startOptions = { taskQueue: temporal.taskQueue, workflowId: start.workflowId, args: start.args, staticSummary: start.summary } as unknown as WorkflowStartOptions<W>;
+    const handle = await (await this.client()).workflow.start(workflow, startOptions);
+    const result = handle.result();
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<'stalled'>((resolve) => {
+      timer = setTimeout(() => resolve('stalled'), patienceMs);
+    });
+    try {
+      const first = await Promise.race([result, stalled]);
+      if (first !== 'stalled') return first;
+      const description = await handle.describe();
+      const events = (await handle.fetchHistory()).events ?? [];
+      // PendingActivityState 1 is SCHEDULED: no worker of its queue has taken the step.
+      const waiting = (description.raw.pendingActivities ?? []).some((activity) => Number(activity.state) === 1);
+      const noWorkflowWorker = !events.some((event) => event.workflowTaskStartedEventAttributes);
+      if (noWorkflowWorker || waiting) {
+        const queue = noWorkflowWorker ? `the shared queue ${temporal.taskQueue}` : "the cluster's host queue (a worker on its database host)";
+        await handle.terminate('no worker answered the chainbackup CLI').catch(() => undefined);
+        throw new CliError(`no worker answered within ${Math.round(patienceMs / 1000)} s (workflow ${start.workflowId} waited on ${queue}): is a chainbackup worker running with this configuration?`, ExitCode.unreachable);
+      }
+      return await result;
+    } catch (error) {
+      throw workflowFailure(error, start.workflowId) ?? error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   async close(): Promise<void> {
     await this.openClient?.connection.close();
   }

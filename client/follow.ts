@@ -1,54 +1,73 @@
 /**
- * Follows a running workflow for a person: a live line with the phase (the workflow's `progress`
- * query), the bytes the running activity has heartbeated, the rate and the elapsed time.
+ * Follows a running workflow for a person, on stderr: first the workflow id, then a live line with
+ * the phase (the workflow's `progress` query), the bytes its running activities have heartbeated
+ * against their total where one is known (percentage, rate, time left), and, while an activity is
+ * being retried, its attempt and last error. On a terminal the line is redrawn in its width;
+ * otherwise a whole line is written when something changes and every 30 s. Ctrl-C stops following, never
+ * the work: it says how to watch or cancel it and exits with `ExitCode.detached`.
  */
 import type { Workflow, WorkflowHandle, WorkflowResultType } from '@temporalio/client';
+import { progressLine, type FollowState } from '../domain/units.js';
 import { progressQuery } from '../domain/workflow-contract.js';
 
 interface Heartbeat {
   phase?: string;
   bytesDone?: number;
+  bytesTotal?: number;
+  readBytes?: number;
 }
 
-function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
-}
+/** Exit code of a command whose follower was stopped by Ctrl-C: the work goes on. */
+export const DETACHED_EXIT_CODE = 130;
 
-export { formatBytes };
-
-function formatElapsed(ms: number): string {
-  const seconds = Math.floor(ms / 1000);
-  return `${String(Math.floor(seconds / 60)).padStart(2, '0')}:${String(seconds % 60).padStart(2, '0')}`;
-}
-
-async function snapshot(handle: WorkflowHandle<Workflow>): Promise<{ phase: string; bytes?: number }> {
+export async function snapshot(handle: WorkflowHandle<Workflow>): Promise<FollowState> {
   const [progress, description] = await Promise.all([handle.query(progressQuery).catch(() => undefined), handle.describe()]);
   let bytes: number | undefined;
+  let total: number | undefined;
+  let retry: FollowState['retry'];
   for (const activity of description.raw.pendingActivities ?? []) {
     const data = activity.heartbeatDetails?.payloads?.[0]?.data;
-    if (!data) continue;
-    const details = JSON.parse(Buffer.from(data).toString()) as Heartbeat;
-    if (typeof details.bytesDone === 'number') bytes = (bytes ?? 0) + details.bytesDone;
+    const details = data ? (JSON.parse(Buffer.from(data).toString()) as Heartbeat) : {};
+    // A backup counts its total in datadir bytes read, not in the (compressed) bytes it stored.
+    const done = typeof details.readBytes === 'number' ? details.readBytes : details.bytesDone;
+    if (typeof done === 'number') bytes = (bytes ?? 0) + done;
+    if (typeof details.bytesTotal === 'number') total = (total ?? 0) + details.bytesTotal;
+    const attempt = activity.attempt ?? 1;
+    if (attempt > 1 && attempt > (retry?.attempt ?? 1)) {
+      const lastError = activity.lastFailure?.cause?.message ?? activity.lastFailure?.message ?? undefined;
+      retry = { activity: activity.activityType?.name ?? 'a step', attempt, ...(lastError ? { lastError } : {}) };
+    }
   }
-  return { phase: progress?.phase ?? 'starting', ...(bytes !== undefined ? { bytes } : {}) };
+  return { phase: progress?.phase ?? 'starting', ...(bytes !== undefined ? { bytes } : {}), ...(total !== undefined && total > 0 ? { total } : {}), ...(retry ? { retry } : {}) };
 }
 
-/** Waits for the result while showing progress on stderr: a redrawn line on a terminal, phase changes otherwise. */
+/** Waits for the result while showing progress on stderr (nothing but the workflow id when `quiet`). */
 export async function follow<W extends Workflow>(handle: WorkflowHandle<W>, quiet: boolean): Promise<WorkflowResultType<W>> {
   const started = Date.now();
+  process.stderr.write(`workflow ${handle.workflowId}\n`);
   const result = handle.result();
-  if (quiet) return result;
+  // Ctrl-C stops the follower only: the work is Temporal's, and goes on.
+  const detach = () => {
+    if (process.stderr.isTTY) process.stderr.write('\r\x1b[2K');
+    process.stderr.write(
+      `\nstopped following; the work goes on as workflow ${handle.workflowId}\n  watch it:  chainbackup watch ${handle.workflowId}\n  cancel it: chainbackup cancel ${handle.workflowId}\n`,
+    );
+    process.exit(DETACHED_EXIT_CODE);
+  };
+  process.once('SIGINT', detach);
+  try {
+    if (quiet) return await result;
+    return await show(handle, result, started);
+  } finally {
+    process.removeListener('SIGINT', detach);
+  }
+}
+
+async function show<W extends Workflow>(handle: WorkflowHandle<W>, result: Promise<WorkflowResultType<W>>, started: number): Promise<WorkflowResultType<W>> {
   const tty = process.stderr.isTTY;
   let settled = false;
   void result.finally(() => (settled = true)).catch(() => undefined);
-  let lastPhase = '';
+  let lastPrinted = { text: '', at: 0 };
   let last = { at: started, bytes: 0 };
   // The first look is immediate: a person sees what the work is doing at once, not after a second.
   for (let first = true; !settled; first = false) {
@@ -59,17 +78,22 @@ export async function follow<W extends Workflow>(handle: WorkflowHandle<W>, quie
     if (!state) continue;
     const rate = state.bytes !== undefined && now > last.at ? ((state.bytes - last.bytes) * 1000) / (now - last.at) : undefined;
     if (state.bytes !== undefined) last = { at: now, bytes: state.bytes };
-    const figures = state.bytes !== undefined ? `  ${formatBytes(state.bytes)}${rate !== undefined && rate > 0 ? ` at ${formatBytes(rate)}/s` : ''}` : '';
-    const line = `[${formatElapsed(now - started)}] ${state.phase}${figures}`;
-    if (tty) process.stderr.write(`\r\x1b[2K${line.slice(0, (process.stderr.columns || 120) - 1)}`);
-    else if (state.phase !== lastPhase) process.stderr.write(`${line}\n`);
-    lastPhase = state.phase;
+    if (tty) {
+      process.stderr.write(`\r\x1b[2K${progressLine(now - started, state, rate, (process.stderr.columns || 80) - 1)}`);
+      continue;
+    }
+    // Without a terminal: a line when the phase or the retry changes, and every 30 s while it runs.
+    const key = `${state.phase}|${state.retry?.attempt ?? ''}|${state.retry?.lastError ?? ''}`;
+    if (key !== lastPrinted.text || now - lastPrinted.at >= 30_000) {
+      process.stderr.write(`${progressLine(now - started, state, rate, 10_000)}\n`);
+      lastPrinted = { text: key, at: now };
+    }
   }
   if (tty) process.stderr.write('\r\x1b[2K');
-  else if (lastPhase === '') {
+  else if (lastPrinted.text === '') {
     // Work that finished before the first look still says how it ended (a closed workflow answers queries too).
     const state = await snapshot(handle).catch(() => undefined);
-    if (state) process.stderr.write(`[${formatElapsed(Date.now() - started)}] ${state.phase}\n`);
+    if (state) process.stderr.write(`${progressLine(Date.now() - started, state, undefined, 10_000)}\n`);
   }
   return result;
 }

@@ -22,7 +22,12 @@ export async function loadConfig(path: string): Promise<Config> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw new ConfigError(`cannot read configuration ${path}: ${(error as Error).message}`);
+    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new ConfigError(
+      missing
+        ? `no configuration file at ${path}: name one with --config <path> or the CHAINBACKUP_CONFIG environment variable (default: chainbackup.yaml in the current folder)`
+        : `cannot read configuration ${path}: ${(error as Error).message}`,
+    );
   }
   return parseConfig(text, path);
 }

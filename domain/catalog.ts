@@ -20,6 +20,8 @@ export interface BackupListing {
   verification?: { result: 'passed' | 'failed'; verifiedAt: string; problems: string[] };
   /** Why a stored verification record could not be read. */
   verificationProblem?: string;
+  /** Pinned by an operator: retention keeps it and its chain; a deletion refuses it. */
+  pinned?: { pinnedAt: string; note?: string };
   /** Why an uncommitted folder is not a backup (no manifest, its chain being deleted, a broken manifest). */
   problem?: string;
 }
@@ -55,6 +57,7 @@ function listing(backup: StoredBackup): BackupListing {
     finishedAt: manifest.finishedAt,
     ...(verification ? { verification: { result: verification.result, verifiedAt: verification.verifiedAt, problems: verification.problems } } : {}),
     ...(backup.verificationProblem ? { verificationProblem: backup.verificationProblem } : {}),
+    ...(backup.pinned ? { pinned: backup.pinned } : {}),
   };
 }
 

@@ -33,6 +33,13 @@ export interface StoredBackup {
   verification?: VerificationRecord;
   /** Why a stored verification record could not be read (the backup then counts as unverified). */
   verificationProblem?: string;
+  /** Pinned by an operator: retention keeps it and its chain up to it; a deletion refuses it. */
+  pinned?: PinRecord;
+}
+
+export interface PinRecord {
+  pinnedAt: string;
+  note?: string;
 }
 
 export type CommittedBackup = StoredBackup & { manifest: Manifest };

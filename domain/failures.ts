@@ -30,6 +30,7 @@ export const FAILURE_TABLE = {
   BinlogUnavailable: 'refusal',
   VerificationFailed: 'failure',
   FailedVerification: 'refusal',
+  Pinned: 'refusal',
 } as const satisfies Record<string, 'refusal' | 'failure'>;
 
 export type FailureTypeName = keyof typeof FAILURE_TABLE;

@@ -13,6 +13,8 @@ import { parseBackupName } from './names.js';
 export const MANIFEST_OBJECT = 'manifest.json';
 /** Written beside a backup's manifest by each verification that started a server on it, last: its outcome. */
 export const VERIFICATION_OBJECT = 'verification.json';
+/** Put beside a backup's manifest by `chainbackup pin`: retention and deletion leave it, and everything it needs, alone. */
+export const PIN_OBJECT = 'pinned.json';
 export const CHECKPOINTS_OBJECT = 'xtrabackup_checkpoints';
 export const INFO_OBJECT = 'xtrabackup_info';
 /** Put in a full backup's folder when its chain is being deleted: the whole chain is invisible at once. */

@@ -4,6 +4,7 @@
  * it; the last increment may be deleted alone; a middle increment never.
  */
 import { isCommitted, orderChain, type CommittedBackup, type Decision, type StoredBackup } from './chain.js';
+import { PIN_OBJECT } from './layout.js';
 import { backupsOf, belongsTo, owningCluster } from './ownership.js';
 
 export interface Chain {
@@ -54,10 +55,17 @@ export function expiredChains(chains: Chain[], policy: RetentionPolicy, nowMs: n
   });
 }
 
+/** The pinned backups of a chain (a pin keeps the whole chain up to it, so the whole chain stays). */
+export function pinnedMembers(chain: Chain): CommittedBackup[] {
+  return [chain.base, ...chain.increments].filter((backup) => backup.pinned !== undefined);
+}
+
 export interface RetentionPlan {
   /** Newest first, as committedChains orders them. */
   chains: Chain[];
   expired: Chain[];
+  /** Chains the rules would remove but a pin keeps. */
+  pinned: Chain[];
   leftAlone: UntouchableChain[];
   orphans: StoredBackup[];
 }
@@ -67,8 +75,9 @@ export function planRetention(backups: StoredBackup[], cluster: string, policy: 
   const leftAlone = untouchableChains(backups, cluster);
   const untouchable = new Set(leftAlone.map((chain) => chain.base));
   const chains = committedChains(backups, cluster);
-  const expired = expiredChains(chains, policy, nowMs).filter((chain) => !untouchable.has(chain.base.name));
-  return { chains, expired, leftAlone, orphans: orphanFolders(backups, cluster, policy.orphanAgeHours, nowMs) };
+  const due = expiredChains(chains, policy, nowMs).filter((chain) => !untouchable.has(chain.base.name));
+  const pinned = due.filter((chain) => pinnedMembers(chain).length > 0);
+  return { chains, expired: due.filter((chain) => !pinned.includes(chain)), pinned, leftAlone, orphans: orphanFolders(backups, cluster, policy.orphanAgeHours, nowMs) };
 }
 
 export type DeletionPlan =
@@ -98,8 +107,15 @@ export function planDeletion(backups: StoredBackup[], cluster: string, name: str
     };
   }
   const chain = committedChains(backups, cluster).find((candidate) => candidate.base.name === target.manifest.base);
+  const pinnedRefusal = (members: CommittedBackup[]): Decision<DeletionPlan> => ({
+    ok: false,
+    code: 'Pinned',
+    reason: `cannot delete ${name}: ${members.map((backup) => `${backup.name} is pinned (since ${backup.pinned?.pinnedAt ?? '?'}${backup.pinned?.note ? `: ${backup.pinned.note}` : ''})`).join(', ')}; unpin it first (chainbackup unpin ${cluster} <backup>)`,
+  });
   if (target.manifest.type === 'full' || !chain) {
     const whole = chain ?? { base: target, increments: [], newestAt: target.manifest.finishedAt, sizeBytes: target.manifest.sizeBytes };
+    const pinned = pinnedMembers(whole);
+    if (pinned.length > 0) return pinnedRefusal(pinned);
     return { ok: true, value: chainDeletion(whole) };
   }
   const position = chain.increments.findIndex((increment) => increment.name === name);
@@ -111,6 +127,7 @@ export function planDeletion(backups: StoredBackup[], cluster: string, name: str
       reason: `cannot delete ${name}: it is in the middle of chain ${chain.base.name}, and ${dependants.map((backup) => backup.name).join(', ')} depend${dependants.length === 1 ? 's' : ''} on it; delete the later increments first (newest first), or delete ${chain.base.name} to remove the whole chain`,
     };
   }
+  if (target.pinned) return pinnedRefusal([target]);
   return { ok: true, value: { kind: 'increment', backup: target } };
 }
 
@@ -146,7 +163,8 @@ export function orphanFolders(backups: StoredBackup[], cluster: string, olderTha
   // Anything a committed backup needs (its parent, its base) is never an orphan, whatever its state.
   const needed = new Set(mine.filter(isCommitted).flatMap((backup) => [backup.manifest.base, ...(backup.manifest.parent ? [backup.manifest.parent] : [])]));
   return mine
-    .filter((backup) => !isCommitted(backup) && backup.manifestProblem === undefined && !untouchable.has(backup.base) && !needed.has(backup.name))
+    // A pin in a folder without a manifest is a person's doing: left for a person.
+    .filter((backup) => !isCommitted(backup) && backup.manifestProblem === undefined && !untouchable.has(backup.base) && !needed.has(backup.name) && !backup.objects.some((object) => object.key.endsWith(`/${PIN_OBJECT}`)))
     .filter((backup) => {
       const newest = Math.max(...backup.objects.map((object) => Date.parse(object.lastModified)));
       return nowMs - newest >= olderThanHours * 3_600_000;

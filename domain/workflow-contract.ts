@@ -14,6 +14,7 @@ export const WorkflowType = {
   restore: 'restore',
   deleteBackup: 'deleteBackup',
   retention: 'retention',
+  pinBackup: 'pinBackup',
   catalog: 'catalog',
   clusterStatus: 'clusterStatus',
   clusterLock: 'clusterLock',
@@ -101,6 +102,7 @@ export const WorkflowId = {
   /** One deletion per backup at a time: a second request for the same backup is refused by Temporal. */
   deleteBackup: (cluster: string, backup: string) => `delete-${cluster}-${backup}`,
   retention: (cluster: string, stamp: string) => `retention-${cluster}-${stamp}`,
+  pin: (cluster: string, backup: string, stamp: string) => `pin-${cluster}-${backup}-${stamp}`,
   retentionAfter: (cluster: string, backup: string) => `retention-${cluster}-after-${backup}`,
   catalog: (cluster: string, stamp: string) => `catalog-${cluster}-${stamp}`,
   status: (cluster: string, stamp: string) => `status-${cluster}-${stamp}`,

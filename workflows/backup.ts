@@ -1,7 +1,7 @@
-import { ApplicationFailure, CancellationScope, ChildWorkflowFailure, executeChild, log, ParentClosePolicy, patched, startChild, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, ChildWorkflowFailure, type ChildWorkflowHandle, executeChild, log, ParentClosePolicy, patched, startChild, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { checkContinuity, checkNotRestoredSince, checkVerifiedChain, chooseBase, chooseParent, orderChain, validateParentCheckpoints, type CommittedBackup } from '../domain/chain.js';
 import type { ClusterSettings } from '../domain/config.js';
-import { businessFailure, FailureType } from '../domain/failures.js';
+import { businessFailure, FailureType, rootMessage } from '../domain/failures.js';
 import { backupFolder, type BackupLocation } from '../domain/layout.js';
 import type { Manifest } from '../domain/manifest.js';
 import { backupName } from '../domain/names.js';
@@ -14,7 +14,7 @@ import { withClusterLock } from './cluster-lock.js';
 import { beginClusterWork } from './cluster-work.js';
 import { reportPhase } from './progress.js';
 import { restore } from './restore.js';
-import { retention } from './retention.js';
+import { retention, type RetentionResult } from './retention.js';
 
 export interface BackupResult {
   name: string;
@@ -36,13 +36,24 @@ export interface BackupResult {
   durationSeconds: number;
   /** With `verification.afterBackup`: what the verification by a real restore found. */
   verification?: VerificationReport;
+  /** After a full backup: what the retention it started removed (or why it failed); absent for runs from before it was reported. */
+  retention?: Pick<RetentionResult, 'removed' | 'freedBytes' | 'keptChains' | 'orphans'> & { workflowId: string; keptByPin?: string[]; failed?: string };
 }
 
 /** Takes one backup of a cluster: a full backup, or an increment of a chain. */
 export async function backup(input: BackupRequestInput): Promise<BackupResult> {
   const { request, cluster } = await beginClusterWork(backupRequestSchema, input, 'backup request', (backup) => backup.type);
   // The chain is read only once the lock is held: a backup that waited continues from the one before it.
-  const result = await withClusterLock(cluster.name, `${request.type} backup`, () => takeChainBackup(request, cluster));
+  const { result, retentionRun } = await withClusterLock(cluster.name, `${request.type} backup`, () => takeChainBackup(request, cluster));
+  // The retention it started runs once the lock is free; its outcome is part of this backup's result.
+  if (retentionRun && patched('backup-reports-retention')) {
+    reportPhase(`Waiting for the retention that follows ${result.name}`);
+    result.retention = await retentionRun.result().then(
+      (removed) => ({ workflowId: retentionRun.workflowId, removed: removed.removed, freedBytes: removed.freedBytes, keptChains: removed.keptChains, orphans: removed.orphans, ...(removed.keptByPin ? { keptByPin: removed.keptByPin } : {}) }),
+      (error: unknown) => ({ workflowId: retentionRun.workflowId, removed: [], freedBytes: 0, keptChains: [], orphans: [], failed: rootMessage(error) }),
+    );
+    reportPhase(`Committed ${result.name} (LSN ${result.fromLsn} to ${result.toLsn}, ${result.sizeBytes} bytes); ${result.retention.failed ? `the retention after it failed: ${result.retention.failed}` : `the retention after it removed ${result.retention.removed.length} backups`}`);
+  }
   // Verified once the lock is free: the verification is a restore of its own, which takes the lock.
   if (cluster.verification?.afterBackup && patched('verify-after-backup')) return { ...result, verification: await verifyAfterBackup(cluster, result) };
   return result;
@@ -70,7 +81,7 @@ async function verifyAfterBackup(cluster: ClusterSettings, result: BackupResult)
   }
 }
 
-async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings): Promise<BackupResult> {
+async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings): Promise<{ result: BackupResult; retentionRun?: ChildWorkflowHandle<typeof retention> }> {
   const host = hostActivities(cluster, cluster.backup.timeout);
 
   reportPhase(`Reading the backups of ${cluster.name} in ${cluster.storageLabel}`);
@@ -89,7 +100,7 @@ async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings)
     parent = chainTip.value;
     if (patched('refuse-failed-verification')) {
       const chain = orderChain(stored, base.value.name);
-      const verified = checkVerifiedChain(chain.ok ? chain.value : [base.value, parent], 'continue', request.acceptFailedVerification);
+      const verified = checkVerifiedChain([base.value, ...(chain.ok ? chain.value : [parent])], 'continue', request.acceptFailedVerification);
       if (!verified.ok) throw businessFailure(verified.code, verified.reason);
     }
     const restoredSince = checkNotRestoredSince(parent, await host.quick.readInPlaceRestore({ cluster: cluster.name }));
@@ -176,12 +187,13 @@ async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings)
   }
   if (result.type === 'full') {
     // A new chain may let an old one go. The child waits for this backup's lock and outlives it.
-    await startChild(retention, {
+    const retentionRun = await startChild(retention, {
       workflowId: WorkflowId.retentionAfter(cluster.name, result.name),
       args: [{ cluster: cluster.name }],
       parentClosePolicy: ParentClosePolicy.ABANDON,
       staticSummary: `Retention of ${cluster.name} after full backup ${result.name}`,
     });
+    return { result, retentionRun };
   }
-  return result;
+  return { result };
 }

@@ -1,6 +1,6 @@
 export { backup, type BackupResult } from './backup.js';
 export { restore, type RestoreResult } from './restore.js';
 export { clusterLock } from './cluster-lock.js';
-export { deleteBackup, retention, type DeletionResult, type RetentionResult } from './retention.js';
+export { deleteBackup, pinBackup, retention, type DeletionResult, type PinResult, type RetentionResult } from './retention.js';
 export { catalog, clusterStatus, type ClusterCatalog, type BackupListing } from './catalog.js';
 export { binlogArchiver } from './binlog-archiver.js';

@@ -1,4 +1,8 @@
 import { log, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { z } from 'zod';
+import { isCommitted, orderChain } from '../domain/chain.js';
+import { clusterName } from '../domain/config.js';
+import { backupsOf } from '../domain/ownership.js';
 import type { BinlogRetention } from '../activities/binlogs.js';
 import type { ClusterSettings } from '../domain/config.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
@@ -22,6 +26,8 @@ export interface RetentionResult extends DeletionResult {
   /** The moment ages were measured from. */
   checkedAt: string;
   keptChains: string[];
+  /** Of the kept chains, those the rules would have removed but a pinned backup keeps (absent for runs from before pins). */
+  keptByPin?: string[];
   /** Folders of uncommitted backups removed by the sweep. */
   orphans: string[];
   /** Chains with an unreadable manifest: nothing of them was removed, by policy or by the sweep. */
@@ -97,6 +103,7 @@ export async function retention(input: RetentionRequestInput): Promise<Retention
       removed: expired.flatMap((chain) => chainDeletion(chain).members.map((member) => member.name)),
       freedBytes: expired.reduce((sum, chain) => sum + chain.sizeBytes, 0) + orphans.reduce((sum, orphan) => sum + orphan.objects.reduce((total, object) => total + object.size, 0), 0),
       keptChains: chains.filter((chain) => !expired.includes(chain)).map((chain) => chain.base.name),
+      ...(plan.pinned.length > 0 ? { keptByPin: plan.pinned.map((chain) => chain.base.name) } : {}),
       orphans: orphans.map((orphan) => orphan.folder),
       leftAlone,
     };
@@ -118,5 +125,45 @@ export async function retention(input: RetentionRequestInput): Promise<Retention
     }
     reportPhase(`Removed ${result.removed.length} backups, ${result.orphans.length} orphan folders and ${result.binlogs?.removed.length ?? 0} archived binlogs, ${result.freedBytes + (result.binlogs?.freedBytes ?? 0)} bytes`);
     return result;
+  });
+}
+
+export const pinRequestSchema = z.strictObject({
+  cluster: clusterName,
+  backupName: z.string().min(1),
+  /** true pins, false unpins. */
+  pinned: z.boolean(),
+  /** Why it is kept, shown by `list` and in refusals ("legal hold until 2027"). */
+  note: z.string().max(200).optional(),
+});
+
+export interface PinResult {
+  cluster: string;
+  backupName: string;
+  pinned: boolean;
+  /** The chain up to the backup, which the pin keeps (base first). */
+  keeps: string[];
+}
+
+/**
+ * Pins or unpins a committed backup: a pinned backup, and everything it needs (its chain up to it,
+ * so the whole chain, and the binlogs from it), is never removed by retention, and a deletion of it
+ * is refused. Under the cluster's lock, so that no retention or deletion runs in between.
+ */
+export async function pinBackup(input: z.input<typeof pinRequestSchema>): Promise<PinResult> {
+  const { request, cluster } = await beginClusterWork(pinRequestSchema, input, 'pin request', (pin) => (pin.pinned ? 'pin' : 'unpin'));
+  upsertSearchAttributes([{ key: BackupNameKey, value: request.backupName }]);
+  return withClusterLock(cluster.name, `${request.pinned ? 'pin' : 'unpin'} ${request.backupName}`, async () => {
+    const host = hostActivities(cluster, '10 minutes');
+    const backups = await host.quick.listBackups({ cluster: cluster.name });
+    const target = backupsOf(backups, cluster.name).find((backup) => backup.name === request.backupName);
+    if (!target || !isCommitted(target)) throw businessFailure(FailureType.BackupNotFound, `backup "${request.backupName}" is not a committed backup of ${cluster.name} in ${cluster.storageLabel}`);
+    const base = backups.find((backup) => backup.name === target.manifest.base);
+    const increments = orderChain(backups, target.manifest.base);
+    const members = [...(base && isCommitted(base) ? [base] : []), ...(increments.ok ? increments.value : [])];
+    const keeps = members.slice(0, members.findIndex((backup) => backup.name === target.name) + 1).map((backup) => backup.name);
+    reportPhase(`${request.pinned ? 'Pinning' : 'Unpinning'} ${target.name}`);
+    await host.quick.setPin({ cluster: cluster.name, folder: target.folder, pin: request.pinned ? { pinnedAt: new Date().toISOString(), ...(request.note ? { note: request.note } : {}) } : null });
+    return { cluster: cluster.name, backupName: target.name, pinned: request.pinned, keeps: keeps.length > 0 ? keeps : [target.name] };
   });
 }

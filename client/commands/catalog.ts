@@ -4,22 +4,11 @@ import type { Config } from '../../domain/config.js';
 import { formatTimestamp } from '../../domain/names.js';
 import { WorkflowId } from '../../domain/workflow-contract.js';
 import { catalog, type BackupListing, type ClusterCatalog } from '../../workflows/index.js';
-import { CliError, ExitCode, print, workflowFailure, type CliContext } from '../cli-context.js';
-import { formatBytes } from '../follow.js';
+import { CliError, ExitCode, print, type CliContext } from '../cli-context.js';
+import { formatBytes } from '../../domain/units.js';
 
 export async function readCatalog(cli: CliContext, cluster: string, backupName?: string): Promise<ClusterCatalog> {
-  const { temporal } = await cli.config();
-  const workflowId = WorkflowId.catalog(cluster, formatTimestamp(Date.now()));
-  try {
-    return await (await cli.client()).workflow.execute(catalog, {
-      taskQueue: temporal.taskQueue,
-      workflowId,
-      args: [{ cluster, ...(backupName ? { backupName } : {}) }],
-      staticSummary: `List the backups of ${cluster} (chainbackup CLI)`,
-    });
-  } catch (error) {
-    throw workflowFailure(error, workflowId) ?? error;
-  }
+  return cli.readOnly(catalog, { workflowId: WorkflowId.catalog(cluster, formatTimestamp(Date.now())), args: [{ cluster, ...(backupName ? { backupName } : {}) }], summary: `List the backups of ${cluster} (chainbackup CLI)` });
 }
 
 /** Where one of a cluster's backups lives: its storage and folder, for a restore from another cluster. */
@@ -54,7 +43,8 @@ function verificationLabel(backup: BackupListing): string {
 
 function listingLine(backup: BackupListing, indent: string): string {
   const lsn = backup.fromLsn !== undefined ? `LSN ${backup.fromLsn}..${backup.toLsn}` : '';
-  return `${indent}${backup.name}  ${backup.type}  ${lsn}  ${formatBytes(backup.sizeBytes)}  ${age(backup.finishedAt)}  ${backup.state}${backup.problem ? ` (${backup.problem})` : ''}${verificationLabel(backup)}`;
+  const pin = backup.pinned ? `  PINNED${backup.pinned.note ? ` (${backup.pinned.note})` : ''}` : '';
+  return `${indent}${backup.name}  ${backup.type}  ${lsn}  ${formatBytes(backup.sizeBytes)}  ${age(backup.finishedAt)}  ${backup.state}${backup.problem ? ` (${backup.problem})` : ''}${pin}${verificationLabel(backup)}`;
 }
 
 export function registerCatalogCommands(program: Command, cli: CliContext): void {

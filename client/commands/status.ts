@@ -4,20 +4,15 @@ import { brokenRules, prometheusText, type ClusterStatus } from '../../domain/he
 import { formatTimestamp } from '../../domain/names.js';
 import { WorkflowId } from '../../domain/workflow-contract.js';
 import { clusterStatus } from '../../workflows/index.js';
-import { CliError, ExitCode, workflowFailure, type CliContext } from '../cli-context.js';
-import { formatBytes } from '../follow.js';
+import { CliError, ExitCode, type CliContext } from '../cli-context.js';
+import { formatBytes } from '../../domain/units.js';
 
 async function readStatus(cli: CliContext, cluster: string): Promise<ClusterStatus> {
-  const { temporal, clusters } = await cli.config();
-  const workflowId = WorkflowId.status(cluster, formatTimestamp(Date.now()));
-  try {
-    const health = await (await cli.client()).workflow.execute(clusterStatus, { taskQueue: temporal.taskQueue, workflowId, args: [{ cluster }], staticSummary: `Health of ${cluster} (chainbackup CLI)` });
-    // The rules are this configuration's: a monitoring host may hold stricter ones than the workers.
-    const rules = clusters.find((entry) => entry.name === cluster)?.health ?? {};
-    return { health, broken: brokenRules(health, rules) };
-  } catch (error) {
-    throw workflowFailure(error, workflowId) ?? error;
-  }
+  const { clusters } = await cli.config();
+  const health = await cli.readOnly(clusterStatus, { workflowId: WorkflowId.status(cluster, formatTimestamp(Date.now())), args: [{ cluster }], summary: `Health of ${cluster} (chainbackup CLI)` });
+  // The rules are this configuration's: a monitoring host may hold stricter ones than the workers.
+  const rules = clusters.find((entry) => entry.name === cluster)?.health ?? {};
+  return { health, broken: brokenRules(health, rules) };
 }
 
 const age = (seconds: number) => (seconds < 3600 ? `${Math.round(seconds / 60)}m` : seconds < 172_800 ? `${(seconds / 3600).toFixed(1)}h` : `${(seconds / 86_400).toFixed(1)}d`);

@@ -1,14 +1,51 @@
 /** The commands that start work on a cluster: backup, restore, verify, delete, retention. */
 import { Option, type Command } from 'commander';
 import { formatTimestamp } from '../../domain/names.js';
-import type { RestoreRequestInput } from '../../domain/requests.js';
+import { restoreRequestSchema, type RestoreRequestInput } from '../../domain/requests.js';
+import { parseWith } from '../../domain/validation.js';
 import { WorkflowId } from '../../domain/workflow-contract.js';
-import { backup, deleteBackup, restore, retention } from '../../workflows/index.js';
+import { backup, deleteBackup, pinBackup, restore, retention } from '../../workflows/index.js';
 import { CliError, ExitCode, waitOptions, type CliContext, type RunOptions } from '../cli-context.js';
-import { formatBytes } from '../follow.js';
-import { backupPath, storageOf } from './catalog.js';
+import { formatBytes } from '../../domain/units.js';
+import { confirmPlan, type ConfirmOptions } from '../confirm.js';
+import { backupPath, readCatalog, storageOf } from './catalog.js';
 
 const stamp = () => formatTimestamp(Date.now());
+
+/** A chain up to one backup, as the storage lists it now: names, and the bytes stored; undefined when it is not a committed backup there. */
+async function chainUpTo(cli: CliContext, cluster: string, name: string): Promise<{ names: string[]; bytes: number } | undefined> {
+  const listing = await readCatalog(cli, cluster);
+  for (const chain of listing.chains) {
+    const members = [chain.base, ...chain.increments];
+    const index = members.findIndex((backup) => backup.name === name);
+    if (index < 0) continue;
+    const upTo = chain.base.name === name ? members.slice(0, 1) : members.slice(0, index + 1);
+    return { names: upTo.map((backup) => backup.name), bytes: upTo.reduce((sum, backup) => sum + backup.sizeBytes, 0) };
+  }
+  return undefined;
+}
+
+/** What an in-place restore of a cluster will do, for the confirmation. */
+async function inPlacePlan(cli: CliContext, cluster: string, what: { backupName?: string; fromCluster?: string; point?: string }): Promise<string[]> {
+  const entry = (await cli.config()).clusters.find((candidate) => candidate.name === cluster);
+  if (!entry) throw new CliError(`unknown cluster "${cluster}"`, ExitCode.refused);
+  const chain = what.backupName === undefined ? undefined : await chainUpTo(cli, what.fromCluster ?? cluster, what.backupName);
+  const server =
+    entry.controller.kind === 'command'
+      ? `the server is stopped by \`${entry.controller.stop.join(' ')}\` and started again by \`${entry.controller.start.join(' ')}\``
+      : `the server started from ${entry.controller.defaultsFile} is stopped, then started again`;
+  return [
+    what.point !== undefined
+      ? `to ${what.point}: the newest backup before it, then the archived binlogs up to it${what.fromCluster ? `, from the storage of ${what.fromCluster}` : ''}`
+      : chain
+        ? `chain: ${chain.names.join(' → ')} (${chain.names.length} backups, ${formatBytes(chain.bytes)} stored${what.fromCluster ? `, from the storage of ${what.fromCluster}` : ''})`
+        : `backup: ${what.backupName ?? '?'} (not a committed backup in the listing now: the restore will refuse it)`,
+    `everything is downloaded, checked and prepared first; then ${server}`,
+    `its datadir ${entry.datadir} is replaced; the current one is kept at ${entry.datadir}.before-restore-<time> (never deleted), and put back if anything fails`,
+  ];
+}
+
+const confirmOptions = (command: Command) => command.option('--yes', 'do it without asking').option('--dry-run', 'print what it would do, change nothing');
 
 export function registerWorkCommands(program: Command, cli: CliContext): void {
   waitOptions(
@@ -22,11 +59,19 @@ export function registerWorkCommands(program: Command, cli: CliContext): void {
     await cli.knownCluster(cluster);
     const request = { cluster, type: options.type, ...(options.base ? { baseBackupName: options.base } : {}), ...(options.acceptFailedVerification ? { acceptFailedVerification: true } : {}) };
     await cli.run(backup, { workflowId: WorkflowId.backup(cluster, options.type, stamp()), args: [request], summary: `${options.type} backup of ${cluster} (chainbackup CLI)` }, options, (result) =>
-      [`${result.name}  ${result.type}, LSN ${result.fromLsn} to ${result.toLsn} (redo to ${result.lastLsn}), ${formatBytes(result.sizeBytes)} stored (${formatBytes(result.streamBytes)} streamed) in ${result.durationSeconds.toFixed(1)} s`, `  at ${result.storage}/${result.path}`].join('\n'),
+      [`${result.name}  ${result.type}, LSN ${result.fromLsn} to ${result.toLsn} (redo to ${result.lastLsn}), ${formatBytes(result.sizeBytes)} stored (${formatBytes(result.streamBytes)} streamed) in ${result.durationSeconds.toFixed(1)} s`, `  at ${result.storage}/${result.path}`,
+        ...(result.retention
+          ? [
+              result.retention.failed
+                ? `  retention after it failed (${result.retention.workflowId}): ${result.retention.failed}`
+                : `  retention after it: removed ${result.retention.removed.join(', ') || 'nothing'}${result.retention.freedBytes > 0 ? ` (${formatBytes(result.retention.freedBytes)} freed)` : ''}${result.retention.keptByPin?.length ? `; kept by a pin: ${result.retention.keptByPin.join(', ')}` : ''}`,
+            ]
+          : []),
+      ].join('\n'),
     );
   });
 
-  waitOptions(
+  const restoreCommand = waitOptions(
     program
       .command('restore <cluster> [backup]')
       .description('restore a cluster to a backup (the full backup and every increment up to it), or with --to-time to a point in time; the old datadir is kept')
@@ -35,7 +80,8 @@ export function registerWorkCommands(program: Command, cli: CliContext): void {
       .option('--from-cluster <name>', "restore another cluster's backup (read from that cluster's storage)")
       .option('--to-datadir <path>', 'prepare into this new folder instead, without touching the running server')
       .option('--accept-failed-verification', 'restore even though a backup of the chain failed its verification'),
-  ).action(async (cluster: string, backupName: string | undefined, options: RunOptions & { toTime?: string; toGtid?: string; fromCluster?: string; toDatadir?: string; acceptFailedVerification?: boolean }) => {
+  );
+  confirmOptions(restoreCommand).action(async (cluster: string, backupName: string | undefined, options: RunOptions & ConfirmOptions & { toTime?: string; toGtid?: string; fromCluster?: string; toDatadir?: string; acceptFailedVerification?: boolean }) => {
     await cli.knownCluster(cluster);
     if ([backupName, options.toTime, options.toGtid].filter((value) => value !== undefined).length !== 1) throw new CliError('restore: give one of a backup name, --to-time <time> or --to-gtid <gtid>', ExitCode.refused);
     // Another cluster's storage: one of its backups, or (to a point or a GTID) its backups and binlog archive.
@@ -50,6 +96,18 @@ export function registerWorkCommands(program: Command, cli: CliContext): void {
             ? { source: await backupPath(cli, fromCluster, backupName as string) }
             : { backupName };
     const request: RestoreRequestInput = { cluster, ...source, ...(options.toDatadir ? { target: { kind: 'new-datadir', path: options.toDatadir } } : {}), ...(options.acceptFailedVerification ? { acceptFailedVerification: true } : {}) };
+    // A request the workflow would refuse is refused here first, naming the field, before any plan is shown.
+    const checked = parseWith(restoreRequestSchema, request, 'restore request');
+    if (!checked.ok) throw new CliError(checked.message, ExitCode.refused);
+    // In place, the running server is stopped and its datadir replaced: say so, and go on only when confirmed.
+    const point = options.toTime ?? (options.toGtid !== undefined ? `GTID ${options.toGtid}` : undefined);
+    if (!options.toDatadir) {
+      const plan = await inPlacePlan(cli, cluster, { ...(backupName !== undefined ? { backupName } : {}), ...(fromCluster !== undefined ? { fromCluster } : {}), ...(point !== undefined ? { point } : {}) });
+      if (!(await confirmPlan(`restore ${cluster} in place`, plan, options))) return;
+    } else if (options.dryRun) {
+      console.log(`restore ${cluster} into ${options.toDatadir}: ${point ?? backupName ?? '?'}; the running server is not touched\n(dry run: nothing was changed)`);
+      return;
+    }
     await cli.run(restore, { workflowId: WorkflowId.restore(cluster, stamp()), args: [request], summary: `Restore ${cluster} to ${options.toTime ?? (options.toGtid ? `GTID ${options.toGtid}` : backupName)} (chainbackup CLI)` }, options, (result) => {
       const point = result.pointInTime ?? (result.toGtid ? `GTID ${result.toGtid}` : undefined);
       const reached = point ? `${point}: ${result.restored} and ${result.replayedBinlogs ?? 0} archived binlogs replayed` : result.restored;
@@ -82,9 +140,19 @@ export function registerWorkCommands(program: Command, cli: CliContext): void {
     );
   });
 
-  waitOptions(program.command('delete <cluster> <backup>').description('delete a full backup with its whole chain, or the last increment of a chain')).action(
-    async (cluster: string, backupName: string, options: RunOptions) => {
+  confirmOptions(waitOptions(program.command('delete <cluster> <backup>').description('delete a full backup with its whole chain (asks first, or --yes), or the last increment of a chain'))).action(
+    async (cluster: string, backupName: string, options: RunOptions & ConfirmOptions) => {
       await cli.knownCluster(cluster);
+      // A full backup takes its whole chain with it: say what goes, and go on only when confirmed.
+      if (backupName.endsWith('-full') || options.dryRun) {
+        const listing = await readCatalog(cli, cluster);
+        const chain = listing.chains.find((candidate) => candidate.base.name === backupName);
+        const members = chain ? [chain.base, ...chain.increments] : listing.chains.flatMap((candidate) => candidate.increments.filter((increment) => increment.name === backupName));
+        const plan = members.length
+          ? [`removes ${members.map((backup) => backup.name).join(', ')} (${formatBytes(members.reduce((sum, backup) => sum + backup.sizeBytes, 0))} stored) from ${listing.storage}`, 'restores of these backups are no longer possible']
+          : [`${backupName} is not a committed backup in ${listing.storage} now: the deletion will refuse it`];
+        if (!(await confirmPlan(`delete ${backupName}${chain ? ' and its whole chain' : ''}`, plan, options))) return;
+      }
       await cli.run(deleteBackup, { workflowId: WorkflowId.deleteBackup(cluster, backupName), args: [{ cluster, backupName }], summary: `Delete ${backupName} (chainbackup CLI)` }, options, (result) =>
         `deleted ${result.removed.join(', ')} (${formatBytes(result.freedBytes)} freed)`,
       );
@@ -99,6 +167,7 @@ export function registerWorkCommands(program: Command, cli: CliContext): void {
           `${result.dryRun ? 'would remove' : 'removed'}: ${result.removed.join(', ') || 'nothing'}`,
           `orphans ${result.dryRun ? 'to sweep' : 'swept'}: ${result.orphans.join(', ') || 'none'}`,
           `kept chains: ${result.keptChains.join(', ') || 'none'}; ${formatBytes(result.freedBytes)} ${result.dryRun ? 'would be ' : ''}freed`,
+          ...(result.keptByPin?.length ? [`kept by a pin (the rules would remove them): ${result.keptByPin.join(', ')}`] : []),
           ...(result.binlogs
             ? [
                 `archived binlogs ${result.dryRun ? 'to remove' : 'removed'}: ${result.binlogs.removed.length} (${formatBytes(result.binlogs.freedBytes)})${result.binlogs.keptFrom ? `; kept from ${result.binlogs.keptFrom.file}, which ${result.binlogs.keptFrom.backup} needs` : ''}${result.binlogs.reason ? `; ${result.binlogs.reason}` : ''}`,
@@ -109,4 +178,19 @@ export function registerWorkCommands(program: Command, cli: CliContext): void {
       );
     },
   );
+
+  for (const pinned of [true, false]) {
+    waitOptions(
+      program
+        .command(`${pinned ? 'pin' : 'unpin'} <cluster> <backup>`)
+        .description(pinned ? 'keep a backup and everything it needs (its chain up to it, its binlogs): retention never removes it and a deletion refuses it' : 'let retention and deletion treat a pinned backup as any other again')
+        .option('--note <text>', pinned ? 'why it is kept, shown by list and in refusals' : 'not used by unpin'),
+    ).action(async (cluster: string, backupName: string, options: RunOptions & { note?: string }) => {
+      await cli.knownCluster(cluster);
+      const request = { cluster, backupName, pinned, ...(pinned && options.note ? { note: options.note } : {}) };
+      await cli.run(pinBackup, { workflowId: WorkflowId.pin(cluster, backupName, stamp()), args: [request], summary: `${pinned ? 'Pin' : 'Unpin'} ${backupName} (chainbackup CLI)` }, options, (result) =>
+        result.pinned ? `pinned ${result.backupName}: retention keeps ${result.keeps.join(', ')} and the binlogs from it` : `unpinned ${result.backupName}`,
+      );
+    });
+  }
 }

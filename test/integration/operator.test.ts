@@ -5,7 +5,7 @@
  * each search attribute.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { readFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Client } from '@temporalio/client';
@@ -13,8 +13,10 @@ import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
 import { repoRoot, toolPath } from '../../devtools/sandbox/processes.js';
 import type { Manifest } from '../../domain/manifest.js';
 import { WorkflowType } from '../../domain/workflow-contract.js';
+import { formatBytes } from '../../domain/units.js';
 import type { BackupResult, ClusterCatalog, RestoreResult } from '../../workflows/index.js';
-import { connectTestClient, createSandbox, filesystemStorage, runCli, startWorker, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
+import { connectTestClient, createSandbox, filesystemStorage, runCli, startWorker, testRoot, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
+import { eventually } from '../support/workflow-worker.js';
 
 const taskQueue = uniqueName('operator');
 let source: MariaDbSandbox;
@@ -25,13 +27,27 @@ let closeClient: () => Promise<void>;
 
 const cli = (...args: string[]) => runCli(['--config', configPath, ...args]);
 
+async function toolScript(name: string, lines: string[]): Promise<string> {
+  const path = join(testRoot(), `${taskQueue}-${name}.sh`);
+  await writeFile(path, ['#!/bin/sh', ...lines, ''].join('\n'));
+  await chmod(path, 0o755);
+  return path;
+}
+
 beforeAll(async () => {
   source = await createSandbox(`${taskQueue}-source`);
   await source.loadSampleData();
   const config = {
     temporal: { taskQueue },
     // "shop" is the cluster the README's commands name; no other test uses it.
-    clusters: [source.clusterConfig('shop', filesystemStorage(taskQueue)), source.clusterConfig('ops', filesystemStorage(`${taskQueue}-ops`))],
+    clusters: [
+      source.clusterConfig('shop', filesystemStorage(taskQueue)),
+      source.clusterConfig('ops', filesystemStorage(`${taskQueue}-ops`)),
+      // A tool that always fails: its step is retried, and the follower shows the attempt and the error.
+      source.clusterConfig('ops-flaky', filesystemStorage(`${taskQueue}-flaky`), { backup: { toolPath: await toolScript('failing-tool', ['echo "simulated tool failure: disk quota exceeded" >&2', 'exit 1']) }, retry: { maximumAttempts: 3, initialInterval: '3s' } }),
+      // A tool that takes its time: Ctrl-C while it runs, then cancel.
+      source.clusterConfig('ops-slow', filesystemStorage(`${taskQueue}-slow`), { backup: { toolPath: await toolScript('slow-tool', ['sleep 20', 'exec mariadb-backup "$@"']) } }),
+    ],
   };
   configPath = await writeConfig(taskQueue, config);
   worker = await startWorker(configPath);
@@ -79,12 +95,28 @@ describe('the chainbackup CLI, as an operator runs it', () => {
     expect(verify).toMatchObject({ exitCode: 0, stdout: expect.stringMatching(new RegExp(`^verified ${incrementName}: 2 backups downloaded`)) as unknown });
     expect(verify.stdout).toMatch(/; a throw-away server on it found (\d+) tables \(\1 recorded at backup time\), each checked and read end to end, at LSN \d+, in [\d.]+ s$/m);
 
-    const restore = await cli('restore', 'ops', full.name, '--json');
+    // In place needs --yes (or a "y" on a terminal); without it, or with --dry-run, it shows the plan and changes nothing.
+    const unconfirmed = await cli('restore', 'ops', full.name);
+    expect(unconfirmed.exitCode).toBe(2);
+    expect(unconfirmed.stderr.split('\n')).toEqual([
+      'chainbackup: restore ops in place:',
+      `  chain: ${full.name} (1 backups, ${formatBytes(full.sizeBytes)} stored)`,
+      `  everything is downloaded, checked and prepared first; then the server started from ${source.serverDefaultsFile} is stopped, then started again`,
+      `  its datadir ${source.datadir} is replaced; the current one is kept at ${source.datadir}.before-restore-<time> (never deleted), and put back if anything fails`,
+      'refused: this changes or removes data; run again with --yes to do it (or --dry-run to see the plan only)',
+    ]);
+    const dryRun = await cli('restore', 'ops', incrementName, '--dry-run');
+    expect(dryRun).toMatchObject({ exitCode: 0, stdout: expect.stringMatching(new RegExp(`^restore ops in place:\\n {2}chain: ${full.name} → ${incrementName} \\(2 backups, [\\d.]+ \\S+ stored\\)\\n[^]*\\(dry run: nothing was changed\\)$`)) as unknown });
+    const deleteDryRun = await cli('delete', 'ops', full.name, '--dry-run');
+    expect(deleteDryRun).toMatchObject({ exitCode: 0, stdout: expect.stringContaining(`delete ${full.name} and its whole chain:\n  removes ${full.name}, ${incrementName} (`) as unknown });
+    for await (const execution of client.workflow.list({ query: `BackupCluster = "ops" AND BackupType IN ("restore", "delete")` })) throw new Error(`an unconfirmed command started ${execution.workflowId}`);
+
+    const restore = await cli('restore', 'ops', full.name, '--json', '--yes');
     expect(restore.exitCode).toBe(0);
     expect((JSON.parse(restore.stdout) as RestoreResult).chain).toEqual([full.name]);
     expect(await source.checksums(['shop'])).toEqual(fullChecksums);
 
-    const middle = await cli('delete', 'ops', full.name);
+    const middle = await cli('delete', 'ops', full.name, '--yes');
     expect(middle).toMatchObject({ exitCode: 0, stdout: expect.stringMatching(new RegExp(`^deleted ${incrementName}, ${full.name} \\(`)) as unknown });
     expect(JSON.parse((await cli('list', 'ops', '--json')).stdout)).toEqual([expect.objectContaining({ chains: [], uncommitted: [] })]);
   });
@@ -108,9 +140,61 @@ describe('the chainbackup CLI, as an operator runs it', () => {
     const result = (await client.workflow.getHandle(started.stdout).result()) as BackupResult;
     expect(result.type).toBe('full');
 
+    // No worker on the queue: a listing gives up within the time given, saying so, and leaves no workflow running.
+    const lonely = await writeConfig(`${taskQueue}-lonely`, { temporal: { taskQueue: `${taskQueue}-nobody` }, clusters: [source.clusterConfig('ops', filesystemStorage(`${taskQueue}-ops`))] });
+    const noWorker = await runCli(['--config', lonely, '--worker-timeout', '3', 'list', 'ops']);
+    expect(noWorker).toMatchObject({ exitCode: 3, stderr: expect.stringMatching(new RegExp(`^chainbackup: no worker answered within 3 s \\(workflow catalog-ops-\\S+ waited on the shared queue ${taskQueue}-nobody\\): is a chainbackup worker running`)) as unknown });
+    for await (const execution of client.workflow.list({ query: `TaskQueue = "${taskQueue}-nobody" AND ExecutionStatus = "Running"` })) throw new Error(`left running: ${execution.workflowId}`);
+    expect(await runCli(['--version'])).toMatchObject({ exitCode: 0, stdout: '0.1.0' });
+    expect(await runCli(['--config', '/no/such/chainbackup.yaml', 'list'])).toMatchObject({ exitCode: 2, stderr: expect.stringContaining('no configuration file at /no/such/chainbackup.yaml: name one with --config <path> or the CHAINBACKUP_CONFIG environment variable') as unknown });
+    expect((await runCli(['backup', '--help'])).stdout).toMatch(/Example:\n {2}chainbackup backup shop --type full\n\nExit codes: 0 done; [^\n]+\nEnvironment: CHAINBACKUP_CONFIG/);
+
     const unreachable = await runCli(['--config', configPath, 'list', 'ops'], { TEMPORAL_ADDRESS: '127.0.0.1:9' });
     expect(unreachable.exitCode).toBe(3);
     expect(unreachable.stderr).toMatch(/^chainbackup: cannot reach Temporal/);
+  });
+});
+
+describe('following work', () => {
+  test('the first line is the workflow id; a retried step shows its attempt and last error', async () => {
+    const run = await cli('backup', 'ops-flaky', '--type', 'full');
+    expect(run.exitCode).toBe(1);
+    const lines = run.stderr.split('\n');
+    expect(lines[0]).toMatch(/^workflow backup-ops-flaky-full-\S+$/);
+    expect(lines.find((line) => line.includes('attempt 2'))).toMatch(/\] Streaming full backup \S+ .*attempt 2 {2}last error: .*simulated tool failure: disk quota exceeded/);
+    expect(run.stderr).toMatch(/chainbackup: failed \(workflow backup-ops-flaky-full-\S+\): .*simulated tool failure/);
+  });
+
+  test('Ctrl-C stops following, not the work, and says how to watch or cancel it; cancel waits for the clean-up; watch follows to the end', async () => {
+    const following = execa(process.execPath, [join(repoRoot, 'dist/client/cli.js'), '--config', configPath, 'backup', 'ops-slow', '--type', 'full'], { reject: false });
+    let stderr = '';
+    const workflowId = await new Promise<string>((resolve) => {
+      following.stderr?.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+        const id = /^workflow (\S+)\n/.exec(stderr)?.[1];
+        if (id) resolve(id);
+      });
+    });
+    // Once the backup is streaming (the slow tool is running), interrupt the follower.
+    await eventually('the backup is streaming', () => Promise.resolve(stderr.includes('Streaming') ? true : undefined));
+    following.kill('SIGINT');
+    const interrupted = await following;
+    expect(interrupted.exitCode).toBe(130);
+    expect(interrupted.stderr).toContain(`stopped following; the work goes on as workflow ${workflowId}\n  watch it:  chainbackup watch ${workflowId}\n  cancel it: chainbackup cancel ${workflowId}`);
+    expect((await client.workflow.getHandle(workflowId).describe()).status.name).toBe('RUNNING');
+
+    const cancelled = await cli('cancel', workflowId);
+    expect(cancelled).toMatchObject({ exitCode: 0, stdout: `cancelled ${workflowId}; its clean-up has finished` });
+    expect((await client.workflow.getHandle(workflowId).describe()).status.name).toBe('CANCELLED');
+    // The uncommitted backup was discarded: nothing of it is listed.
+    expect(JSON.parse((await cli('list', 'ops-slow', '--json')).stdout)).toEqual([expect.objectContaining({ chains: [], uncommitted: [] })]);
+    expect(await cli('cancel', workflowId)).toMatchObject({ exitCode: 2, stderr: expect.stringContaining(`workflow ${workflowId} is not running (cancelled): nothing to cancel`) as unknown });
+    expect(await cli('watch', 'no-such-workflow')).toMatchObject({ exitCode: 2, stderr: expect.stringContaining('no workflow "no-such-workflow"') as unknown });
+
+    const started = await cli('backup', 'ops', '--type', 'full', '--no-wait');
+    const watched = await cli('watch', started.stdout, '--json');
+    expect(watched.exitCode).toBe(0);
+    expect(JSON.parse(watched.stdout)).toMatchObject({ type: 'full', cluster: 'ops' });
   });
 });
 
@@ -145,7 +229,7 @@ describe('the README’s temporal CLI commands', () => {
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
       outputs.push(output);
-      const named = /"name":\s*"(shop-\S+-full)"/.exec(output);
+      const named = /"name":\s*"(shop-[^"\s]+-full)"/.exec(output);
       if (named?.[1]) backupName = named[1];
     }
     const [start, result, query, listByCluster, listByName, restoreStart, restoreResult, schedules, trigger] = outputs;

@@ -15,7 +15,7 @@ import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
 import type { StorageConfig } from '../../domain/config.js';
 import { WorkflowId } from '../../domain/workflow-contract.js';
 import { backup as backupWorkflow, deleteBackup as deleteWorkflow, retention as retentionWorkflow, type BackupResult } from '../../workflows/index.js';
-import { connectTestClient, createSandbox, failureChain, filesystemStorage, s3Storage, startWorker, TestBucket, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
+import { connectTestClient, createSandbox, failureChain, filesystemStorage, runCli, s3Storage, startWorker, TestBucket, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
 
 const taskQueue = uniqueName('retain');
 const fastRetry = { maximumAttempts: 3, initialInterval: '200ms' };
@@ -25,6 +25,7 @@ const storages: Record<string, StorageConfig> = {
   'del-s3': s3Storage(`${taskQueue}-del`),
   'del-fs': filesystemStorage(`${taskQueue}-del`),
   crash: s3Storage(`${taskQueue}-crash`),
+  'pin-fs': filesystemStorage(`${taskQueue}-pin`),
 };
 const bucket = new TestBucket();
 
@@ -40,7 +41,7 @@ beforeAll(async () => {
   const config = {
     temporal: { taskQueue },
     clusters: Object.entries(storages).map(([name, storage]) =>
-      source.clusterConfig(name, storage, { retry: fastRetry, retention: name.startsWith('keep') ? { keepChains: 2 } : { orphanAgeHours: 0 } }),
+      source.clusterConfig(name, storage, { retry: fastRetry, retention: name.startsWith('keep') ? { keepChains: 2 } : name.startsWith('pin') ? { keepChains: 1 } : { orphanAgeHours: 0 } }),
     ),
   };
   configPath = await writeConfig(taskQueue, config);
@@ -87,6 +88,9 @@ describe.each([['MinIO', 'keep-s3'], ['the filesystem store', 'keep-fs']])('rete
     expect(afterThird.removed).toEqual([firstIncrement.name, first.name]);
     expect(afterThird.keptChains).toEqual([third.name, second.name]);
     expect(afterThird.freedBytes).toBe(first.sizeBytes + firstIncrement.sizeBytes);
+    // The backup's own result says what the retention after it removed.
+    expect(third.retention).toEqual({ workflowId: WorkflowId.retentionAfter(cluster, third.name), removed: [firstIncrement.name, first.name], freedBytes: afterThird.freedBytes, keptChains: [third.name, second.name], orphans: [] });
+    expect(second.retention).toMatchObject({ removed: [] });
 
     const keys = await storedKeys(storage);
     expect(keys.filter((key) => key.includes(first.name))).toEqual([]);
@@ -134,6 +138,41 @@ describe.each([['MinIO', 'del-s3'], ['the filesystem store', 'del-fs']])('deleti
     expect(swept).toMatchObject({ dryRun: false, removed: [], orphans: [`${orphan}/`], freedBytes: 'half a backup'.length });
     expect((await storedKeys(storage)).filter((key) => key.startsWith(orphan))).toEqual([]);
     expect(await committedNames(storage)).toEqual([committed.name]);
+  });
+});
+
+describe('a pinned backup', () => {
+  test('keeps its whole chain through retention, refuses deletion until unpinned, and shows in list', async () => {
+    const cli = (...args: string[]) => runCli(['--config', configPath, ...args]);
+    const storage = storages['pin-fs'] as StorageConfig;
+    const old = await runBackup('pin-fs', 'full');
+    const oldIncrement = await runBackup('pin-fs', 'incremental');
+    const pinned = await cli('pin', 'pin-fs', oldIncrement.name, '--note', 'legal hold');
+    expect(pinned).toMatchObject({ exitCode: 0, stdout: `pinned ${oldIncrement.name}: retention keeps ${old.name}, ${oldIncrement.name} and the binlogs from it` });
+    expect((await cli('pin', 'pin-fs', 'pin-fs-2026-01-01T000000.000Z-full')).stderr).toContain('BackupNotFound');
+    expect((await cli('list', 'pin-fs')).stdout).toMatch(new RegExp(`${oldIncrement.name} .* committed {2}PINNED \\(legal hold\\)`));
+
+    // keepChains 1: the new full backup's retention would remove the old chain, but the pin keeps all of it.
+    const next = await runBackup('pin-fs', 'full');
+    expect(next.retention).toMatchObject({ removed: [], keptChains: [next.name, old.name], keptByPin: [old.name] });
+    const before = await storedKeys(storage);
+    for (const kept of [old, oldIncrement]) expect(before).toContain(`${kept.path}manifest.json`);
+    const retentionRun = await cli('retention', 'pin-fs');
+    expect(retentionRun.stdout).toContain(`kept by a pin (the rules would remove them): ${old.name}`);
+
+    for (const name of [old.name, oldIncrement.name]) {
+      const refused = await startDelete('pin-fs', name).then((handle) => handle.result()).then(() => undefined, (error: unknown) => failureChain(error).find((link) => link.type !== undefined));
+      expect(refused).toMatchObject({ type: 'Pinned', message: expect.stringContaining(`${oldIncrement.name} is pinned (since `) as unknown });
+      expect(refused?.message).toContain(': legal hold); unpin it first (chainbackup unpin pin-fs <backup>)');
+    }
+    expect(await storedKeys(storage)).toEqual(before);
+
+    // Unpinned, the next retention removes the old chain as its rules say.
+    expect(await cli('unpin', 'pin-fs', oldIncrement.name)).toMatchObject({ exitCode: 0, stdout: `unpinned ${oldIncrement.name}` });
+    expect((await cli('list', 'pin-fs')).stdout).not.toContain('PINNED');
+    const after = await client.workflow.execute(retentionWorkflow, { taskQueue, workflowId: uniqueName('retention-pin-fs'), args: [{ cluster: 'pin-fs' }] });
+    expect(after.removed).toEqual([oldIncrement.name, old.name]);
+    expect(await committedNames(storage)).toEqual([next.name]);
   });
 });
 

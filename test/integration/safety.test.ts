@@ -118,7 +118,7 @@ async function failedRestore(args: Record<string, unknown>): Promise<{ workflowI
 describe('requests that could destroy data are refused before anything changes', () => {
   test("restoring another cluster's backup by name is refused, and says how to ask for it", async () => {
     const before = await shop.checksums(['shop']);
-    const run = await cli('restore', 'sf-shop', copyFull.name);
+    const run = await cli('restore', 'sf-shop', copyFull.name, '--yes');
     expect(run.exitCode).toBe(2);
     expect(run.stderr).toContain('ForeignBackup');
     expect(run.stderr).toContain(`--from-cluster sf-shop-copy`);

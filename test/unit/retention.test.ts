@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { committedChains, expiredChains, orphanFolders, planDeletion } from '../../domain/retention.js';
+import { committedChains, expiredChains, orphanFolders, planDeletion, planRetention } from '../../domain/retention.js';
 import { stored } from '../support/stored-backups.js';
 
 const F1 = 'shop-2026-04-01T000000.000Z-full';
@@ -80,5 +80,32 @@ describe('the orphan sweep', () => {
       withObjects(stored(F2, F2, {}), [old]),
     ];
     expect(orphanFolders(folders, 'shop', 24, now).map((folder) => folder.name)).toEqual([F1I1, F1]);
+  });
+});
+
+describe('pins', () => {
+  const pin = { pinnedAt: '2026-04-06T00:00:00.000Z', note: 'audit' };
+  const pinnedMiddle = backups.map((backup) => (backup.name === F1I1 ? { ...backup, pinned: pin } : backup));
+
+  test('a pinned backup keeps its whole chain from retention, and the plan says so', () => {
+    const plan = planRetention(pinnedMiddle, 'shop', { keepChains: 1, orphanAgeHours: 24 }, now);
+    expect(plan.expired.map((chain) => chain.base.name)).toEqual([F2]);
+    expect(plan.pinned.map((chain) => chain.base.name)).toEqual([F1]);
+  });
+
+  test('a deletion that would remove a pinned backup is refused, naming the pin', () => {
+    for (const name of [F1, F1I2]) {
+      const decision = planDeletion(pinnedMiddle.map((backup) => (backup.name === F1I2 ? { ...backup, pinned: pin } : backup)), 'shop', name, 'file:///b');
+      expect(decision).toMatchObject({ ok: false, code: 'Pinned' });
+      expect(decision.ok ? '' : decision.reason).toContain(`is pinned (since ${pin.pinnedAt}: audit); unpin it first (chainbackup unpin shop <backup>)`);
+    }
+    expect(planDeletion(pinnedMiddle, 'shop', F2, 'file:///b').ok).toBe(true);
+  });
+
+  test('a folder without a manifest that holds a pin is never swept', () => {
+    const orphan = stored('shop-2026-04-09T000000.000Z-full', 'shop-2026-04-09T000000.000Z-full', null);
+    const withPin = { ...orphan, objects: [...orphan.objects, { key: `${orphan.folder}pinned.json`, size: 10, lastModified: '2026-04-01T00:00:00.000Z' }] };
+    expect(orphanFolders([orphan], 'shop', 0, now).map((backup) => backup.name)).toEqual([orphan.name]);
+    expect(orphanFolders([withPin], 'shop', 0, now)).toEqual([]);
   });
 });
