@@ -1,4 +1,5 @@
-import { stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 
 /** Whether something is at `path` (following links); any error reading it counts as nothing there. */
 export async function exists(path: string): Promise<boolean> {
@@ -6,4 +7,27 @@ export async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/** Whether `path` is `root` or lies inside it (both resolved). */
+export function isWithin(path: string, root: string): boolean {
+  return path === root || path.startsWith(root.endsWith(sep) ? root : `${root}${sep}`);
+}
+
+/** A path with every link resolved, as far as it exists; the part that does not exist yet is appended as written. */
+export async function resolvedPath(path: string): Promise<string> {
+  const absolute = resolve(path);
+  const missing: string[] = [];
+  let existing = absolute;
+  for (;;) {
+    try {
+      return join(await realpath(existing), ...missing.reverse());
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw error;
+      if (existing === dirname(existing)) return absolute;
+      missing.push(basename(existing));
+      existing = dirname(existing);
+    }
+  }
 }

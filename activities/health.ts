@@ -9,18 +9,19 @@ import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { describeCatalog, type BackupListing, type ClusterCatalog } from '../domain/catalog.js';
 import { storageLabel } from '../domain/config.js';
-import { brokenRules, type ClusterHealth, type ClusterStatus } from '../domain/health.js';
+import { brokenRules, healthWarnings, type ClusterHealth, type ClusterStatus } from '../domain/health.js';
 import { scheduleId } from '../domain/schedules.js';
 import { binlogArchiveQuery, progressQuery, WorkflowId } from '../domain/workflow-contract.js';
 import { summarizeArchive } from './binlogs.js';
 import { readCatalog } from './catalog.js';
 import type { ActivityDeps } from './deps.js';
+import { readKeptDatadirs } from './kept-datadirs.js';
 
 
 /** How long a query to a running workflow may take before its answer is left out. */
 const QUERY_TIMEOUT_MS = 5_000;
 
-const WORK_TYPES = ['full', 'incremental', 'restore', 'verify', 'delete', 'retention'];
+const WORK_TYPES = ['full', 'incremental', 'restore', 'verify', 'delete', 'retention', 'remove-kept'];
 
 async function within<T>(promise: Promise<T>): Promise<T | undefined> {
   let timer: NodeJS.Timeout | undefined;
@@ -113,13 +114,19 @@ export async function readClusterHealth(deps: ActivityDeps, client: Client, name
   const store = deps.store(cluster);
   const backups = await readCatalog(store, { cluster: cluster.name, signal });
   const archive = cluster.binlogs.archive ? await summarizeArchive(store, cluster.name, signal) : undefined;
-  return gatherHealth(client, describeCatalog(backups, cluster.name, storageLabel(cluster.storage), archive));
+  const health = await gatherHealth(client, describeCatalog(backups, cluster.name, storageLabel(cluster.storage), archive));
+  const kept = await readKeptDatadirs(deps, cluster.name);
+  return {
+    ...health,
+    keptDatadirs: { count: kept.kept.length, bytes: kept.kept.reduce((sum, entry) => sum + entry.sizeBytes, 0), diskBytes: kept.disk.totalBytes, ...(kept.kept[0] ? { oldest: kept.kept[0].keptAt } : {}) },
+  };
 }
 
 /** The health of a cluster and the rules of this worker's configuration it breaks (the metrics endpoint). */
 export async function clusterStatus(deps: ActivityDeps, client: Client, name: string, signal: AbortSignal): Promise<ClusterStatus> {
   const health = await readClusterHealth(deps, client, name, signal);
-  return { health, broken: brokenRules(health, deps.cluster(name).health) };
+  const rules = deps.cluster(name).health;
+  return { health, broken: brokenRules(health, rules), warnings: healthWarnings(health, rules) };
 }
 
 export function healthActivities(deps: ActivityDeps) {

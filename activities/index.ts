@@ -4,6 +4,7 @@ import { binlogActivities } from './binlogs.js';
 import { clusterLockActivities } from './cluster-lock.js';
 import { deletionActivities } from './deletion.js';
 import { healthActivities } from './health.js';
+import { keptDatadirActivities } from './kept-datadirs.js';
 import { ActivityDeps } from './deps.js';
 import { restoreActivities } from './restore.js';
 import { verificationActivities } from './verification.js';
@@ -24,7 +25,7 @@ export function createOrchestratorActivities(config: Config) {
 /** Activities that must run on the database host: the backup tool, the datadir, the server. */
 export function createHostActivities(config: Config) {
   const deps = new ActivityDeps(config);
-  return { ...backupActivities(deps), ...restoreActivities(deps), ...deletionActivities(deps), ...binlogActivities(deps), ...verificationActivities(deps), ...healthActivities(deps) };
+  return { ...backupActivities(deps), ...restoreActivities(deps), ...deletionActivities(deps), ...binlogActivities(deps), ...verificationActivities(deps), ...healthActivities(deps), ...keptDatadirActivities(deps) };
 }
 
 export type OrchestratorActivities = ReturnType<typeof createOrchestratorActivities>;

@@ -1,5 +1,5 @@
-import { chown, lstat, mkdir, readdir, readFile, realpath, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve, sep } from 'node:path';
+import { chown, lstat, mkdir, readdir, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Writable, type Readable } from 'node:stream';
 import { Context } from '@temporalio/activity';
@@ -23,7 +23,7 @@ import type { ActivityDeps } from './deps.js';
 import { openStore, StorageError, type ObjectStore } from './storage/index.js';
 import { Progress, StreamMeter, tailLines } from './streams.js';
 import { backupToolFor } from './tools/backup-tool.js';
-import { exists } from './files.js';
+import { exists, isWithin, resolvedPath } from './files.js';
 import { historyOf, readRestoreRecord } from './restore-record.js';
 
 /** Another storage to restore from (cross-cluster restore); credentials are this worker's own. */
@@ -38,28 +38,6 @@ export interface SourceInput {
   source?: RestoreSource;
 }
 
-/** Whether `path` is `root` or lies inside it (both resolved). */
-function isWithin(path: string, root: string): boolean {
-  return path === root || path.startsWith(root.endsWith(sep) ? root : `${root}${sep}`);
-}
-
-/** A path with every link resolved, as far as it exists; the part that does not exist yet is appended as written. */
-async function resolvedPath(path: string): Promise<string> {
-  const absolute = resolve(path);
-  const missing: string[] = [];
-  let existing = absolute;
-  for (;;) {
-    try {
-      return join(await realpath(existing), ...missing.reverse());
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw error;
-      if (existing === dirname(existing)) return absolute;
-      missing.push(basename(existing));
-      existing = dirname(existing);
-    }
-  }
-}
 
 /** The store a restore reads: the cluster's own, or a named source, which on a filesystem must lie under a folder the worker allows. */
 export async function openSource(deps: ActivityDeps, input: SourceInput): Promise<ObjectStore> {

@@ -15,6 +15,7 @@ import { registerCatalogCommands } from './commands/catalog.js';
 import { registerScheduleCommands } from './commands/schedules.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerWatchCommands } from './commands/watch.js';
+import { registerKeptCommands } from './commands/kept.js';
 import { registerWorkCommands } from './commands/work.js';
 
 export { CliError, ExitCode };
@@ -36,6 +37,7 @@ registerWorkCommands(program, cli);
 registerCatalogCommands(program, cli);
 registerStatusCommand(program, cli);
 registerWatchCommands(program, cli);
+registerKeptCommands(program, cli);
 addHelpFooters(program);
 
 async function main(argv: string[]): Promise<number> {

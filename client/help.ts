@@ -16,7 +16,17 @@ const EXAMPLES: Record<string, string> = {
   watch: 'chainbackup watch backup-shop-full-2026-04-06T010000.000Z',
   cancel: 'chainbackup cancel restore-shop-2026-04-06T010000.000Z',
   schedule: 'chainbackup schedule apply',
-  apply: 'chainbackup schedule apply',
+  'schedule apply': 'chainbackup schedule apply',
+  'schedule describe': 'chainbackup schedule describe shop',
+  'schedule pause': 'chainbackup schedule pause shop',
+  'schedule resume': 'chainbackup schedule resume shop',
+  'schedule trigger': 'chainbackup schedule trigger shop',
+  incremental: 'chainbackup incremental enable shop',
+  'incremental enable': 'chainbackup incremental enable shop',
+  'incremental disable': 'chainbackup incremental disable shop',
+  kept: 'chainbackup kept list shop',
+  'kept list': 'chainbackup kept list shop',
+  'kept remove': 'chainbackup kept remove shop --older-than 7d --yes',
 };
 
 const EXIT_CODES = 'Exit codes: 0 done; 1 the work failed; 2 refused (bad arguments, configuration or request; nothing changed); 3 Temporal could not be reached; 4 status found a health rule broken; 130 Ctrl-C stopped following (the work goes on).';
@@ -24,8 +34,10 @@ const ENVIRONMENT =
   'Environment: CHAINBACKUP_CONFIG (the configuration file, instead of --config); TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_* and TEMPORAL_PROFILE (the Temporal connection, as the temporal CLI reads them).';
 
 /** Adds the footer to the program and every command under it. */
-export function addHelpFooters(command: Command): void {
-  const example = EXAMPLES[command.name()] ?? `chainbackup ${command.name()} --help`;
+export function addHelpFooters(command: Command, path: string[] = []): void {
+  // Sub-commands are keyed by their whole path ("kept list"), so that two "list"s keep their own examples.
+  const key = path.length === 0 ? command.name() : path.join(' ');
+  const example = EXAMPLES[key] ?? `chainbackup ${key} --help`;
   command.addHelpText('after', `\nExample:\n  ${example}\n\n${EXIT_CODES}\n${ENVIRONMENT}`);
-  for (const sub of command.commands) addHelpFooters(sub);
+  for (const sub of command.commands) addHelpFooters(sub, [...path, sub.name()]);
 }

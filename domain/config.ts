@@ -193,6 +193,8 @@ export const clusterSchema = z.strictObject({
       maxFailuresSinceBackup: z.number().int().min(0).optional(),
       /** The binlog archive is at most this far behind, such as "5m" (only for clusters that archive). */
       archiveLagWithin: duration.optional(),
+      /** `status` warns when the datadirs kept by in-place restores take more than this share of the datadir's disk (0 to 1). */
+      keptDatadirsMaxShare: z.number().gt(0).max(1).default(0.25),
     })
     .prefault({}),
   retention: z

@@ -4,6 +4,7 @@
  * Prometheus text they are exported as.
  */
 import { durationMs, type ClusterConfig } from './config.js';
+import { formatAge } from './units.js';
 
 export interface ClusterHealth {
   cluster: string;
@@ -20,6 +21,8 @@ export interface ClusterHealth {
   /** Work running on the cluster now, with its phase when its worker answered. */
   running: { workflowId: string; type: string; phase?: string }[];
   schedules: { id: string; type: string; paused: boolean; nextRun?: string }[];
+  /** The datadirs in-place restores kept beside the datadir, and the disk they are on (absent from workers before they were weighed). */
+  keptDatadirs?: { count: number; bytes: number; diskBytes: number; oldest?: string };
   /** Clusters that archive their binlog: the recoverable window (null: nothing reachable yet) and how far the archive is behind. */
   pointInTime?: {
     window: { from: string; to: string; gaps: number } | null;
@@ -30,10 +33,15 @@ export interface ClusterHealth {
   };
 }
 
+/** A cluster's `health` rules (any of them may be absent). */
+export type HealthRules = Partial<ClusterConfig['health']>;
+
 /** A cluster's health and the rules of a configuration it breaks. */
 export interface ClusterStatus {
   health: ClusterHealth;
   broken: BrokenRule[];
+  /** Rules that warn without making the cluster unhealthy (the share of the disk kept datadirs take). */
+  warnings?: BrokenRule[];
 }
 
 export interface BrokenRule {
@@ -42,10 +50,10 @@ export interface BrokenRule {
   message: string;
 }
 
-const ageText = (seconds: number) => (seconds < 3600 ? `${Math.round(seconds / 60)}m` : seconds < 172_800 ? `${(seconds / 3600).toFixed(1)}h` : `${(seconds / 86_400).toFixed(1)}d`);
+const ageText = formatAge;
 
 /** The rules a cluster's facts break: those of its `health` configuration, and always a failed verification of its newest chain. */
-export function brokenRules(health: ClusterHealth, rules: ClusterConfig['health']): BrokenRule[] {
+export function brokenRules(health: ClusterHealth, rules: HealthRules): BrokenRule[] {
   const broken: BrokenRule[] = [];
   if (rules.newestBackupWithin !== undefined) {
     const limit = durationMs(rules.newestBackupWithin) / 1000;
@@ -76,6 +84,20 @@ export function brokenRules(health: ClusterHealth, rules: ClusterConfig['health'
   return broken;
 }
 
+/** What a cluster's facts warn of: kept datadirs taking more of their disk than `health.keptDatadirsMaxShare`. */
+export function healthWarnings(health: ClusterHealth, rules: HealthRules): BrokenRule[] {
+  const kept = health.keptDatadirs;
+  const limit = rules.keptDatadirsMaxShare;
+  if (!kept || limit === undefined || kept.diskBytes === 0 || kept.bytes / kept.diskBytes <= limit) return [];
+  const percent = (share: number) => `${Math.round(share * 1000) / 10}%`;
+  return [
+    {
+      rule: 'health.keptDatadirsMaxShare',
+      message: `${kept.count} datadir${kept.count === 1 ? '' : 's'} kept by restores take ${percent(kept.bytes / kept.diskBytes)} of the datadir's disk (limit ${percent(limit)}): see \`chainbackup kept list ${health.cluster}\`, remove with \`chainbackup kept remove ${health.cluster} <name>\``,
+    },
+  ];
+}
+
 const label = (value: string) => value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 const seconds = (iso: string) => Math.round(Date.parse(iso) / 1000);
 
@@ -101,6 +123,7 @@ export function prometheusText(clusters: ClusterStatus[], unreadable: string[] =
   const paused = family('chainbackup_schedule_paused', '1 when the schedule is paused');
   const nextRun = family('chainbackup_schedule_next_run_timestamp_seconds', 'When the schedule runs next');
   const windowEnd = family('chainbackup_pitr_window_end_timestamp_seconds', 'The newest moment a point-in-time restore reaches');
+  const keptBytes = family('chainbackup_kept_datadir_bytes', 'Bytes of the datadirs in-place restores kept beside the datadir');
   const lag = family('chainbackup_binlog_archive_lag_seconds', 'Seconds since the binlog archive last held everything the server had logged');
   for (const { health, broken } of clusters) {
     const cluster = { cluster: health.cluster };
@@ -119,6 +142,7 @@ export function prometheusText(clusters: ClusterStatus[], unreadable: string[] =
       paused({ ...cluster, schedule: schedule.type }, schedule.paused ? 1 : 0);
       if (schedule.nextRun && !schedule.paused) nextRun({ ...cluster, schedule: schedule.type }, seconds(schedule.nextRun));
     }
+    if (health.keptDatadirs) keptBytes(cluster, health.keptDatadirs.bytes);
     if (health.pointInTime?.window) windowEnd(cluster, seconds(health.pointInTime.window.to));
     if (health.pointInTime?.lagSeconds !== undefined) lag(cluster, health.pointInTime.lagSeconds);
   }

@@ -13,6 +13,11 @@ export function formatBytes(bytes: number): string {
 }
 
 /** A duration as a clock: "07:05", "1:02:03". */
+/** An age for people: minutes under an hour, hours under two days, then days ("42m", "5.3h", "8.0d"). */
+export function formatAge(seconds: number): string {
+  return seconds < 3600 ? `${Math.round(seconds / 60)}m` : seconds < 172_800 ? `${(seconds / 3600).toFixed(1)}h` : `${(seconds / 86_400).toFixed(1)}d`;
+}
+
 export function formatDuration(ms: number): string {
   const seconds = Math.max(0, Math.floor(ms / 1000));
   const hours = Math.floor(seconds / 3600);

@@ -17,6 +17,7 @@ export const WorkflowType = {
   pinBackup: 'pinBackup',
   catalog: 'catalog',
   clusterStatus: 'clusterStatus',
+  keptDatadirs: 'keptDatadirs',
   clusterLock: 'clusterLock',
   binlogArchiver: 'binlogArchiver',
 } as const;
@@ -106,6 +107,7 @@ export const WorkflowId = {
   retentionAfter: (cluster: string, backup: string) => `retention-${cluster}-after-${backup}`,
   catalog: (cluster: string, stamp: string) => `catalog-${cluster}-${stamp}`,
   status: (cluster: string, stamp: string) => `status-${cluster}-${stamp}`,
+  keptDatadirs: (cluster: string, stamp: string) => `kept-datadirs-${cluster}-${stamp}`,
   /** The one archiver of a cluster's binary log. */
   binlogArchiver: (cluster: string) => `chainbackup-binlogs-${cluster}`,
 } as const;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the project needs, idempotently: Debian packages (MariaDB 10.11,
-# mariadb-backup, sysbench, zstd, procps), the `temporal` CLI and MinIO built from their Go modules into
+# mariadb-backup, sysbench, zstd, procps, jq, and awscli unless an aws CLI is there), the `temporal` CLI and MinIO built from their Go modules into
 # .tools/bin, Node.js 24 LTS into .tools/node when the machine's own Node is older (all ignored by
 # git, reused when present), and the npm dependencies exactly as package-lock.json pins them.
 set -euo pipefail
@@ -22,7 +22,9 @@ log() { printf '[install] %s\n' "$*"; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 install_debian_packages() {
-  local wanted=(mariadb-server mariadb-client mariadb-backup sysbench zstd procps)
+  local wanted=(mariadb-server mariadb-client mariadb-backup sysbench zstd procps jq)
+  # docs/restore-by-hand.md fetches from S3 with the aws CLI (its test follows it); any install of it will do.
+  command -v aws >/dev/null 2>&1 || wanted+=(awscli)
   local missing=()
   for pkg in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

@@ -1,23 +1,23 @@
 /** `status`: each cluster's health, checked against the `health` rules of its configuration (exit 4 when one is broken). */
 import type { Command } from 'commander';
-import { brokenRules, prometheusText, type ClusterStatus } from '../../domain/health.js';
+import { brokenRules, healthWarnings, prometheusText, type ClusterStatus } from '../../domain/health.js';
 import { formatTimestamp } from '../../domain/names.js';
 import { WorkflowId } from '../../domain/workflow-contract.js';
 import { clusterStatus } from '../../workflows/index.js';
 import { CliError, ExitCode, type CliContext } from '../cli-context.js';
-import { formatBytes } from '../../domain/units.js';
+import { formatAge, formatBytes } from '../../domain/units.js';
 
 async function readStatus(cli: CliContext, cluster: string): Promise<ClusterStatus> {
   const { clusters } = await cli.config();
   const health = await cli.readOnly(clusterStatus, { workflowId: WorkflowId.status(cluster, formatTimestamp(Date.now())), args: [{ cluster }], summary: `Health of ${cluster} (chainbackup CLI)` });
   // The rules are this configuration's: a monitoring host may hold stricter ones than the workers.
   const rules = clusters.find((entry) => entry.name === cluster)?.health ?? {};
-  return { health, broken: brokenRules(health, rules) };
+  return { health, broken: brokenRules(health, rules), warnings: healthWarnings(health, rules) };
 }
 
-const age = (seconds: number) => (seconds < 3600 ? `${Math.round(seconds / 60)}m` : seconds < 172_800 ? `${(seconds / 3600).toFixed(1)}h` : `${(seconds / 86_400).toFixed(1)}d`);
+const age = formatAge;
 
-function describe({ health, broken }: ClusterStatus): string {
+function describe({ health, broken, warnings = [] }: ClusterStatus): string {
   const pitr = health.pointInTime;
   return [
     `${health.cluster}  ${broken.length === 0 ? 'OK' : `UNHEALTHY (${broken.length} rule${broken.length === 1 ? '' : 's'} broken)`}`,
@@ -33,7 +33,11 @@ function describe({ health, broken }: ClusterStatus): string {
           `  point in time:    ${pitr.window ? `${pitr.window.from} to ${pitr.window.to}${pitr.window.gaps > 0 ? ` (${pitr.window.gaps} gaps)` : ''}` : 'nothing reachable yet'}; archive ${pitr.lagSeconds === undefined ? 'did not answer' : `${age(pitr.lagSeconds)} behind${pitr.caughtUp ? ', caught up' : ''}`}`,
         ]
       : []),
+    ...(health.keptDatadirs && health.keptDatadirs.count > 0
+      ? [`  kept datadirs:    ${health.keptDatadirs.count}, ${formatBytes(health.keptDatadirs.bytes)}${health.keptDatadirs.diskBytes > 0 ? ` (${Math.round((health.keptDatadirs.bytes / health.keptDatadirs.diskBytes) * 1000) / 10}% of the disk)` : ''}, oldest ${health.keptDatadirs.oldest ?? '?'}`]
+      : []),
     ...broken.map((rule) => `  BROKEN ${rule.rule}: ${rule.message}`),
+    ...warnings.map((rule) => `  WARNING ${rule.rule}: ${rule.message}`),
   ].join('\n');
 }
 

@@ -5,17 +5,18 @@
  * each search attribute.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { chmod, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, lstat, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import type { Client } from '@temporalio/client';
 import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
 import { repoRoot, toolPath } from '../../devtools/sandbox/processes.js';
+import type { KeptDatadirs } from '../../domain/kept-datadirs.js';
 import type { Manifest } from '../../domain/manifest.js';
 import { WorkflowType } from '../../domain/workflow-contract.js';
 import { formatBytes } from '../../domain/units.js';
-import type { BackupResult, ClusterCatalog, RestoreResult } from '../../workflows/index.js';
-import { connectTestClient, createSandbox, filesystemStorage, runCli, startWorker, testRoot, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
+import { keptDatadirs, type BackupResult, type ClusterCatalog, type RestoreResult } from '../../workflows/index.js';
+import { connectTestClient, createSandbox, failureChain, filesystemStorage, runCli, startWorker, testRoot, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
 import { eventually } from '../support/workflow-worker.js';
 
 const taskQueue = uniqueName('operator');
@@ -119,6 +120,73 @@ describe('the chainbackup CLI, as an operator runs it', () => {
     const middle = await cli('delete', 'ops', full.name, '--yes');
     expect(middle).toMatchObject({ exitCode: 0, stdout: expect.stringMatching(new RegExp(`^deleted ${incrementName}, ${full.name} \\(`)) as unknown });
     expect(JSON.parse((await cli('list', 'ops', '--json')).stdout)).toEqual([expect.objectContaining({ chains: [], uncommitted: [] })]);
+  });
+
+  test('kept datadirs: listed with size and age, weighed by status, removed only when named and confirmed; nothing else is touched', async () => {
+    // The in-place restore above kept the replaced datadir.
+    const listed = await cli('kept', 'list', 'ops', '--json');
+    expect(listed.exitCode).toBe(0);
+    const listing = JSON.parse(listed.stdout) as KeptDatadirs;
+    expect(listing.datadir).toBe(source.datadir);
+    expect(listing.kept).toHaveLength(1);
+    const [kept] = listing.kept as [KeptDatadirs['kept'][number]];
+    expect(kept.name).toMatch(new RegExp(`^${basename(source.datadir)}\\.before-restore-\\d{4}-\\d{2}-\\d{2}T\\d{6}\\.\\d{3}Z$`));
+    // Every file's bytes (folders themselves not counted), as find sees them.
+    expect(kept.sizeBytes).toBe((await execa('find', [kept.path, '-not', '-type', 'd', '-printf', '%s\\n'])).stdout.split('\n').reduce((sum, size) => sum + Number(size), 0));
+    expect(listing.disk.totalBytes).toBeGreaterThan(kept.sizeBytes);
+    const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    expect((await cli('kept', 'list', 'ops')).stdout.split('\n')).toEqual([
+      expect.stringMatching(new RegExp(`^ops: 1 kept datadir beside ${escape(source.datadir)}, ${escape(formatBytes(kept.sizeBytes))} \\([\\d.]+% of the disk, [\\d.]+ \\S+ free\\)$`)),
+      expect.stringMatching(new RegExp(`^ {2}${escape(kept.name)} {2}${escape(formatBytes(kept.sizeBytes))} {2}kept \\S+ ago \\(${escape(kept.keptAt)}\\)$`)),
+    ]);
+
+    // Traps with a kept datadir's name: a link to the cluster's storage, and a plain file. Neither is listed or removed.
+    const parent = dirname(source.datadir);
+    const storage = (filesystemStorage(`${taskQueue}-ops`) as { path: string }).path;
+    const storedBefore = (await execa('find', [storage])).stdout;
+    const link = `${basename(source.datadir)}.before-restore-2020-01-01T000000.000Z`;
+    const file = `${basename(source.datadir)}.before-restore-2020-01-02T000000.000Z`;
+    await symlink(storage, join(parent, link));
+    await writeFile(join(parent, file), 'not a datadir\n');
+    try {
+      expect((JSON.parse((await cli('kept', 'list', 'ops', '--json')).stdout) as KeptDatadirs).kept.map((entry) => entry.name)).toEqual([kept.name]);
+      for (const name of [link, file, '../x', basename(source.datadir), `${basename(source.datadir)}.before-restore-../../etc`]) {
+        const refused = await cli('kept', 'remove', 'ops', name, '--yes');
+        expect(refused).toMatchObject({ exitCode: 2, stderr: expect.stringContaining(`"${name}": not a datadir kept by a restore of ops (kept: ${kept.name}); nothing was removed`) as unknown });
+        // The workflow refuses it too, when asked directly.
+        const direct = await client.workflow.execute(keptDatadirs, { taskQueue, workflowId: uniqueName('kept-direct'), args: [{ cluster: 'ops', remove: [name] }] }).catch((error: unknown) => error);
+        expect(failureChain(direct)[0]).toMatchObject({ type: 'InvalidRequest', message: expect.stringContaining(`"${name}" is not a datadir kept by a restore of ops`) as unknown });
+      }
+      expect(await cli('kept', 'remove', 'ops', '--older-than', 'a while', '--yes')).toMatchObject({ exitCode: 2, stderr: expect.stringContaining('--older-than: "a while" is not a duration') as unknown });
+      expect(await cli('kept', 'remove', 'ops')).toMatchObject({ exitCode: 2, stderr: expect.stringContaining('name the kept datadirs, or give --all, or --older-than') as unknown });
+      // Younger than the limit: nothing to remove.
+      expect(await cli('kept', 'remove', 'ops', '--older-than', '30d', '--yes')).toMatchObject({ exitCode: 0, stdout: expect.stringMatching(/^nothing to remove\n/) as unknown });
+
+      // status warns (and stays healthy) when they take more than the configured share of the disk.
+      const strict = await writeConfig(`${taskQueue}-kept-share`, { temporal: { taskQueue }, clusters: [source.clusterConfig('ops', filesystemStorage(`${taskQueue}-ops`), { health: { keptDatadirsMaxShare: 0.000001 } })] });
+      const status = await runCli(['--config', strict, 'status', 'ops']);
+      expect(status.exitCode).toBe(0);
+      expect(status.stdout).toMatch(/^ {2}kept datadirs: {4}1, [\d.]+ \S+ \([\d.]+% of the disk\), oldest \S+$/m);
+      expect(status.stdout).toContain('  WARNING health.keptDatadirsMaxShare: 1 datadir kept by restores take ');
+      expect((await cli('status', 'ops')).stdout).not.toContain('WARNING');
+
+      const unconfirmed = await cli('kept', 'remove', 'ops', '--all');
+      expect(unconfirmed).toMatchObject({ exitCode: 2, stderr: expect.stringContaining(`remove 1 kept datadir of ops:\n  removes ${kept.path} (${formatBytes(kept.sizeBytes)})`) as unknown });
+      expect(await cli('kept', 'remove', 'ops', '--all', '--dry-run')).toMatchObject({ exitCode: 0, stdout: expect.stringContaining('(dry run: nothing was changed)') as unknown });
+      expect((await lstat(kept.path)).isDirectory()).toBe(true);
+
+      const checksums = await source.checksums(['shop']);
+      const removed = await cli('kept', 'remove', 'ops', '--all', '--yes');
+      expect(removed).toMatchObject({ exitCode: 0, stdout: expect.stringMatching(new RegExp(`^removed ${escape(kept.name)} \\(${escape(formatBytes(kept.sizeBytes))} freed\\)\nops: 0 kept datadirs`)) as unknown });
+      await expect(lstat(kept.path)).rejects.toThrow(/ENOENT/);
+      // The datadir in use, the storage behind the link, and the file are as they were.
+      expect(await source.checksums(['shop'])).toEqual(checksums);
+      expect((await execa('find', [storage])).stdout).toBe(storedBefore);
+      expect(await readFile(join(parent, file), 'utf8')).toBe('not a datadir\n');
+    } finally {
+      await rm(join(parent, link), { force: true });
+      await rm(join(parent, file), { force: true });
+    }
   });
 
   test('a refused request exits 2 with the reason; --no-wait returns the workflow id', async () => {
