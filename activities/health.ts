@@ -11,6 +11,7 @@ import { describeCatalog, type BackupListing, type ClusterCatalog } from '../dom
 import { storageLabel } from '../domain/config.js';
 import { brokenRules, healthWarnings, type ClusterHealth, type ClusterStatus } from '../domain/health.js';
 import { scheduleId } from '../domain/schedules.js';
+import { WORK_BACKUP_TYPES } from '../domain/search-attributes.js';
 import { binlogArchiveQuery, progressQuery, WorkflowId } from '../domain/workflow-contract.js';
 import { summarizeArchive } from './binlogs.js';
 import { readCatalog } from './catalog.js';
@@ -21,7 +22,6 @@ import { readKeptDatadirs } from './kept-datadirs.js';
 /** How long a query to a running workflow may take before its answer is left out. */
 const QUERY_TIMEOUT_MS = 5_000;
 
-const WORK_TYPES = ['full', 'incremental', 'restore', 'verify', 'delete', 'retention', 'remove-kept'];
 
 async function within<T>(promise: Promise<T>): Promise<T | undefined> {
   let timer: NodeJS.Timeout | undefined;
@@ -59,7 +59,7 @@ export async function gatherHealth(client: Client, listing: ClusterCatalog, now 
   }
 
   const running: ClusterHealth['running'] = [];
-  const runningQuery = `BackupCluster = ${quoted(cluster)} AND ExecutionStatus = "Running" AND BackupType IN (${WORK_TYPES.map(quoted).join(', ')})`;
+  const runningQuery = `BackupCluster = ${quoted(cluster)} AND ExecutionStatus = "Running" AND BackupType IN (${WORK_BACKUP_TYPES.map(quoted).join(', ')})`;
   for await (const execution of client.workflow.list({ query: runningQuery })) {
     const type = execution.typedSearchAttributes.getAll().find((pair) => pair.key.name === 'BackupType')?.value;
     const progress = await within(client.workflow.getHandle(execution.workflowId, execution.runId).query(progressQuery));
@@ -75,7 +75,7 @@ export async function gatherHealth(client: Client, listing: ClusterCatalog, now 
       .catch(() => undefined);
     if (!description) continue;
     const next = description.info.nextActionTimes[0];
-    schedules.push({ id, type, paused: description.state.paused, ...(next && !description.state.paused ? { nextRun: next.toISOString() } : {}) });
+    schedules.push({ id, type, paused: description.state.paused, timezone: description.spec.timezone ?? 'UTC', ...(next && !description.state.paused ? { nextRun: next.toISOString() } : {}) });
   }
 
   let pointInTime: ClusterHealth['pointInTime'];

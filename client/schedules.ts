@@ -17,6 +17,8 @@ export type { ApplyReport, ClusterScheduleView };
 /** Memo keys: which deployment (shared task queue) owns a schedule, and what it was last set to. */
 const OWNER_MEMO = 'chainbackupTaskQueue';
 const FINGERPRINT_MEMO = 'chainbackupSchedule';
+/** The cadence in words, on each run (the schedule's own memo cannot change after it is created; its note and calendar comment follow). */
+const CADENCE_MEMO = 'chainbackupCadence';
 
 /** Schedules created, updated or deleted at once by `apply`: a fleet's configuration applies in seconds, not minutes. */
 const APPLY_CONCURRENCY = 8;
@@ -47,7 +49,7 @@ function scheduleOptions(schedule: DesiredSchedule): Omit<ScheduleOptions, 'sche
         { key: BackupTypeKey, value: schedule.type },
       ],
       staticSummary: `Scheduled ${schedule.type} backup of ${schedule.cluster} (${cadence})`,
-      memo: { [FINGERPRINT_MEMO]: scheduleFingerprint(schedule) },
+      memo: { [FINGERPRINT_MEMO]: scheduleFingerprint(schedule), [CADENCE_MEMO]: `${schedule.type} backups, ${cadence}` },
     },
     // A backup still running when the next one is due is not doubled; the cluster lock serializes the rest.
     policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: schedule.catchupWindow },
@@ -89,7 +91,8 @@ export async function applySchedules(client: Client, config: Config): Promise<Ap
       return 'created';
     }
     if (current.action.type !== 'startWorkflow' || current.action.memo?.[FINGERPRINT_MEMO] !== scheduleFingerprint(schedule)) {
-      await client.schedule.getHandle(schedule.id).update((previous) => ({ ...previous, ...options, state: previous.state }));
+      // A paused schedule keeps the operator's note (why it is paused); any other says the new cadence.
+      await client.schedule.getHandle(schedule.id).update((previous) => ({ ...previous, ...options, state: previous.state.paused ? previous.state : { ...previous.state, note: `updated by chainbackup: ${describeCadence(schedule)}` } }));
       return 'updated';
     }
     return 'unchanged';
@@ -155,14 +158,17 @@ export async function describeClusterSchedules(client: Client, cluster: string):
       return all.slice(from, to + 1).filter((_, index) => index % (range.step || 1) === 0);
     });
     const weekdays = (Object.keys(DAY_NAMES) as Weekday[]).filter((day) => days.includes(DAY_NAMES[day]));
+    const timezone = description.spec.timezone ?? 'UTC';
     views.push({
       id,
       type,
-      cadence: describeCadence({ days: weekdays, hour: calendar?.hour[0]?.start ?? 0, minute: calendar?.minute[0]?.start ?? 0, timezone: description.spec.timezone ?? 'UTC' }),
+      cadence: describeCadence({ days: weekdays, hour: calendar?.hour[0]?.start ?? 0, minute: calendar?.minute[0]?.start ?? 0, timezone }),
+      timezone,
       paused: description.state.paused,
       jitterSeconds: (description.spec.jitter ?? 0) / 1000,
       note: description.state.note ?? '',
-      nextRuns: description.info.nextActionTimes.slice(0, 3).map((time) => time.toISOString()),
+      // The server lists the times a paused schedule would run; it runs none of them.
+      nextRuns: description.state.paused ? [] : description.info.nextActionTimes.slice(0, 3).map((time) => time.toISOString()),
       recentRuns: description.info.recentActions.slice(-5).map((action) => ({ scheduledAt: action.scheduledAt.toISOString(), workflowId: action.action.workflow.workflowId })),
     });
   }

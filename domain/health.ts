@@ -20,7 +20,8 @@ export interface ClusterHealth {
   failuresSinceBackup: { workflowId: string; type: string; closedAt: string }[];
   /** Work running on the cluster now, with its phase when its worker answered. */
   running: { workflowId: string; type: string; phase?: string }[];
-  schedules: { id: string; type: string; paused: boolean; nextRun?: string }[];
+  /** `timezone` is the calendar's (absent from workers before it was reported). */
+  schedules: { id: string; type: string; paused: boolean; timezone?: string; nextRun?: string }[];
   /** The datadirs in-place restores kept beside the datadir, and the disk they are on (absent from workers before they were weighed). */
   keptDatadirs?: { count: number; bytes: number; diskBytes: number; oldest?: string };
   /** Clusters that archive their binlog: the recoverable window (null: nothing reachable yet) and how far the archive is behind. */

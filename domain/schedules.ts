@@ -75,10 +75,13 @@ export interface ClusterScheduleView {
   id: string;
   type: BackupType;
   cadence: string;
+  /** The cluster's time zone, which the calendar is in. */
+  timezone: string;
   paused: boolean;
   /** Runs start up to this many seconds after the set time. */
   jitterSeconds: number;
   note: string;
+  /** The next runs (UTC); none while paused. */
   nextRuns: string[];
   recentRuns: { scheduledAt: string; workflowId: string }[];
 }

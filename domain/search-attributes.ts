@@ -15,3 +15,19 @@ export const SEARCH_ATTRIBUTES = [
   ...[BackupClusterKey, BackupTypeKey, BackupNameKey, BackupChainBaseKey, VerificationResultKey].map((key) => ({ name: key.name, type: 'Keyword' as const })),
   { name: BinlogGapsKey.name, type: 'Int' as const },
 ];
+
+/** `BackupType` of work that changes or proves a cluster's backups or data. */
+export const WORK_BACKUP_TYPES = ['full', 'incremental', 'restore', 'verify', 'delete', 'retention', 'pin', 'unpin', 'remove-kept'] as const;
+/** `BackupType` of the short read-only runs of `list`, `show`, `status` and `kept list`: left out of the views below. */
+export const READ_ONLY_BACKUP_TYPES = ['catalog', 'status', 'kept-datadirs'] as const;
+
+const keywordList = (values: readonly string[]) => values.map((value) => `"${value}"`).join(', ');
+
+/** The Web UI's saved views the README recommends (and `devtools/web-ui-screenshots.ts` saves): a name and its visibility query. */
+export const SAVED_VIEWS = [
+  { name: 'Backup work', query: `BackupType IN (${keywordList(WORK_BACKUP_TYPES)})` },
+  { name: 'Running backups', query: 'ExecutionStatus = "Running" AND BackupType IN ("full", "incremental")' },
+  { name: 'Failed backup work', query: `ExecutionStatus IN ("Failed", "TimedOut", "Terminated") AND BackupType IN (${keywordList(WORK_BACKUP_TYPES)})` },
+  { name: 'Unverified backups', query: 'ExecutionStatus = "Completed" AND BackupType IN ("full", "incremental") AND VerificationResult IS NULL' },
+  { name: 'Failed verifications', query: 'VerificationResult = "failed"' },
+] as const;

@@ -18,6 +18,27 @@ export function formatAge(seconds: number): string {
   return seconds < 3600 ? `${Math.round(seconds / 60)}m` : seconds < 172_800 ? `${(seconds / 3600).toFixed(1)}h` : `${(seconds / 86_400).toFixed(1)}d`;
 }
 
+/** A span of time as configurations write it: "45s", "10m", "1h30m", "2d". */
+export function formatSpan(seconds: number): string {
+  const parts: string[] = [];
+  let left = Math.max(0, Math.round(seconds));
+  for (const [unit, size] of [['d', 86_400], ['h', 3600], ['m', 60], ['s', 1]] as const) {
+    if (left >= size) {
+      parts.push(`${Math.floor(left / size)}${unit}`);
+      left %= size;
+    }
+  }
+  return parts.join('') || '0s';
+}
+
+/** A moment in a time zone, for people: "2026-12-05 02:30 Europe/Berlin". */
+export function formatInZone(iso: string, timeZone: string): string {
+  const fields = Object.fromEntries(
+    new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).formatToParts(new Date(iso)).map((part) => [part.type, part.value]),
+  );
+  return `${fields.year}-${fields.month}-${fields.day} ${fields.hour}:${fields.minute} ${timeZone}`;
+}
+
 export function formatDuration(ms: number): string {
   const seconds = Math.max(0, Math.floor(ms / 1000));
   const hours = Math.floor(seconds / 3600);

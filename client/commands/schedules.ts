@@ -1,5 +1,6 @@
 /** `schedule …` and `incremental …`: the weekly cadence as Temporal Schedules. */
 import { Option, type Command } from 'commander';
+import { formatInZone, formatSpan } from '../../domain/units.js';
 import { parseWeekSchedule } from '../../domain/week.js';
 import { CliError, ExitCode, print, type CliContext } from '../cli-context.js';
 import { setIncremental } from '../config-edit.js';
@@ -40,9 +41,9 @@ export function registerScheduleCommands(program: Command, cli: CliContext): voi
           : views
               .map((view) =>
                 [
-                  `${view.id}  ${view.type} backups, ${view.cadence}${view.jitterSeconds > 0 ? `, starting up to ${view.jitterSeconds} s later` : ''}${view.paused ? '  [PAUSED]' : ''}`,
+                  `${view.id}  ${view.type} backups, ${view.cadence}${view.jitterSeconds > 0 ? `, starting up to ${formatSpan(view.jitterSeconds)} later` : ''}${view.paused ? '  [PAUSED]' : ''}`,
                   view.note ? `  note: ${view.note}` : '',
-                  `  next: ${view.nextRuns.join(', ') || 'none'}`,
+                  `  next: ${view.paused ? 'none while paused (`chainbackup schedule resume` to run again)' : view.nextRuns.map((run) => formatInZone(run, view.timezone)).join(', ') || 'none'}`,
                   ...view.recentRuns.map((run) => `  ran:  ${run.scheduledAt}  ${run.workflowId}`),
                 ]
                   .filter(Boolean)

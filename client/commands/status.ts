@@ -5,7 +5,7 @@ import { formatTimestamp } from '../../domain/names.js';
 import { WorkflowId } from '../../domain/workflow-contract.js';
 import { clusterStatus } from '../../workflows/index.js';
 import { CliError, ExitCode, type CliContext } from '../cli-context.js';
-import { formatAge, formatBytes } from '../../domain/units.js';
+import { formatAge, formatBytes, formatInZone } from '../../domain/units.js';
 
 async function readStatus(cli: CliContext, cluster: string): Promise<ClusterStatus> {
   const { clusters } = await cli.config();
@@ -26,7 +26,7 @@ function describe({ health, broken, warnings = [] }: ClusterStatus): string {
     ...health.failedVerifications.map((failed) => `  FAILED verification: ${failed.name} at ${failed.verifiedAt}: ${failed.problems.join('; ')}`),
     `  failures since:   ${health.failuresSinceBackup.length === 0 ? 'none' : health.failuresSinceBackup.map((failure) => `${failure.workflowId} (${failure.type}, ${failure.closedAt})`).join(', ')}`,
     `  running now:      ${health.running.length === 0 ? 'nothing' : health.running.map((work) => `${work.workflowId} (${work.type})${work.phase ? `: ${work.phase}` : ''}`).join('; ')}`,
-    `  schedules:        ${health.schedules.length === 0 ? 'none' : health.schedules.map((schedule) => `${schedule.type} ${schedule.paused ? 'PAUSED' : `next ${schedule.nextRun ?? '(none)'}`}`).join(', ')}`,
+    `  schedules:        ${health.schedules.length === 0 ? 'none' : health.schedules.map((schedule) => `${schedule.type} ${schedule.paused ? 'PAUSED (no run until resumed)' : `next ${schedule.nextRun ? formatInZone(schedule.nextRun, schedule.timezone ?? 'UTC') : '(none)'}`}`).join(', ')}`,
     `  storage:          ${formatBytes(health.storage.committedBytes)} in ${health.storage.chains} chain${health.storage.chains === 1 ? '' : 's'}${health.storage.uncommittedBytes > 0 ? ` (+ ${formatBytes(health.storage.uncommittedBytes)} uncommitted)` : ''} at ${health.storage.label}`,
     ...(pitr
       ? [

@@ -13,6 +13,7 @@ import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
 import { repoRoot, toolPath } from '../../devtools/sandbox/processes.js';
 import type { KeptDatadirs } from '../../domain/kept-datadirs.js';
 import type { Manifest } from '../../domain/manifest.js';
+import { READ_ONLY_BACKUP_TYPES, SAVED_VIEWS } from '../../domain/search-attributes.js';
 import { WorkflowType } from '../../domain/workflow-contract.js';
 import { formatBytes } from '../../domain/units.js';
 import { keptDatadirs, type BackupResult, type ClusterCatalog, type RestoreResult } from '../../workflows/index.js';
@@ -311,6 +312,51 @@ describe('the README’s temporal CLI commands', () => {
     expect(restoreResult).toMatch(new RegExp(`"restored":\\s*"${backupName}"`));
     expect(schedules).toContain('chainbackup-schedule-shop-full');
     expect(trigger).toBeDefined();
+  });
+});
+
+describe('the saved views', () => {
+  test('the README lists each one; each query runs on the server; the work views leave the read-only runs out', async () => {
+    const readme = await readFile(join(repoRoot, 'README.md'), 'utf8');
+    const ids = async (query: string) => {
+      const found: string[] = [];
+      for await (const execution of client.workflow.list({ query: `(${query}) AND TaskQueue = "${taskQueue}"` })) found.push(execution.workflowId);
+      return found;
+    };
+    const views = Object.fromEntries(SAVED_VIEWS.map((view) => [view.name, view.query]));
+    for (const view of SAVED_VIEWS) expect(readme).toContain(`| ${view.name} | \`${view.query}\` |`);
+    // The earlier tests ran list, show, status and kept list (read-only), backups, a refused backup and a verification.
+    const readOnly = await eventually('the read-only runs are listed', async () => {
+      const found = await ids(`BackupType IN (${READ_ONLY_BACKUP_TYPES.map((type) => `"${type}"`).join(', ')})`);
+      return ['catalog-ops-', 'status-ops-', 'kept-datadirs-ops-'].every((prefix) => found.some((id) => id.startsWith(prefix))) ? found : undefined;
+    });
+    expect(readOnly.length).toBeGreaterThan(3);
+    const work = await ids(views['Backup work'] ?? '');
+    expect(work).toEqual(expect.arrayContaining([expect.stringMatching(/^backup-ops-full-/), expect.stringMatching(/^restore-ops-/), expect.stringMatching(/^verify-ops-/), expect.stringMatching(/^delete-ops-/)]));
+    expect(work.filter((id) => readOnly.includes(id))).toEqual([]);
+    const failed = await ids(views['Failed backup work'] ?? '');
+    expect(failed).toEqual(expect.arrayContaining([expect.stringMatching(/^backup-ops-incremental-/)]));
+    expect(failed.filter((id) => readOnly.includes(id) || id === 'backup-shop-full-manual-1')).toEqual([]);
+    expect(await ids(views['Unverified backups'] ?? '')).toEqual(expect.arrayContaining([expect.stringMatching(/^backup-ops-full-/)]));
+    // A backup held by its slow tool is running: the view has it, and only running backups.
+    const slow = await cli('backup', 'ops-slow', '--type', 'full', '--no-wait');
+    expect(slow.exitCode).toBe(0);
+    try {
+      const running = await eventually('the running backup is listed', async () => {
+        const found = await ids(views['Running backups'] ?? '');
+        return found.includes(slow.stdout) ? found : undefined;
+      });
+      expect(running.filter((id) => !id.startsWith('backup-'))).toEqual([]);
+    } finally {
+      await client.workflow.getHandle(slow.stdout).cancel();
+      await client.workflow.getHandle(slow.stdout).result().catch(() => undefined);
+    }
+    expect(await ids(views['Failed verifications'] ?? '')).toEqual([]);
+    // The README's shell line for "failed in the last day", as written but for this test's queue.
+    const line = /`(temporal workflow list --query "ExecutionStatus = 'Failed'[^`]*)`/.exec(readme)?.[1];
+    expect(line).toBeDefined();
+    const run = await execa('bash', ['-c', (line ?? '').replace('temporal ', `${toolPath('temporal')} `).replace('CloseTime >', `TaskQueue = '${taskQueue}' AND CloseTime >`)], { env: { ...process.env }, reject: false });
+    expect(run).toMatchObject({ exitCode: 0, stdout: expect.stringMatching(/backup-ops-incremental-/) as unknown });
   });
 });
 

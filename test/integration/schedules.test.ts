@@ -78,6 +78,11 @@ describe('schedule apply and describe', () => {
     // The next run is on a Monday or Thursday, 02:30 to 02:40 in Berlin (the 10 minutes of jitter).
     const next = new Date(full?.nextRuns[0] ?? '');
     expect([1, 4]).toContain(new Date(next.toLocaleString('en-US', { timeZone: 'Europe/Berlin' })).getDay());
+    // For people: the jitter as a duration, the next runs in the cluster's time zone; the note says the cadence.
+    const text = (await cli('schedule', 'describe', weekly)).stdout;
+    expect(text).toContain(`chainbackup-schedule-${weekly}-full  full backups, mon,thu at 02:30 Europe/Berlin, starting up to 10m later\n  note: created by chainbackup: mon,thu at 02:30 Europe/Berlin\n`);
+    expect(text).toMatch(/^ {2}next: \d{4}-\d\d-\d\d 02:(3\d|40) Europe\/Berlin, /m);
+    expect(full?.timezone).toBe('Europe/Berlin');
   });
 
   test('applying the same configuration twice changes nothing the second time', async () => {
@@ -94,6 +99,11 @@ describe('incremental enable and disable (the Aiven settings)', () => {
     expect(run.exitCode).toBe(0);
     expect((JSON.parse(run.stdout) as ApplyReport).updated.sort()).toEqual([`chainbackup-schedule-${weekly}-full`, `chainbackup-schedule-${weekly}-incremental`]);
     expect(await cadences(weekly)).toEqual({ full: 'tue,sat at 02:30 Europe/Berlin', incremental: 'sun,mon,wed,thu,fri at 02:30 Europe/Berlin' });
+    // The note, the calendar's comment and the runs' memo follow the new cadence.
+    const described = await client.schedule.getHandle(`chainbackup-schedule-${weekly}-full`).describe();
+    expect(described.state.note).toBe('updated by chainbackup: tue,sat at 02:30 Europe/Berlin');
+    expect(described.spec.calendars?.[0]?.comment).toBe('full backups, tue,sat at 02:30 Europe/Berlin');
+    expect(described.action.type === 'startWorkflow' ? described.action.memo?.chainbackupCadence : undefined).toBe('full backups, tue,sat at 02:30 Europe/Berlin');
     const text = await readFile(configPath, 'utf8');
     expect(text.startsWith('# production backups: edit with care\n')).toBe(true);
     const cluster = (YAML.parse(text) as { clusters: { name: string; incremental: unknown }[] }).clusters.find((entry) => entry.name === weekly);
@@ -124,7 +134,11 @@ describe('incremental enable and disable (the Aiven settings)', () => {
 describe('pause, resume and trigger', () => {
   test('pause and resume a cluster’s schedules', async () => {
     expect((await cli('schedule', 'pause', daily, '--note', 'maintenance window')).exitCode).toBe(0);
-    expect(await describeSchedules(daily)).toEqual([expect.objectContaining({ paused: true, note: 'maintenance window' })]);
+    expect(await describeSchedules(daily)).toEqual([expect.objectContaining({ paused: true, note: 'maintenance window', nextRuns: [] })]);
+    // The server still computes the times a paused schedule would run: none is shown as if it would.
+    expect((await client.schedule.getHandle(`chainbackup-schedule-${daily}-full`).describe()).info.nextActionTimes.length).toBeGreaterThan(0);
+    expect((await cli('schedule', 'describe', daily)).stdout).toContain('[PAUSED]\n  note: maintenance window\n  next: none while paused (`chainbackup schedule resume` to run again)');
+    expect((await cli('status', daily)).stdout).toContain('  schedules:        full PAUSED (no run until resumed)');
     // A paused schedule stays paused when apply updates nothing or something else.
     await apply();
     expect((await describeSchedules(daily))[0]?.paused).toBe(true);
