@@ -13,6 +13,7 @@ import { hostActivities } from './activities.js';
 import { withClusterLock } from './cluster-lock.js';
 import { beginClusterWork } from './cluster-work.js';
 import { reportPhase } from './progress.js';
+import { formatBytes } from '../domain/units.js';
 import { restore } from './restore.js';
 import { retention, type RetentionResult } from './retention.js';
 
@@ -52,7 +53,7 @@ export async function backup(input: BackupRequestInput): Promise<BackupResult> {
       (removed) => ({ workflowId: retentionRun.workflowId, removed: removed.removed, freedBytes: removed.freedBytes, keptChains: removed.keptChains, orphans: removed.orphans, ...(removed.keptByPin ? { keptByPin: removed.keptByPin } : {}) }),
       (error: unknown) => ({ workflowId: retentionRun.workflowId, removed: [], freedBytes: 0, keptChains: [], orphans: [], failed: rootMessage(error) }),
     );
-    reportPhase(`Committed ${result.name} (LSN ${result.fromLsn} to ${result.toLsn}, ${result.sizeBytes} bytes); ${result.retention.failed ? `the retention after it failed: ${result.retention.failed}` : `the retention after it removed ${result.retention.removed.length} backups`}`);
+    reportPhase(`Committed ${result.name} (LSN ${result.fromLsn} to ${result.toLsn}, ${formatBytes(result.sizeBytes)} stored); ${result.retention.failed ? `the retention after it failed: ${result.retention.failed}` : `the retention after it removed ${result.retention.removed.length} backups`}`);
   }
   // Verified once the lock is free: the verification is a restore of its own, which takes the lock.
   if (cluster.verification?.afterBackup && patched('verify-after-backup')) return { ...result, verification: await verifyAfterBackup(cluster, result) };
@@ -157,7 +158,7 @@ async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings)
     reportPhase(`Committing ${location.name}: writing its manifest`);
     await host.quick.commitBackup({ cluster: cluster.name, manifest });
     log.info('backup committed', { backup: manifest.name, type: manifest.type, fromLsn: manifest.fromLsn, toLsn: manifest.toLsn, sizeBytes: manifest.sizeBytes });
-    reportPhase(`Committed ${location.name} (LSN ${manifest.fromLsn} to ${manifest.toLsn}, ${manifest.sizeBytes} bytes)`);
+    reportPhase(`Committed ${location.name} (LSN ${manifest.fromLsn} to ${manifest.toLsn}, ${formatBytes(manifest.sizeBytes)} stored)`);
     result = {
       name: manifest.name,
       cluster: manifest.cluster,

@@ -13,6 +13,7 @@ import { hostActivities, orchestrator } from './activities.js';
 import { withClusterLock } from './cluster-lock.js';
 import { beginClusterWork } from './cluster-work.js';
 import { reportPhase } from './progress.js';
+import { formatBytes } from '../domain/units.js';
 
 export interface DeletionResult {
   cluster: string;
@@ -123,7 +124,7 @@ export async function retention(input: RetentionRequestInput): Promise<Retention
       reportPhase('Removing archived binlogs no kept backup needs');
       result.binlogs = await pruneBinlogs();
     }
-    reportPhase(`Removed ${result.removed.length} backups, ${result.orphans.length} orphan folders and ${result.binlogs?.removed.length ?? 0} archived binlogs, ${result.freedBytes + (result.binlogs?.freedBytes ?? 0)} bytes`);
+    reportPhase(`Removed ${result.removed.length} backups, ${result.orphans.length} orphan folders and ${result.binlogs?.removed.length ?? 0} archived binlogs, ${formatBytes(result.freedBytes + (result.binlogs?.freedBytes ?? 0))} freed`);
     return result;
   });
 }

@@ -220,7 +220,8 @@ describe('the chainbackup CLI, as an operator runs it', () => {
 
     const unreachable = await runCli(['--config', configPath, 'list', 'ops'], { TEMPORAL_ADDRESS: '127.0.0.1:9' });
     expect(unreachable.exitCode).toBe(3);
-    expect(unreachable.stderr).toMatch(/^chainbackup: cannot reach Temporal/);
+    expect(unreachable.stderr).toMatch(/^chainbackup: cannot reach Temporal at 127\.0\.0\.1:9 \(/);
+    expect((await runCli(['kept', 'list', '--help'])).stdout).toContain('Example:\n  chainbackup kept list shop\n');
   });
 });
 
