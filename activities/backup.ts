@@ -21,6 +21,8 @@ import type { ServerLayout } from '../domain/server-layout.js';
 import type { ClusterConfig } from '../domain/config.js';
 import type { ActivityDeps } from './deps.js';
 import type { ObjectStore } from './storage/index.js';
+import { ENCRYPTION_SCHEME, type EncryptionKey } from '../encryption/objects.js';
+import { backupObjectIdentity, getSmallObject, putSmallObject, sealing } from './sealed-store.js';
 import { eachLine, Progress, StreamMeter, tailLines } from './streams.js';
 import { toolCopyTracker } from '../domain/units.js';
 import { backupToolFor } from './tools/backup-tool.js';
@@ -40,6 +42,8 @@ export interface TakenBackup {
   checkpoints: Checkpoints;
   info: BackupInfo;
   compression: Compression;
+  /** How the stored objects are sealed (absent: not encrypted, and from workers before encryption). */
+  encryption?: { scheme: typeof ENCRYPTION_SCHEME; keyId: string };
   parallel: number;
   toolName: string;
   serverVersion: string;
@@ -50,7 +54,7 @@ export interface TakenBackup {
   inventory?: TableInventory;
 }
 
-function sha256(text: string): string {
+function sha256(text: string | Buffer): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
@@ -110,6 +114,10 @@ interface StreamInput {
   cancelled: AbortSignal;
   progress: Progress;
   incrementalLsn?: string;
+  /** The backup's name, which sealed objects are bound to. */
+  backup: string;
+  /** The key to seal the stream with; none: stored as the tool (and zstd) wrote it. */
+  seal: EncryptionKey | undefined;
 }
 
 interface StreamedBackup {
@@ -126,7 +134,7 @@ interface StreamedBackup {
  * Runs the backup tool and streams its output straight into storage (through zstd when asked),
  * counting bytes and hashing on the fly. Nothing is staged on local disk.
  */
-async function streamBackup({ cluster, store, folder, defaultsFile, scratch, abort, cancelled, progress, incrementalLsn }: StreamInput): Promise<StreamedBackup> {
+async function streamBackup({ cluster, store, folder, defaultsFile, scratch, abort, cancelled, progress, incrementalLsn, backup, seal }: StreamInput): Promise<StreamedBackup> {
   const tool = backupToolFor(cluster.flavour);
   // A configured path (a specific tool build, or a stand-in in benchmarks) replaces the one on PATH.
   const toolBinary = cluster.backup.toolPath ?? tool.binary;
@@ -181,6 +189,9 @@ async function streamBackup({ cluster, store, folder, defaultsFile, scratch, abo
     steps.push(['zstd', zstd], ['zstd report', finished(zstd.stderr)]);
     source = zstd.stdout;
   }
+  // Compression before encryption: sealed bytes do not compress.
+  const sealer = sealing(seal, backupObjectIdentity(backup, dataObject));
+  if (sealer) source = source.pipe(sealer);
   progress.phase('streaming', { bytesTotal: datadirBytes });
   steps.push(['upload', store.upload(`${folder}${dataObject}`, source.pipe(storedMeter), { signal: abort.signal, expectedBytes: datadirBytes })]);
   // The first step to fail stops the others, so a dead upload never leaves the tool blocked on a full pipe.
@@ -207,7 +218,7 @@ async function streamBackup({ cluster, store, folder, defaultsFile, scratch, abo
 }
 
 /** Stores the tool's checkpoints and info files beside the data, and parses them for the manifest. */
-async function storeCheckpoints(store: ObjectStore, folder: string, lsnDir: string, toolBinary: string, backup: string): Promise<{ objects: ManifestObject[]; checkpoints: Checkpoints; info: BackupInfo }> {
+async function storeCheckpoints(store: ObjectStore, folder: string, lsnDir: string, toolBinary: string, backup: string, seal: EncryptionKey | undefined): Promise<{ objects: ManifestObject[]; checkpoints: Checkpoints; info: BackupInfo }> {
   const checkpointsText = await readFile(join(lsnDir, CHECKPOINTS_OBJECT), 'utf8');
   const infoText = await readFile(join(lsnDir, INFO_OBJECT), 'utf8').catch(() => '');
   let checkpoints: Checkpoints;
@@ -216,13 +227,14 @@ async function storeCheckpoints(store: ObjectStore, folder: string, lsnDir: stri
   } catch (error) {
     throw businessFailure(FailureType.BackupToolFailed, `${toolBinary} wrote an unusable ${CHECKPOINTS_OBJECT} for ${backup}: ${(error as Error).message}`);
   }
-  await store.putText(`${folder}${CHECKPOINTS_OBJECT}`, checkpointsText);
-  if (infoText) await store.putText(`${folder}${INFO_OBJECT}`, infoText);
+  const stored: ManifestObject[] = [];
+  for (const [name, text] of [[CHECKPOINTS_OBJECT, checkpointsText], [INFO_OBJECT, infoText]] as const) {
+    if (!text) continue;
+    const { size, bytes } = await putSmallObject(store, `${folder}${name}`, backupObjectIdentity(backup, name), text, seal);
+    stored.push({ name, size, sha256: sha256(bytes) });
+  }
   return {
-    objects: [
-      { name: CHECKPOINTS_OBJECT, size: Buffer.byteLength(checkpointsText), sha256: sha256(checkpointsText) },
-      ...(infoText ? [{ name: INFO_OBJECT, size: Buffer.byteLength(infoText), sha256: sha256(infoText) }] : []),
-    ],
+    objects: stored,
     checkpoints,
     info: parseBackupInfo(infoText),
   };
@@ -242,7 +254,7 @@ export function backupActivities(deps: ActivityDeps) {
      */
     async readStoredCheckpoints(input: { cluster: string; location: BackupLocation }): Promise<Checkpoints | { problem: string }> {
       const store = deps.store(deps.cluster(input.cluster));
-      const text = await store.getText(`${backupFolder(input.location)}${CHECKPOINTS_OBJECT}`);
+      const text = await getSmallObject(store, `${backupFolder(input.location)}${CHECKPOINTS_OBJECT}`, backupObjectIdentity(input.location.name, CHECKPOINTS_OBJECT), await deps.keys());
       if (text === undefined) return { problem: `its ${CHECKPOINTS_OBJECT} is missing from ${store.label}` };
       try {
         return parseCheckpoints(text);
@@ -270,6 +282,8 @@ export function backupActivities(deps: ActivityDeps) {
       const { workflowExecution, attempt } = Context.current().info;
       const workflowId = workflowExecution?.workflowId ?? '';
       await store.putText(`${folder}${STARTED_OBJECT}`, `${JSON.stringify({ backup: input.location.name, workflowId, attempt, startedAt })}\n`);
+      // A key that cannot be read fails the backup before the tool runs, naming the key.
+      const seal = (await deps.keys()).current;
       const source = await readSource(cluster);
       const inventoryBefore = await readInventory(cluster);
       const defaults = await writeDefaultsFile(cluster.connection, await readPassword(cluster.connection));
@@ -278,9 +292,9 @@ export function backupActivities(deps: ActivityDeps) {
       const onCancel = () => abort.abort(activitySignal.reason);
       activitySignal.addEventListener('abort', onCancel, { once: true });
       try {
-        const streamed = await streamBackup({ cluster, store, folder, defaultsFile: defaults.path, scratch, abort, cancelled: activitySignal, progress, ...(input.incrementalLsn !== undefined ? { incrementalLsn: input.incrementalLsn } : {}) });
+        const streamed = await streamBackup({ cluster, store, folder, defaultsFile: defaults.path, scratch, abort, cancelled: activitySignal, progress, backup: input.location.name, seal, ...(input.incrementalLsn !== undefined ? { incrementalLsn: input.incrementalLsn } : {}) });
         progress.phase('recording checkpoints');
-        const recorded = await storeCheckpoints(store, folder, streamed.lsnDir, streamed.toolBinary, input.location.name);
+        const recorded = await storeCheckpoints(store, folder, streamed.lsnDir, streamed.toolBinary, input.location.name, seal);
         const inventory = stableInventory(inventoryBefore, await readInventory(cluster));
         return {
           objects: [{ name: streamed.dataObject, size: streamed.storedBytes, sha256: streamed.sha256 }, ...recorded.objects],
@@ -289,6 +303,7 @@ export function backupActivities(deps: ActivityDeps) {
           checkpoints: recorded.checkpoints,
           info: recorded.info,
           compression: cluster.backup.compression,
+          ...(seal ? { encryption: { scheme: ENCRYPTION_SCHEME, keyId: seal.id } } : {}),
           parallel: cluster.backup.parallel,
           toolName: recorded.info.toolName ?? streamed.toolBinary,
           serverVersion: recorded.info.serverVersion ?? source.version,

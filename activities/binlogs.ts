@@ -53,6 +53,8 @@ import type { ActivityDeps } from './deps.js';
 import { historyOf, readRestoreRecord } from './restore-record.js';
 import { failpoint } from './failpoints.js';
 import type { ObjectStore } from './storage/index.js';
+import { DecryptStream, ENCRYPTION_SCHEME, EncryptionError, type KeyRing } from '../encryption/objects.js';
+import { binlogObjectIdentity, encryptionFailure, sealing } from './sealed-store.js';
 import { Progress, StreamMeter, tailLines } from './streams.js';
 
 /** What binlog retention removed (or, in a dry run, would remove). */
@@ -200,7 +202,7 @@ async function downloadArchivedBinlogs(
   files: ReplayPlan['files'],
   folder: string,
   nameOf: (index: number) => string,
-  { progress, signal, stop = {} }: { progress: Progress; signal: AbortSignal; stop?: { stopAfter?: number; stopAfterGtid?: Gtid } },
+  { progress, signal, keys, stop = {} }: { progress: Progress; signal: AbortSignal; keys: KeyRing; stop?: { stopAfter?: number; stopAfterGtid?: Gtid } },
 ): Promise<BinlogFacts[]> {
   await rm(folder, { recursive: true, force: true });
   await mkdir(folder, { recursive: true });
@@ -211,7 +213,11 @@ async function downloadArchivedBinlogs(
     const meter = new StreamMeter((done) => progress.update(bytes + done));
     const scanner = new BinlogScanner(stop);
     const zstd = execa('zstd', ['-q', '-d', '-c'], { buffer: false, cancelSignal: signal, ...childProcessOptions() });
-    await Promise.all([pipeline(await store.download(key), meter, zstd.stdin, { signal }), pipeline(zstd.stdout, new ScanningMeter(scanner), createWriteStream(join(folder, nameOf(index))), { signal }), zstd]);
+    // Sealed or not (files archived before encryption was on): a sealed one is opened chunk by chunk, each checked first.
+    const opener = new DecryptStream(keys, binlogObjectIdentity(where.cluster, where.history, file.object), true);
+    await Promise.all([pipeline(await store.download(key), meter, opener, zstd.stdin, { signal }), pipeline(zstd.stdout, new ScanningMeter(scanner), createWriteStream(join(folder, nameOf(index))), { signal }), zstd]).catch((error: unknown) => {
+      throw encryptionFailure(error instanceof EncryptionError ? new EncryptionError(`archived binlog ${error.message} (in ${store.label})`, error.reason) : error);
+    });
     const sha256 = meter.digest();
     if (sha256 !== file.sha256 || meter.bytes !== file.size) throw businessFailure(FailureType.ChecksumMismatch, `archived binlog ${store.label}/${key} is corrupt: sha256 ${sha256} (${meter.bytes} bytes) does not match ${file.sha256} (${file.size} bytes) in its record`);
     facts.push(scanner.finish());
@@ -254,6 +260,7 @@ export function binlogActivities(deps: ActivityDeps) {
 
   /** Uploads one closed file and then its record; a file the server purged meanwhile is skipped. */
   async function archiveFile(cluster: ClusterConfig, where: BinlogHistory, store: ObjectStore, folder: string, file: string, progress: Progress, signal: AbortSignal): Promise<BinlogRecord | undefined> {
+    const seal = (await deps.keys()).current;
     const scanner = new BinlogScanner();
     const meter = new ScanningMeter(scanner);
     const stored = new StreamMeter((bytes) => progress.update(bytes));
@@ -268,7 +275,9 @@ export function binlogActivities(deps: ActivityDeps) {
     progress.phase(`archiving ${file}`, { object: objectKey });
     const zstd = execa('zstd', ['-q', '-c', '-1', '-T1'], { buffer: false, cancelSignal: signal, ...childProcessOptions() });
     const zstdLog = tailLines(zstd.stderr);
-    const results = await Promise.allSettled([pipeline(source, meter, zstd.stdin, { signal }), zstd, store.upload(objectKey, zstd.stdout.pipe(stored), { signal })]);
+    // Compression before encryption; the record names the key, the object's header binds it to this file.
+    const sealer = sealing(seal, binlogObjectIdentity(where.cluster, where.history, `${file}.zst`));
+    const results = await Promise.allSettled([pipeline(source, meter, zstd.stdin, { signal }), zstd, store.upload(objectKey, (sealer ? zstd.stdout.pipe(sealer) : zstd.stdout).pipe(stored), { signal })]);
     if (signal.aborted) throw signal.reason;
     const failed = results.find((result) => result.status === 'rejected');
     if (failed) throw new Error(`archiving binlog ${file} of cluster ${cluster.name} failed: ${zstdLog() || String(failed.reason)}`);
@@ -287,6 +296,7 @@ export function binlogActivities(deps: ActivityDeps) {
       facts,
       archivedBy: Context.current().info.workflowExecution?.workflowId ?? '',
       archivedAt: new Date(),
+      ...(seal ? { encryption: { scheme: ENCRYPTION_SCHEME, keyId: seal.id } } : {}),
     });
     // The record is the commit: an upload cut short before it is invisible, and replaced next round.
     await store.putText(binlogRecordKey(where, file), `${JSON.stringify(record)}\n`);
@@ -382,7 +392,7 @@ export function binlogActivities(deps: ActivityDeps) {
         const stopAfterGtid = input.replay.stopAfterGtid === undefined ? undefined : parseGtid(input.replay.stopAfterGtid);
         const stop = stopAfterGtid ? { stopAfterGtid } : { stopAfter: stopAfterSecond(input.replay) };
         const relayName = (index: number) => `relay.${String(index + 1).padStart(6, '0')}`;
-        const facts = await downloadArchivedBinlogs(store, where, input.replay.files, relayDir, relayName, { progress, signal, stop });
+        const facts = await downloadArchivedBinlogs(store, where, input.replay.files, relayDir, relayName, { progress, signal, stop, keys: await deps.keys() });
         if (stopAfterGtid && !facts.some((file) => file.stopGtidSeen)) {
           throw businessFailure(FailureType.RestoreFailed, `the archived binlogs of ${cluster.name} do not hold the transaction ${input.replay.stopAfterGtid} (from ${input.replay.files[0]?.file ?? '?'} to ${input.replay.files.at(-1)?.file ?? '?'}): nothing was applied, and the restore rolls back`);
         }
@@ -475,7 +485,7 @@ export function binlogActivities(deps: ActivityDeps) {
       const { where } = await currentHistory(store, cluster.name);
       const folder = join(input.workDir, 'binlogs');
       const work = async () => {
-        await downloadArchivedBinlogs(store, where, input.replay.files, folder, (index) => input.replay.files[index]?.file ?? '', { progress, signal });
+        await downloadArchivedBinlogs(store, where, input.replay.files, folder, (index) => input.replay.files[index]?.file ?? '', { progress, signal, keys: await deps.keys() });
         const connection = cluster.connection;
         const defaults = await writeDefaultsFile(connection, await readPassword(connection));
         const sql = (query: string) => runSql(cluster.flavour, connection, query);

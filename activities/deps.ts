@@ -1,12 +1,24 @@
 import type { ClusterConfig, Config } from '../domain/config.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
+import type { KeyRing } from '../encryption/objects.js';
+import { loadKeyRing } from '../encryption/keys.js';
 import { openStore, type ObjectStore } from './storage/index.js';
 
 /** What activities are built from: the worker's own configuration, read from its disk. */
 export class ActivityDeps {
   private readonly stores = new Map<string, ObjectStore>();
+  private keyRing: Promise<KeyRing> | undefined;
 
   constructor(readonly config: Config) {}
+
+  /** The worker's encryption keys, read once; a failed read is tried again by the next caller. */
+  keys(): Promise<KeyRing> {
+    this.keyRing ??= loadKeyRing(this.config.encryption).catch((error: unknown) => {
+      this.keyRing = undefined;
+      throw error;
+    });
+    return this.keyRing;
+  }
 
   cluster(name: string): ClusterConfig {
     const cluster = this.config.clusters.find((candidate) => candidate.name === name);

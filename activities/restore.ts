@@ -24,6 +24,8 @@ import { openStore, StorageError, type ObjectStore } from './storage/index.js';
 import { Progress, StreamMeter, tailLines } from './streams.js';
 import { backupToolFor } from './tools/backup-tool.js';
 import { exists, isWithin, resolvedPath } from './files.js';
+import { EncryptionError } from '../encryption/objects.js';
+import { backupObjectIdentity, encryptionFailure, opening } from './sealed-store.js';
 import { historyOf, readRestoreRecord } from './restore-record.js';
 
 /** Another storage to restore from (cross-cluster restore); credentials are this worker's own. */
@@ -146,11 +148,21 @@ export function restoreActivities(deps: ActivityDeps) {
       if (!expected) throw businessFailure(FailureType.BrokenChain, `manifest of ${manifest.name} lists no data object ${manifest.dataObject}`);
       const signal = Context.current().cancellationSignal;
       const progress = new Progress('downloading', { object: dataKey, bytesTotal: expected.size });
+      // An encrypted backup whose key this worker lacks is refused before anything is downloaded, naming the key.
+      const keys = await deps.keys();
+      const encrypted = manifest.encryption !== 'none';
+      if (encrypted && !keys.find(manifest.encryptionKeyId ?? '')) {
+        throw businessFailure(FailureType.KeyUnavailable, `${manifest.name} is encrypted with key "${manifest.encryptionKeyId ?? '?'}", which this worker does not hold (it holds: ${keys.ids.join(', ') || 'no key'}); add it to encryption.keys`);
+      }
       await rm(input.into, { recursive: true, force: true });
       await mkdir(input.into, { recursive: true });
 
       const meter = new StreamMeter((bytes) => progress.update(bytes));
-      const body: Readable = (await store.download(dataKey)).pipe(meter);
+      const downloaded: Readable = (await store.download(dataKey)).pipe(meter);
+      // Every chunk is authenticated before the extractor sees a byte of it.
+      const opener = opening(encrypted, keys, backupObjectIdentity(manifest.name, manifest.dataObject));
+      const body: Readable = opener ? downloaded.pipe(opener) : downloaded;
+      downloaded.once('error', (error) => opener?.destroy(error));
       const steps: Promise<unknown>[] = [];
       // zstd writes straight into the extractor through an OS pipe: the decompressed stream never passes through this process.
       const zstd = manifest.dataObject.endsWith('.zst') ? execa('zstd', ['-q', '-d', '-c'], { buffer: false, cancelSignal: signal, ...childProcessOptions() }) : undefined;
@@ -175,6 +187,8 @@ export function restoreActivities(deps: ActivityDeps) {
       }
       if (failed) {
         await rm(input.into, { recursive: true, force: true });
+        const sealedFailure = results.flatMap((result) => (result.status === 'rejected' && result.reason instanceof EncryptionError ? [result.reason] : []))[0];
+        if (sealedFailure) throw encryptionFailure(new EncryptionError(`${sealedFailure.message} (in ${store.label})`, sealedFailure.reason));
         throw new Error(`extracting ${dataKey} for cluster ${cluster.name} failed: ${extractorLog() || String((failed).reason)}`);
       }
       const decompress = tool.decompressArgs(input.into, cluster.backup.parallel);

@@ -16,6 +16,7 @@ import { registerScheduleCommands } from './commands/schedules.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerWatchCommands } from './commands/watch.js';
 import { registerKeptCommands } from './commands/kept.js';
+import { registerDecryptCommand } from './commands/decrypt.js';
 import { registerWorkCommands } from './commands/work.js';
 
 export { CliError, ExitCode };
@@ -38,6 +39,7 @@ registerCatalogCommands(program, cli);
 registerStatusCommand(program, cli);
 registerWatchCommands(program, cli);
 registerKeptCommands(program, cli);
+registerDecryptCommand(program, cli);
 addHelpFooters(program);
 
 async function main(argv: string[]): Promise<number> {

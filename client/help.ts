@@ -24,6 +24,7 @@ const EXAMPLES: Record<string, string> = {
   incremental: 'chainbackup incremental enable shop',
   'incremental enable': 'chainbackup incremental enable shop',
   'incremental disable': 'chainbackup incremental disable shop',
+  decrypt: 'chainbackup decrypt --key-file /etc/chainbackup/k2026.key --object "$backup/backup.xbstream.zst" < backup.xbstream.zst | zstd -d | mbstream -x -C 0',
   kept: 'chainbackup kept list shop',
   'kept list': 'chainbackup kept list shop',
   'kept remove': 'chainbackup kept remove shop --older-than 7d --yes',

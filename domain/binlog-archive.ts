@@ -30,6 +30,9 @@ export const binlogRecordSchema = z.object({
   /** Bytes of the binlog file itself. */
   fileSize: z.number().int().nonnegative(),
   compression: z.enum(['zstd']),
+  /** The stored object is sealed (docs/encryption.md) under this key id; absent: stored as zstd wrote it. */
+  encryption: z.enum(['aes-256-gcm-chunked']).optional(),
+  encryptionKeyId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).optional(),
   serverId: z.number().int().nonnegative(),
   serverVersion: z.string(),
   firstEventTime: z.iso.datetime(),
@@ -92,7 +95,7 @@ export function splitBinlogName(file: string): { base: string; sequence: number 
 }
 
 /** The record of an archived file, from its scanned facts. */
-export function binlogRecord(input: { cluster: string; history: number; file: string; object: string; size: number; sha256: string; fileSize: number; facts: BinlogFacts; archivedBy: string; archivedAt: Date }): BinlogRecord {
+export function binlogRecord(input: { cluster: string; history: number; file: string; object: string; size: number; sha256: string; fileSize: number; facts: BinlogFacts; archivedBy: string; archivedAt: Date; encryption?: { scheme: 'aes-256-gcm-chunked'; keyId: string } }): BinlogRecord {
   const { facts } = input;
   const iso = (seconds: number) => new Date(seconds * 1000).toISOString();
   return {
@@ -116,6 +119,7 @@ export function binlogRecord(input: { cluster: string; history: number; file: st
     closedBy: facts.closedBy,
     seconds: facts.seconds.map((second) => [second.at, formatGtids(second.gtids)]),
     archivedAt: input.archivedAt.toISOString(),
+    ...(input.encryption ? { encryption: input.encryption.scheme, encryptionKeyId: input.encryption.keyId } : {}),
     archivedBy: input.archivedBy,
   };
 }

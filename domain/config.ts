@@ -222,6 +222,41 @@ export const clusterSchema = z.strictObject({
 });
 export type ClusterConfig = z.infer<typeof clusterSchema>;
 
+/** A key id: what stored objects and manifests name a key-encryption key by (never the key). */
+export const encryptionKeyId = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1 to 64 letters, digits, ".", "_" or "-"');
+
+/**
+ * Client-side encryption of everything stored that carries data (docs/encryption.md). The keys are
+ * read by each worker from its own files or environment, never sent to Temporal.
+ */
+const encryptionSchema = z
+  .strictObject({
+    /** The key new backups and archived binlogs are sealed with. */
+    currentKey: encryptionKeyId,
+    /** Every key still needed to open what was stored: old ones stay after a rotation. */
+    keys: z
+      .array(
+        z
+          .strictObject({
+            id: encryptionKeyId,
+            /** A file holding the key: 64 hex digits, or 32 bytes in base64. */
+            file: absolutePath.optional(),
+            /** An environment variable holding the key, in the same form. */
+            env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name').optional(),
+          })
+          .refine((key) => (key.file === undefined) !== (key.env === undefined), { message: 'set exactly one of file or env' }),
+      )
+      .min(1, 'must list at least one key'),
+  })
+  .superRefine((encryption, ctx) => {
+    const ids = encryption.keys.map((key) => key.id);
+    ids.forEach((id, index) => {
+      if (ids.indexOf(id) !== index) ctx.addIssue({ code: 'custom', path: ['keys', index, 'id'], message: `"${id}" is listed twice` });
+    });
+    if (!ids.includes(encryption.currentKey)) ctx.addIssue({ code: 'custom', path: ['currentKey'], message: `"${encryption.currentKey}" is not one of keys (${ids.join(', ')})` });
+  });
+export type EncryptionConfig = z.infer<typeof encryptionSchema>;
+
 export const configSchema = z
   .strictObject({
     temporal: z
@@ -231,6 +266,7 @@ export const configSchema = z
       })
       .prefault({}),
     clusters: z.array(clusterSchema).min(1, 'must list at least one cluster'),
+    encryption: encryptionSchema.optional(),
     worker: z
       .strictObject({
         /**

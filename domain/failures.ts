@@ -31,6 +31,7 @@ export const FAILURE_TABLE = {
   VerificationFailed: 'failure',
   FailedVerification: 'refusal',
   Pinned: 'refusal',
+  KeyUnavailable: 'refusal',
 } as const satisfies Record<string, 'refusal' | 'failure'>;
 
 export type FailureTypeName = keyof typeof FAILURE_TABLE;

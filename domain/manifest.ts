@@ -39,7 +39,10 @@ export const manifestSchema = z.object({
   objects: z.array(storedObjectSchema).min(1),
   dataObject: z.string().min(1),
   compression: z.enum(['none', 'zstd']),
-  encryption: z.enum(['none']),
+  /** How every stored object but the manifest is sealed: "none", or chunked AES-256-GCM (docs/encryption.md). */
+  encryption: z.enum(['none', 'aes-256-gcm-chunked']),
+  /** The key-encryption key the objects name (never the key itself); only when encrypted. */
+  encryptionKeyId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).optional(),
   parallel: z.number().int().positive(),
   takenBy: z.object({ workflowId: z.string(), runId: z.string() }).optional(),
   /** Where the source server kept its files when the backup was taken (see domain/server-layout.ts). */

@@ -6,6 +6,7 @@
 import { Command } from 'commander';
 import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../config/file.js';
+import { loadKeyRing } from '../encryption/keys.js';
 import { secretsFolderRoot, sweepSecretsFolder } from '../activities/database/defaults-file.js';
 import { temporalConnectConfig } from '../config/temporal-connection.js';
 import { SEARCH_ATTRIBUTES } from '../domain/search-attributes.js';
@@ -34,6 +35,9 @@ async function main(): Promise<void> {
   const clusters = !options.host ? [] : options.clusters ? options.clusters.split(',').map((name) => name.trim()) : config.clusters.map((cluster) => cluster.name);
   const unknown = clusters.filter((name) => !config.clusters.some((cluster) => cluster.name === name));
   if (unknown.length > 0) throw new Error(`--clusters names clusters not in ${options.config}: ${unknown.join(', ')}`);
+  // Every encryption key is read now: a missing or malformed one stops the worker before it takes work, naming the key.
+  const keys = await loadKeyRing(config.encryption);
+  if (keys.current) console.log(`encryption on: new backups and archived binlogs are sealed with key "${keys.current.id}" (holding ${keys.ids.join(', ')})`);
   // Credential files of workers that were killed (and so could not remove them) go before any work starts.
   const swept = await sweepSecretsFolder();
   if (swept.length > 0) console.log(`removed the credential files of ${swept.length} stopped process(es) from ${secretsFolderRoot()}`);

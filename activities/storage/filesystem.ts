@@ -113,6 +113,15 @@ export class FilesystemStore implements ObjectStore {
     }
   }
 
+  async getBytes(key: string): Promise<Buffer | undefined> {
+    try {
+      return await readFile(this.path(key));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw storageError(this, `reading ${key}`, error);
+    }
+  }
+
   async download(key: string): Promise<Readable> {
     const path = this.path(key);
     try {

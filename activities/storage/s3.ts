@@ -95,6 +95,16 @@ export class S3Store implements ObjectStore {
     }
   }
 
+  async getBytes(key: string): Promise<Buffer | undefined> {
+    try {
+      const response = await this.client.send(new GetObjectCommand({ Bucket: this.config.bucket, Key: this.key(key) }));
+      return Buffer.from((await response.Body?.transformToByteArray()) ?? []);
+    } catch (error) {
+      if (error instanceof NoSuchKey) return undefined;
+      throw storageError(this, `reading ${key}`, error);
+    }
+  }
+
   async download(key: string): Promise<Readable> {
     try {
       const response = await this.client.send(new GetObjectCommand({ Bucket: this.config.bucket, Key: this.key(key) }));

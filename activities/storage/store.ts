@@ -19,6 +19,8 @@ export interface ObjectStore {
   putText(key: string, text: string): Promise<void>;
   /** Undefined when the object does not exist. */
   getText(key: string): Promise<string | undefined>;
+  /** Undefined when the object does not exist. */
+  getBytes(key: string): Promise<Buffer | undefined>;
   download(key: string): Promise<Readable>;
   /**
    * Every object under the folder `prefix` ("" for the root, else ending in "/"), recursively. A
