@@ -5,7 +5,9 @@
  */
 import { ApplicationFailure, WorkflowFailedError, type Client, type Workflow, type WorkflowResultType, type WorkflowStartOptions } from '@temporalio/client';
 import type { Command } from 'commander';
-import { loadConfig } from '../config/file.js';
+import { ConfigError, loadConfig } from '../config/file.js';
+import { loadKeyRing } from '../encryption/keys.js';
+import { sealedDataConverter } from '../encryption/payload-codec.js';
 import { connectClient, temporalConnectConfig } from '../config/temporal-connection.js';
 import type { Config } from '../domain/config.js';
 import { isRefusal } from '../domain/failures.js';
@@ -77,8 +79,19 @@ export class CliContext {
 
   async client(): Promise<Client> {
     if (!this.openClient) {
+      // Payload encryption is the configuration's; `watch` and `cancel` may run without a configuration file.
+      const payloadEncryption = await this.config().then(
+        (config) => config.temporal.payloadEncryption,
+        (error: unknown) => {
+          if (error instanceof ConfigError && error.missing) return undefined;
+          throw error;
+        },
+      );
+      const keys = await loadKeyRing(payloadEncryption).catch((error: unknown) => {
+        throw new CliError(`temporal.payloadEncryption: ${(error as Error).message}`, ExitCode.refused);
+      });
       try {
-        this.openClient = await connectClient();
+        this.openClient = await connectClient(sealedDataConverter(keys));
       } catch (error) {
         const address = temporalConnectConfig().connectionOptions.address;
         throw new CliError(`cannot reach Temporal at ${address} (${(error as Error).message}); set TEMPORAL_ADDRESS or a profile`, ExitCode.unreachable);

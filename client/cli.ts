@@ -17,6 +17,7 @@ import { registerStatusCommand } from './commands/status.js';
 import { registerWatchCommands } from './commands/watch.js';
 import { registerKeptCommands } from './commands/kept.js';
 import { registerDecryptCommand } from './commands/decrypt.js';
+import { registerCodecServerCommand } from './commands/codec-server.js';
 import { registerWorkCommands } from './commands/work.js';
 
 export { CliError, ExitCode };
@@ -40,6 +41,7 @@ registerStatusCommand(program, cli);
 registerWatchCommands(program, cli);
 registerKeptCommands(program, cli);
 registerDecryptCommand(program, cli);
+registerCodecServerCommand(program, cli);
 addHelpFooters(program);
 
 async function main(argv: string[]): Promise<number> {

@@ -3,7 +3,15 @@ import YAML from 'yaml';
 import { configSchema, type Config } from '../domain/config.js';
 import { describeIssues } from '../domain/validation.js';
 
-export class ConfigError extends Error {}
+export class ConfigError extends Error {
+  constructor(
+    message: string,
+    /** No file at the path at all (some commands can go on without one). */
+    readonly missing = false,
+  ) {
+    super(message);
+  }
+}
 
 export function parseConfig(text: string, source: string): Config {
   let raw: unknown;
@@ -27,6 +35,7 @@ export async function loadConfig(path: string): Promise<Config> {
       missing
         ? `no configuration file at ${path}: name one with --config <path> or the CHAINBACKUP_CONFIG environment variable (default: chainbackup.yaml in the current folder)`
         : `cannot read configuration ${path}: ${(error as Error).message}`,
+      missing,
     );
   }
   return parseConfig(text, path);

@@ -1,4 +1,5 @@
 import { Client, Connection } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { loadClientConnectConfig, type ClientConnectConfig } from '@temporalio/envconfig';
 
 /**
@@ -13,8 +14,9 @@ export function temporalConnectConfig(): ClientConnectConfig & { namespace: stri
   };
 }
 
-export async function connectClient(): Promise<Client> {
+/** A client of the configured Temporal; `dataConverter` seals payloads when payload encryption is on. */
+export async function connectClient(dataConverter: DataConverter = {}): Promise<Client> {
   const { connectionOptions, namespace } = temporalConnectConfig();
   const connection = await Connection.connect(connectionOptions);
-  return new Client({ connection, namespace });
+  return new Client({ connection, namespace, dataConverter });
 }

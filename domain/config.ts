@@ -36,7 +36,11 @@ export const s3StorageSchema = z.strictObject({
   region: z.string().min(1).default('us-east-1'),
   endpoint: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL such as "https://s3.eu-west-1.amazonaws.com" or "http://127.0.0.1:9000"' }).optional(),
   forcePathStyle: z.boolean().default(false),
-});
+  /** The store's own encryption of every object written: "AES256" (SSE-S3) or "aws:kms" (SSE-KMS; `kmsKeyId`, or the bucket's default key). */
+  serverSideEncryption: z.enum(['AES256', 'aws:kms']).optional(),
+  /** The KMS key (id, ARN or alias) for "aws:kms". */
+  kmsKeyId: z.string().min(1).max(2048).optional(),
+}).refine((storage) => storage.kmsKeyId === undefined || storage.serverSideEncryption === 'aws:kms', { message: 'kmsKeyId needs serverSideEncryption "aws:kms"', path: ['kmsKeyId'] });
 
 export const storageSchema = z.discriminatedUnion('kind', [filesystemStorageSchema, s3StorageSchema]);
 export type StorageConfig = z.infer<typeof storageSchema>;
@@ -263,6 +267,12 @@ export const configSchema = z
       .strictObject({
         /** The queue that runs workflows and cluster look-ups; hosts have queues of their own. */
         taskQueue: z.string().min(1).default('chainbackup'),
+        /**
+         * Seal every payload the worker and the CLI send to Temporal (inputs, results, heartbeats,
+         * failure messages) with these keys: for a shared Temporal or Temporal Cloud. The same keys
+         * on every worker and every CLI; `chainbackup codec-server` lets the Web UI show them.
+         */
+        payloadEncryption: encryptionSchema.optional(),
       })
       .prefault({}),
     clusters: z.array(clusterSchema).min(1, 'must list at least one cluster'),

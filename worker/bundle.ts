@@ -2,9 +2,15 @@
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { SEALED_FAILURE_CONVERTER_PATH } from '../encryption/payload-codec.js';
 
-const { code } = await bundleWorkflowCode({
-  workflowsPath: fileURLToPath(new URL('../workflows/index.js', import.meta.url)),
-  logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: console.warn, error: console.error },
-});
-await writeFile(fileURLToPath(new URL('../workflow-bundle.js', import.meta.url)), code);
+const logger = { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: console.warn, error: console.error };
+const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
+// Two bundles: the plain one, and one whose failures are encoded, for workers with payload encryption on.
+for (const [file, failureConverterPath] of [
+  ['../workflow-bundle.js', undefined],
+  ['../workflow-bundle-sealed.js', SEALED_FAILURE_CONVERTER_PATH],
+] as const) {
+  const { code } = await bundleWorkflowCode({ workflowsPath, logger, ...(failureConverterPath ? { failureConverterPath } : {}) });
+  await writeFile(fileURLToPath(new URL(file, import.meta.url)), code);
+}

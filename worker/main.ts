@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../config/file.js';
 import { loadKeyRing } from '../encryption/keys.js';
+import { sealedDataConverter } from '../encryption/payload-codec.js';
 import { secretsFolderRoot, sweepSecretsFolder } from '../activities/database/defaults-file.js';
 import { temporalConnectConfig } from '../config/temporal-connection.js';
 import { SEARCH_ATTRIBUTES } from '../domain/search-attributes.js';
@@ -38,6 +39,9 @@ async function main(): Promise<void> {
   // Every encryption key is read now: a missing or malformed one stops the worker before it takes work, naming the key.
   const keys = await loadKeyRing(config.encryption);
   if (keys.current) console.log(`encryption on: new backups and archived binlogs are sealed with key "${keys.current.id}" (holding ${keys.ids.join(', ')})`);
+  const payloadKeys = await loadKeyRing(config.temporal.payloadEncryption);
+  const dataConverter = sealedDataConverter(payloadKeys);
+  if (payloadKeys.current) console.log(`payload encryption on: what this worker sends to Temporal is sealed with payload key "${payloadKeys.current.id}"`);
   // Credential files of workers that were killed (and so could not remove them) go before any work starts.
   const swept = await sweepSecretsFolder();
   if (swept.length > 0) console.log(`removed the credential files of ${swept.length} stopped process(es) from ${secretsFolderRoot()}`);
@@ -45,8 +49,8 @@ async function main(): Promise<void> {
   const connection = await NativeConnection.connect(connectionOptions);
   try {
     await checkSearchAttributes(connection, namespace);
-    const workers = await createWorkers(connection, namespace, config, { orchestrator: options.orchestrator, clusters });
-    const metrics = await startMetricsEndpoint(connection, namespace, config, clusters);
+    const workers = await createWorkers(connection, namespace, config, { orchestrator: options.orchestrator, clusters }, dataConverter);
+    const metrics = await startMetricsEndpoint(connection, namespace, config, clusters, dataConverter);
     console.log(`chainbackup worker ready: namespace ${namespace}, queues ${workers.map((worker) => worker.options.taskQueue).join(', ')}${metrics ? `, metrics at http://${config.worker.metrics?.listen}/metrics` : ''}`);
     // SIGINT and SIGTERM shut the workers down gracefully (the SDK's default shutdown signals).
     try {

@@ -7,15 +7,16 @@
 import { createServer, type Server } from 'node:http';
 import { Client } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
+import type { DataConverter } from '@temporalio/common';
 import { ActivityDeps } from '../activities/deps.js';
 import { clusterStatus } from '../activities/health.js';
 import { durationMs, type Config } from '../domain/config.js';
 import { prometheusText, type ClusterStatus } from '../domain/health.js';
 
-export async function startMetricsEndpoint(connection: NativeConnection, namespace: string, config: Config, clusters: string[]): Promise<Server | undefined> {
+export async function startMetricsEndpoint(connection: NativeConnection, namespace: string, config: Config, clusters: string[], dataConverter: DataConverter): Promise<Server | undefined> {
   const settings = config.worker.metrics;
   if (!settings) return undefined;
-  const client = new Client({ connection, namespace });
+  const client = new Client({ connection, namespace, dataConverter });
   const deps = new ActivityDeps(config);
   let cached: { at: number; text: Promise<string> } | undefined;
   const read = async (): Promise<string> => {

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { hostTaskQueue, type Config } from '../domain/config.js';
 import { createHostActivities, createOrchestratorActivities } from '../activities/index.js';
@@ -7,6 +8,8 @@ import { createHostActivities, createOrchestratorActivities } from '../activitie
 const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
 /** Written by `npm run build`; saves every worker start the seconds of bundling the workflows. */
 const prebuiltBundle = fileURLToPath(new URL('../workflow-bundle.js', import.meta.url));
+/** The same, built with the failure converter of payload encryption (the bundle and the worker must agree on it). */
+const prebuiltSealedBundle = fileURLToPath(new URL('../workflow-bundle-sealed.js', import.meta.url));
 
 export interface WorkerSelection {
   /** Serve the shared queue: workflows and cluster look-ups. */
@@ -15,7 +18,11 @@ export interface WorkerSelection {
   clusters: string[];
 }
 
-export async function createWorkers(connection: NativeConnection, namespace: string, config: Config, selection: WorkerSelection): Promise<Worker[]> {
+function workflowCode(bundle: string): { workflowBundle: { codePath: string } } | { workflowsPath: string } {
+  return existsSync(bundle) ? { workflowBundle: { codePath: bundle } } : { workflowsPath };
+}
+
+export async function createWorkers(connection: NativeConnection, namespace: string, config: Config, selection: WorkerSelection, dataConverter: DataConverter): Promise<Worker[]> {
   const workers: Worker[] = [];
   if (selection.orchestrator) {
     workers.push(
@@ -23,7 +30,8 @@ export async function createWorkers(connection: NativeConnection, namespace: str
         connection,
         namespace,
         taskQueue: config.temporal.taskQueue,
-        ...(existsSync(prebuiltBundle) ? { workflowBundle: { codePath: prebuiltBundle } } : { workflowsPath }),
+        dataConverter,
+        ...workflowCode(dataConverter.failureConverterPath !== undefined ? prebuiltSealedBundle : prebuiltBundle),
         activities: createOrchestratorActivities(config),
         shutdownGraceTime: config.worker.shutdownGraceTime,
       }),
@@ -37,6 +45,7 @@ export async function createWorkers(connection: NativeConnection, namespace: str
         connection,
         namespace,
         taskQueue,
+        dataConverter,
         activities: hostActivities,
         // SIGTERM lets a running step finish, or clean up when cancelled, before the process exits.
         shutdownGraceTime: config.worker.shutdownGraceTime,

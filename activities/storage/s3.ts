@@ -60,7 +60,7 @@ export class S3Store implements ObjectStore {
   async upload(key: string, body: Readable, { signal, expectedBytes }: UploadOptions = {}): Promise<void> {
     const upload = new Upload({
       client: this.client,
-      params: { Bucket: this.config.bucket, Key: this.key(key), Body: body },
+      params: { Bucket: this.config.bucket, Key: this.key(key), Body: body, ...this.serverSideEncryption() },
       ...multipartShape(expectedBytes),
       leavePartsOnError: false,
     });
@@ -77,9 +77,15 @@ export class S3Store implements ObjectStore {
     }
   }
 
+  /** The SSE parameters of every write, as configured (SSE-S3 or SSE-KMS with its key). */
+  private serverSideEncryption(): { ServerSideEncryption?: 'AES256' | 'aws:kms'; SSEKMSKeyId?: string } {
+    const { serverSideEncryption, kmsKeyId } = this.config;
+    return { ...(serverSideEncryption ? { ServerSideEncryption: serverSideEncryption } : {}), ...(kmsKeyId ? { SSEKMSKeyId: kmsKeyId } : {}) };
+  }
+
   async putText(key: string, text: string): Promise<void> {
     try {
-      await this.client.send(new PutObjectCommand({ Bucket: this.config.bucket, Key: this.key(key), Body: text }));
+      await this.client.send(new PutObjectCommand({ Bucket: this.config.bucket, Key: this.key(key), Body: text, ...this.serverSideEncryption() }));
     } catch (error) {
       throw storageError(this, `writing ${key}`, error);
     }

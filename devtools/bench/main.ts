@@ -26,6 +26,7 @@ import { applySchedules } from '../../client/schedules.js';
 import { configSchema } from '../../domain/config.js';
 import { WorkflowType } from '../../domain/workflow-contract.js';
 import { pointInTimeScenario } from './point-in-time.js';
+import { encryptionScenario } from './encryption.js';
 import { activityProfile, median, pairwise, round, stats, timed, type ScenarioReport } from './measure.js';
 
 const options = new Command()
@@ -33,7 +34,7 @@ const options = new Command()
   .option('--quick', 'about 200 MB of data instead of about 2 GB')
   .option('--size-mb <mb>', 'dataset size in MB (default 2000, or 200 with --quick)', process.env.BENCH_SIZE_MB)
   .option('--repeat <n>', 'runs of each contender per scenario', '3')
-  .option('--only <scenarios>', 'run only these, comma-separated: backups (backups, restores, memory, overhead, fleet), pitr (point-in-time replay and archive lag); the stored results of the others are kept')
+  .option('--only <scenarios>', 'run only these, comma-separated: backups (backups, restores, memory, overhead, fleet), pitr (point-in-time replay and archive lag), encryption (backup and restore with encryption on against off); the stored results of the others are kept')
   .option('--render-only', 'rewrite the Markdown (and, for the full mode, the README summary) from the stored JSON results, without running anything')
   .parse()
   .opts<{ quick?: boolean; sizeMb?: string; repeat: string; only?: string; renderOnly?: boolean }>();
@@ -42,7 +43,7 @@ const mode = options.quick ? 'quick' : 'full';
 const sizeMb = Number(options.sizeMb ?? (options.quick ? 200 : 2000));
 const repeat = Number(options.repeat);
 const only = options.only?.split(',').map((name) => name.trim());
-const SCENARIO_SETS = ['backups', 'pitr'];
+const SCENARIO_SETS = ['backups', 'pitr', 'encryption'];
 if (only?.some((name) => !SCENARIO_SETS.includes(name))) throw new Error(`--only: unknown scenarios ${only.filter((name) => !SCENARIO_SETS.includes(name)).join(', ')} (known: ${SCENARIO_SETS.join(', ')})`);
 const wants = (set: string) => !only || only.includes(set);
 /** How often the benchmark's archiver runs: the product's default is a minute; a shorter one shows the lag under load. */
@@ -113,7 +114,7 @@ async function main(): Promise<void> {
     await minio.createBucket('bench');
     const s3Env = { AWS_ACCESS_KEY_ID: minio.accessKeyId, AWS_SECRET_ACCESS_KEY: minio.secretAccessKey, AWS_REGION: 'us-east-1' };
     Object.assign(process.env, s3Env, { TEMPORAL_ADDRESS: temporal.address });
-    const { tableSize, dataMb } = wants('backups') ? await prepareDataset(source) : { tableSize: 0, dataMb: 0 };
+    const { tableSize, dataMb } = wants('backups') || wants('encryption') ? await prepareDataset(source) : { tableSize: 0, dataMb: 0 };
 
     const s3 = { kind: 's3' as const, bucket: 'bench', prefix: 'chainbackup', region: 'us-east-1', endpoint: minio.endpoint, forcePathStyle: true };
     const fs = { kind: 'filesystem' as const, path: join(dir, 'store') };
@@ -133,12 +134,12 @@ async function main(): Promise<void> {
       }),
     );
     // As in production: the database host runs a host-only worker; orchestration runs in another process.
-    const startWorker = (name: string, flags: string[]) =>
+    const startWorker = (name: string, flags: string[], config = configPath) =>
       startServer({
         name,
         dir,
         command: process.execPath,
-        args: [join(repoRoot, 'dist/worker/main.js'), '--config', configPath, ...flags],
+        args: [join(repoRoot, 'dist/worker/main.js'), '--config', config, ...flags],
         env: { ...process.env },
         ready: async () => (await readFile(join(dir, `${name}.log`), 'utf8')).includes('chainbackup worker ready'),
       });
@@ -172,6 +173,9 @@ async function main(): Promise<void> {
       });
       await orchestrationOverhead(bench);
       await fleet(bench.client, tiny, reports);
+    }
+    if (wants('encryption')) {
+      reports.push(await encryptionScenario({ client: bench.client, dir, source, target, s3, repeat, say, startWorker: (name, config) => startWorker(name, [], config) }));
     }
     if (wants('pitr')) {
       reports.push(

@@ -10,7 +10,9 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Client } from '@temporalio/client';
+import { MINIO_KMS_KEY_NAME } from '../../devtools/sandbox/minio.js';
 import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
 import type { Manifest } from '../../domain/manifest.js';
 import { binlogRecordSchema } from '../../domain/binlog-archive.js';
@@ -37,6 +39,9 @@ async function workerWith(tag: string, encryption: unknown, env: Record<string, 
   const queue = `${name}-${tag}`;
   const clusters = [
     source.clusterConfig('enc', storage, { taskQueue: `${queue}-enc`, schedule: { enabled: false }, binlogs: { archive: true, interval: '1s' }, retry: { maximumAttempts: 2, initialInterval: '200ms' } }),
+    // The store's own encryption, passed through to every write.
+    source.clusterConfig('enc-sse-s3', { ...s3Storage(`${prefix}-sse-s3`), serverSideEncryption: 'AES256' }, { taskQueue: `${queue}-sse-s3`, schedule: { enabled: false } }),
+    source.clusterConfig('enc-sse-kms', { ...s3Storage(`${prefix}-sse-kms`), serverSideEncryption: 'aws:kms', kmsKeyId: MINIO_KMS_KEY_NAME }, { taskQueue: `${queue}-sse-kms`, schedule: { enabled: false } }),
     target.clusterConfig('enc-copy', storage, { taskQueue: `${queue}-copy`, schedule: { enabled: false }, connection: { ...source.connection(), socket: target.socket }, retry: { maximumAttempts: 2, initialInterval: '200ms' } }),
   ];
   workers.push(await startWorker(await writeConfig(queue, { temporal: { taskQueue: queue }, clusters, encryption }), [], env));
@@ -194,6 +199,27 @@ describe('encryption at rest', () => {
       paused: false,
       message: expect.stringContaining(`${first.name}/backup.xbstream.zst holds the encrypted data of ${second.name}/backup.xbstream.zst: it was moved or swapped`) as unknown,
     });
+  });
+
+  test('S3 server-side encryption (SSE-S3, SSE-KMS with a key id) is asked for on every object written', async () => {
+    const s3 = new S3Client({ endpoint: process.env.CHAINBACKUP_TEST_S3_ENDPOINT, region: 'us-east-1', forcePathStyle: true });
+    try {
+      for (const [cluster, expected] of [
+        ['enc-sse-s3', { ServerSideEncryption: 'AES256' }],
+        ['enc-sse-kms', { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: expect.stringContaining(MINIO_KMS_KEY_NAME) as unknown }],
+      ] as const) {
+        const result = await client.workflow.execute(backupWorkflow, { taskQueue: rotatedQueue, workflowId: uniqueName(`backup-${cluster}`), args: [{ cluster, type: 'full' }] });
+        const root = `${prefix}-${cluster.slice('enc-'.length)}`;
+        const manifest = await manifestOf(root, result);
+        for (const key of [...manifest.objects.map((object) => `${root}/${result.path}${object.name}`), `${root}/${result.path}manifest.json`]) {
+          expect({ key, ...(await s3.send(new HeadObjectCommand({ Bucket: 'backups', Key: key }))) }).toMatchObject({ key, ...expected });
+        }
+        // Sealed by the product as well: the store's encryption is beside it, not instead.
+        expect((await bucket.getBytes(`${root}/${result.path}${manifest.dataObject}`)).subarray(0, 8).toString('latin1')).toBe(MAGIC);
+      }
+    } finally {
+      s3.destroy();
+    }
   });
 
   test('a worker without the old key, or with a wrong one under its id, refuses naming the key, before the pause', async () => {

@@ -8,6 +8,7 @@
  * and GTID position now.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Client } from '@temporalio/client';
@@ -16,7 +17,7 @@ import { repoRoot } from '../../devtools/sandbox/processes.js';
 import type { StorageConfig } from '../../domain/config.js';
 import { WorkflowId } from '../../domain/workflow-contract.js';
 import { backup as backupWorkflow, binlogArchiver } from '../../workflows/index.js';
-import { connectTestClient, createSandbox, filesystemStorage, s3Storage, startWorker, testRoot, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
+import { connectTestClient, createSandbox, filesystemStorage, s3Storage, startWorker, testRoot, TestBucket, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
 import { stopArchiver, untilArchiveCaughtUp } from '../support/binlog-archive.js';
 import { ShellSession, shellBlocks, type DocumentBlock } from '../support/shell-session.js';
 
@@ -31,7 +32,10 @@ const forStore = (block: DocumentBlock, store: string) => !block.tags.some((tag)
 const clusterOf = (store: Store) => `hand-${store === 'filesystem' ? 'fs' : 's3'}`;
 
 const servers: Partial<Record<Store, { source: MariaDbSandbox; target: MariaDbSandbox }>> = {};
-let worker: WorkerProcess;
+const workers: WorkerProcess[] = [];
+const queueOf = (store: Store) => `${taskQueue}-${store}`;
+const keys = join(testRoot(), `${taskQueue}-keys`);
+const bin = join(testRoot(), `${taskQueue}-bin`);
 let client: Client;
 let closeClient: () => Promise<void>;
 
@@ -39,26 +43,35 @@ beforeAll(async () => {
   for (const store of Object.keys(stores) as Store[]) {
     servers[store] = { source: await createSandbox(`${taskQueue}-${store}-source`), target: await createSandbox(`${taskQueue}-${store}-target`) };
   }
-  const clusters = (Object.keys(stores) as Store[]).map((store) =>
-    (servers[store] as { source: MariaDbSandbox }).source.clusterConfig(clusterOf(store), stores[store], {
+  // One worker per store: the filesystem one stores plain objects, the S3 one seals them (a key folder, as the text asks for).
+  await mkdir(keys, { recursive: true, mode: 0o700 });
+  await writeFile(join(keys, 'hand-key-1'), `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+  for (const store of Object.keys(stores) as Store[]) {
+    const cluster = (servers[store] as { source: MariaDbSandbox }).source.clusterConfig(clusterOf(store), stores[store], {
+      taskQueue: `${queueOf(store)}-host`,
       retry: { maximumAttempts: 3, initialInterval: '200ms' },
       schedule: { enabled: false },
       binlogs: { archive: true, interval: '1s' },
-    }),
-  );
-  worker = await startWorker(await writeConfig(taskQueue, { temporal: { taskQueue }, clusters }));
+    });
+    const encryption = store === 's3' ? { encryption: { currentKey: 'hand-key-1', keys: [{ id: 'hand-key-1', file: join(keys, 'hand-key-1') }] } } : {};
+    workers.push(await startWorker(await writeConfig(queueOf(store), { temporal: { taskQueue: queueOf(store) }, clusters: [cluster], ...encryption })));
+  }
+  // The product's CLI on the PATH, as `npm install -g` would put it there.
+  await mkdir(bin, { recursive: true });
+  await writeFile(join(bin, 'chainbackup'), `#!/bin/sh\nexec "${process.execPath}" "${join(repoRoot, 'dist/client/cli.js')}" "$@"\n`, { mode: 0o755 });
   ({ client, close: closeClient } = await connectTestClient());
 });
 
 afterAll(async () => {
   for (const store of Object.keys(stores) as Store[]) await stopArchiver(client, WorkflowId.binlogArchiver(clusterOf(store)));
   await closeClient?.();
-  await worker?.stop();
+  for (const worker of workers) await worker.stop();
   await Promise.all(Object.values(servers).flatMap((pair) => [pair.source.stop(), pair.target.stop()]));
 });
 
-async function takeBackup(cluster: string, type: 'full' | 'incremental') {
-  return client.workflow.execute(backupWorkflow, { taskQueue, workflowId: uniqueName(`backup-${cluster}`), args: [{ cluster, type }] });
+async function takeBackup(store: Store, type: 'full' | 'incremental') {
+  const cluster = clusterOf(store);
+  return client.workflow.execute(backupWorkflow, { taskQueue: queueOf(store), workflowId: uniqueName(`backup-${cluster}`), args: [{ cluster, type }] });
 }
 
 describe('docs/restore-by-hand.md, followed literally', () => {
@@ -75,15 +88,25 @@ describe('docs/restore-by-hand.md, followed literally', () => {
     const { source, target } = servers[store] as { source: MariaDbSandbox; target: MariaDbSandbox };
     const cluster = clusterOf(store);
     const archiverId = WorkflowId.binlogArchiver(cluster);
-    await client.workflow.start(binlogArchiver, { taskQueue, workflowId: archiverId, args: [{ cluster }] });
+    await client.workflow.start(binlogArchiver, { taskQueue: queueOf(store), workflowId: archiverId, args: [{ cluster }] });
 
     await source.loadSampleData(3000);
-    await takeBackup(cluster, 'full');
+    await takeBackup(store, 'full');
     await source.sql('USE shop; UPDATE shop.orders SET total = total + 1 WHERE id % 7 = 0; INSERT INTO shop.customers SELECT 100000 + seq, CONCAT(\'late \', seq), NULL FROM seq_1_to_500');
-    await takeBackup(cluster, 'incremental');
+    await takeBackup(store, 'incremental');
     await source.sql('USE shop; DELETE FROM shop.orders WHERE id % 11 = 0; CREATE TABLE shop.notes (id INT PRIMARY KEY, body TEXT) ENGINE=InnoDB; INSERT INTO shop.notes SELECT seq, REPEAT(\'n\', seq % 300) FROM seq_1_to_800');
-    const last = await takeBackup(cluster, 'incremental');
+    const last = await takeBackup(store, 'incremental');
     const atLastBackup = await source.checksums(['shop']);
+    const stored = stores[store];
+    if (stored.kind === 's3') {
+      // The S3 chain is sealed: the text's decrypt step is what opens it.
+      const bucket = new TestBucket();
+      try {
+        expect(JSON.parse(await bucket.getText(`${stored.prefix}/${last.path}manifest.json`))).toMatchObject({ encryption: 'aes-256-gcm-chunked', encryptionKeyId: 'hand-key-1' });
+      } finally {
+        bucket.close();
+      }
+    }
     // Written after the last backup: only the archived binlogs bring these back.
     await source.sql('USE shop; INSERT INTO shop.notes SELECT 1000 + seq, \'after the backup\' FROM seq_1_to_300; UPDATE shop.customers SET email = NULL WHERE id % 5 = 0; CREATE TABLE shop.later (id INT PRIMARY KEY) ENGINE=InnoDB; INSERT INTO shop.later VALUES (1), (2)');
     await source.sql('FLUSH BINARY LOGS');
@@ -100,7 +123,8 @@ describe('docs/restore-by-hand.md, followed literally', () => {
     await writeFile(join(home, '.my.cnf'), `[client]\nsocket=${target.socket}\nuser=root\n`);
     const storage = stores[store];
     const env: Record<string, string> = {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+      KEYS: keys,
       HOME: home,
       LANG: 'C.UTF-8',
       STORE: storage.kind === 's3' ? `s3://${storage.bucket}/${storage.prefix}` : storage.path,
