@@ -8,7 +8,7 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { chown, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
 import { execa } from 'execa';
@@ -362,6 +362,37 @@ export function binlogActivities(deps: ActivityDeps) {
       const plan = input.gtid !== undefined ? planGtidReplay(backup, needed, input.gtid) : planReplay(backup, needed, pointMs ?? 0, window);
       if (!plan.ok) throw businessFailure(plan.code, `cannot restore ${cluster.name} to ${wanted}: ${plan.reason}`);
       return { backupName: backup.name, replay: where.history === current.where.history ? plan.value : { ...plan.value, history: where.history } };
+    },
+
+    /**
+     * Reads every archived binlog a replay needs, end to end, before the server is stopped: each
+     * must have its record's sha256 and size and, when sealed, open chunk by chunk with a key this
+     * worker holds. A damaged, cut or swapped file, or a missing key, fails here, naming the file,
+     * and the restore stops before its pause. Nothing is written to disk.
+     */
+    async checkArchivedBinlogs(input: ArchiveSource & { replay: ReplayPlan }): Promise<{ files: number; bytes: number }> {
+      const { store, archived } = await archiveSource(input);
+      const signal = Context.current().cancellationSignal;
+      const progress = new Progress('checking archived binlogs');
+      const keys = await deps.keys();
+      const work = async () => {
+        const { where: current } = await currentHistory(store, archived);
+        const where = input.replay.history === undefined ? current : { ...current, history: input.replay.history };
+        let bytes = 0;
+        for (const file of input.replay.files) {
+          const key = `${binlogFolder(where)}${file.object}`;
+          progress.phase(`checking ${file.file}`, { object: key });
+          const meter = new StreamMeter((done) => progress.update(bytes + done));
+          const opener = new DecryptStream(keys, binlogObjectIdentity(where.cluster, where.history, file.object), true);
+          await pipeline(await store.download(key), meter, opener, new Writable({ write: (_chunk, _encoding, done) => done() }), { signal }).catch((error: unknown) => {
+            throw encryptionFailure(error instanceof EncryptionError ? new EncryptionError(`archived binlog ${error.message} (in ${store.label})`, error.reason) : error);
+          });
+          if (meter.digest() !== file.sha256 || meter.bytes !== file.size) throw businessFailure(FailureType.ChecksumMismatch, `archived binlog ${store.label}/${key} is corrupt: sha256 ${meter.digest()} (${meter.bytes} bytes) does not match ${file.sha256} (${file.size} bytes) in its record`);
+          bytes += meter.bytes;
+        }
+        return { files: input.replay.files.length, bytes };
+      };
+      return progress.during(work());
     },
 
     /**

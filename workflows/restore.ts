@@ -282,7 +282,7 @@ async function placeClone({ host, cluster, workDir, fullDir, result, restoreId, 
  * pause rolls back: the previous datadir goes back and the server starts again on it.
  */
 async function replaceInPlace(prepared: PreparedRestore): Promise<RestoreResult> {
-  const { host, cluster, source, workDir, fullDir } = prepared;
+  const { host, cluster, source, workDir, fullDir, toPoint } = prepared;
   // Where the target server keeps its files (redo, undo, system tablespace, logs): read while it still
   // runs, and refused here, before the pause, if the restore could not honour it.
   let targetServer: TargetServer | undefined;
@@ -296,6 +296,16 @@ async function replaceInPlace(prepared: PreparedRestore): Promise<RestoreResult>
     }
   }
   const placement = targetServer ? { target: targetServer, sameServer: source === undefined } : {};
+  // Every archived binlog the replay needs is read and checked (sha256, every sealed chunk, its key) before the server is stopped.
+  if (toPoint && toPoint.replay.files.length > 0 && patched('binlogs-checked-before-pause')) {
+    reportPhase(`Checking the ${toPoint.replay.files.length} archived binlogs the replay needs`);
+    try {
+      await host.long.checkArchivedBinlogs.executeWithOptions({ summary: `check binlogs up to ${toPoint.label}` }, [{ ...toPoint.from, replay: toPoint.replay }]);
+    } catch (error) {
+      await CancellationScope.nonCancellable(() => host.quick.removeRestoreWorkspace({ workDir }));
+      throw error;
+    }
+  }
 
   // The binlog archiver commits nothing from here until the new history is recorded (or the old server is back).
   const holdsArchive = patched('binlog-archive-held-during-restore');

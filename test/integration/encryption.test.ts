@@ -167,7 +167,7 @@ describe('encryption at rest', () => {
     }
   });
 
-  test('a flipped byte in a chunk, a cut object and a chunk from another backup fail before the pause, naming the object', async () => {
+  test('a flipped byte in a chunk (of a backup or an archived binlog), a cut object and a chunk from another backup fail before the pause, naming the object', async () => {
     const [full, first, second] = chain as [BackupResult, BackupResult, BackupResult];
     const flipped = await tamperedCopy('flipped', full, (bytes) => {
       const copy = Buffer.from(bytes);
@@ -191,6 +191,22 @@ describe('encryption at rest', () => {
     expect(splice).toMatchObject({ type: 'ChecksumMismatch', paused: false });
     expect(splice.message).toContain(`${first.name}/backup.xbstream.zst: `);
     expect(splice.message).toContain('fails authentication');
+
+    // An archived binlog the replay needs, with one byte flipped and its record made to agree: a restore to a point stops before the pause.
+    const binlogFile = (await manifestOf(prefix, second)).binlog?.file ?? '';
+    const binlogCopy = `${prefix}-binlog`;
+    await bucket.copyPrefix(prefix, binlogCopy);
+    const recordKey = `${binlogCopy}/binlogs/enc/history-0/${binlogFile}.json`;
+    const record = binlogRecordSchema.parse(JSON.parse(await bucket.getText(recordKey)));
+    const sealedBinlog = Buffer.from(await bucket.getBytes(`${binlogCopy}/binlogs/enc/history-0/${record.object}`));
+    const at = headerLength(sealedBinlog) + 5;
+    sealedBinlog[at] = (sealedBinlog[at] ?? 0) ^ 0x01;
+    await bucket.put(`${binlogCopy}/binlogs/enc/history-0/${record.object}`, sealedBinlog);
+    await bucket.put(recordKey, JSON.stringify({ ...record, sha256: createHash('sha256').update(sealedBinlog).digest('hex'), size: sealedBinlog.length }));
+    const [[newest = ''] = []] = await source.sql('SELECT @@gtid_binlog_pos');
+    const binlogRun = await refusedRestore(rotatedQueue, { source: { storage: s3Storage(binlogCopy), cluster: 'enc' }, gtid: newest });
+    expect(binlogRun).toMatchObject({ type: 'ChecksumMismatch', paused: false });
+    expect(binlogRun.message).toMatch(new RegExp(`archived binlog binlogs/enc/history-0/${record.object.replace(/\./g, '\\.')}: (chunk 0|its last chunk \\(0\\)) fails authentication`));
 
     // The second increment's object whole, in the first one's place: its header names where it belongs.
     const swapped = await tamperedCopy('swapped', first, () => secondBytes);

@@ -54,6 +54,41 @@ describe('configuration', () => {
   });
 });
 
+describe('encryption settings', () => {
+  const refused = (extra: Record<string, unknown>, clusterOverrides: Record<string, unknown> = {}) => {
+    try {
+      parseConfig(JSON.stringify({ clusters: [{ ...cluster, ...clusterOverrides }], ...extra }), 'test.yaml');
+    } catch (error) {
+      if (error instanceof ConfigError) return error.message;
+      throw error;
+    }
+    throw new Error('the configuration was accepted');
+  };
+  const keys = [{ id: 'k1', file: '/etc/k1' }, { id: 'k2', env: 'K2' }];
+
+  test('keys, a current key among them, and S3 server-side encryption are taken', () => {
+    const config = parseConfig(JSON.stringify({ clusters: [{ ...cluster, storage: { ...cluster.storage, serverSideEncryption: 'aws:kms', kmsKeyId: 'alias/backups' } }], encryption: { currentKey: 'k2', keys }, temporal: { payloadEncryption: { currentKey: 'k1', keys } } }), 'test.yaml');
+    expect(config.encryption?.currentKey).toBe('k2');
+    expect(config.temporal.payloadEncryption?.keys).toHaveLength(2);
+    expect(config.clusters[0]?.storage).toMatchObject({ serverSideEncryption: 'aws:kms', kmsKeyId: 'alias/backups' });
+  });
+
+  test.each([
+    [{ encryption: { currentKey: 'k9', keys } }, {}, 'encryption.currentKey: "k9" is not one of keys (k1, k2)'],
+    [{ encryption: { currentKey: 'k1', keys: [...keys, { id: 'k1', env: 'OTHER' }] } }, {}, 'encryption.keys.2.id: "k1" is listed twice'],
+    [{ encryption: { currentKey: 'k1', keys: [{ id: 'k1', file: '/etc/k1', env: 'K1' }] } }, {}, 'encryption.keys.0: set exactly one of file or env'],
+    [{ encryption: { currentKey: 'k1', keys: [{ id: 'k1' }] } }, {}, 'encryption.keys.0: set exactly one of file or env'],
+    [{ encryption: { currentKey: 'k 1', keys: [{ id: 'k 1', file: '/etc/k1' }] } }, {}, 'must be 1 to 64 letters, digits, ".", "_" or "-"'],
+    [{ encryption: { currentKey: 'k1', keys: [] } }, {}, 'encryption.keys: must list at least one key'],
+    [{ encryption: { currentKey: 'k1', keys: [{ id: 'k1', file: 'relative/k1' }] } }, {}, 'encryption.keys.0.file: must be an absolute path'],
+    [{ temporal: { payloadEncryption: { currentKey: 'p1', keys } } }, {}, 'temporal.payloadEncryption.currentKey: "p1" is not one of keys'],
+    [{}, { storage: { ...cluster.storage, kmsKeyId: 'alias/backups' } }, 'clusters.0.storage.kmsKeyId: kmsKeyId needs serverSideEncryption "aws:kms"'],
+    [{}, { storage: { ...cluster.storage, serverSideEncryption: 'aes' } }, 'clusters.0.storage.serverSideEncryption'],
+  ])('refuses %j, naming the field', (extra, clusterOverrides, message) => {
+    expect(refused(extra, clusterOverrides)).toContain(message);
+  });
+});
+
 describe('workflow requests', () => {
   test('a backup request names the bad field', () => {
     expect(parseWith(backupRequestSchema, { cluster: 'shop', type: 'incremental' }, 'backup request')).toEqual({ ok: true, value: { cluster: 'shop', type: 'incremental', acceptFailedVerification: false } });
