@@ -184,7 +184,9 @@ export class DecryptStream extends Transform {
     } catch {
       throw new EncryptionError(`${this.object}: its encryption header is damaged (not JSON)`, 'damaged');
     }
-    if (header.cipher !== 'aes-256-gcm' || header.chunkBytes !== CHUNK_BYTES || typeof header.keyId !== 'string' || typeof header.noncePrefix !== 'string') {
+    const fields = header as unknown as Record<string, unknown> | null;
+    const strings = ['keyId', 'wrappedKey', 'noncePrefix', 'object'].every((field) => typeof fields?.[field] === 'string');
+    if (!strings || fields?.cipher !== 'aes-256-gcm' || fields.chunkBytes !== CHUNK_BYTES) {
       throw new EncryptionError(`${this.object}: its encryption header is damaged or of an unknown kind`, 'damaged');
     }
     this.keyId = header.keyId;

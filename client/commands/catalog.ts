@@ -92,7 +92,7 @@ export function registerCatalogCommands(program: Command, cli: CliContext): void
           `  chain:    base ${manifest.base}, parent ${manifest.parent ?? '(none)'}`,
           `  LSN:      ${manifest.fromLsn} to ${manifest.toLsn} (last ${manifest.lastLsn})`,
           `  taken:    ${manifest.startedAt} to ${manifest.finishedAt} by ${manifest.tool.name} ${manifest.tool.version ?? ''} on ${manifest.serverVersion}`,
-          `  size:     ${formatBytes(manifest.sizeBytes)} stored, ${formatBytes(manifest.streamBytes)} streamed, compression ${manifest.compression}, encryption ${manifest.encryption}`,
+          `  size:     ${formatBytes(manifest.sizeBytes)} stored, ${formatBytes(manifest.streamBytes)} streamed, compression ${manifest.compression}, encryption ${manifest.encryption}${manifest.encryptionKeyId ? ` (key ${manifest.encryptionKeyId})` : ''}`,
           `  binlog:   ${manifest.binlog ? `${manifest.binlog.file}:${manifest.binlog.position}${manifest.binlog.gtid ? ` (GTID ${manifest.binlog.gtid})` : ''}` : 'not recorded'}`,
           verification
             ? `  verified: ${verification.result === 'passed' ? 'passed' : 'FAILED'} at ${verification.verifiedAt} (${verification.tables ?? '?'} tables${verification.checks?.length ? `, checks ${verification.checks.join(', ')}` : ''}, ${verification.durationSeconds ?? '?'} s) on ${verification.worker} by ${verification.workflowId}${verification.problems.map((problem) => `\n            ${problem}`).join('')}`
