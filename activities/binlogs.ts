@@ -53,7 +53,7 @@ import type { ActivityDeps } from './deps.js';
 import { historyOf, readRestoreRecord } from './restore-record.js';
 import { failpoint } from './failpoints.js';
 import type { ObjectStore } from './storage/index.js';
-import { DecryptStream, ENCRYPTION_SCHEME, EncryptionError, type KeyRing } from '../encryption/objects.js';
+import { DecryptStream, ENCRYPTION_SCHEME, type KeyRing } from '../encryption/objects.js';
 import { binlogObjectIdentity, encryptionFailure, sealing } from './sealed-store.js';
 import { Progress, StreamMeter, tailLines } from './streams.js';
 
@@ -216,7 +216,7 @@ async function downloadArchivedBinlogs(
     // Sealed or not (files archived before encryption was on): a sealed one is opened chunk by chunk, each checked first.
     const opener = new DecryptStream(keys, binlogObjectIdentity(where.cluster, where.history, file.object), true);
     await Promise.all([pipeline(await store.download(key), meter, opener, zstd.stdin, { signal }), pipeline(zstd.stdout, new ScanningMeter(scanner), createWriteStream(join(folder, nameOf(index))), { signal }), zstd]).catch((error: unknown) => {
-      throw encryptionFailure(error instanceof EncryptionError ? new EncryptionError(`archived binlog ${error.message} (in ${store.label})`, error.reason) : error);
+      throw encryptionFailure(error, store, 'archived binlog ');
     });
     const sha256 = meter.digest();
     if (sha256 !== file.sha256 || meter.bytes !== file.size) throw businessFailure(FailureType.ChecksumMismatch, `archived binlog ${store.label}/${key} is corrupt: sha256 ${sha256} (${meter.bytes} bytes) does not match ${file.sha256} (${file.size} bytes) in its record`);
@@ -385,7 +385,7 @@ export function binlogActivities(deps: ActivityDeps) {
           const meter = new StreamMeter((done) => progress.update(bytes + done));
           const opener = new DecryptStream(keys, binlogObjectIdentity(where.cluster, where.history, file.object), true);
           await pipeline(await store.download(key), meter, opener, new Writable({ write: (_chunk, _encoding, done) => done() }), { signal }).catch((error: unknown) => {
-            throw encryptionFailure(error instanceof EncryptionError ? new EncryptionError(`archived binlog ${error.message} (in ${store.label})`, error.reason) : error);
+            throw encryptionFailure(error, store, 'archived binlog ');
           });
           if (meter.digest() !== file.sha256 || meter.bytes !== file.size) throw businessFailure(FailureType.ChecksumMismatch, `archived binlog ${store.label}/${key} is corrupt: sha256 ${meter.digest()} (${meter.bytes} bytes) does not match ${file.sha256} (${file.size} bytes) in its record`);
           bytes += meter.bytes;

@@ -1,5 +1,6 @@
 import { realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
+import type { ClusterConfig } from '../domain/config.js';
 
 /** Whether something is at `path` (following links); any error reading it counts as nothing there. */
 export async function exists(path: string): Promise<boolean> {
@@ -30,4 +31,15 @@ export async function resolvedPath(path: string): Promise<string> {
       existing = dirname(existing);
     }
   }
+}
+
+/** What every configured cluster uses and nothing may overwrite or remove: its datadir, its filesystem storage, its restore work folder (links resolved). */
+export async function clusterPlaces(clusters: ClusterConfig[]): Promise<{ path: string; what: string }[]> {
+  const places: { path: string; what: string }[] = [];
+  for (const cluster of clusters) {
+    places.push({ path: await resolvedPath(cluster.datadir), what: `the datadir of cluster ${cluster.name}` });
+    if (cluster.storage.kind === 'filesystem') places.push({ path: await resolvedPath(cluster.storage.path), what: `the backup storage of cluster ${cluster.name}` });
+    if (cluster.restore.workDir) places.push({ path: await resolvedPath(cluster.restore.workDir), what: `the restore work folder of cluster ${cluster.name}` });
+  }
+  return places;
 }

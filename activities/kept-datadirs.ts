@@ -8,7 +8,7 @@ import { basename, dirname, join } from 'node:path';
 import { businessFailure, FailureType } from '../domain/failures.js';
 import { keptDatadirTime, type KeptDatadir, type KeptDatadirs } from '../domain/kept-datadirs.js';
 import type { ActivityDeps } from './deps.js';
-import { isWithin, resolvedPath } from './files.js';
+import { clusterPlaces, isWithin, resolvedPath } from './files.js';
 import { Progress } from './streams.js';
 
 /** Bytes of a tree, not following links; `onProgress` hears the count as it grows (a kept datadir may hold millions of files). */
@@ -78,13 +78,8 @@ export function keptDatadirActivities(deps: ActivityDeps) {
       if (!info) return { removed: false };
       if (!info.isDirectory()) throw refuse(`(${path}) is not a folder: it is left alone`);
       // Whatever the names say, nothing any cluster uses is inside it or contains it.
-      for (const other of deps.config.clusters) {
-        const guarded = [{ path: await resolvedPath(other.datadir), what: `the datadir of cluster ${other.name}` }];
-        if (other.storage.kind === 'filesystem') guarded.push({ path: await resolvedPath(other.storage.path), what: `the backup storage of cluster ${other.name}` });
-        if (other.restore.workDir) guarded.push({ path: await resolvedPath(other.restore.workDir), what: `the restore work folder of cluster ${other.name}` });
-        for (const place of guarded) {
-          if (isWithin(path, place.path) || isWithin(place.path, path)) throw refuse(`(${path}) overlaps ${place.what} (${place.path}): it is left alone`);
-        }
+      for (const place of await clusterPlaces(deps.config.clusters)) {
+        if (isWithin(path, place.path) || isWithin(place.path, path)) throw refuse(`(${path}) overlaps ${place.what} (${place.path}): it is left alone`);
       }
       const progress = new Progress(`removing ${path}`);
       await progress.during(rm(path, { recursive: true, force: true }));

@@ -23,7 +23,7 @@ import type { ActivityDeps } from './deps.js';
 import { openStore, StorageError, type ObjectStore } from './storage/index.js';
 import { Progress, StreamMeter, tailLines } from './streams.js';
 import { backupToolFor } from './tools/backup-tool.js';
-import { exists, isWithin, resolvedPath } from './files.js';
+import { clusterPlaces, exists, isWithin, resolvedPath } from './files.js';
 import { EncryptionError } from '../encryption/objects.js';
 import { backupObjectIdentity, encryptionFailure, opening } from './sealed-store.js';
 import { historyOf, readRestoreRecord } from './restore-record.js';
@@ -188,7 +188,7 @@ export function restoreActivities(deps: ActivityDeps) {
       if (failed) {
         await rm(input.into, { recursive: true, force: true });
         const sealedFailure = results.flatMap((result) => (result.status === 'rejected' && result.reason instanceof EncryptionError ? [result.reason] : []))[0];
-        if (sealedFailure) throw encryptionFailure(new EncryptionError(`${sealedFailure.message} (in ${store.label})`, sealedFailure.reason));
+        if (sealedFailure) throw encryptionFailure(sealedFailure, store);
         throw new Error(`extracting ${dataKey} for cluster ${cluster.name} failed: ${extractorLog() || String((failed).reason)}`);
       }
       const decompress = tool.decompressArgs(input.into, cluster.backup.parallel);
@@ -479,16 +479,13 @@ async function checkedCloneTarget(deps: ActivityDeps, clusterName: string, reque
   const path = await resolvedPath(requested);
   if (SYSTEM_FOLDERS.includes(path) || SYSTEM_TREES.some((tree) => isWithin(path, tree))) throw refuse(`is${path === requested ? '' : ` (${path})`} a system folder or inside one`);
   const cluster = deps.cluster(clusterName);
-  const protectedPaths: { path: string; what: string }[] = [];
+  const protectedPaths = await clusterPlaces(deps.config.clusters);
   for (const other of deps.config.clusters) {
     const datadir = await resolvedPath(other.datadir);
-    protectedPaths.push({ path: datadir, what: `the datadir of cluster ${other.name}` });
     const parent = dirname(datadir);
     for (const sibling of await readdir(parent).catch(() => [] as string[])) {
       if (sibling.startsWith(`${basename(datadir)}.before-restore-`)) protectedPaths.push({ path: join(parent, sibling), what: `the kept datadir of cluster ${other.name}` });
     }
-    if (other.storage.kind === 'filesystem') protectedPaths.push({ path: await resolvedPath(other.storage.path), what: `the backup storage of cluster ${other.name}` });
-    if (other.restore.workDir) protectedPaths.push({ path: await resolvedPath(other.restore.workDir), what: `the restore work folder of cluster ${other.name}` });
   }
   protectedPaths.push({ path: await resolvedPath(restoreRoot(cluster.datadir, cluster.restore.workDir)), what: `the restore work folder of cluster ${cluster.name}` });
   for (const guarded of protectedPaths) {

@@ -13,10 +13,15 @@ export function binlogObjectIdentity(cluster: string, history: number, object: s
   return `binlogs/${cluster}/history-${history}/${object}`;
 }
 
-/** A failure to open a stored object as a business failure: a missing or wrong key is a refusal, damage a checksum failure. */
-export function encryptionFailure(error: unknown): unknown {
+/**
+ * A failure to open a stored object as a business failure, naming the store it was read from
+ * (`what` goes first, such as "archived binlog "): a missing or wrong key is a refusal, damage a
+ * checksum failure. Any other error is returned as it is.
+ */
+export function encryptionFailure(error: unknown, store?: ObjectStore, what = ''): unknown {
   if (!(error instanceof EncryptionError)) return error;
-  return businessFailure(error.reason === 'missing-key' || error.reason === 'wrong-key' ? FailureType.KeyUnavailable : FailureType.ChecksumMismatch, error.message);
+  const message = `${what}${error.message}${store ? ` (in ${store.label})` : ''}`;
+  return businessFailure(error.reason === 'missing-key' || error.reason === 'wrong-key' ? FailureType.KeyUnavailable : FailureType.ChecksumMismatch, message);
 }
 
 /** Writes a small object, sealed when a key is given. */
@@ -35,7 +40,7 @@ export async function getSmallObject(store: ObjectStore, key: string, identity: 
   try {
     return (await openBytes(keys, identity, bytes)).toString('utf8');
   } catch (error) {
-    throw encryptionFailure(error);
+    throw encryptionFailure(error, store);
   }
 }
 
