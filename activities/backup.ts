@@ -9,7 +9,9 @@ import { execa } from 'execa';
 import type { StoredBackup } from '../domain/chain.js';
 import { parseBackupInfo, parseCheckpoints, CheckpointsError, type BackupInfo, type Checkpoints } from '../domain/checkpoints.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
-import { backupFolder, CHECKPOINTS_OBJECT, dataObjectName, INFO_OBJECT, MANIFEST_OBJECT, STARTED_OBJECT, type BackupLocation, type Compression } from '../domain/layout.js';
+import { backupFolder, dataObjectName, MANIFEST_OBJECT, STARTED_OBJECT, TOOL_FILE_GENERATIONS, toolFileGenerationIn, toolFilesOf, type BackupLocation, type Compression, type ToolFileGeneration } from '../domain/layout.js';
+import { classifyToolFailure } from '../domain/tool-failures.js';
+import { checkContinuableBy } from '../domain/tool-version.js';
 import { stableInventory, type Manifest, type ManifestObject, type TableInventory } from '../domain/manifest.js';
 import { readCatalog } from './catalog.js';
 import { childProcessOptions } from './child-env.js';
@@ -32,6 +34,8 @@ export interface TakeBackupInput {
   location: BackupLocation;
   /** For an increment: the parent's to_lsn. */
   incrementalLsn?: string;
+  /** For an increment: the backup it continues, whose tool series the server's must match. */
+  parent?: { name: string; manifest: Pick<Manifest, 'tool' | 'serverVersion'> };
 }
 
 export interface TakenBackup {
@@ -41,6 +45,8 @@ export interface TakenBackup {
   streamBytes: number;
   checkpoints: Checkpoints;
   info: BackupInfo;
+  /** Which names the tool gave its checkpoints and info files. */
+  toolFiles: ToolFileGeneration;
   compression: Compression;
   /** How the stored objects are sealed (absent: not encrypted, and from workers before encryption). */
   encryption?: { scheme: typeof ENCRYPTION_SCHEME; keyId: string };
@@ -211,24 +217,42 @@ async function streamBackup({ cluster, store, folder, defaultsFile, scratch, abo
   // A cancelled backup reports the cancellation, not the tool it stopped.
   if (cancelled.aborted) throw cancelled.reason;
   if (firstFailure) {
-    if (firstFailure.step === toolBinary) throw new Error(`${toolBinary} failed for cluster ${cluster.name}: ${toolLog() || (firstFailure.error as Error).message}`);
+    if (firstFailure.step === toolBinary) throw toolFailure(`${toolBinary} failed for cluster ${cluster.name}`, toolLog() || (firstFailure.error as Error).message);
     throw firstFailure.error;
   }
   return { dataObject, storedBytes: storedMeter.bytes, sha256: storedMeter.digest(), rawBytes: rawBytes(), lsnDir, toolBinary };
 }
 
-/** Stores the tool's checkpoints and info files beside the data, and parses them for the manifest. */
-async function storeCheckpoints(store: ObjectStore, folder: string, lsnDir: string, toolBinary: string, backup: string, seal: EncryptionKey | undefined): Promise<{ objects: ManifestObject[]; checkpoints: Checkpoints; info: BackupInfo }> {
-  const checkpointsText = await readFile(join(lsnDir, CHECKPOINTS_OBJECT), 'utf8');
-  const infoText = await readFile(join(lsnDir, INFO_OBJECT), 'utf8').catch(() => '');
+/**
+ * A tool's failure: one that would fail the same way again fails the work at once (a business
+ * failure naming what went wrong); any other is retried. Either way the message is the tool's last
+ * meaningful lines, never a page dump.
+ */
+export function toolFailure(what: string, log: string): Error {
+  const failure = classifyToolFailure(log);
+  if (failure.deterministic) return businessFailure(FailureType.BackupToolFailed, `${what}: ${failure.reason} (retrying cannot help): ${failure.message}`);
+  return new Error(`${what}: ${failure.message}`);
+}
+
+/** Stores the tool's checkpoints and info files beside the data, under the names the tool gave them, and parses them for the manifest. */
+async function storeCheckpoints(store: ObjectStore, folder: string, lsnDir: string, toolBinary: string, backup: string, seal: EncryptionKey | undefined): Promise<{ objects: ManifestObject[]; checkpoints: Checkpoints; info: BackupInfo; toolFiles: ToolFileGeneration }> {
+  const written = await readdir(lsnDir).catch(() => []);
+  const toolFiles = toolFileGenerationIn(written);
+  if (toolFiles === undefined) {
+    const expected = Object.values(TOOL_FILE_GENERATIONS).map((names) => names.checkpoints).join(' or ');
+    throw businessFailure(FailureType.BackupToolFailed, `${toolBinary} finished but wrote no ${expected} into its --extra-lsndir for ${backup} (it wrote: ${written.join(', ') || 'nothing'}); this tool version is not supported`);
+  }
+  const names = TOOL_FILE_GENERATIONS[toolFiles];
+  const checkpointsText = await readFile(join(lsnDir, names.checkpoints), 'utf8');
+  const infoText = await readFile(join(lsnDir, names.info), 'utf8').catch(() => '');
   let checkpoints: Checkpoints;
   try {
-    checkpoints = parseCheckpoints(checkpointsText);
+    checkpoints = parseCheckpoints(checkpointsText, names.checkpoints);
   } catch (error) {
-    throw businessFailure(FailureType.BackupToolFailed, `${toolBinary} wrote an unusable ${CHECKPOINTS_OBJECT} for ${backup}: ${(error as Error).message}`);
+    throw businessFailure(FailureType.BackupToolFailed, `${toolBinary} wrote an unusable ${names.checkpoints} for ${backup}: ${(error as Error).message}`);
   }
   const stored: ManifestObject[] = [];
-  for (const [name, text] of [[CHECKPOINTS_OBJECT, checkpointsText], [INFO_OBJECT, infoText]] as const) {
+  for (const [name, text] of [[names.checkpoints, checkpointsText], [names.info, infoText]] as const) {
     if (!text) continue;
     const { size, bytes } = await putSmallObject(store, `${folder}${name}`, backupObjectIdentity(backup, name), text, seal);
     stored.push({ name, size, sha256: sha256(bytes) });
@@ -237,6 +261,7 @@ async function storeCheckpoints(store: ObjectStore, folder: string, lsnDir: stri
     objects: stored,
     checkpoints,
     info: parseBackupInfo(infoText),
+    toolFiles,
   };
 }
 
@@ -252,12 +277,14 @@ export function backupActivities(deps: ActivityDeps) {
      * Reads a backup's stored xtrabackup_checkpoints. A missing or unreadable file is reported as a
      * problem (not thrown) so the workflow can refuse with a message that says what to do.
      */
-    async readStoredCheckpoints(input: { cluster: string; location: BackupLocation }): Promise<Checkpoints | { problem: string }> {
+    async readStoredCheckpoints(input: { cluster: string; location: BackupLocation & { manifest?: Pick<Manifest, 'toolFiles'> } }): Promise<Checkpoints | { problem: string }> {
       const store = deps.store(deps.cluster(input.cluster));
-      const text = await getSmallObject(store, `${backupFolder(input.location)}${CHECKPOINTS_OBJECT}`, backupObjectIdentity(input.location.name, CHECKPOINTS_OBJECT), await deps.keys());
-      if (text === undefined) return { problem: `its ${CHECKPOINTS_OBJECT} is missing from ${store.label}` };
+      // The parent's manifest names the file its tool wrote (a parent passed without one: the old name).
+      const name = toolFilesOf(input.location.manifest ?? {}).checkpoints;
+      const text = await getSmallObject(store, `${backupFolder(input.location)}${name}`, backupObjectIdentity(input.location.name, name), await deps.keys());
+      if (text === undefined) return { problem: `its ${name} is missing from ${store.label}` };
       try {
-        return parseCheckpoints(text);
+        return parseCheckpoints(text, name);
       } catch (error) {
         if (error instanceof CheckpointsError) return { problem: `its stored ${error.message}` };
         throw error;
@@ -285,6 +312,11 @@ export function backupActivities(deps: ActivityDeps) {
       // A key that cannot be read fails the backup before the tool runs, naming the key.
       const seal = (await deps.keys()).current;
       const source = await readSource(cluster);
+      // A server upgraded to another release series since its chain began cannot continue it.
+      if (input.parent) {
+        const continuable = checkContinuableBy(input.parent, { serverVersion: source.version, cluster: cluster.name });
+        if (!continuable.ok) throw businessFailure(continuable.code, continuable.reason);
+      }
       const inventoryBefore = await readInventory(cluster);
       const defaults = await writeDefaultsFile(cluster.connection, await readPassword(cluster.connection));
       const scratch = await mkdtemp(join(tmpdir(), 'chainbackup-backup-'));
@@ -302,6 +334,7 @@ export function backupActivities(deps: ActivityDeps) {
           streamBytes: streamed.rawBytes ?? upperBoundRawBytes(streamed.storedBytes),
           checkpoints: recorded.checkpoints,
           info: recorded.info,
+          toolFiles: recorded.toolFiles,
           compression: cluster.backup.compression,
           ...(seal ? { encryption: { scheme: ENCRYPTION_SCHEME, keyId: seal.id } } : {}),
           parallel: cluster.backup.parallel,

@@ -6,13 +6,14 @@
  * archived) leaves a gap, which is recorded.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { chown, mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
 import { execa } from 'execa';
-import { BinlogScanner, gtidPosition, parseGtid, parseGtids, sameGtidState, type BinlogFacts, type Gtid } from '../domain/binlog.js';
+import { BinlogScanner, isEncryptedByServer, gtidPosition, parseGtid, parseGtids, sameGtidState, type BinlogFacts, type Gtid } from '../domain/binlog.js';
 import {
   BINLOG_FOLDER,
   binlogFolder,
@@ -37,6 +38,7 @@ import {
 import type { ClusterConfig } from '../domain/config.js';
 import { isCommitted, type CommittedBackup } from '../domain/chain.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
+import { readableToolLog } from '../domain/tool-failures.js';
 import { untouchableChains } from '../domain/retention.js';
 import { restoreRunningKey } from '../domain/layout.js';
 import { chooseBackupForGtid, chooseBackupForPoint, planGtidReplay, planReplay, replayableBackups, replayServerId, stopAfterSecond, tookPlaceIn, type ArchiveSummary, type RecoverableWindow, type ReplayPlan } from '../domain/point-in-time.js';
@@ -252,6 +254,59 @@ export async function summarizeArchive(store: ObjectStore, cluster: string, sign
   return { files, ...(newest ? { newestEventTime: newest.lastEventTime } : {}), gaps, ...(restoredAt ? { restoredAt } : {}) };
 }
 
+/**
+ * A closed binlog file as the archive reads it: the server's own file, or, when the server encrypts
+ * its binlog (encrypt_binlog), a decrypted copy read through the server (`mariadb-binlog
+ * --read-from-remote-server --raw`: the same events at the same positions, the Start_encryption event
+ * marked ignorable) into a private scratch folder, removed by `dispose`. Undefined: the
+ * server purged the file meanwhile.
+ */
+async function readableBinlog(cluster: ClusterConfig, folder: string, file: string): Promise<{ path: string; dispose: () => Promise<void> } | undefined> {
+  const path = join(folder, file);
+  const head = await readHead(path, 4096);
+  if (head === undefined) return undefined;
+  if (!isEncryptedByServer(head)) return { path, dispose: () => Promise.resolve() };
+  const scratch = await mkdtemp(join(tmpdir(), 'chainbackup-binlog-'));
+  const dispose = () => rm(scratch, { recursive: true, force: true });
+  const defaults = await writeDefaultsFile(cluster.connection, await readPassword(cluster.connection));
+  try {
+    const result = await execa(cluster.flavour === 'mariadb' ? 'mariadb-binlog' : 'mysqlbinlog', [`--defaults-file=${defaults.path}`, '--read-from-remote-server', '--raw', `--result-file=${scratch}/`, file], { reject: false, all: true, timeout: 10 * 60_000, ...childProcessOptions() });
+    if (result.exitCode !== 0) {
+      const log = readableToolLog(String(result.all ?? ''));
+      if (/Could not find first log file name/i.test(log)) {
+        await dispose();
+        return undefined;
+      }
+      if (/REPLICATION SLAVE/i.test(log)) {
+        throw businessFailure(FailureType.BinlogUnavailable, `cluster ${cluster.name} encrypts its binlog (encrypt_binlog), which the archive reads through the server: its user ${cluster.connection.user} needs the REPLICATION SLAVE grant (GRANT REPLICATION SLAVE ON *.* TO ...): ${log}`);
+      }
+      throw new Error(`reading the encrypted binlog ${file} of cluster ${cluster.name} through the server failed: ${log}`);
+    }
+    return { path: join(scratch, file), dispose };
+  } catch (error) {
+    await dispose();
+    throw error;
+  } finally {
+    await defaults.dispose();
+  }
+}
+
+/** The first bytes of a file, or undefined when it is gone. */
+async function readHead(path: string, bytes: number): Promise<Uint8Array | undefined> {
+  const handle = await open(path, 'r').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  });
+  if (!handle) return undefined;
+  try {
+    const buffer = Buffer.alloc(bytes);
+    const { bytesRead } = await handle.read(buffer, 0, bytes, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
 export function binlogActivities(deps: ActivityDeps) {
   async function archiveSource(input: ArchiveSource): Promise<{ store: ObjectStore; archived: string }> {
     if (!input.source) return { store: deps.store(deps.cluster(input.cluster)), archived: input.cluster };
@@ -265,42 +320,53 @@ export function binlogActivities(deps: ActivityDeps) {
     const meter = new ScanningMeter(scanner);
     const stored = new StreamMeter((bytes) => progress.update(bytes));
     const objectKey = binlogObjectKey(where, file);
-    const source = createReadStream(join(folder, file));
-    const opened = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
-      source.once('open', () => resolve(undefined));
-      source.once('error', (error) => resolve(error));
-    });
-    if (opened?.code === 'ENOENT') return undefined; // purged between the listing and now: the next round records the gap
-    if (opened) throw opened;
-    progress.phase(`archiving ${file}`, { object: objectKey });
-    const zstd = execa('zstd', ['-q', '-c', '-1', '-T1'], { buffer: false, cancelSignal: signal, ...childProcessOptions() });
-    const zstdLog = tailLines(zstd.stderr);
-    // Compression before encryption; the record names the key, the object's header binds it to this file.
-    const sealer = sealing(seal, binlogObjectIdentity(where.cluster, where.history, `${file}.zst`));
-    const results = await Promise.allSettled([pipeline(source, meter, zstd.stdin, { signal }), zstd, store.upload(objectKey, (sealer ? zstd.stdout.pipe(sealer) : zstd.stdout).pipe(stored), { signal })]);
-    if (signal.aborted) throw signal.reason;
-    const failed = results.find((result) => result.status === 'rejected');
-    if (failed) throw new Error(`archiving binlog ${file} of cluster ${cluster.name} failed: ${zstdLog() || String(failed.reason)}`);
-    const facts = scanner.finish();
-    await failpoint('binlog-uploaded');
-    // A restore that began meanwhile may have replaced the server: nothing is committed under the old history.
-    const restoring = await runningRestore(store, cluster.name);
-    if (restoring) throw new HeldByRestore(restoring);
-    const record = binlogRecord({
-      ...where,
-      file,
-      object: `${file}.zst`,
-      size: stored.bytes,
-      sha256: stored.digest(),
-      fileSize: meter.bytes,
-      facts,
-      archivedBy: Context.current().info.workflowExecution?.workflowId ?? '',
-      archivedAt: new Date(),
-      ...(seal ? { encryption: { scheme: ENCRYPTION_SCHEME, keyId: seal.id } } : {}),
-    });
-    // The record is the commit: an upload cut short before it is invisible, and replaced next round.
-    await store.putText(binlogRecordKey(where, file), `${JSON.stringify(record)}\n`);
-    return record;
+    // A file the server encrypted (encrypt_binlog) is read through the server, which decrypts it at the same positions.
+    const readable = await readableBinlog(cluster, folder, file);
+    if (readable === undefined) return undefined; // purged between the listing and now: the next round records the gap
+    try {
+      return await archiveReadable(readable.path);
+    } finally {
+      await readable.dispose();
+    }
+
+    async function archiveReadable(path: string): Promise<BinlogRecord | undefined> {
+      const source = createReadStream(path);
+      const opened = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+        source.once('open', () => resolve(undefined));
+        source.once('error', (error) => resolve(error));
+      });
+      if (opened?.code === 'ENOENT') return undefined; // purged between the listing and now: the next round records the gap
+      if (opened) throw opened;
+      progress.phase(`archiving ${file}`, { object: objectKey });
+      const zstd = execa('zstd', ['-q', '-c', '-1', '-T1'], { buffer: false, cancelSignal: signal, ...childProcessOptions() });
+      const zstdLog = tailLines(zstd.stderr);
+      // Compression before encryption; the record names the key, the object's header binds it to this file.
+      const sealer = sealing(seal, binlogObjectIdentity(where.cluster, where.history, `${file}.zst`));
+      const results = await Promise.allSettled([pipeline(source, meter, zstd.stdin, { signal }), zstd, store.upload(objectKey, (sealer ? zstd.stdout.pipe(sealer) : zstd.stdout).pipe(stored), { signal })]);
+      if (signal.aborted) throw signal.reason;
+      const failed = results.find((result) => result.status === 'rejected');
+      if (failed) throw new Error(`archiving binlog ${file} of cluster ${cluster.name} failed: ${zstdLog() || String(failed.reason)}`);
+      const facts = scanner.finish();
+      await failpoint('binlog-uploaded');
+      // A restore that began meanwhile may have replaced the server: nothing is committed under the old history.
+      const restoring = await runningRestore(store, cluster.name);
+      if (restoring) throw new HeldByRestore(restoring);
+      const record = binlogRecord({
+        ...where,
+        file,
+        object: `${file}.zst`,
+        size: stored.bytes,
+        sha256: stored.digest(),
+        fileSize: meter.bytes,
+        facts,
+        archivedBy: Context.current().info.workflowExecution?.workflowId ?? '',
+        archivedAt: new Date(),
+        ...(seal ? { encryption: { scheme: ENCRYPTION_SCHEME, keyId: seal.id } } : {}),
+      });
+      // The record is the commit: an upload cut short before it is invisible, and replaced next round.
+      await store.putText(binlogRecordKey(where, file), `${JSON.stringify(record)}\n`);
+      return record;
+    }
   }
 
   return {

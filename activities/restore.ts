@@ -8,7 +8,10 @@ import { checkRecordedLsns, type CommittedBackup, type RestoreRecord, type Store
 import { parseCheckpoints, type Checkpoints } from '../domain/checkpoints.js';
 import { restoreSourceRoots, type StorageConfig } from '../domain/config.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
-import { CHECKPOINTS_OBJECT, restoreRecordKey, restoreRunningKey } from '../domain/layout.js';
+import { checkPreparableBy } from '../domain/tool-version.js';
+import { readableToolLog } from '../domain/tool-failures.js';
+import { installedToolVersion } from './tools/installed-version.js';
+import { restoreRecordKey, restoreRunningKey, TOOL_FILE_GENERATIONS, toolFileGenerationIn } from '../domain/layout.js';
 import { owningCluster } from '../domain/ownership.js';
 import { belongsToPlace, dataFileNames, gtidRestartStatements, isWithinPath, placesOutsideDatadir, serverLayout, serverPath, unsupportedLayout, type ServerLayout } from '../domain/server-layout.js';
 import { readCatalog } from './catalog.js';
@@ -23,6 +26,7 @@ import type { ActivityDeps } from './deps.js';
 import { openStore, StorageError, type ObjectStore } from './storage/index.js';
 import { Progress, StreamMeter, tailLines } from './streams.js';
 import { backupToolFor } from './tools/backup-tool.js';
+import type { Manifest } from '../domain/manifest.js';
 import { clusterPlaces, exists, isWithin, resolvedPath } from './files.js';
 import { EncryptionError } from '../encryption/objects.js';
 import { backupObjectIdentity, encryptionFailure, opening } from './sealed-store.js';
@@ -114,8 +118,15 @@ export function restoreActivities(deps: ActivityDeps) {
     },
 
     /** Creates the restore's work folder after checking there is room for everything it will extract. */
-    async prepareRestoreWorkspace(input: { cluster: string; restoreId: string; requiredBytes: number }): Promise<{ workDir: string }> {
+    async prepareRestoreWorkspace(input: { cluster: string; restoreId: string; requiredBytes: number; chain?: { name: string; manifest: Pick<Manifest, 'tool' | 'serverVersion' | 'flavour'> }[] }): Promise<{ workDir: string }> {
       const cluster = deps.cluster(input.cluster);
+      // Only a tool of the series that took a backup prepares it: refused before anything is downloaded.
+      const flavour = input.chain?.[0]?.manifest.flavour;
+      if (flavour !== undefined) {
+        const binary = cluster.backup.toolPath ?? backupToolFor(flavour).binary;
+        const preparable = checkPreparableBy(input.chain ?? [], { binary, version: await installedToolVersion(binary) });
+        if (!preparable.ok) throw businessFailure(preparable.code, preparable.reason);
+      }
       const root = restoreRoot(cluster.datadir, cluster.restore.workDir);
       await mkdir(root, { recursive: true, mode: 0o700 });
       const fs = await statfs(root);
@@ -229,8 +240,8 @@ export function restoreActivities(deps: ActivityDeps) {
       // A cancelled step reports the cancellation, not a tool failure; the marker stays, since the half-prepared data cannot be trusted.
       if (signal.aborted) throw signal.reason;
       if (result.exitCode !== 0) {
-        const log = (result.all ?? '').trim().split('\n').slice(-15).join('\n');
-        throw businessFailure(FailureType.RestoreFailed, `${tool.binary} ${args.join(' ')} failed (exit ${result.exitCode}): ${log}`);
+        // The tool's last meaningful lines: a damaged page is printed as kilobytes of hex, which would hide the cause.
+        throw businessFailure(FailureType.RestoreFailed, `${tool.binary} ${args.join(' ')} failed (exit ${result.exitCode}): ${readableToolLog(String(result.all ?? ''))}`);
       }
       if (input.expect) {
         const recorded = checkRecordedLsns(input.expect, await readCheckpointsIn(input.fullDir), 'prepared');
@@ -445,11 +456,15 @@ export function restoreActivities(deps: ActivityDeps) {
 /** Written into the prepared folder while the tool changes it; see prepareBackup. */
 const PREPARE_MARKER = '.chainbackup-preparing';
 
+/** The checkpoints of an extracted or prepared backup, under whichever name its tool gave them. */
 async function readCheckpointsIn(folder: string): Promise<Checkpoints | { problem: string }> {
-  const text = await readFile(join(folder, CHECKPOINTS_OBJECT), 'utf8').catch(() => undefined);
-  if (text === undefined) return { problem: `the data holds no ${CHECKPOINTS_OBJECT}` };
+  const generation = toolFileGenerationIn(await readdir(folder).catch(() => []));
+  if (generation === undefined) return { problem: `the data holds no ${Object.values(TOOL_FILE_GENERATIONS).map((names) => names.checkpoints).join(' or ')}` };
+  const name = TOOL_FILE_GENERATIONS[generation].checkpoints;
+  const text = await readFile(join(folder, name), 'utf8').catch(() => undefined);
+  if (text === undefined) return { problem: `the data's ${name} cannot be read` };
   try {
-    return parseCheckpoints(text);
+    return parseCheckpoints(text, name);
   } catch (error) {
     return { problem: (error as Error).message };
   }

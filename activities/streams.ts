@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { Context } from '@temporalio/activity';
+import { isDump } from '../domain/tool-failures.js';
 
 /**
  * Counts the bytes that flow through, reporting progress as it goes, and computes their sha256 when
@@ -95,16 +96,20 @@ export function eachLine(stream: NodeJS.ReadableStream | null | undefined, onLin
   });
 }
 
-/** Keeps the last lines a child process wrote, for error messages. */
+/**
+ * Keeps the last lines a child process wrote, for error messages: dumps of bytes (a corrupted page
+ * printed as hex) are left out, and no line is kept longer than a person reads.
+ */
 export function tailLines(stream: NodeJS.ReadableStream | null | undefined, keep = 20): () => string {
   const lines: string[] = [];
   let partial = '';
   stream?.setEncoding('utf8');
   stream?.on('data', (chunk: string) => {
     const parts = (partial + chunk).split('\n');
-    partial = parts.pop() ?? '';
-    lines.push(...parts.filter((line) => line.trim() !== ''));
+    // A line without an end yet is kept whole only while short: a page dump can be 32 000 characters.
+    partial = (parts.pop() ?? '').slice(0, 64 * 1024);
+    lines.push(...parts.filter((line) => line.trim() !== '' && !isDump(line)).map((line) => line.slice(0, 1000)));
     if (lines.length > keep) lines.splice(0, lines.length - keep);
   });
-  return () => [...lines, partial].filter((line) => line.trim() !== '').slice(-keep).join('\n');
+  return () => [...lines, partial.slice(0, 1000)].filter((line) => line.trim() !== '' && !isDump(line)).slice(-keep).join('\n');
 }

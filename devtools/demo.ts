@@ -8,6 +8,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import YAML from 'yaml';
+import { describeFailure } from '../domain/failures.js';
 import { Client, Connection } from '@temporalio/client';
 import { backup as backupWorkflow, restore as restoreWorkflow } from '../workflows/index.js';
 import { MariaDbSandbox } from './sandbox/mariadb.js';
@@ -22,7 +23,8 @@ const options = new Command()
   .parse()
   .opts<{ keepRunning?: boolean; stop?: boolean }>();
 
-const dir = join(repoRoot, '.sandbox/demo');
+// CHAINBACKUP_DEMO_DIR: another folder for everything the demo starts (its own test runs it there).
+const dir = process.env.CHAINBACKUP_DEMO_DIR ?? join(repoRoot, '.sandbox/demo');
 const say = (line: string) => console.log(line);
 
 async function main(): Promise<void> {
@@ -114,7 +116,9 @@ async function main(): Promise<void> {
     }
   } catch (error) {
     process.exitCode = 1;
-    console.error(`demo failed: ${error instanceof Error ? error.message : String(error)}`);
+    // The cause, not only "Workflow execution failed"; the worker's own log says the rest.
+    console.error(`demo failed: ${describeFailure(error)}`);
+    console.error(`the worker's log: ${join(dir, 'worker.log')}`);
   }
   await stopRecordedServers(dir);
   say('Servers stopped.');

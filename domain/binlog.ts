@@ -12,7 +12,7 @@
 
 const MAGIC = [0xfe, 0x62, 0x69, 0x6e];
 const HEADER_BYTES = 19;
-const EVENT = { stop: 3, rotate: 4, formatDescription: 15, gtid: 162, gtidList: 163 } as const;
+const EVENT = { stop: 3, rotate: 4, formatDescription: 15, gtid: 162, gtidList: 163, startEncryption: 164 } as const;
 /** The largest body read whole; the events read are a few dozen bytes, anything bigger is damage. */
 const MAX_READ_BODY = 1 << 20;
 
@@ -224,6 +224,9 @@ export class BinlogScanner {
 
   /** One event: its header, and its whole body for the types that are read. */
   private event(bytes: Uint8Array, type: number): void {
+    // Every event after it is encrypted with the server's key: its facts cannot be read here (see
+    // isEncryptedByServer). A copy read through the server keeps it, marked ignorable, before plain events.
+    if (type === EVENT.startEncryption && !ignorable(bytes)) throw new BinlogFormatError(`the file is encrypted by its server (encrypt_binlog) from position ${this.position} on: it can only be read through the server`);
     this.events++;
     this.lastType = type;
     const time = u32(bytes, 0);
@@ -275,4 +278,23 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   joined.set(a, 0);
   joined.set(b, a.length);
   return joined;
+}
+
+/**
+ * Whether a binlog file's first bytes say that its server encrypted the rest of it (encrypt_binlog):
+ * a Start_encryption event right after the format description. Such a file's events cannot be read
+ * from disk, only through the server, which sends them decrypted at the same positions (keeping the
+ * Start_encryption event, marked ignorable). Undefined when `head` is too short to tell.
+ */
+export function isEncryptedByServer(head: Uint8Array): boolean | undefined {
+  if (head.length < MAGIC.length + HEADER_BYTES) return undefined;
+  if (MAGIC.some((value, index) => head[index] !== value)) return false;
+  const next = MAGIC.length + u32(head, MAGIC.length + 9);
+  if (head.length < next + HEADER_BYTES) return undefined;
+  return head[next + 4] === EVENT.startEncryption && !ignorable(head.subarray(next));
+}
+
+/** LOG_EVENT_IGNORABLE_F in an event header's flags: a reader that does not know the event may skip it. */
+function ignorable(header: Uint8Array): boolean {
+  return (((header[17] as number) | ((header[18] as number) << 8)) & 0x80) !== 0;
 }

@@ -6,6 +6,7 @@
 import { compareLsn, type Checkpoints } from './checkpoints.js';
 import type { FailureTypeName } from './failures.js';
 import type { Manifest, VerificationRecord } from './manifest.js';
+import { toolFilesOf } from './layout.js';
 import { backupsOf, belongsTo, owningCluster } from './ownership.js';
 
 export interface StoredObject {
@@ -125,7 +126,7 @@ export function validateParentCheckpoints(parent: CommittedBackup, checkpoints: 
   if (checkpoints.toLsn !== parent.manifest.toLsn) {
     return refuse(
       'CorruptCheckpoints',
-      `backup ${parent.name}: stored xtrabackup_checkpoints says to_lsn ${checkpoints.toLsn} but its manifest says ${parent.manifest.toLsn}: ${fix}`,
+      `backup ${parent.name}: stored ${toolFilesOf(parent.manifest).checkpoints} says to_lsn ${checkpoints.toLsn} but its manifest says ${parent.manifest.toLsn}: ${fix}`,
     );
   }
   return { ok: true, value: parent.manifest.toLsn };
@@ -209,7 +210,7 @@ export function checkRecordedLsns(backup: CommittedBackup, found: Checkpoints | 
     mismatches.push(`the data is a ${found.backupType} backup but the manifest says ${backup.manifest.type}`);
   }
   if (mismatches.length === 0) return { ok: true, value: undefined };
-  return refuse('ChecksumMismatch', `${where}: xtrabackup_checkpoints disagrees with the manifest: ${mismatches.join('; ')}; the manifest or the data was altered`);
+  return refuse('ChecksumMismatch', `${where}: ${toolFilesOf(backup.manifest).checkpoints} disagrees with the manifest: ${mismatches.join('; ')}; the manifest or the data was altered`);
 }
 
 /** What an in-place restore leaves in the cluster's storage, so later increments know the pages moved. */

@@ -45,21 +45,21 @@ export function compareLsn(a: Lsn, b: Lsn): number {
 }
 
 /** Parses `xtrabackup_checkpoints`; throws CheckpointsError naming the missing or malformed field. */
-export function parseCheckpoints(text: string): Checkpoints {
+export function parseCheckpoints(text: string, fileName = 'xtrabackup_checkpoints'): Checkpoints {
   const values = keyValues(text);
   const field = (name: string): string => {
     const value = values.get(name);
-    if (value === undefined) throw new CheckpointsError(`xtrabackup_checkpoints has no ${name}`);
+    if (value === undefined) throw new CheckpointsError(`${fileName} has no ${name}`);
     return value;
   };
   const lsn = (name: string): Lsn => {
     const value = field(name);
-    if (!isLsn(value)) throw new CheckpointsError(`xtrabackup_checkpoints has an invalid ${name}: "${value}"`);
+    if (!isLsn(value)) throw new CheckpointsError(`${fileName} has an invalid ${name}: "${value}"`);
     return value;
   };
   const checkpoints = { backupType: field('backup_type'), fromLsn: lsn('from_lsn'), toLsn: lsn('to_lsn'), lastLsn: lsn('last_lsn') };
   if (compareLsn(checkpoints.toLsn, checkpoints.fromLsn) < 0) {
-    throw new CheckpointsError(`xtrabackup_checkpoints has to_lsn ${checkpoints.toLsn} below from_lsn ${checkpoints.fromLsn}`);
+    throw new CheckpointsError(`${fileName} has to_lsn ${checkpoints.toLsn} below from_lsn ${checkpoints.fromLsn}`);
   }
   return checkpoints;
 }

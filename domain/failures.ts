@@ -32,6 +32,7 @@ export const FAILURE_TABLE = {
   FailedVerification: 'refusal',
   Pinned: 'refusal',
   KeyUnavailable: 'refusal',
+  ToolVersionMismatch: 'refusal',
 } as const satisfies Record<string, 'refusal' | 'failure'>;
 
 export type FailureTypeName = keyof typeof FAILURE_TABLE;
@@ -56,4 +57,23 @@ export function rootMessage(error: unknown): string {
     current = current.cause;
   }
   return message;
+}
+
+/**
+ * A failure as a person needs it: the innermost typed failure ("BackupToolFailed: …") or, without
+ * one, the innermost message, after the outer message ("Workflow execution failed") when they differ.
+ */
+export function describeFailure(error: unknown): string {
+  let current: unknown = error;
+  let typed: { type: string; message: string } | undefined;
+  let innermost = String(error);
+  while (current instanceof Error) {
+    const type = (current as Error & { type?: unknown }).type;
+    if (current instanceof ApplicationFailure && typeof type === 'string') typed ??= { type, message: current.message };
+    innermost = current.message;
+    current = current.cause;
+  }
+  const cause = typed ? `${typed.type}: ${typed.message}` : innermost;
+  const outer = error instanceof Error ? error.message : String(error);
+  return outer === cause || outer === '' ? cause : `${outer}: ${cause}`;
 }

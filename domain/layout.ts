@@ -15,8 +15,28 @@ export const MANIFEST_OBJECT = 'manifest.json';
 export const VERIFICATION_OBJECT = 'verification.json';
 /** Put beside a backup's manifest by `chainbackup pin`: retention and deletion leave it, and everything it needs, alone. */
 export const PIN_OBJECT = 'pinned.json';
-export const CHECKPOINTS_OBJECT = 'xtrabackup_checkpoints';
-export const INFO_OBJECT = 'xtrabackup_info';
+
+/**
+ * The names of the files the backup tool writes beside its data (into `--extra-lsndir` and into the
+ * stream). XtraBackup and mariadb-backup before 11.0 call them `xtrabackup_*`; mariadb-backup from
+ * 11.0 on calls them `mariadb_backup_*`, with the same contents. Storage keeps what the tool wrote,
+ * and each manifest records which generation its backup used (`toolFiles`).
+ */
+export const TOOL_FILE_GENERATIONS = {
+  xtrabackup: { checkpoints: 'xtrabackup_checkpoints', info: 'xtrabackup_info', binlogInfo: 'xtrabackup_binlog_info' },
+  mariadb_backup: { checkpoints: 'mariadb_backup_checkpoints', info: 'mariadb_backup_info', binlogInfo: 'mariadb_backup_binlog_info' },
+} as const;
+export type ToolFileGeneration = keyof typeof TOOL_FILE_GENERATIONS;
+export const TOOL_FILE_GENERATION_NAMES = Object.keys(TOOL_FILE_GENERATIONS) as ToolFileGeneration[];
+/** The generation a manifest's backup used: manifests from before 11.x support name none, and used the old names. */
+export function toolFilesOf(manifest: { toolFiles?: ToolFileGeneration | undefined }): (typeof TOOL_FILE_GENERATIONS)[ToolFileGeneration] {
+  return TOOL_FILE_GENERATIONS[manifest.toolFiles ?? 'xtrabackup'];
+}
+/** Which generation a folder's file names are, given the names it holds: the newer one wins where both are present. */
+export function toolFileGenerationIn(names: readonly string[]): ToolFileGeneration | undefined {
+  const present = new Set(names);
+  return (['mariadb_backup', 'xtrabackup'] as const).find((generation) => present.has(TOOL_FILE_GENERATIONS[generation].checkpoints));
+}
 /** Put in a full backup's folder when its chain is being deleted: the whole chain is invisible at once. */
 export const DELETING_OBJECT = 'deleting.json';
 export const CHAIN_SUFFIX = '.incr';

@@ -1,6 +1,7 @@
 /** The manifest: written last into a backup folder, it is the commit of that backup. */
 import { z } from 'zod';
 import { isLsn } from './checkpoints.js';
+import { TOOL_FILE_GENERATION_NAMES, type ToolFileGeneration } from './layout.js';
 
 const lsn = z.string().refine(isLsn, 'must be a decimal LSN');
 
@@ -28,6 +29,8 @@ export const manifestSchema = z.object({
   lastLsn: lsn,
   flavour: z.enum(FLAVOURS),
   tool: z.object({ name: z.string(), version: z.string().optional() }),
+  /** Which names the tool gave its checkpoints and info files (domain/layout.ts); absent: the xtrabackup_* names of every tool before mariadb-backup 11. */
+  toolFiles: z.enum(TOOL_FILE_GENERATION_NAMES as [ToolFileGeneration, ...ToolFileGeneration[]]).optional(),
   serverVersion: z.string().optional(),
   binlog: z.object({ file: z.string(), position: z.string(), gtid: z.string().optional() }).nullable(),
   startedAt: z.iso.datetime(),

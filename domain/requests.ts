@@ -13,6 +13,12 @@ export const backupRequestSchema = z.strictObject({
   baseBackupName: backupNameField.optional(),
   /** Continue a chain even though one of its backups failed its verification (a new chain is the safe answer). */
   acceptFailedVerification: z.boolean().default(false),
+  /**
+   * An increment whose chain cannot continue because the server moved to another release series
+   * (10.11 to 11.8, say) takes a full backup instead, starting a new chain. Schedules set it; a
+   * request without it is refused, saying so.
+   */
+  newChainWhenNeeded: z.boolean().default(false),
 });
 export type BackupRequest = z.infer<typeof backupRequestSchema>;
 /** What a caller sends; the workflow validates it. */

@@ -40,7 +40,7 @@ function clusterSchedules(cluster: ClusterConfig, taskQueue: string): DesiredSch
   const incrementalDays = WEEKDAYS.filter((day) => !fullDays.includes(day));
   const schedules: DesiredSchedule[] = [{ ...common, id: scheduleId(cluster.name, 'full'), type: 'full', days: fullDays, request: { cluster: cluster.name, type: 'full' } }];
   if (incrementalDays.length > 0) {
-    schedules.push({ ...common, id: scheduleId(cluster.name, 'incremental'), type: 'incremental', days: incrementalDays, request: { cluster: cluster.name, type: 'incremental' } });
+    schedules.push({ ...common, id: scheduleId(cluster.name, 'incremental'), type: 'incremental', days: incrementalDays, request: { cluster: cluster.name, type: 'incremental', newChainWhenNeeded: true } });
   }
   return schedules;
 }

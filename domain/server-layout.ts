@@ -214,3 +214,37 @@ export function keptServerOptions(kept: string, layout: ServerLayout, placed: Fi
   }
   return lines;
 }
+
+/**
+ * The options of a server's configuration that another server on its files needs to read them at
+ * all: the key management plugin and its settings (an encrypted tablespace, redo log or binlog is
+ * unreadable without them), what is encrypted, the page size and the table-name case rule. Options
+ * are given as the server's option files give them (`name`, `name=value`), in order; names with "-"
+ * or "_" alike. Everything else (ports, buffers, the layout) the private server sets itself.
+ */
+const STORAGE_OPTIONS = new Set([
+  'plugin_load',
+  'plugin_load_add',
+  'plugin_dir',
+  'plugin_maturity',
+  'innodb_page_size',
+  'innodb_encrypt_tables',
+  'innodb_encrypt_log',
+  'innodb_encrypt_temporary_tables',
+  'innodb_default_encryption_key_id',
+  'encrypt_binlog',
+  'encrypt_tmp_files',
+  'encrypt_tmp_disk_tables',
+  'aria_encrypt_tables',
+  'lower_case_table_names',
+]);
+
+export function storageOptions(options: [name: string, value: string | null][]): string[] {
+  return options.flatMap(([rawName, value]) => {
+    const name = rawName.replace(/-/g, '_');
+    // Every key management plugin's own settings: file_key_management_*, hashicorp_key_management_*, aws_key_management_*.
+    if (!STORAGE_OPTIONS.has(name) && !/^[a-z0-9]+(?:_[a-z0-9]+)*_key_management_[a-z0-9_]+$/.test(name) && !/^loose_/.test(name)) return [];
+    if (/^loose_/.test(name) && storageOptions([[name.slice('loose_'.length), value]]).length === 0) return [];
+    return [value === null ? name : `${name}=${value}`];
+  });
+}

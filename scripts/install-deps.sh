@@ -11,6 +11,11 @@ temporal_version="v1.5.1"
 # DESIGN.md names commit 9e49d5e7a648 (tag RELEASE.2025-10-15T17-29-55Z); the Go module proxy
 # answers 403 "not available" for it and lists this pseudo-version as the only one it serves.
 minio_version="v0.0.0-20260212201848-7aac2a2c5b7c"
+# The oldest Go that builds both (temporal CLI v1.5.1's go.mod says "go 1.25.0"), and the toolchain
+# asked for by name when the machine's Go is older (Debian 13 ships 1.24.4): the Go module proxy serves
+# toolchains as modules (golang.org/toolchain), so this works whatever GOTOOLCHAIN the machine sets.
+go_needed="1.25.0"
+go_toolchain="go1.26.8"
 # Node.js 24 LTS: the official binary, as the npm registry serves it in node-linux-<arch>.
 node_version="24.22.3"
 declare -A node_integrity=(
@@ -54,19 +59,23 @@ go_install() {
     log "$binary present"
     return
   fi
-  log "building $binary from $module@$version (cold builds take minutes)"
+  log "building $binary from $module@$version with $(go_toolchain_choice) (cold builds take minutes)"
   mkdir -p "$tools_bin"
-  GOBIN="$tools_bin" GOFLAGS=-buildvcs=false go install "$module@$version"
+  GOTOOLCHAIN="$(go_toolchain_choice)" GOBIN="$tools_bin" GOFLAGS=-buildvcs=false go install "$module@$version"
 }
 
-# Node 24 under .tools/node, unless the machine's own Node is 24 or newer already.
+# "local" when the machine's Go is new enough, else the pinned toolchain by name: never GOTOOLCHAIN's
+# automatic choice, which a machine may have turned off (GOTOOLCHAIN=local) and then the build fails.
+go_toolchain_choice() {
+  local own
+  own="$(GOTOOLCHAIN=local go env GOVERSION)"
+  own="${own#go}"
+  if [ "$(printf '%s\n%s\n' "$go_needed" "$own" | sort -V | head -n1)" = "$go_needed" ]; then echo local; else echo "$go_toolchain"; fi
+}
+
+# Node 24 under .tools/node: what the scripts run on when the machine's own Node is older, and what
+# the suite's run inside the other Debian release's root runs on (the machine's own is not there).
 install_node() {
-  local own_major
-  own_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
-  if [ "$own_major" -ge 24 ]; then
-    log "Node $(node --version) present"
-    return
-  fi
   local dest="$root/.tools/node-$node_version"
   if [ -x "$dest/bin/node" ] && [ "$("$dest/bin/node" --version)" = "v$node_version" ]; then
     ln -sfn "node-$node_version" "$root/.tools/node"
@@ -96,7 +105,7 @@ install_node() {
 main() {
   local started=$SECONDS
   install_debian_packages
-  command -v go >/dev/null || { echo "Go is required to build the temporal CLI and MinIO" >&2; exit 1; }
+  command -v go >/dev/null || { echo "Go $go_needed or newer is required to build the temporal CLI and MinIO (any Go works: an older one fetches $go_toolchain from the Go module proxy); on Debian: apt-get install golang-go" >&2; exit 1; }
   go_install temporal github.com/temporalio/cli/cmd/temporal "$temporal_version"
   go_install minio github.com/minio/minio "$minio_version"
   install_node

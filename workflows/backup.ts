@@ -1,4 +1,4 @@
-import { ApplicationFailure, CancellationScope, ChildWorkflowFailure, type ChildWorkflowHandle, executeChild, log, ParentClosePolicy, patched, startChild, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, CancellationScope, ChildWorkflowFailure, type ChildWorkflowHandle, executeChild, log, ParentClosePolicy, patched, startChild, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { checkContinuity, checkNotRestoredSince, checkVerifiedChain, chooseBase, chooseParent, orderChain, validateParentCheckpoints, type CommittedBackup } from '../domain/chain.js';
 import type { ClusterSettings } from '../domain/config.js';
 import { businessFailure, FailureType, rootMessage } from '../domain/failures.js';
@@ -35,6 +35,8 @@ export interface BackupResult {
   startedAt: string;
   finishedAt: string;
   durationSeconds: number;
+  /** A scheduled increment that took a full backup instead: why its chain could not continue. */
+  newChainBecause?: string;
   /** With `verification.afterBackup`: what the verification by a real restore found. */
   verification?: VerificationReport;
   /** After a full backup: what the retention it started removed (or why it failed); absent for runs from before it was reported. */
@@ -45,7 +47,19 @@ export interface BackupResult {
 export async function backup(input: BackupRequestInput): Promise<BackupResult> {
   const { request, cluster } = await beginClusterWork(backupRequestSchema, input, 'backup request', (backup) => backup.type);
   // The chain is read only once the lock is held: a backup that waited continues from the one before it.
-  const { result, retentionRun } = await withClusterLock(cluster.name, `${request.type} backup`, () => takeChainBackup(request, cluster));
+  const { result, retentionRun } = await withClusterLock(cluster.name, `${request.type} backup`, async () => {
+    try {
+      return await takeChainBackup(request, cluster);
+    } catch (error) {
+      // A scheduled increment whose chain the server has outgrown (upgraded to another release series) starts a new chain.
+      const cause = error instanceof ActivityFailure && error.cause instanceof ApplicationFailure ? error.cause : undefined;
+      if (request.type !== 'incremental' || !request.newChainWhenNeeded || cause?.type !== FailureType.ToolVersionMismatch) throw error;
+      log.warn('the chain cannot continue; starting a new one with a full backup', { cluster: cluster.name, reason: cause.message });
+      reportPhase(`The chain cannot continue (${cause.message}); taking a full backup instead`);
+      const full = await takeChainBackup({ ...request, type: 'full' }, cluster);
+      return { ...full, result: { ...full.result, newChainBecause: cause.message } };
+    }
+  });
   // The retention it started runs once the lock is free; its outcome is part of this backup's result.
   if (retentionRun && patched('backup-reports-retention')) {
     reportPhase(`Waiting for the retention that follows ${result.name}`);
@@ -120,7 +134,7 @@ async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings)
   try {
     reportPhase(`Streaming ${request.type} backup ${location.name} to ${cluster.storageLabel}${parent ? ` from LSN ${parent.manifest.toLsn} (${parent.name})` : ''}`);
     const taken = await host.long.takeBackup.executeWithOptions({ summary: `stream ${location.name}` }, [
-      { cluster: cluster.name, location, ...(parent ? { incrementalLsn: parent.manifest.toLsn } : {}) },
+      { cluster: cluster.name, location, ...(parent ? { incrementalLsn: parent.manifest.toLsn, parent: { name: parent.name, manifest: { tool: parent.manifest.tool, ...(parent.manifest.serverVersion ? { serverVersion: parent.manifest.serverVersion } : {}) } } } : {}) },
     ]);
     if (parent) {
       const continuous = checkContinuity({ name: parent.name, toLsn: parent.manifest.toLsn }, taken.checkpoints);
@@ -139,6 +153,8 @@ async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings)
       lastLsn: taken.checkpoints.lastLsn,
       flavour: cluster.flavour,
       tool: { name: taken.toolName, ...(taken.info.toolVersion ? { version: taken.info.toolVersion } : {}) },
+      // Workers from before the 11.x names return none: they only knew the old ones.
+      ...(taken.toolFiles && taken.toolFiles !== 'xtrabackup' ? { toolFiles: taken.toolFiles } : {}),
       serverVersion: taken.serverVersion,
       binlog: taken.info.binlog ?? null,
       startedAt: taken.startedAt,

@@ -145,7 +145,8 @@ async function restoreChain(request: RestoreRequest, cluster: ClusterSettings, {
 
   const restoreId = formatTimestamp(Date.now());
   const requiredBytes = chain.reduce((sum, backup) => sum + backup.manifest.streamBytes, 0);
-  const { workDir } = await host.quick.prepareRestoreWorkspace({ cluster: cluster.name, restoreId, requiredBytes });
+  const versions = chain.map(({ name, manifest }) => ({ name, manifest: { flavour: manifest.flavour, tool: manifest.tool, ...(manifest.serverVersion ? { serverVersion: manifest.serverVersion } : {}) } }));
+  const { workDir } = await host.quick.prepareRestoreWorkspace({ cluster: cluster.name, restoreId, requiredBytes, chain: versions });
   const { fullDir, downloadedBytes } = await prepareInWorkspace(host, cluster, chain, source, workDir);
   const target = chain.at(-1) as CommittedBackup;
   const prepared: PreparedRestore = {

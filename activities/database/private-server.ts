@@ -8,7 +8,7 @@ import type { Flavour } from '../../domain/manifest.js';
 import { childEnv, childProcessOptions } from '../child-env.js';
 import { runSql } from './sql.js';
 import { processExists } from '../processes.js';
-import type { TargetServer } from './server-layout.js';
+import { readStorageOptions, type TargetServer } from './server-layout.js';
 
 const START_TIMEOUT_MS = 5 * 60_000;
 
@@ -104,9 +104,12 @@ export async function startPrivateServer(target: TargetServer, settings: Private
     `user=${user}`,
     `innodb_buffer_pool_size=${settings.bufferPool ?? '64M'}`,
     `init-file=${initFile}`,
+    // What the server needs to read these files at all (key management, page size), from the target's own configuration.
+    ...(await readStorageOptions(target)),
     ...(settings.options ?? []),
   ];
-  await writeFile(cnf, `${options.join('\n')}\n`);
+  // 0600: a key management plugin's settings can hold the key of its key file.
+  await writeFile(cnf, `${options.join('\n')}\n`, { mode: 0o600 });
   for (const path of [work, initFile, cnf, ...(settings.stateDir ? [settings.stateDir] : [])]) await chown(path, owner.uid, owner.gid);
   const log = () => readFile(join(work, 'server.err'), 'utf8').catch(() => '');
   const errors = async () => (await log()).split('\n').filter((line) => line.includes('[ERROR]'));

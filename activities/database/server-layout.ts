@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { execa } from 'execa';
-import { serverLayout, type ServerLayout } from '../../domain/server-layout.js';
+import { serverLayout, storageOptions, type ServerLayout } from '../../domain/server-layout.js';
 import type { ClusterConfig } from '../../domain/config.js';
 import { childProcessOptions } from '../child-env.js';
 import { runSql } from './sql.js';
@@ -12,6 +12,27 @@ export interface TargetServer {
   serverId: number;
   /** innodb_log_file_size in bytes: a server started on the placed files resizes nothing. */
   logFileSize: number | null;
+  /**
+   * Where a private server on these files finds the options it needs to read them (the key
+   * management plugin and what is encrypted, the page size; domain storageOptions): the server's own
+   * option files (`defaultsFile`, or the host's when absent), or the backup's backup-my.cnf. Only the
+   * path travels: the options themselves can hold a key, and are read on the host when a server starts.
+   * Absent in targets read by workers from before it: no such options.
+   */
+  storageOptionsFrom?: { kind: 'option-files'; defaultsFile?: string } | { kind: 'backup'; cnf: string };
+}
+
+/** The server options a private server on a target's files needs, read on this host from where the target says. */
+export async function readStorageOptions(target: TargetServer): Promise<string[]> {
+  const from = target.storageOptionsFrom;
+  if (from === undefined) return [];
+  const file = from.kind === 'backup' ? from.cnf : from.defaultsFile;
+  return storageOptions(await optionList(file));
+}
+
+/** Where the cluster's real server reads its options: its process controller's file, or the host's option files. */
+function optionFilesOf(cluster: ClusterConfig): TargetServer['storageOptionsFrom'] {
+  return { kind: 'option-files', ...(cluster.controller.kind === 'process' ? { defaultsFile: cluster.controller.defaultsFile } : {}) };
 }
 
 const nullable = (value: string | undefined) => (value === undefined || value === 'NULL' || value === '' ? null : value);
@@ -23,22 +44,25 @@ const nullable = (value: string | undefined) => (value === undefined || value ==
  */
 export async function readTargetServer(cluster: ClusterConfig): Promise<TargetServer> {
   try {
-    return await readRunningServer(cluster);
+    return { ...(await readRunningServer(cluster)), storageOptionsFrom: optionFilesOf(cluster) };
   } catch (error) {
     if (cluster.controller.kind !== 'process') throw error;
-    return readOptionFile(cluster, cluster.controller.defaultsFile);
+    return { ...(await readOptionFile(cluster, cluster.controller.defaultsFile)), storageOptionsFrom: optionFilesOf(cluster) };
   }
+}
+
+/** The server's options from its option files (one file, or the host's usual ones), in order, as the server reads them. */
+async function optionList(defaultsFile: string | undefined): Promise<[string, string | null][]> {
+  const { stdout } = await execa('my_print_defaults', [...(defaultsFile ? [`--defaults-file=${defaultsFile}`] : []), 'mysqld', 'mariadbd', 'server', 'mariadb'], childProcessOptions());
+  return stdout.split('\n').flatMap((line) => {
+    const match = /^--([^=]+)(?:=(.*))?$/.exec(line.trim());
+    return match?.[1] ? [[match[1], match[2] ?? null] as [string, string | null]] : [];
+  });
 }
 
 /** The [mysqld] options of a server's option file, later lines winning, names with "_". */
 async function serverOptions(defaultsFile: string): Promise<Map<string, string | null>> {
-  const { stdout } = await execa('my_print_defaults', [`--defaults-file=${defaultsFile}`, 'mysqld', 'mariadbd', 'server', 'mariadb'], childProcessOptions());
-  const options = new Map<string, string | null>();
-  for (const line of stdout.split('\n')) {
-    const match = /^--([^=]+)(?:=(.*))?$/.exec(line.trim());
-    if (match?.[1]) options.set(match[1].replace(/-/g, '_'), match[2] ?? null);
-  }
-  return options;
+  return new Map((await optionList(defaultsFile)).map(([name, value]) => [name.replace(/-/g, '_'), value]));
 }
 
 async function readOptionFile(cluster: ClusterConfig, defaultsFile: string): Promise<TargetServer> {
@@ -106,6 +130,8 @@ async function readRunningServer(cluster: ClusterConfig): Promise<TargetServer> 
  */
 export async function cloneServer(path: string): Promise<TargetServer> {
   const options = await serverOptions(`${path}/backup-my.cnf`);
+  // mariadb-backup records the key management plugin and its settings there too.
+  const storageOptionsFrom = { kind: 'backup' as const, cnf: `${path}/backup-my.cnf` };
   return {
     layout: serverLayout({
       datadir: path,
@@ -123,5 +149,6 @@ export async function cloneServer(path: string): Promise<TargetServer> {
     logBin: false,
     serverId: 1,
     logFileSize: options.has('innodb_log_file_size') ? Number(options.get('innodb_log_file_size')) : null,
+    storageOptionsFrom,
   };
 }

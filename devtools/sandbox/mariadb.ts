@@ -7,12 +7,18 @@ import type { StorageConfig } from '../../domain/config.js';
 import { freePort, isRunning, stopPid, waitFor } from './processes.js';
 
 /**
- * Grants the product's user needs on MariaDB 10.11; the sandbox's backup user has exactly these.
- * mariadb-backup needs the first four; an in-place restore checks that every table of the restored
- * server opens (SELECT) and starts its binlog history at the backup's GTID position (BINLOG ADMIN,
- * REPLICATION MASTER ADMIN, REPLICATION SLAVE ADMIN).
+ * Grants the product's user needs on MariaDB 10.11 and 11.x; the sandbox's backup user has exactly
+ * these. mariadb-backup needs the first four; an in-place restore checks that every table of the
+ * restored server opens (SELECT) and starts its binlog history at the backup's GTID position
+ * (BINLOG ADMIN, REPLICATION MASTER ADMIN, REPLICATION SLAVE ADMIN); the binlog archive reads a
+ * binlog the server encrypts (encrypt_binlog) through the server (REPLICATION SLAVE).
  */
-export const BACKUP_GRANTS = 'RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, SELECT, BINLOG ADMIN, REPLICATION MASTER ADMIN, REPLICATION SLAVE ADMIN';
+export const BACKUP_GRANTS = 'RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, SELECT, BINLOG ADMIN, REPLICATION MASTER ADMIN, REPLICATION SLAVE ADMIN, REPLICATION SLAVE';
+
+export interface SandboxSettings {
+  /** Encrypt data at rest with new keys (true), or with the keys of another sandbox, whose files this one is to read. */
+  dataAtRestEncryption?: true | { keysOf: MariaDbSandbox };
+}
 
 /**
  * A MariaDB server of its own: datadir, socket, loopback port and pid file under one folder, never
@@ -24,6 +30,8 @@ export class MariaDbSandbox {
   readonly serverDefaultsFile: string;
   readonly pidFile: string;
   readonly passwordFile: string;
+  /** The file_key_management key file, with data-at-rest encryption. */
+  readonly keyFile: string;
   readonly backupUser = 'backup';
 
   private constructor(
@@ -35,14 +43,37 @@ export class MariaDbSandbox {
     this.serverDefaultsFile = join(dir, 'my.cnf');
     this.pidFile = join(dir, 'mariadbd.pid');
     this.passwordFile = join(dir, 'backup-password');
+    this.keyFile = join(dir, 'encryption-keys.txt');
   }
 
-  /** Initialises a datadir, starts the server and creates the backup user. */
-  static async create(dir: string, serverOptions: string[] = []): Promise<MariaDbSandbox> {
+  /**
+   * Initialises a datadir, starts the server and creates the backup user. With `dataAtRestEncryption`
+   * the server encrypts everything it writes (tables, redo log, binlog, temporary files, Aria) with
+   * keys of the file_key_management plugin, from a 0600 key file beside it.
+   */
+  static async create(dir: string, serverOptions: string[] = [], settings: SandboxSettings = {}): Promise<MariaDbSandbox> {
     const sandbox = new MariaDbSandbox(dir, await freePort());
     // A temporary folder of its own: sandboxes bootstrapping at the same moment collide in a shared /tmp.
     const tmp = join(dir, 'tmp');
     await mkdir(tmp, { recursive: true });
+    const encryption: string[] = [];
+    if (settings.dataAtRestEncryption) {
+      const keyFile = sandbox.keyFile;
+      // A second server that is to read the first one's files needs the same keys.
+      const keys = settings.dataAtRestEncryption === true ? `1;${randomBytes(32).toString('hex')}\n2;${randomBytes(32).toString('hex')}\n` : await readFile(settings.dataAtRestEncryption.keysOf.keyFile, 'utf8');
+      await writeFile(keyFile, keys, { mode: 0o600 });
+      encryption.push(
+        'plugin_load_add=file_key_management',
+        `file_key_management_filename=${keyFile}`,
+        'file_key_management_encryption_algorithm=AES_CTR',
+        'innodb_encrypt_tables=ON',
+        'innodb_encrypt_log=ON',
+        'innodb_encrypt_temporary_tables=ON',
+        'encrypt_binlog=ON',
+        'encrypt_tmp_files=ON',
+        'aria_encrypt_tables=ON',
+      );
+    }
     const options = [
       '[mysqld]',
       `datadir=${sandbox.datadir}`,
@@ -59,6 +90,7 @@ export class MariaDbSandbox {
       'innodb_log_file_size=64M',
       'max_connections=50',
       'skip-name-resolve',
+      ...encryption,
       // Later lines win: callers may enlarge the buffer pool or the connection limit.
       ...serverOptions,
     ];

@@ -85,7 +85,7 @@ describe('the chainbackup CLI, as an operator runs it', () => {
     const tree = await cli('list', 'ops');
     expect(tree.stdout.split('\n')).toEqual([
       expect.stringMatching(/^ops {2}\(file:\/\/\S+\)$/),
-      expect.stringMatching(new RegExp(`^ {2}${full.name} {2}full {2}LSN 0\\.\\.\\d+ {2}[\\d.]+ MiB {2}\\d+m {2}committed {2}unverified$`)),
+      expect.stringMatching(new RegExp(`^ {2}${full.name} {2}full {2}LSN 0\\.\\.\\d+ {2}[\\d.]+ [KM]iB {2}\\d+m {2}committed {2}unverified$`)),
       expect.stringMatching(new RegExp(`^ {4}└ ${incrementName} {2}incremental {2}LSN \\d+\\.\\.\\d+`)),
     ]);
 

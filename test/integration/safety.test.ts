@@ -22,6 +22,7 @@ import {
   startWorker,
   testRoot,
   TestBucket,
+  toolFileNames,
   uniqueName,
   writeConfig,
   type WorkerProcess,
@@ -254,7 +255,7 @@ describe('faults and damage', () => {
     manifest.toLsn = String(BigInt(manifest.toLsn) + 1000n);
     await bucket.put(key, JSON.stringify(manifest));
     const { failure } = await failedRestore({ cluster: 'sf-altered', backupName: tip.name, target: { kind: 'verify' } });
-    expect(failure).toMatchObject({ type: 'ChecksumMismatch', message: expect.stringContaining(`${tip.name} (extracted): xtrabackup_checkpoints disagrees with the manifest: toLsn is`) });
+    expect(failure).toMatchObject({ type: 'ChecksumMismatch', message: expect.stringContaining(`${tip.name} (extracted): ${toolFileNames.checkpoints} disagrees with the manifest: toLsn is`) });
     // The untouched full backup still verifies.
     const verified = await client.workflow.execute(restoreWorkflow, { taskQueue, workflowId: uniqueName('verify-altered'), args: [{ cluster: 'sf-altered', backupName: full.name, target: { kind: 'verify' } }] });
     expect(verified).toMatchObject({ restored: full.name });

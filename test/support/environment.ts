@@ -4,12 +4,19 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import YAML from 'yaml';
-import { execa } from 'execa';
+import { execa, execaSync } from 'execa';
+import { TOOL_FILE_GENERATIONS } from '../../domain/layout.js';
+import { releaseSeries } from '../../domain/tool-version.js';
 import { CreateMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, ListMultipartUploadsCommand, UploadPartCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import type { StorageConfig } from '../../domain/config.js';
-import { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
+import { MariaDbSandbox, type SandboxSettings } from '../../devtools/sandbox/mariadb.js';
 import { repoRoot, stopPid } from '../../devtools/sandbox/processes.js';
+
+/** The release series of the MariaDB this run tests ("10.11" on Debian 12, "11.8" on Debian 13). */
+export const serverSeries = releaseSeries(execaSync('mariadbd', ['--version']).stdout) ?? '?';
+/** The names this release's mariadb-backup gives its checkpoints and info files. */
+export const toolFileNames = TOOL_FILE_GENERATIONS[Number(serverSeries.split('.')[0]) >= 11 ? 'mariadb_backup' : 'xtrabackup'];
 
 export function testRoot(): string {
   const root = process.env.CHAINBACKUP_TEST_ROOT;
@@ -33,8 +40,8 @@ export function s3Storage(prefix: string): Extract<StorageConfig, { kind: 's3' }
   return { kind: 's3', bucket: 'backups', prefix, region: 'us-east-1', endpoint, forcePathStyle: true };
 }
 
-export async function createSandbox(name: string, serverOptions: string[] = []): Promise<MariaDbSandbox> {
-  return MariaDbSandbox.create(join(testRoot(), 'mariadb', name), serverOptions);
+export async function createSandbox(name: string, serverOptions: string[] = [], settings: SandboxSettings = {}): Promise<MariaDbSandbox> {
+  return MariaDbSandbox.create(join(testRoot(), 'mariadb', name), serverOptions, settings);
 }
 
 export async function writeConfig(name: string, config: unknown): Promise<string> {

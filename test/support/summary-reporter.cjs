@@ -1,8 +1,15 @@
-// Prints the plain closing line CI reads: "jest: N passed, N failed, N skipped".
+// Prints the plain closing line CI reads: "jest: N passed, N failed, N skipped". With
+// CHAINBACKUP_SUMMARY_FILE set, also appends the counts there, for scripts/test.sh's total over runs.
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- Jest loads reporters as CommonJS
+const { appendFileSync } = require('node:fs');
+
 class SummaryReporter {
   onRunComplete(_contexts, results) {
-    const line = `jest: ${results.numPassedTests} passed, ${results.numFailedTests} failed, ${results.numPendingTests + results.numTodoTests} skipped`;
+    const skipped = results.numPendingTests + results.numTodoTests;
+    const line = `jest: ${results.numPassedTests} passed, ${results.numFailedTests} failed, ${skipped} skipped`;
     process.stdout.write(`\n${line}\n`);
+    const file = process.env.CHAINBACKUP_SUMMARY_FILE;
+    if (file) appendFileSync(file, `${results.numPassedTests} ${results.numFailedTests} ${skipped}\n`);
   }
 }
 module.exports = SummaryReporter;

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
-import { BinlogFormatError, BinlogScanner, formatGtids, parseGtid, parseGtids, type BinlogFacts, type Gtid } from '../../domain/binlog.js';
+import { BinlogFormatError, BinlogScanner, formatGtids, isEncryptedByServer, parseGtid, parseGtids, type BinlogFacts, type Gtid } from '../../domain/binlog.js';
 import { check, RUNS } from './properties/arbitraries.js';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/binlogs');
@@ -148,5 +148,28 @@ describe('GTID lists', () => {
     expect(formatGtids(parseGtids('0-1-18446744073709551615') ?? [])).toBe('0-1-18446744073709551615');
     expect(parseGtids('')).toEqual([]);
     for (const bad of ['0-1', '0-1-x', '0-1-18446744073709551616', '4294967296-1-1', '0-1-2,,']) expect(parseGtids(bad)).toBeUndefined();
+  });
+});
+
+describe('a binlog its server encrypted (encrypt_binlog)', () => {
+  // Written by MariaDB 10.11.19 with file_key_management and encrypt_binlog=ON (server_id 1, three
+  // transactions, rotated), and the same file read through that server with
+  // `mariadb-binlog --read-from-remote-server --raw`.
+  const encrypted = fixture('encrypted.000001');
+  const throughServer = fixture('encrypted.000001-read-through-server');
+
+  test('is told apart from its copy read through the server, which has the same size and positions', () => {
+    expect(isEncryptedByServer(encrypted)).toBe(true);
+    expect(isEncryptedByServer(throughServer)).toBe(false);
+    expect(isEncryptedByServer(fixture('binlog.000001'))).toBe(false);
+    expect(throughServer.length).toBe(encrypted.length);
+    // Too few bytes to say; bytes that are no binlog are not an encrypted one.
+    expect(isEncryptedByServer(encrypted.subarray(0, 100))).toBeUndefined();
+    expect(isEncryptedByServer(Buffer.from('not a binlog at all, but long enough to hold two event headers and more'))).toBe(false);
+  });
+
+  test('is refused by the scanner, which would read noise; its copy read through the server scans whole', () => {
+    expect(() => scan(encrypted)).toThrow(new BinlogFormatError('the file is encrypted by its server (encrypt_binlog) from position 256 on: it can only be read through the server'));
+    expect(scan(throughServer, [300, 301])).toMatchObject({ serverId: 1, serverVersion: '10.11.19-MariaDB-0+deb12u1-log', transactions: 3, closedBy: 'rotate', endPosition: encrypted.length, endGtids: [{ domain: 0, server: 1, seq: '3' }] });
   });
 });

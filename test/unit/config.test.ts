@@ -91,7 +91,8 @@ describe('encryption settings', () => {
 
 describe('workflow requests', () => {
   test('a backup request names the bad field', () => {
-    expect(parseWith(backupRequestSchema, { cluster: 'shop', type: 'incremental' }, 'backup request')).toEqual({ ok: true, value: { cluster: 'shop', type: 'incremental', acceptFailedVerification: false } });
+    expect(parseWith(backupRequestSchema, { cluster: 'shop', type: 'incremental' }, 'backup request')).toEqual({ ok: true, value: { cluster: 'shop', type: 'incremental', acceptFailedVerification: false, newChainWhenNeeded: false } });
+    expect(parseWith(backupRequestSchema, { cluster: 'shop', type: 'incremental', newChainWhenNeeded: 'yes' }, 'backup request')).toMatchObject({ ok: false, message: expect.stringMatching(/^invalid backup request: newChainWhenNeeded: /) });
     expect(parseWith(backupRequestSchema, { cluster: 'shop', type: 'weekly' }, 'backup request')).toMatchObject({ ok: false, message: expect.stringMatching(/^invalid backup request: type: /) });
     expect(parseWith(backupRequestSchema, { cluster: 'shop', type: 'full', password: 'x' }, 'backup request')).toMatchObject({ ok: false, message: expect.stringContaining('Unrecognized key: "password"') });
     expect(parseWith(backupRequestSchema, { cluster: 'shop', type: 'incremental', baseBackupName: 'latest' }, 'backup request')).toMatchObject({ ok: false, message: expect.stringContaining('baseBackupName: must be a backup name') });

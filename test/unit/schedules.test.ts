@@ -10,7 +10,7 @@ describe('the weekly cadence', () => {
     const schedules = schedulesOf({ incremental: { enabled: true, fullBackupWeekSchedule: 'thu,mon' }, schedule: { time: '03:15', timezone: 'Europe/Berlin' } });
     expect(schedules.map(({ id, type, days, hour, minute, timezone, request }) => ({ id, type, days, hour, minute, timezone, request }))).toEqual([
       { id: 'chainbackup-schedule-shop-full', type: 'full', days: ['mon', 'thu'], hour: 3, minute: 15, timezone: 'Europe/Berlin', request: { cluster: 'shop', type: 'full' } },
-      { id: 'chainbackup-schedule-shop-incremental', type: 'incremental', days: ['sun', 'tue', 'wed', 'fri', 'sat'], hour: 3, minute: 15, timezone: 'Europe/Berlin', request: { cluster: 'shop', type: 'incremental' } },
+      { id: 'chainbackup-schedule-shop-incremental', type: 'incremental', days: ['sun', 'tue', 'wed', 'fri', 'sat'], hour: 3, minute: 15, timezone: 'Europe/Berlin', request: { cluster: 'shop', type: 'incremental', newChainWhenNeeded: true } },
     ]);
   });
 
