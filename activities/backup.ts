@@ -58,6 +58,8 @@ export interface TakenBackup {
   layout?: ServerLayout;
   remoteTablespaces?: { name: string; path: string }[];
   inventory?: TableInventory;
+  /** Why no inventory was recorded (a missing grant). */
+  inventoryProblem?: string;
 }
 
 function sha256(text: string | Buffer): string {
@@ -106,6 +108,22 @@ async function readSource(cluster: ClusterConfig): Promise<{ version: string; la
 async function readInventory(cluster: ClusterConfig): Promise<TableInventory> {
   const rows = await runSql(cluster.flavour, cluster.connection, `SELECT table_schema, table_name, engine FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')`);
   return rows.map(([schema = '', table = '', engine = '']) => ({ schema, table, engine }));
+}
+
+/**
+ * Why the inventory cannot be trusted, or undefined: information_schema shows a user only the tables
+ * it holds a privilege on, so without SELECT on *.* the inventory would be empty, and a verification
+ * would compare nothing.
+ */
+async function inventoryProblem(cluster: ClusterConfig): Promise<string | undefined> {
+  const [[granted = '0', user = ''] = []] = await runSql(
+    cluster.flavour,
+    cluster.connection,
+    "SELECT COUNT(*), CURRENT_USER() FROM information_schema.user_privileges WHERE privilege_type = 'SELECT' AND grantee = CONCAT(\"'\", SUBSTRING_INDEX(CURRENT_USER(), '@', 1), \"'@'\", SUBSTRING_INDEX(CURRENT_USER(), '@', -1), \"'\")",
+  );
+  if (granted !== '0') return undefined;
+  const [name = user, host = '%'] = user.split('@');
+  return `the backup user ${user} lacks SELECT on *.*, so information_schema hides the tables: no inventory was recorded, and a verification cannot compare one (GRANT SELECT ON *.* TO '${name}'@'${host}')`;
 }
 
 interface StreamInput {
@@ -317,7 +335,8 @@ export function backupActivities(deps: ActivityDeps) {
         const continuable = checkContinuableBy(input.parent, { serverVersion: source.version, cluster: cluster.name });
         if (!continuable.ok) throw businessFailure(continuable.code, continuable.reason);
       }
-      const inventoryBefore = await readInventory(cluster);
+      const unreadableInventory = await inventoryProblem(cluster);
+      const inventoryBefore = unreadableInventory ? [] : await readInventory(cluster);
       const defaults = await writeDefaultsFile(cluster.connection, await readPassword(cluster.connection));
       const scratch = await mkdtemp(join(tmpdir(), 'chainbackup-backup-'));
       const abort = new AbortController();
@@ -327,7 +346,7 @@ export function backupActivities(deps: ActivityDeps) {
         const streamed = await streamBackup({ cluster, store, folder, defaultsFile: defaults.path, scratch, abort, cancelled: activitySignal, progress, backup: input.location.name, seal, ...(input.incrementalLsn !== undefined ? { incrementalLsn: input.incrementalLsn } : {}) });
         progress.phase('recording checkpoints');
         const recorded = await storeCheckpoints(store, folder, streamed.lsnDir, streamed.toolBinary, input.location.name, seal);
-        const inventory = stableInventory(inventoryBefore, await readInventory(cluster));
+        const inventory = unreadableInventory ? undefined : stableInventory(inventoryBefore, await readInventory(cluster));
         return {
           objects: [{ name: streamed.dataObject, size: streamed.storedBytes, sha256: streamed.sha256 }, ...recorded.objects],
           dataObject: streamed.dataObject,
@@ -344,7 +363,7 @@ export function backupActivities(deps: ActivityDeps) {
           finishedAt: new Date().toISOString(),
           ...(source.layout ? { layout: source.layout } : {}),
           ...(source.remoteTablespaces ? { remoteTablespaces: source.remoteTablespaces } : {}),
-          inventory,
+          ...(inventory ? { inventory } : { inventoryProblem: unreadableInventory }),
         };
       } catch (error) {
         // An attempt the server timed out has been replaced by a newer one that owns the folder now: its

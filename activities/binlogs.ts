@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
+import { heartbeat } from './liveness.js';
 import { execa } from 'execa';
 import { BinlogScanner, isEncryptedByServer, gtidPosition, parseGtid, parseGtids, sameGtidState, type BinlogFacts, type Gtid } from '../domain/binlog.js';
 import {
@@ -321,6 +322,8 @@ export function binlogActivities(deps: ActivityDeps) {
     const stored = new StreamMeter((bytes) => progress.update(bytes));
     const objectKey = binlogObjectKey(where, file);
     // A file the server encrypted (encrypt_binlog) is read through the server, which decrypts it at the same positions.
+    // An attempt killed while it uploaded this file left its multipart upload open: it goes first.
+    await store.abortIncompleteUploads([objectKey]);
     const readable = await readableBinlog(cluster, folder, file);
     if (readable === undefined) return undefined; // purged between the listing and now: the next round records the gap
     try {
@@ -675,7 +678,7 @@ export function binlogActivities(deps: ActivityDeps) {
           for (const key of keys) await store.delete([key]);
         }
         for (const after of history.gapsAfter) if (!input.dryRun) await store.delete([binlogGapKey(where, after)]);
-        Context.current().heartbeat({ phase: `removing archived binlogs of history ${history.history}`, bytesDone: freedBytes });
+        heartbeat({ phase: `removing archived binlogs of history ${history.history}`, bytesDone: freedBytes });
       }
       return { removed: gone, freedBytes, ...(plan.keptFrom ? { keptFrom: plan.keptFrom } : {}), ...(plan.reason ? { reason: plan.reason } : {}) };
     },
@@ -738,6 +741,8 @@ export function binlogActivities(deps: ActivityDeps) {
             detectedAt: new Date().toISOString(),
           };
           await store.putText(binlogGapKey(where, newest.file), `${JSON.stringify(gap)}\n`);
+          // A killed attempt may have been uploading a file the server purged since: its upload goes too.
+          await store.abortIncompleteUploads(gap.lost.map((lost) => binlogObjectKey(where, lost)));
           gaps.push(gap);
         }
         archivedFiles.add(file);

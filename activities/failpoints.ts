@@ -7,10 +7,10 @@
  */
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Context } from '@temporalio/activity';
+import { heartbeat } from './liveness.js';
 import { exists } from './files.js';
 
-export type FailpointName = 'prepare-running' | 'swap-placed' | 'apply-running' | 'swap-moved-aside' | 'unpause-spawned' | 'clone-staged' | 'binlog-uploaded' | 'binlog-applying';
+export type FailpointName = 'prepare-running' | 'swap-placed' | 'apply-running' | 'swap-moved-aside' | 'unpause-spawned' | 'clone-staged' | 'binlog-uploaded' | 'binlog-applying' | 'verify-server-running' | 'seed-server-running';
 
 export async function failpoint(name: FailpointName): Promise<void> {
   const folder = process.env.CHAINBACKUP_FAILPOINTS;
@@ -19,7 +19,7 @@ export async function failpoint(name: FailpointName): Promise<void> {
   if (!(await exists(armed))) return;
   await writeFile(`${armed}.reached`, `${process.pid}\n`);
   while (await exists(armed)) {
-    Context.current().heartbeat({ phase: `held at failpoint ${name}` });
+    heartbeat({ phase: `held at failpoint ${name}` });
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   await rm(`${armed}.reached`, { force: true });

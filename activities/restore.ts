@@ -20,6 +20,7 @@ import { failpoint } from './failpoints.js';
 import { makeSelfContained, movePath, remoteTablespaces, rollbackServerFiles, swapServerFiles } from './placement.js';
 import { cloneServer, readTargetServer, type TargetServer } from './database/server-layout.js';
 import { seedBinlogHistory } from './database/binlog-seed.js';
+import { stopLeftoverServer, stopLeftoverServers } from './database/private-server.js';
 import { clusterController } from './cluster/controller.js';
 import { runSql, serverFacts } from './database/sql.js';
 import type { ActivityDeps } from './deps.js';
@@ -295,7 +296,10 @@ export function restoreActivities(deps: ActivityDeps) {
 
     /** Puts the kept datadir (and every file set aside with it) back after a failed restore; the restored data is removed. */
     async rollbackDatadir(input: { cluster: string; restoreId: string; target?: TargetServer }): Promise<void> {
-      const datadir = deps.cluster(input.cluster).datadir.replace(/\/+$/, '');
+      const cluster = deps.cluster(input.cluster);
+      // A private server a dead worker left running on the restored files stops before they move.
+      await stopLeftoverServers(restoreRoot(cluster.datadir, cluster.restore.workDir));
+      const datadir = cluster.datadir.replace(/\/+$/, '');
       const previousDatadir = keptDatadir(datadir, input.restoreId);
       if (!(await exists(previousDatadir))) return; // Never swapped, or already rolled back.
       await new Progress('rolling back the datadir', { object: datadir }).during(rollbackServerFiles({ datadir, kept: previousDatadir, layout: input.target?.layout ?? datadirOnlyLayout(datadir) }));
@@ -305,7 +309,9 @@ export function restoreActivities(deps: ActivityDeps) {
     async seedBinlogHistory(input: { cluster: string; target: TargetServer; gtid: string }): Promise<void> {
       const cluster = deps.cluster(input.cluster);
       const serverBinary = cluster.controller.kind === 'process' ? cluster.controller.serverBinary : 'mariadbd';
-      await new Progress('seeding the binlog history').during(seedBinlogHistory(input.target, input.gtid, serverBinary));
+      // Its state in the cluster's restore folder: the next attempt, a rollback and the end of the restore stop a server a dead worker left there.
+      const stateDir = join(restoreRoot(cluster.datadir, cluster.restore.workDir), 'seed-server');
+      await new Progress('seeding the binlog history').during(seedBinlogHistory(input.target, input.gtid, stateDir, serverBinary));
     },
 
     /**
@@ -448,6 +454,10 @@ export function restoreActivities(deps: ActivityDeps) {
     },
 
     async removeRestoreWorkspace(input: { workDir: string }): Promise<void> {
+      // No private server of this restore outlives it: one a dead worker left in the workspace (verification, replay) stops first,
+      // and so does the seeding one in the cluster's restore folder (the workspace's parent).
+      await stopLeftoverServers(input.workDir);
+      await stopLeftoverServer(join(dirname(input.workDir), 'seed-server'));
       await rm(input.workDir, { recursive: true, force: true });
     },
   };

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { Context } from '@temporalio/activity';
+import { heartbeat } from './liveness.js';
 import { isDump } from '../domain/tool-failures.js';
 
 /**
@@ -72,7 +72,7 @@ export class Progress {
 
   beat(): void {
     this.lastBeat = Date.now();
-    Context.current().heartbeat(this.details);
+    heartbeat(this.details);
   }
 
   /** Keeps heartbeating while `work` runs, for steps with no byte stream to count (prepare, start). */

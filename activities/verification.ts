@@ -8,15 +8,19 @@
  */
 import { Context } from '@temporalio/activity';
 import { businessFailure, FailureType } from '../domain/failures.js';
+import { readdir, rename } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { PIN_OBJECT, VERIFICATION_OBJECT } from '../domain/layout.js';
 import type { PinRecord } from '../domain/chain.js';
 import { inventoryProblems, type TableInventory, type VerificationRecord } from '../domain/manifest.js';
 import { lsnProblem, statusLsn, userCheckProblem } from '../domain/verification.js';
 import { startPrivateSession } from './database/private-server.js';
 import { cloneServer } from './database/server-layout.js';
+import { remoteTablespaces } from './placement.js';
 import type { ActivityDeps } from './deps.js';
 import { Progress } from './streams.js';
+import { failpoint } from './failpoints.js';
 
 export interface VerificationReport {
   /** Tables checked and read end to end. */
@@ -27,10 +31,29 @@ export interface VerificationReport {
   serverLsn?: string;
   /** Tables of the inventory recorded at backup time that were found with their engine (0 when the manifest has none). */
   inventoryTables: number;
+  /** Why no inventory was compared: the backup recorded none (it says why), or is from before inventories. */
+  inventoryNotCompared?: string;
   durationSeconds: number;
 }
 
 const SYSTEM_SCHEMAS = "('mysql', 'information_schema', 'performance_schema', 'sys')";
+
+/** A remote tablespace's link (`<db>/<table>.isl`), renamed while a throw-away server runs on prepared data. */
+const HIDDEN_LINK = '.chainbackup-hidden';
+
+async function hideLinks(folder: string): Promise<void> {
+  for (const { link } of await remoteTablespaces(folder)) await rename(join(folder, link), join(folder, `${link}${HIDDEN_LINK}`));
+}
+
+/** Puts hidden links back (also those of an attempt whose worker died): the restore places each tablespace where its link says. */
+async function showHiddenLinks(folder: string): Promise<void> {
+  for (const database of await readdir(folder, { withFileTypes: true }).catch(() => [])) {
+    if (!database.isDirectory()) continue;
+    for (const name of await readdir(join(folder, database.name)).catch(() => [] as string[])) {
+      if (name.endsWith(`.isl${HIDDEN_LINK}`)) await rename(join(folder, database.name, name), join(folder, database.name, name.slice(0, -HIDDEN_LINK.length)));
+    }
+  }
+}
 
 const quoted = (schema: string, table: string) => `\`${schema.replace(/`/g, '``')}\`.\`${table.replace(/`/g, '``')}\``;
 
@@ -52,14 +75,19 @@ export function verificationActivities(deps: ActivityDeps) {
     },
 
     /** Starts a throw-away server on prepared data and checks every table; fails naming every problem found. */
-    async verifyPreparedData(input: { cluster: string; backup: string; preparedDir: string; inventory?: TableInventory; lastLsn?: string }): Promise<VerificationReport> {
+    async verifyPreparedData(input: { cluster: string; backup: string; preparedDir: string; inventory?: TableInventory; inventoryProblem?: string; lastLsn?: string }): Promise<VerificationReport> {
       const cluster = deps.cluster(input.cluster);
       const signal = Context.current().cancellationSignal;
       const progress = new Progress('starting a throw-away server on the prepared data');
       const started = Date.now();
       const work = async (): Promise<VerificationReport> => {
+        // A remote tablespace's link names the source's file, maybe the live server's: the throw-away server reads the copy in the data instead.
+        await showHiddenLinks(input.preparedDir);
+        await hideLinks(input.preparedDir);
         const server = await startPrivateSession(await cloneServer(input.preparedDir), {
           initStatements: [],
+          // Beside the prepared data in the workspace: the next attempt, and the workspace's removal, stop a server a dead worker left.
+          stateDir: `${input.preparedDir}.server`,
           flavour: cluster.flavour,
           serverId: 1,
           logBin: false,
@@ -67,6 +95,7 @@ export function verificationActivities(deps: ActivityDeps) {
           ...(cluster.controller.kind === 'process' ? { serverBinary: cluster.controller.serverBinary } : {}),
         });
         try {
+          await failpoint('verify-server-running');
           const rows = await server.sql(`SELECT table_schema, table_name, engine FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ${SYSTEM_SCHEMAS}`);
           const found = rows.map(([schema = '', table = '', engine = '']) => ({ schema, table, engine }));
           const problems = inventoryProblems(input.inventory ?? [], found);
@@ -107,12 +136,14 @@ export function verificationActivities(deps: ActivityDeps) {
           return {
             tables: found.length,
             inventoryTables: (input.inventory ?? []).length,
+            ...(input.inventory === undefined ? { inventoryNotCompared: input.inventoryProblem ?? 'the backup recorded no inventory (taken before inventories were recorded)' } : {}),
             ...(cluster.verification.checks.length > 0 ? { checks } : {}),
             ...(serverLsn !== undefined ? { serverLsn } : {}),
             durationSeconds: Math.round((Date.now() - started) / 100) / 10,
           };
         } finally {
           await server.stop();
+          await showHiddenLinks(input.preparedDir);
         }
       };
       return progress.during(work());

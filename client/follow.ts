@@ -17,6 +17,9 @@ interface Heartbeat {
   readBytes?: number;
 }
 
+/** A step scheduled this long and not taken by any worker is shown as waiting for one. */
+const WAITING_NOTICE_MS = 10_000;
+
 /** Exit code of a command whose follower was stopped by Ctrl-C: the work goes on. */
 export const DETACHED_EXIT_CODE = 130;
 
@@ -25,7 +28,13 @@ export async function snapshot(handle: WorkflowHandle<Workflow>): Promise<Follow
   let bytes: number | undefined;
   let total: number | undefined;
   let retry: FollowState['retry'];
+  let waiting: FollowState['waiting'];
   for (const activity of description.raw.pendingActivities ?? []) {
+    // Scheduled for a while and never started: no worker serves its queue (a host worker that is down).
+    const scheduledMs = Number(activity.scheduledTime?.seconds ?? 0) * 1000;
+    if (Number(activity.state) === 1 /* PENDING_ACTIVITY_STATE_SCHEDULED */ && (activity.attempt ?? 1) === 1 && scheduledMs > 0 && Date.now() - scheduledMs >= WAITING_NOTICE_MS) {
+      waiting = { activity: activity.activityType?.name ?? 'a step', seconds: Math.round((Date.now() - scheduledMs) / 1000) };
+    }
     const data = activity.heartbeatDetails?.payloads?.[0]?.data;
     const details = data ? (JSON.parse(Buffer.from(data).toString()) as Heartbeat) : {};
     // A backup counts its total in datadir bytes read, not in the (compressed) bytes it stored.
@@ -38,7 +47,7 @@ export async function snapshot(handle: WorkflowHandle<Workflow>): Promise<Follow
       retry = { activity: activity.activityType?.name ?? 'a step', attempt, ...(lastError ? { lastError } : {}) };
     }
   }
-  return { phase: progress?.phase ?? 'starting', ...(bytes !== undefined ? { bytes } : {}), ...(total !== undefined && total > 0 ? { total } : {}), ...(retry ? { retry } : {}) };
+  return { phase: progress?.phase ?? 'starting', ...(bytes !== undefined ? { bytes } : {}), ...(total !== undefined && total > 0 ? { total } : {}), ...(retry ? { retry } : {}), ...(waiting ? { waiting } : {}) };
 }
 
 /** Waits for the result while showing progress on stderr (nothing but the workflow id when `quiet`). */
@@ -83,7 +92,7 @@ async function show<W extends Workflow>(handle: WorkflowHandle<W>, result: Promi
       continue;
     }
     // Without a terminal: a line when the phase or the retry changes, and every 30 s while it runs.
-    const key = `${state.phase}|${state.retry?.attempt ?? ''}|${state.retry?.lastError ?? ''}`;
+    const key = `${state.phase}|${state.retry?.attempt ?? ''}|${state.retry?.lastError ?? ''}|${state.waiting?.activity ?? ''}`;
     if (key !== lastPrinted.text || now - lastPrinted.at >= 30_000) {
       process.stderr.write(`${progressLine(now - started, state, rate, 10_000)}\n`);
       lastPrinted = { text: key, at: now };

@@ -221,6 +221,12 @@ export const clusterSchema = z.strictObject({
        * stopped use a third of it (at least 10 s), so a dead worker is noticed in seconds.
        */
       heartbeatTimeout: duration.default('1m'),
+      /**
+       * How long a step waits for the cluster's host worker to take it. A host whose worker is gone
+       * for good fails the work after this, naming the queue that had no worker, and frees the
+       * cluster's lock, instead of holding it for ever.
+       */
+      hostWorkerWait: duration.default('5m'),
     })
     .prefault({}),
 });
@@ -330,7 +336,8 @@ export interface ClusterSettings {
   backup: ClusterConfig['backup'];
   restore: Pick<ClusterConfig['restore'], 'timeout'>;
   retention: ClusterConfig['retention'];
-  retry: ClusterConfig['retry'];
+  /** hostWorkerWait is absent in look-ups recorded before it existed. */
+  retry: Omit<ClusterConfig['retry'], 'hostWorkerWait'> & { hostWorkerWait?: string };
   binlogs: Pick<ClusterConfig['binlogs'], 'archive' | 'interval'>;
   /** Absent in look-ups recorded before verification after a backup existed. */
   verification?: Pick<ClusterConfig['verification'], 'afterBackup'>;

@@ -33,6 +33,7 @@ export const FAILURE_TABLE = {
   Pinned: 'refusal',
   KeyUnavailable: 'refusal',
   ToolVersionMismatch: 'refusal',
+  HostWorkerMissing: 'failure',
 } as const satisfies Record<string, 'refusal' | 'failure'>;
 
 export type FailureTypeName = keyof typeof FAILURE_TABLE;
@@ -46,6 +47,19 @@ export function isRefusal(type: string | null | undefined): boolean {
 
 export function businessFailure(type: FailureTypeName, message: string, options: { details?: unknown[]; cause?: Error } = {}): ApplicationFailure {
   return ApplicationFailure.create({ type, message, nonRetryable: true, ...options });
+}
+
+/**
+ * The business failure behind an error, however deep: an activity's (ActivityFailure → ApplicationFailure)
+ * or a child workflow's (ChildWorkflowFailure → ActivityFailure → ApplicationFailure). `type` keeps only one of that type.
+ */
+export function businessFailureIn(error: unknown, type?: FailureTypeName): ApplicationFailure | undefined {
+  let current: unknown = error;
+  while (current instanceof Error) {
+    if (current instanceof ApplicationFailure && (type === undefined || current.type === type)) return current;
+    current = current.cause;
+  }
+  return undefined;
 }
 
 /** The innermost message of a failure and its causes: what went wrong, without "Activity task failed". */

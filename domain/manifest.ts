@@ -70,6 +70,8 @@ export const manifestSchema = z.object({
    * same engine, both before and after the tool): what a verification expects to find.
    */
   inventory: z.array(z.object({ schema: z.string(), table: z.string(), engine: z.string() })).optional(),
+  /** Why no inventory was recorded (the backup user lacked SELECT): a verification says it compared none. */
+  inventoryProblem: z.string().optional(),
   /** Tables whose tablespace lived outside the datadir (CREATE TABLE … DATA DIRECTORY), with the source's path. */
   remoteTablespaces: z.array(z.object({ name: z.string(), path: z.string() })).optional(),
 });
@@ -119,10 +121,14 @@ export const verificationRecordSchema = z.object({
   problems: z.array(z.string()),
   tables: z.number().optional(),
   inventoryTables: z.number().optional(),
+  /** Why the inventory was not compared (the backup recorded none). */
+  inventoryNotCompared: z.string().optional(),
   /** The user checks of the configuration that ran, by name. */
   checks: z.array(z.string()).optional(),
   /** The log sequence number the started server reported. */
   serverLsn: z.string().optional(),
+  /** Every object of the chain it verified (domain/verification.ts chainObjects): a restore of these same objects needs no second check. */
+  chainObjects: z.array(z.string()).optional(),
   durationSeconds: z.number().optional(),
   verifiedAt: z.string(),
   /** The worker host and the workflow that verified it. */

@@ -66,6 +66,12 @@ export const restoreRequestSchema = z
       .optional(),
     /** Restore (or verify) a chain one of whose backups failed its verification by a real server. */
     acceptFailedVerification: z.boolean().default(false),
+    /**
+     * For emergencies only: an in-place restore swaps in the prepared data without first proving it on
+     * a throw-away server (when no recorded verification of the same objects passed). Loud in the
+     * log, the progress and the result.
+     */
+    skipVerification: z.boolean().default(false),
   })
   .refine(
     (request) => {

@@ -53,6 +53,8 @@ export interface FollowState {
   total?: number;
   /** The highest attempt among running activities, when one is a retry, and that activity's last error. */
   retry?: { activity: string; attempt: number; lastError?: string };
+  /** A step no worker has taken yet, and for how long (its host worker is down, or none serves its queue). */
+  waiting?: { activity: string; seconds: number };
 }
 
 /**
@@ -69,7 +71,7 @@ export function progressLine(elapsedMs: number, state: FollowState, rate: number
       if (known) figures.push(`${formatDuration((((state.total as number) - state.bytes) / rate) * 1000)} left`);
     }
   }
-  const retry = state.retry ? `attempt ${state.retry.attempt}` : '';
+  const retry = state.retry ? `attempt ${state.retry.attempt}` : state.waiting ? `no worker has taken ${state.waiting.activity} for ${state.waiting.seconds} s: is the cluster's host worker running?` : '';
   const head = `[${formatDuration(elapsedMs)}] `;
   const tail = [...figures, ...(retry ? [retry] : [])].join('  ');
   const error = state.retry?.lastError ? `last error: ${state.retry.lastError.replace(/\s+/g, ' ')}` : '';

@@ -1,6 +1,23 @@
-/** Rules of a verification by a real server that need no server: what a user check's answer means, and the LSN rule. */
+/** Rules of a verification by a real server that need no server: what a user check's answer means, the LSN rule, and when a recorded verification proves a chain. */
 import { compareLsn } from './checkpoints.js';
 import type { UserCheck } from './config.js';
+import type { Manifest, VerificationRecord } from './manifest.js';
+
+/** Every object a chain restores from, as `<backup>/<object>:<sha256>`: what a verification record binds itself to. */
+export function chainObjects(chain: { name: string; manifest: Pick<Manifest, 'objects'> }[]): string[] {
+  return chain.flatMap((backup) => backup.manifest.objects.map((object) => `${backup.name}/${object.name}:${object.sha256}`)).sort();
+}
+
+/**
+ * The recorded verification that proves a chain already: its newest backup's record passed, and was
+ * made on exactly these objects (a record from before records named their objects proves nothing).
+ */
+export function recordedProof(chain: { name: string; manifest: Pick<Manifest, 'objects'>; verification?: VerificationRecord }[]): VerificationRecord | undefined {
+  const record = chain.at(-1)?.verification;
+  if (record?.result !== 'passed' || record.chainObjects === undefined) return undefined;
+  const objects = chainObjects(chain);
+  return record.chainObjects.length === objects.length && record.chainObjects.every((object, index) => object === objects[index]) ? record : undefined;
+}
 
 /** What is wrong with a user check's answer (its rows as the client prints them), or undefined when it holds. */
 export function userCheckProblem(check: UserCheck, rows: string[][]): string | undefined {

@@ -1,5 +1,6 @@
 /** Activity proxies: timeouts, heartbeats, retries and cancellation, by the kind of step a workflow calls. */
-import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
+import { ActivityCancellationType, ActivityFailure, proxyActivities, TimeoutFailure } from '@temporalio/workflow';
+import { businessFailure, FailureType } from '../domain/failures.js';
 import { durationMs, type ClusterSettings } from '../domain/config.js';
 import type { HostActivities, OrchestratorActivities } from '../activities/index.js';
 
@@ -13,7 +14,8 @@ export const orchestrator = proxyActivities<OrchestratorActivities>({
 });
 
 /**
- * Activities on the cluster's host queue. `quick` ones are bounded look-ups and small writes; `long`
+ * Activities on the cluster's host queue. `quick` ones are bounded look-ups and small writes (they
+ * heartbeat too, for liveness: a dead worker's step moves on within seconds); `long`
  * ones stream data or run the tool, heartbeat their progress, and finish their own clean-up when
  * cancelled before the workflow moves on; `listing` reads storage with heartbeats, so a huge or
  * hostile tree can be cancelled; `serverDown` steps run while the server is stopped and heartbeat
@@ -24,26 +26,56 @@ export function hostActivities(cluster: ClusterSettings, timeout: string, option
   const retry = { initialInterval: cluster.retry.initialInterval, backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: cluster.retry.maximumAttempts };
   const heartbeatTimeout = cluster.retry.heartbeatTimeout;
   const shortHeartbeatMs = Math.max(10_000, Math.round(durationMs(heartbeatTimeout) / 3));
+  // Every step heartbeats while it runs (activities/liveness.ts); a host worker that never takes one fails the work after hostWorkerWait
+  // (absent in cluster look-ups recorded before it existed).
+  const hostQueue = { taskQueue: cluster.taskQueue, ...(cluster.retry.hostWorkerWait !== undefined ? { scheduleToStartTimeout: cluster.retry.hostWorkerWait } : {}) };
+  const named = <T extends object>(proxy: T) => namingMissingWorker(proxy, cluster);
   return {
-    quick: proxyActivities<HostActivities>({ taskQueue: cluster.taskQueue, startToCloseTimeout: '10 minutes', retry }),
-    listing: proxyActivities<HostActivities>({ taskQueue: cluster.taskQueue, startToCloseTimeout: '30 minutes', heartbeatTimeout, retry }),
-    long: proxyActivities<HostActivities>({
-      taskQueue: cluster.taskQueue,
+    quick: named(proxyActivities<HostActivities>({ ...hostQueue, startToCloseTimeout: '10 minutes', heartbeatTimeout: shortHeartbeatMs, retry })),
+    listing: named(proxyActivities<HostActivities>({ ...hostQueue, startToCloseTimeout: '30 minutes', heartbeatTimeout, retry })),
+    long: named(proxyActivities<HostActivities>({
+      ...hostQueue,
       startToCloseTimeout: timeout,
       heartbeatTimeout,
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
       retry,
-    }),
-    serverDown: proxyActivities<HostActivities>({
-      taskQueue: cluster.taskQueue,
+    })),
+    serverDown: named(proxyActivities<HostActivities>({
+      ...hostQueue,
       startToCloseTimeout: timeout,
       heartbeatTimeout: shortHeartbeatMs,
       // A cancelled step finishes before the workflow moves on: a rollback must never move files under a swap still running.
       ...(options.serverDownWaitsForCancellation ? { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED } : {}),
       // The server is down while these run: retry promptly.
       retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: cluster.retry.maximumAttempts },
-    }),
+    })),
     /** Deletions: short heartbeats, so a deletion whose worker died resumes within seconds on another. */
-    removal: proxyActivities<HostActivities>({ taskQueue: cluster.taskQueue, startToCloseTimeout: '1 hour', heartbeatTimeout: '15 seconds', retry }),
+    removal: named(proxyActivities<HostActivities>({ ...hostQueue, startToCloseTimeout: '1 hour', heartbeatTimeout: '15 seconds', retry })),
   };
+}
+
+/**
+ * A step no worker took within the cluster's hostWorkerWait (a schedule-to-start time-out) fails the
+ * work as HostWorkerMissing, naming the host queue that had no worker; every other failure passes as it is.
+ */
+function namingMissingWorker<T extends object>(proxy: T, cluster: ClusterSettings): T {
+  const explain = (error: unknown): never => {
+    const timeout = error instanceof ActivityFailure && error.cause instanceof TimeoutFailure && error.cause.timeoutType === 'SCHEDULE_TO_START' ? error : undefined;
+    if (!timeout) throw error;
+    throw businessFailure(
+      FailureType.HostWorkerMissing,
+      `no worker took the step ${timeout.activityType} of cluster ${cluster.name} from its host queue ${cluster.taskQueue} within ${cluster.retry.hostWorkerWait ?? '?'}: start a chainbackup worker that serves it on the cluster's host (worker/main.js --clusters ${cluster.name})`,
+      { cause: timeout },
+    );
+  };
+  type Step = ((...args: unknown[]) => Promise<unknown>) & { executeWithOptions: (options: unknown, args: unknown[]) => Promise<unknown> };
+  return new Proxy(proxy, {
+    get(target, name, receiver) {
+      const step = Reflect.get(target, name, receiver) as Step | undefined;
+      if (typeof step !== 'function') return step;
+      const named = (...args: unknown[]) => step(...args).catch(explain);
+      named.executeWithOptions = (options: unknown, args: unknown[]) => step.executeWithOptions(options, args).catch(explain);
+      return named;
+    },
+  });
 }

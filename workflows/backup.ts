@@ -1,7 +1,7 @@
-import { ActivityFailure, ApplicationFailure, CancellationScope, ChildWorkflowFailure, type ChildWorkflowHandle, executeChild, log, ParentClosePolicy, patched, startChild, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, type ChildWorkflowHandle, executeChild, log, ParentClosePolicy, patched, startChild, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { checkContinuity, checkNotRestoredSince, checkVerifiedChain, chooseBase, chooseParent, orderChain, validateParentCheckpoints, type CommittedBackup } from '../domain/chain.js';
 import type { ClusterSettings } from '../domain/config.js';
-import { businessFailure, FailureType, rootMessage } from '../domain/failures.js';
+import { businessFailure, businessFailureIn, describeFailure, FailureType, rootMessage } from '../domain/failures.js';
 import { backupFolder, type BackupLocation } from '../domain/layout.js';
 import type { Manifest } from '../domain/manifest.js';
 import { backupName } from '../domain/names.js';
@@ -35,6 +35,8 @@ export interface BackupResult {
   startedAt: string;
   finishedAt: string;
   durationSeconds: number;
+  /** What the backup could not record, and how to fix it (a missing grant). */
+  warnings?: string[];
   /** A scheduled increment that took a full backup instead: why its chain could not continue. */
   newChainBecause?: string;
   /** With `verification.afterBackup`: what the verification by a real restore found. */
@@ -52,8 +54,8 @@ export async function backup(input: BackupRequestInput): Promise<BackupResult> {
       return await takeChainBackup(request, cluster);
     } catch (error) {
       // A scheduled increment whose chain the server has outgrown (upgraded to another release series) starts a new chain.
-      const cause = error instanceof ActivityFailure && error.cause instanceof ApplicationFailure ? error.cause : undefined;
-      if (request.type !== 'incremental' || !request.newChainWhenNeeded || cause?.type !== FailureType.ToolVersionMismatch) throw error;
+      const cause = businessFailureIn(error, FailureType.ToolVersionMismatch);
+      if (request.type !== 'incremental' || !request.newChainWhenNeeded || !cause) throw error;
       log.warn('the chain cannot continue; starting a new one with a full backup', { cluster: cluster.name, reason: cause.message });
       reportPhase(`The chain cannot continue (${cause.message}); taking a full backup instead`);
       const full = await takeChainBackup({ ...request, type: 'full' }, cluster);
@@ -87,9 +89,10 @@ async function verifyAfterBackup(cluster: ClusterSettings, result: BackupResult)
     reportPhase(`Committed and verified ${result.name}`);
     return verified.verification;
   } catch (error) {
-    const cause = error instanceof ChildWorkflowFailure && error.cause instanceof ApplicationFailure ? error.cause : undefined;
-    if (cause?.type !== FailureType.VerificationFailed) {
-      throw businessFailure(FailureType.VerificationFailed, `${result.name} is committed, but its verification did not complete: ${cause?.message ?? String(error)}; verify it again (chainbackup verify ${cluster.name} ${result.name})`, error instanceof Error ? { cause: error } : {});
+    // The verification's own failure, however deep (the child's activity raised it); anything else means it did not complete.
+    const cause = businessFailureIn(error, FailureType.VerificationFailed);
+    if (!cause) {
+      throw businessFailure(FailureType.VerificationFailed, `${result.name} is committed, but its verification did not complete: ${describeFailure(error)}; verify it again (chainbackup verify ${cluster.name} ${result.name})`, error instanceof Error ? { cause: error } : {});
     }
     upsertSearchAttributes([{ key: VerificationResultKey, value: 'failed' }]);
     throw businessFailure(FailureType.VerificationFailed, `${result.name} is committed, but failed its verification: ${cause.message}. Restores and increments refuse it: start a new chain (chainbackup backup ${cluster.name} --type full)`, { cause });
@@ -171,6 +174,7 @@ async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings)
       ...(taken.layout ? { layout: taken.layout } : {}),
       ...(taken.remoteTablespaces ? { remoteTablespaces: taken.remoteTablespaces } : {}),
       ...(taken.inventory ? { inventory: taken.inventory } : {}),
+      ...(taken.inventoryProblem ? { inventoryProblem: taken.inventoryProblem } : {}),
     };
     reportPhase(`Committing ${location.name}: writing its manifest`);
     await host.quick.commitBackup({ cluster: cluster.name, manifest });
@@ -193,6 +197,7 @@ async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings)
       startedAt: manifest.startedAt,
       finishedAt: manifest.finishedAt,
       durationSeconds: (Date.parse(manifest.finishedAt) - Date.parse(manifest.startedAt)) / 1000,
+      ...(manifest.inventoryProblem ? { warnings: [manifest.inventoryProblem] } : {}),
     };
   } catch (error) {
     // An uncommitted backup must leave nothing behind, whatever stopped it (failure or cancellation).

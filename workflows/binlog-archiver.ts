@@ -7,11 +7,11 @@
  * search attribute show. A failed round is reported and retried at the next interval: the archiver
  * never stops on its own.
  */
-import { ActivityFailure, ApplicationFailure, isCancellation, log, setCurrentDetails, setHandler, sleep, upsertSearchAttributes, workflowInfo, continueAsNew } from '@temporalio/workflow';
+import { isCancellation, log, setCurrentDetails, setHandler, sleep, upsertSearchAttributes, workflowInfo, continueAsNew } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { BinlogGap } from '../domain/binlog-archive.js';
 import { clusterName } from '../domain/config.js';
-import { businessFailure, FailureType, rootMessage } from '../domain/failures.js';
+import { businessFailure, businessFailureIn, FailureType, rootMessage } from '../domain/failures.js';
 import { BinlogGapsKey } from '../domain/search-attributes.js';
 import { binlogArchiveQuery, type BinlogArchiveState } from '../domain/workflow-contract.js';
 import { hostActivities } from './activities.js';
@@ -65,8 +65,7 @@ export async function binlogArchiver(input: z.input<typeof binlogArchiverRequest
 }
 
 function failureType(error: unknown): string | undefined {
-  const cause = error instanceof ActivityFailure ? error.cause : error;
-  return cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
+  return businessFailureIn(error)?.type ?? undefined;
 }
 
 function describe(state: BinlogArchiveState): string {

@@ -1,10 +1,11 @@
-import { ActivityFailure, ApplicationFailure, CancellationScope, log, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, log, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { checkOwnBackup, checkVerifiedChain, isCommitted, resolveRestoreChain, type CommittedBackup } from '../domain/chain.js';
 import type { ClusterSettings } from '../domain/config.js';
-import { businessFailure, FailureType, rootMessage } from '../domain/failures.js';
+import { businessFailure, businessFailureIn, FailureType, rootMessage } from '../domain/failures.js';
 import { locateSource } from '../domain/layout.js';
 import { formatTimestamp } from '../domain/names.js';
 import { gtidRestartStatements } from '../domain/server-layout.js';
+import { chainObjects, recordedProof } from '../domain/verification.js';
 import { restoreRequestSchema, type RestoreRequest, type RestoreRequestInput } from '../domain/requests.js';
 import { backupsOf } from '../domain/ownership.js';
 import { BackupChainBaseKey, BackupNameKey, VerificationResultKey } from '../domain/search-attributes.js';
@@ -35,6 +36,8 @@ export interface RestoreResult {
   replayedBinlogs?: number;
   /** A verification: what the throw-away server found (absent for runs from before it started one). */
   verification?: VerificationReport;
+  /** In-place restores: how the data was proven before the pause (now, by a recorded verification of the same objects, or skipped by the request). */
+  verifiedBeforePause?: { by: 'now'; tables: number } | { by: 'recorded'; verifiedAt: string } | { by: 'skipped' };
 }
 
 /** Lists what is wrong with the stored objects of a chain before anything is downloaded. */
@@ -104,6 +107,9 @@ type Host = ReturnType<typeof hostActivities>;
 interface PreparedRestore {
   host: Host;
   cluster: ClusterSettings;
+  request: RestoreRequest;
+  /** The chain, full backup first. */
+  chain: CommittedBackup[];
   source?: RestoreSource;
   target: CommittedBackup;
   restoreId: string;
@@ -152,6 +158,8 @@ async function restoreChain(request: RestoreRequest, cluster: ClusterSettings, {
   const prepared: PreparedRestore = {
     host,
     cluster,
+    request,
+    chain,
     ...(source ? { source } : {}),
     target,
     restoreId,
@@ -175,16 +183,16 @@ async function restoreChain(request: RestoreRequest, cluster: ClusterSettings, {
         };
         const startedAt = Date.now();
         const record = (outcome: { result: 'passed' | 'failed'; problems: string[] } & Partial<VerificationReport>) =>
-          host.quick.recordVerification({ cluster: cluster.name, folder: target.folder, record: { formatVersion: 1, backup: target.name, verifiedAt: new Date().toISOString(), workflowId: workflowInfo().workflowId, ...outcome } });
+          host.quick.recordVerification({ cluster: cluster.name, folder: target.folder, record: { formatVersion: 1, backup: target.name, verifiedAt: new Date().toISOString(), workflowId: workflowInfo().workflowId, chainObjects: chainObjects(chain), ...outcome } });
         try {
           reportPhase(`Starting a throw-away server on the prepared data of ${target.name} and checking every table`);
           verification = await host.serverDown.verifyPreparedData.executeWithOptions({ summary: `check every table of ${target.name}` }, [
-            { cluster: cluster.name, backup: target.name, preparedDir: fullDir, lastLsn: target.manifest.lastLsn, ...(target.manifest.inventory ? { inventory: target.manifest.inventory } : {}) },
+            { cluster: cluster.name, backup: target.name, preparedDir: fullDir, lastLsn: target.manifest.lastLsn, ...(target.manifest.inventory ? { inventory: target.manifest.inventory } : {}), ...(target.manifest.inventoryProblem ? { inventoryProblem: target.manifest.inventoryProblem } : {}) },
           ]);
           if (recorded) await record({ result: 'passed', problems: [], ...verification });
           tag('passed');
         } catch (error) {
-          const failure = error instanceof ActivityFailure && error.cause instanceof ApplicationFailure && error.cause.type === FailureType.VerificationFailed ? error.cause : undefined;
+          const failure = businessFailureIn(error, FailureType.VerificationFailed);
           if (recorded && failure) await CancellationScope.nonCancellable(() => record({ result: 'failed', problems: [failure.message], durationSeconds: Math.round((Date.now() - startedAt) / 1000) }));
           if (failure) tag('failed');
           throw error;
@@ -239,7 +247,7 @@ async function prepareInWorkspace(host: Host, cluster: ClusterSettings, chain: C
         return await downloadAndPrepare(host, cluster, chain, source, round === 1 ? workDir : `${workDir}/round-${round}`);
       } catch (error) {
         // A worker died in the middle of a prepare: its folder cannot be trusted, so extract everything again.
-        if (!(error instanceof ActivityFailure && error.cause instanceof ApplicationFailure && error.cause.type === FailureType.PrepareInterrupted) || round >= PREPARE_ROUNDS) throw error;
+        if (!businessFailureIn(error, FailureType.PrepareInterrupted) || round >= PREPARE_ROUNDS) throw error;
         log.warn('a prepare was cut short; extracting the chain again', { cluster: cluster.name, round });
       }
     }
@@ -308,6 +316,18 @@ async function replaceInPlace(prepared: PreparedRestore): Promise<RestoreResult>
     }
   }
 
+  // No server is paused to swap in data that no server has read: the prepared data is verified first, unless this exact chain already was.
+  let verifiedBeforePause: RestoreResult['verifiedBeforePause'];
+  if (patched('verified-before-pause')) {
+    try {
+      verifiedBeforePause = await verifyBeforePause(prepared);
+    } catch (error) {
+      await CancellationScope.nonCancellable(() => host.quick.removeRestoreWorkspace({ workDir }));
+      throw error;
+    }
+    prepared.result.verifiedBeforePause = verifiedBeforePause;
+  }
+
   // The binlog archiver commits nothing from here until the new history is recorded (or the old server is back).
   const holdsArchive = patched('binlog-archive-held-during-restore');
   if (holdsArchive) await host.quick.markRestoreRunning({ cluster: cluster.name, workflowId: workflowInfo().workflowId, runId: workflowInfo().runId });
@@ -316,6 +336,42 @@ async function replaceInPlace(prepared: PreparedRestore): Promise<RestoreResult>
   } finally {
     // A marker left behind holds nothing for long: the archiver ignores one whose restore has ended.
     if (holdsArchive) await CancellationScope.nonCancellable(() => host.quick.clearRestoreRunning({ cluster: cluster.name })).catch((error: unknown) => log.warn('could not clear the restore-running marker', { cluster: cluster.name, error: String(error) }));
+  }
+}
+
+/**
+ * Proves the prepared data before an in-place restore pauses the server, as a verification does (a
+ * throw-away server, the inventory, CHECK TABLE … EXTENDED and a full read of every table, the
+ * configured checks), and records the outcome beside the backup. Skipped when a recorded
+ * verification of this exact chain passed, or when the request says `skipVerification` (loudly).
+ */
+async function verifyBeforePause({ host, cluster, request, chain, target, fullDir, source }: PreparedRestore): Promise<NonNullable<RestoreResult['verifiedBeforePause']>> {
+  const recorded = recordedProof(chain);
+  if (recorded) {
+    reportPhase(`${target.name} passed a verification on ${recorded.verifiedAt} with these same objects: not verified again before the pause`);
+    return { by: 'recorded', verifiedAt: recorded.verifiedAt };
+  }
+  if (request.skipVerification) {
+    log.warn('restoring data that no server has read: the verification before the pause was skipped by the request', { cluster: cluster.name, backup: target.name });
+    reportPhase(`NOT VERIFIED: ${target.name} replaces the data of ${cluster.name} without a server having read it (skipVerification)`);
+    return { by: 'skipped' };
+  }
+  reportPhase(`Verifying ${target.name} before the pause: a throw-away server on the prepared data checks every table`);
+  const startedAt = Date.now();
+  const record = (outcome: { result: 'passed' | 'failed'; problems: string[] } & Partial<VerificationReport>) =>
+    host.quick.recordVerification({ cluster: cluster.name, folder: target.folder, record: { formatVersion: 1, backup: target.name, verifiedAt: new Date().toISOString(), workflowId: workflowInfo().workflowId, chainObjects: chainObjects(chain), ...outcome } });
+  try {
+    const verification = await host.serverDown.verifyPreparedData.executeWithOptions({ summary: `verify ${target.name} before the pause` }, [
+      { cluster: cluster.name, backup: target.name, preparedDir: fullDir, lastLsn: target.manifest.lastLsn, ...(target.manifest.inventory ? { inventory: target.manifest.inventory } : {}), ...(target.manifest.inventoryProblem ? { inventoryProblem: target.manifest.inventoryProblem } : {}) },
+    ]);
+    // Recorded beside a backup of the cluster's own storage only (a source's is read-only here).
+    if (source === undefined) await record({ result: 'passed', problems: [], ...verification });
+    return { by: 'now', tables: verification.tables };
+  } catch (error) {
+    const failure = businessFailureIn(error, FailureType.VerificationFailed);
+    if (failure && source === undefined) await CancellationScope.nonCancellable(() => record({ result: 'failed', problems: [failure.message], durationSeconds: Math.round((Date.now() - startedAt) / 1000) }));
+    if (failure) throw businessFailure(FailureType.VerificationFailed, `restore of ${cluster.name} refused before the pause, the server untouched: ${failure.message}`, { cause: failure });
+    throw error;
   }
 }
 

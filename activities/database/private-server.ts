@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import { chown, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 import type { Flavour } from '../../domain/manifest.js';
@@ -23,10 +23,11 @@ export interface PrivateServerOptions {
   bufferPool?: string;
   serverBinary?: string;
   /**
-   * A folder that outlives a worker that died (the restore's workspace): the pid file goes there,
-   * so the next attempt stops a private server the dead worker left running on the same files.
+   * A folder that outlives a worker that died (in the restore's workspace, or the cluster's restore
+   * folder): the pid file goes there, so the next attempt of the same step, and the clean-up at the
+   * end of the work (stopLeftoverServers), stop a private server a dead worker left running.
    */
-  stateDir?: string;
+  stateDir: string;
 }
 
 export interface PrivateServer {
@@ -40,21 +41,47 @@ export interface PrivateServer {
   stop(): Promise<void>;
 }
 
-async function stopProcess(pid: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+/** A clean shutdown (SIGTERM); a server still there after this long is killed (InnoDB recovers from that). */
+const SHUTDOWN_TIMEOUT_MS = 5 * 60_000;
+
+async function stopProcess(pid: number): Promise<void> {
   try {
-    process.kill(pid, signal);
+    process.kill(pid, 'SIGTERM');
   } catch {
     return;
   }
-  while (processExists(pid)) await new Promise((resolve) => setTimeout(resolve, 100));
+  const deadline = Date.now() + SHUTDOWN_TIMEOUT_MS;
+  while (processExists(pid)) {
+    if (Date.now() > deadline) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        return;
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/**
+ * Stops every private server recorded anywhere under `root` (a restore's workspace, or the cluster's
+ * restore folder): what a killed worker left running there, before its files are moved or removed.
+ */
+export async function stopLeftoverServers(root: string): Promise<void> {
+  const entries = await readdir(root, { recursive: true }).catch(() => [] as string[]);
+  for (const entry of entries) if (basename(entry) === 'server.pid') await stopLeftoverServer(join(root, dirname(entry)));
 }
 
 /** Stops a private server an earlier attempt left running (its worker died), by the pid file in `stateDir`. */
 export async function stopLeftoverServer(stateDir: string): Promise<void> {
-  const pid = Number((await readFile(join(stateDir, 'server.pid'), 'utf8').catch(() => '')).trim());
-  const command = Number.isInteger(pid) && pid > 0 && processExists(pid) ? await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '') : '';
-  // Only a server started for this state folder: a recycled pid is left alone.
-  if (command.includes(stateDir)) await stopProcess(pid);
+  // The server's own pid file, and the one written at spawn (a worker killed before the server wrote its own).
+  for (const file of ['server.pid', 'spawned.pid']) {
+    const pid = Number((await readFile(join(stateDir, file), 'utf8').catch(() => '')).trim());
+    const command = Number.isInteger(pid) && pid > 0 && processExists(pid) ? await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '') : '';
+    // Only a server started for this state folder: a recycled pid is left alone.
+    if (command.includes(stateDir)) await stopProcess(pid);
+  }
+  await rm(join(stateDir, 'spawned.pid'), { force: true });
   // Its private folder (socket, log, one-time password) goes too.
   const work = (await readFile(join(stateDir, 'work-dir'), 'utf8').catch(() => '')).trim();
   if (work.startsWith(join(tmpdir(), 'chainbackup-server-'))) await rm(work, { recursive: true, force: true });
@@ -68,20 +95,18 @@ export async function stopLeftoverServer(stateDir: string): Promise<void> {
  */
 export async function startPrivateServer(target: TargetServer, settings: PrivateServerOptions): Promise<PrivateServer> {
   const { layout } = target;
-  if (settings.stateDir) {
-    await mkdir(settings.stateDir, { recursive: true });
-    await stopLeftoverServer(settings.stateDir);
-  }
+  await mkdir(settings.stateDir, { recursive: true, mode: 0o700 });
+  await stopLeftoverServer(settings.stateDir);
   // A short path of its own: a server's socket path may not exceed 107 bytes.
   const work = await mkdtemp(join(tmpdir(), 'chainbackup-server-'));
-  if (settings.stateDir) await writeFile(join(settings.stateDir, 'work-dir'), `${work}\n`);
+  await writeFile(join(settings.stateDir, 'work-dir'), `${work}\n`);
   const owner = await stat(layout.datadir);
   const user = (await execa('id', ['-nu', String(owner.uid)], childProcessOptions())).stdout.trim();
   const initFile = join(work, 'init.sql');
   await writeFile(initFile, `${settings.initStatements.join('\n')}\n`, { mode: 0o600 });
-  // In the state folder when there is one, so a leftover is recognised by its command line.
-  const cnf = join(settings.stateDir ?? work, 'server.cnf');
-  const pidFile = join(settings.stateDir ?? work, 'server.pid');
+  // In the state folder, so that a leftover is recognised by its command line.
+  const cnf = join(settings.stateDir, 'server.cnf');
+  const pidFile = join(settings.stateDir, 'server.pid');
   const options = [
     '[mysqld]',
     `datadir=${layout.datadir}`,
@@ -110,10 +135,11 @@ export async function startPrivateServer(target: TargetServer, settings: Private
   ];
   // 0600: a key management plugin's settings can hold the key of its key file.
   await writeFile(cnf, `${options.join('\n')}\n`, { mode: 0o600 });
-  for (const path of [work, initFile, cnf, ...(settings.stateDir ? [settings.stateDir] : [])]) await chown(path, owner.uid, owner.gid);
+  for (const path of [work, initFile, cnf, settings.stateDir]) await chown(path, owner.uid, owner.gid);
   const log = () => readFile(join(work, 'server.err'), 'utf8').catch(() => '');
   const errors = async () => (await log()).split('\n').filter((line) => line.includes('[ERROR]'));
   const child = spawn(settings.serverBinary ?? 'mariadbd', [`--defaults-file=${cnf}`], { stdio: 'ignore', env: childEnv() });
+  if (child.pid !== undefined) await writeFile(join(settings.stateDir, 'spawned.pid'), `${child.pid}\n`);
   let exited = false;
   child.once('exit', () => (exited = true));
   child.once('error', () => (exited = true));
@@ -123,7 +149,7 @@ export async function startPrivateServer(target: TargetServer, settings: Private
     stopped = true;
     if (child.pid !== undefined && !exited) await stopProcess(child.pid);
     await rm(work, { recursive: true, force: true });
-    if (settings.stateDir) await Promise.all([rm(pidFile, { force: true }), rm(cnf, { force: true })]);
+    await Promise.all([rm(pidFile, { force: true }), rm(cnf, { force: true }), rm(join(settings.stateDir, 'spawned.pid'), { force: true })]);
   };
   try {
     const deadline = Date.now() + START_TIMEOUT_MS;

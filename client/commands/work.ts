@@ -4,7 +4,7 @@ import { formatTimestamp } from '../../domain/names.js';
 import { restoreRequestSchema, type RestoreRequestInput } from '../../domain/requests.js';
 import { parseWith } from '../../domain/validation.js';
 import { WorkflowId } from '../../domain/workflow-contract.js';
-import { backup, deleteBackup, pinBackup, restore, retention } from '../../workflows/index.js';
+import { backup, deleteBackup, pinBackup, restore, retention, type RestoreResult } from '../../workflows/index.js';
 import { CliError, ExitCode, waitOptions, type CliContext, type RunOptions } from '../cli-context.js';
 import { formatBytes } from '../../domain/units.js';
 import { confirmPlan, type ConfirmOptions } from '../confirm.js';
@@ -60,6 +60,8 @@ export function registerWorkCommands(program: Command, cli: CliContext): void {
     const request = { cluster, type: options.type, ...(options.base ? { baseBackupName: options.base } : {}), ...(options.acceptFailedVerification ? { acceptFailedVerification: true } : {}) };
     await cli.run(backup, { workflowId: WorkflowId.backup(cluster, options.type, stamp()), args: [request], summary: `${options.type} backup of ${cluster} (chainbackup CLI)` }, options, (result) =>
       [`${result.name}  ${result.type}, LSN ${result.fromLsn} to ${result.toLsn} (redo to ${result.lastLsn}), ${formatBytes(result.sizeBytes)} stored (${formatBytes(result.streamBytes)} streamed) in ${result.durationSeconds.toFixed(1)} s`, `  at ${result.storage}/${result.path}`,
+        ...(result.newChainBecause ? [`  a full backup, starting a new chain: ${result.newChainBecause}`] : []),
+        ...(result.warnings ?? []).map((warning) => `  WARNING: ${warning}`),
         ...(result.retention
           ? [
               result.retention.failed
@@ -79,9 +81,10 @@ export function registerWorkCommands(program: Command, cli: CliContext): void {
       .option('--to-gtid <gtid>', 'restore up to and including the transaction with this GTID (e.g. 0-1-1234): the newest backup before it, then the archived binlogs up to it')
       .option('--from-cluster <name>', "restore another cluster's backup (read from that cluster's storage)")
       .option('--to-datadir <path>', 'prepare into this new folder instead, without touching the running server')
-      .option('--accept-failed-verification', 'restore even though a backup of the chain failed its verification'),
+      .option('--accept-failed-verification', 'restore even though a backup of the chain failed its verification')
+      .option('--skip-verification', 'EMERGENCIES ONLY: replace the data in place without first proving the prepared data on a throw-away server'),
   );
-  confirmOptions(restoreCommand).action(async (cluster: string, backupName: string | undefined, options: RunOptions & ConfirmOptions & { toTime?: string; toGtid?: string; fromCluster?: string; toDatadir?: string; acceptFailedVerification?: boolean }) => {
+  confirmOptions(restoreCommand).action(async (cluster: string, backupName: string | undefined, options: RunOptions & ConfirmOptions & { toTime?: string; toGtid?: string; fromCluster?: string; toDatadir?: string; acceptFailedVerification?: boolean; skipVerification?: boolean }) => {
     await cli.knownCluster(cluster);
     if ([backupName, options.toTime, options.toGtid].filter((value) => value !== undefined).length !== 1) throw new CliError('restore: give one of a backup name, --to-time <time> or --to-gtid <gtid>', ExitCode.refused);
     // Another cluster's storage: one of its backups, or (to a point or a GTID) its backups and binlog archive.
@@ -95,7 +98,8 @@ export function registerWorkCommands(program: Command, cli: CliContext): void {
           : fromCluster !== undefined
             ? { source: await backupPath(cli, fromCluster, backupName as string) }
             : { backupName };
-    const request: RestoreRequestInput = { cluster, ...source, ...(options.toDatadir ? { target: { kind: 'new-datadir', path: options.toDatadir } } : {}), ...(options.acceptFailedVerification ? { acceptFailedVerification: true } : {}) };
+    const request: RestoreRequestInput = { cluster, ...source, ...(options.toDatadir ? { target: { kind: 'new-datadir', path: options.toDatadir } } : {}), ...(options.acceptFailedVerification ? { acceptFailedVerification: true } : {}), ...(options.skipVerification ? { skipVerification: true } : {}) };
+    if (options.skipVerification && !options.toDatadir) console.error('chainbackup: WARNING: --skip-verification: the prepared data replaces the server\'s without any server having read it first');
     // A request the workflow would refuse is refused here first, naming the field, before any plan is shown.
     const checked = parseWith(restoreRequestSchema, request, 'restore request');
     if (!checked.ok) throw new CliError(checked.message, ExitCode.refused);
@@ -113,6 +117,7 @@ export function registerWorkCommands(program: Command, cli: CliContext): void {
       const reached = point ? `${point}: ${result.restored} and ${result.replayedBinlogs ?? 0} archived binlogs replayed` : result.restored;
       return [
         `restored ${result.cluster}${options.toDatadir ? ` into ${options.toDatadir}` : ''} to ${reached} (${result.chain.length} backups, ${formatBytes(result.downloadedBytes)} downloaded)`,
+        ...(result.verifiedBeforePause ? [verifiedLine(result.verifiedBeforePause)] : []),
         ...(result.previousDatadir ? [`  the replaced datadir is kept at ${result.previousDatadir}`] : []),
         ...(result.gtidPosition ? [options.toDatadir ? `  the clone is at GTID ${result.gtidPosition}` : `  its binlog history starts again at GTID ${result.gtidPosition}: re-point replicas there`] : []),
       ].join('\n');
@@ -134,7 +139,7 @@ export function registerWorkCommands(program: Command, cli: CliContext): void {
       (result) =>
         `verified ${result.restored}: ${result.chain.length} backups downloaded (${formatBytes(result.downloadedBytes)}), checksums matched, prepared cleanly${
           result.verification
-            ? `; a throw-away server on it found ${result.verification.tables} tables (${result.verification.inventoryTables} recorded at backup time), each checked and read end to end${result.verification.serverLsn ? `, at LSN ${result.verification.serverLsn}` : ''}${result.verification.checks?.length ? `; checks passed: ${result.verification.checks.join(', ')}` : ''}, in ${result.verification.durationSeconds} s`
+            ? `; a throw-away server on it found ${result.verification.tables} tables (${result.verification.inventoryNotCompared ? `no inventory compared: ${result.verification.inventoryNotCompared}` : `${result.verification.inventoryTables} recorded at backup time`}), each checked and read end to end${result.verification.serverLsn ? `, at LSN ${result.verification.serverLsn}` : ''}${result.verification.checks?.length ? `; checks passed: ${result.verification.checks.join(', ')}` : ''}, in ${result.verification.durationSeconds} s`
             : ''
         }`,
     );
@@ -192,5 +197,17 @@ export function registerWorkCommands(program: Command, cli: CliContext): void {
         result.pinned ? `pinned ${result.backupName}: retention keeps ${result.keeps.join(', ')} and the binlogs from it` : `unpinned ${result.backupName}`,
       );
     });
+  }
+}
+
+/** How an in-place restore proved its data before the pause, for the restore's output. */
+function verifiedLine(verified: NonNullable<RestoreResult['verifiedBeforePause']>): string {
+  switch (verified.by) {
+    case 'now':
+      return `  verified before the pause: a throw-away server checked and read all ${verified.tables} tables`;
+    case 'recorded':
+      return `  verified before: the same objects passed a verification on ${verified.verifiedAt}`;
+    case 'skipped':
+      return '  NOT VERIFIED: restored without a server having read the data first (--skip-verification)';
   }
 }

@@ -18,7 +18,8 @@ import { binlogArchiveQuery, WorkflowId, type BinlogArchiveState } from '../../d
 import { backup as backupWorkflow, restore as restoreWorkflow, type ClusterCatalog } from '../../workflows/index.js';
 import type { ApplyReport } from '../../domain/schedules.js';
 import { connectTestClient, createSandbox, failureChain, runCli, s3Storage, startWorker, testRoot, TestBucket, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
-import { stopArchiver, untilArchiveCaughtUp } from '../support/binlog-archive.js';
+import { untilArchiveCaughtUp } from '../support/binlog-archive.js';
+import { stopTestFile } from '../support/teardown.js';
 import { eventually } from '../support/workflow-worker.js';
 
 const taskQueue = uniqueName('binlogs');
@@ -48,13 +49,7 @@ beforeAll(async () => {
   ({ client, close: closeClient } = await connectTestClient());
 });
 
-afterAll(async () => {
-  await stopArchiver(client, archiverId);
-  bucket.close();
-  await closeClient?.();
-  await worker?.stop();
-  await source?.stop();
-});
+afterAll(() => stopTestFile({ client, archivers: [archiverId], bucket, closeClient, worker, sandboxes: [source] }));
 
 const archiver = () => client.workflow.getHandle(archiverId);
 const state = (): Promise<BinlogArchiveState> => archiver().query(binlogArchiveQuery);
@@ -94,7 +89,7 @@ describe('the binlog archiver', () => {
       const stored = await bucket.getBytes(`${archiveFolder}${record.object}`);
       expect(createHash('sha256').update(stored).digest('hex')).toBe(record.sha256);
       expect(stored.length).toBe(record.size);
-      const { stdout } = await execa('zstd', ['-d', '-c'], { input: stored, encoding: 'buffer' });
+      const { stdout } = await execa('zstd', ['-d', '-c'], { input: stored, encoding: 'buffer', stripFinalNewline: false });
       expect(Buffer.compare(Buffer.from(stdout), await readFile(join(source.datadir, record.file)))).toBe(0);
       expect(record).toMatchObject({ cluster: 'pitr', history: 0, serverId: 1, fileSize: stdout.length, endPosition: stdout.length, closedBy: 'rotate' });
       const previous = archived[index - 1];
@@ -183,7 +178,7 @@ describe('the binlog archiver', () => {
     const record = after.at(-1) as BinlogRecord;
     const stored = await bucket.getBytes(`${archiveFolder}${record.object}`);
     expect(createHash('sha256').update(stored).digest('hex')).toBe(record.sha256);
-    const { stdout } = await execa('zstd', ['-d', '-c'], { input: stored, encoding: 'buffer' });
+    const { stdout } = await execa('zstd', ['-d', '-c'], { input: stored, encoding: 'buffer', stripFinalNewline: false });
     expect(Buffer.compare(Buffer.from(stdout), await readFile(join(source.datadir, held)))).toBe(0);
     expect(caughtUp.gaps).toHaveLength(1); // the one of the test before, no new one
   });

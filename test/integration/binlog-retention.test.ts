@@ -11,7 +11,8 @@ import type { Manifest } from '../../domain/manifest.js';
 import { WorkflowId } from '../../domain/workflow-contract.js';
 import { backup as backupWorkflow, binlogArchiver, retention as retentionWorkflow, type BackupResult, type ClusterCatalog } from '../../workflows/index.js';
 import { connectTestClient, createSandbox, runCli, s3Storage, startWorker, TestBucket, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
-import { stopArchiver, untilArchiveCaughtUp } from '../support/binlog-archive.js';
+import { untilArchiveCaughtUp } from '../support/binlog-archive.js';
+import { stopTestFile } from '../support/teardown.js';
 
 const taskQueue = uniqueName('binlog-keep');
 const prefix = `${taskQueue}-store`;
@@ -44,13 +45,7 @@ beforeAll(async () => {
   ({ client, close: closeClient } = await connectTestClient());
 });
 
-afterAll(async () => {
-  await stopArchiver(client, archiverId);
-  bucket.close();
-  await closeClient?.();
-  await worker?.stop();
-  await source?.stop();
-});
+afterAll(() => stopTestFile({ client, archivers: [archiverId], bucket, closeClient, worker, sandboxes: [source] }));
 
 /** The archived file names (by their records) and every key, in history 0. */
 async function archive(): Promise<{ records: string[]; keys: string[] }> {

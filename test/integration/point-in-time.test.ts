@@ -17,7 +17,8 @@ import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
 import { binlogArchiveQuery, WorkflowId } from '../../domain/workflow-contract.js';
 import { backup as backupWorkflow, binlogArchiver, restore as restoreWorkflow, type ClusterCatalog } from '../../workflows/index.js';
 import { connectTestClient, createSandbox, failureChain, runCli, s3Storage, startWorker, testRoot, TestBucket, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
-import { stopArchiver, untilArchiveCaughtUp } from '../support/binlog-archive.js';
+import { untilArchiveCaughtUp } from '../support/binlog-archive.js';
+import { stopTestFile } from '../support/teardown.js';
 import { eventually } from '../support/workflow-worker.js';
 import { withServerOnFolder } from '../support/server-on-folder.js';
 
@@ -48,13 +49,7 @@ beforeAll(async () => {
   ({ client, close: closeClient } = await connectTestClient());
 });
 
-afterAll(async () => {
-  await stopArchiver(client, archiverId);
-  bucket.close();
-  await closeClient?.();
-  await worker?.stop();
-  await source?.stop();
-});
+afterAll(() => stopTestFile({ client, archivers: [archiverId], bucket, closeClient, worker, sandboxes: [source] }));
 
 /** From the first test, for the one that goes back before the cluster's in-place restores: the point, and the markers it holds. */
 let firstPoint: { second: number; markers: { id: number; at: number }[]; firstMarkerGtid: string } | undefined;

@@ -24,13 +24,14 @@ import { MAX_TOOL_MESSAGE_CHARS } from '../../domain/tool-failures.js';
 import { WorkflowId } from '../../domain/workflow-contract.js';
 import { backup as backupWorkflow, binlogArchiver, restore as restoreWorkflow, type BackupResult } from '../../workflows/index.js';
 import { activityRuns, connectTestClient, createSandbox, failureChain, filesystemStorage, s3Storage, startWorker, testRoot, TestBucket, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
-import { stopArchiver, untilArchiveCaughtUp } from '../support/binlog-archive.js';
+import { untilArchiveCaughtUp } from '../support/binlog-archive.js';
+import { stopTestFile } from '../support/teardown.js';
 
 const taskQueue = uniqueName('releases');
 const encryptedStore = s3Storage(`${taskQueue}-encrypted`);
 const plainStore = filesystemStorage(`${taskQueue}-plain`);
 const storePath = plainStore.kind === 'filesystem' ? plainStore.path : '';
-const archiverId = WorkflowId.binlogArchiver('enc');
+const archiverId = WorkflowId.binlogArchiver('rel-enc');
 const fastRetry = { maximumAttempts: 3, initialInterval: '200ms', heartbeatTimeout: '10s' };
 const bucket = new TestBucket();
 
@@ -67,24 +68,18 @@ beforeAll(async () => {
   const config = {
     temporal: { taskQueue },
     clusters: [
-      encrypted.clusterConfig('enc', encryptedStore, { retry: fastRetry, schedule: { enabled: false }, binlogs: { archive: true, interval: '1s' } }),
-      encryptedCopy.clusterConfig('enc-copy', encryptedStore, { retry: fastRetry, schedule: { enabled: false }, connection: { ...encrypted.connection(), socket: encryptedCopy.socket } }),
-      plain.clusterConfig('plain', plainStore, { retry: fastRetry, schedule: { enabled: false } }),
-      plain.clusterConfig('plain-other-tool', plainStore, { retry: fastRetry, schedule: { enabled: false }, backup: { toolPath: await toolOfAnotherSeries() } }),
-      damaged.clusterConfig('damaged', plainStore, { retry: fastRetry, schedule: { enabled: false } }),
+      encrypted.clusterConfig('rel-enc', encryptedStore, { retry: fastRetry, schedule: { enabled: false }, binlogs: { archive: true, interval: '1s' } }),
+      encryptedCopy.clusterConfig('rel-enc-copy', encryptedStore, { retry: fastRetry, schedule: { enabled: false }, connection: { ...encrypted.connection(), socket: encryptedCopy.socket } }),
+      plain.clusterConfig('rel-plain', plainStore, { retry: fastRetry, schedule: { enabled: false } }),
+      plain.clusterConfig('rel-plain-other-tool', plainStore, { retry: fastRetry, schedule: { enabled: false }, backup: { toolPath: await toolOfAnotherSeries() } }),
+      damaged.clusterConfig('rel-damaged', plainStore, { retry: fastRetry, schedule: { enabled: false } }),
     ],
   };
   worker = await startWorker(await writeConfig(taskQueue, config));
   ({ client, close: closeClient } = await connectTestClient());
 });
 
-afterAll(async () => {
-  await stopArchiver(client, archiverId);
-  bucket.close();
-  await closeClient?.();
-  await worker?.stop();
-  await Promise.all([encrypted, encryptedCopy, plain, damaged].map((sandbox) => sandbox?.stop()));
-});
+afterAll(() => stopTestFile({ client, archivers: [archiverId], bucket, closeClient, worker, sandboxes: [encrypted, encryptedCopy, plain, damaged] }));
 
 const takeBackup = (prefix: string, request: Parameters<typeof backupWorkflow>[0]) => client.workflow.execute(backupWorkflow, { taskQueue, workflowId: uniqueName(prefix), args: [request] });
 const restore = (prefix: string, request: Parameters<typeof restoreWorkflow>[0]) => client.workflow.execute(restoreWorkflow, { taskQueue, workflowId: uniqueName(prefix), args: [request] });
@@ -109,22 +104,22 @@ describe('a server with data-at-rest encryption', () => {
     // The files on disk are encrypted: no row's text is readable there.
     const orders = await readFile(join(encrypted.datadir, 'shop', 'orders.ibd'));
     expect(orders.includes(Buffer.from('AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'))).toBe(false);
-    await client.workflow.start(binlogArchiver, { taskQueue, workflowId: archiverId, args: [{ cluster: 'enc' }] });
+    await client.workflow.start(binlogArchiver, { taskQueue, workflowId: archiverId, args: [{ cluster: 'rel-enc' }] });
     await encrypted.sql('CREATE TABLE shop.markers (id INT PRIMARY KEY, note VARCHAR(64)) ENGINE=InnoDB; INSERT INTO shop.markers VALUES (1, "before the full backup")');
-    full = await takeBackup('backup-enc-full', { cluster: 'enc', type: 'full' });
+    full = await takeBackup('backup-enc-full', { cluster: 'rel-enc', type: 'full' });
     await encrypted.sql('INSERT INTO shop.markers VALUES (2, "between the backups"); UPDATE shop.customers SET name = CONCAT(name, "*") WHERE id % 7 = 0');
-    increment = await takeBackup('backup-enc-incr', { cluster: 'enc', type: 'incremental' });
+    increment = await takeBackup('backup-enc-incr', { cluster: 'rel-enc', type: 'incremental' });
     expect(increment).toMatchObject({ type: 'incremental', parent: full.name });
     atIncrement = await encrypted.checksums(['shop']);
   });
 
   test('a verification starts its throw-away server with the key management plugin and passes', async () => {
-    const verified = await restore('verify-enc', { cluster: 'enc', backupName: increment.name, target: { kind: 'verify' } });
+    const verified = await restore('verify-enc', { cluster: 'rel-enc', backupName: increment.name, target: { kind: 'verify' } });
     expect(verified.verification?.tables).toBeGreaterThanOrEqual(3);
   });
 
   test('a restore into a second such server seeds its binlog history on the encrypted files, the data equal', async () => {
-    const copied = await restore('restore-enc-copy', { cluster: 'enc-copy', source: { storage: encryptedStore, path: `${full.name}.incr/${increment.name}/` } });
+    const copied = await restore('restore-enc-copy', { cluster: 'rel-enc-copy', source: { storage: encryptedStore, path: `${full.name}.incr/${increment.name}/` } });
     expect(copied.chain).toEqual([full.name, increment.name]);
     expect(copied.gtidPosition).toBeDefined();
     expect(await encryptedCopy.checksums(['shop'])).toEqual(atIncrement);
@@ -138,10 +133,10 @@ describe('a server with data-at-rest encryption', () => {
     await encrypted.sql('INSERT INTO shop.markers VALUES (5, "after the point")');
     await untilArchiveCaughtUp(client, archiverId, encrypted);
     // The archive holds the binlog as read through the server: decrypted, then sealed or not by the product's own setting.
-    const archived = (await bucket.list(`${taskQueue}-encrypted/binlogs/enc/history-0`)).filter((object) => object.key.endsWith('.zst'));
+    const archived = (await bucket.list(`${taskQueue}-encrypted/binlogs/rel-enc/history-0`)).filter((object) => object.key.endsWith('.zst'));
     expect(archived.length).toBeGreaterThanOrEqual(2);
 
-    const pointed = await restore('restore-enc-gtid', { cluster: 'enc', gtid: atPointGtid.split(',').find((gtid) => gtid.startsWith('0-')) });
+    const pointed = await restore('restore-enc-gtid', { cluster: 'rel-enc', gtid: atPointGtid.split(',').find((gtid) => gtid.startsWith('0-')) });
     expect(pointed.restored).toBe(increment.name);
     expect(await encrypted.checksums(['shop'])).toEqual(atPoint);
     expect((await encrypted.sql('SELECT id FROM shop.markers ORDER BY id')).map(([id]) => Number(id))).toEqual([1, 2, 3, 4]);
@@ -156,9 +151,9 @@ describe(`the backup tool of this release`, () => {
   let full: BackupResult;
 
   test('a chain stores the tool files under the names this release writes, and restores exactly', async () => {
-    full = await takeBackup('backup-plain-full', { cluster: 'plain', type: 'full' });
+    full = await takeBackup('backup-plain-full', { cluster: 'rel-plain', type: 'full' });
     await plain.sql('UPDATE shop.orders SET total = total + 1 WHERE id % 3 = 0');
-    const increment = await takeBackup('backup-plain-incr', { cluster: 'plain', type: 'incremental' });
+    const increment = await takeBackup('backup-plain-incr', { cluster: 'rel-plain', type: 'incremental' });
     const expected = await plain.checksums(['shop']);
     const generation = Number(series.split('.')[0]) >= 11 ? 'mariadb_backup' : 'xtrabackup';
     for (const backup of [full, increment]) {
@@ -170,13 +165,13 @@ describe(`the backup tool of this release`, () => {
       expect(releaseSeries(manifest.tool.version)).toBe(series);
     }
     await plain.sql('DROP DATABASE shop');
-    const restored = await restore('restore-plain', { cluster: 'plain', backupName: increment.name });
+    const restored = await restore('restore-plain', { cluster: 'rel-plain', backupName: increment.name });
     expect(restored.chain).toEqual([full.name, increment.name]);
     expect(await plain.checksums(['shop'])).toEqual(expected);
   });
 
   test('a worker whose tool is of another series refuses the chain before downloading anything, naming both versions', async () => {
-    const refused = await failureOf(restore('verify-other-tool', { cluster: 'plain-other-tool', source: { storage: plainStore, path: full.path }, target: { kind: 'verify' } }));
+    const refused = await failureOf(restore('verify-other-tool', { cluster: 'rel-plain-other-tool', source: { storage: plainStore, path: full.path }, target: { kind: 'verify' } }));
     expect(refused.type).toBe('ToolVersionMismatch');
     expect(refused.message).toContain(`(series ${series})`);
     expect(refused.message).toContain(`this worker's`);
@@ -185,19 +180,19 @@ describe(`the backup tool of this release`, () => {
 
   test('an increment does not continue a chain taken on another series; a scheduled one starts a new chain', async () => {
     // The chain as it would look had the server been upgraded since its full backup: its manifest names the other series.
-    const chainFull = await takeBackup('backup-plain-full-2', { cluster: 'plain', type: 'full' });
+    const chainFull = await takeBackup('backup-plain-full-2', { cluster: 'rel-plain', type: 'full' });
     const manifestPath = join(storePath, chainFull.path, 'manifest.json');
     const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest;
     const older = series === '10.11' ? '10.6.20' : '10.11.19';
     await writeFile(manifestPath, JSON.stringify({ ...manifest, tool: { ...manifest.tool, version: `${older}-MariaDB` }, serverVersion: `${older}-MariaDB-log` }));
 
-    const refused = await failureOf(takeBackup('backup-plain-incr-refused', { cluster: 'plain', type: 'incremental' }));
+    const refused = await failureOf(takeBackup('backup-plain-incr-refused', { cluster: 'rel-plain', type: 'incremental' }));
     expect(refused.type).toBe('ToolVersionMismatch');
     expect(refused.message).toContain(`the chain of ${chainFull.name} was taken on MariaDB/MySQL ${releaseSeries(older) ?? ''}`);
-    expect(refused.message).toContain('chainbackup backup plain --type full');
+    expect(refused.message).toContain('chainbackup backup rel-plain --type full');
 
     // As the schedule sends it: a full backup instead, saying why.
-    const scheduled = await takeBackup('backup-plain-scheduled', { cluster: 'plain', type: 'incremental', newChainWhenNeeded: true });
+    const scheduled = await takeBackup('backup-plain-scheduled', { cluster: 'rel-plain', type: 'incremental', newChainWhenNeeded: true });
     expect(scheduled.type).toBe('full');
     expect(scheduled.newChainBecause).toContain('cannot continue a chain across release series');
   });
@@ -218,7 +213,7 @@ describe('a tool failure that cannot succeed on a retry', () => {
     await damaged.start();
 
     const workflowId = uniqueName('backup-damaged');
-    const error = await client.workflow.execute(backupWorkflow, { taskQueue, workflowId, args: [{ cluster: 'damaged', type: 'full' }] }).then(
+    const error = await client.workflow.execute(backupWorkflow, { taskQueue, workflowId, args: [{ cluster: 'rel-damaged', type: 'full' }] }).then(
       () => undefined,
       (caught: unknown) => caught,
     );

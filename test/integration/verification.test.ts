@@ -18,7 +18,7 @@ import type { Manifest, VerificationRecord } from '../../domain/manifest.js';
 import type { ClusterStatus } from '../../domain/health.js';
 import { backup as backupWorkflow, restore as restoreWorkflow, type BackupResult, type ClusterCatalog, type RestoreResult } from '../../workflows/index.js';
 import { freePort, repoRoot, toolPath } from '../../devtools/sandbox/processes.js';
-import { connectTestClient, createSandbox, failureChain, filesystemStorage, runCli, startWorker, testRoot, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
+import { activityRuns, connectTestClient, createSandbox, failureChain, filesystemStorage, runCli, startWorker, testRoot, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
 import { eventually } from '../support/workflow-worker.js';
 
 const taskQueue = uniqueName('verification');
@@ -43,6 +43,8 @@ beforeAll(async () => {
   source = await createSandbox(`${taskQueue}-source`);
   await source.loadSampleData(3000);
   await source.sql('CREATE TABLE shop.live_writes (id INT PRIMARY KEY AUTO_INCREMENT, at DATETIME(3)) ENGINE=InnoDB');
+  await writeFile(join(dir, 'narrow-password'), 'narrow-secret\n', { mode: 0o600 });
+  await source.sql("CREATE USER 'narrow'@'localhost' IDENTIFIED BY 'narrow-secret'; GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON *.* TO 'narrow'@'localhost'");
   configPath = await writeConfig(taskQueue, {
     temporal: { taskQueue },
     clusters: [
@@ -51,6 +53,10 @@ beforeAll(async () => {
       clusterEntry('vf-checks', { verification: { checks: [userCheck, { name: 'a million orders', query: 'SELECT COUNT(*) FROM shop.orders', atLeast: 1_000_000 }] } }),
       clusterEntry('vf-after', { verification: { afterBackup: true } }),
       clusterEntry('vf-health', { binlogs: { archive: true, interval: '1m' } }),
+      clusterEntry('vf-proof'),
+      clusterEntry('vf-after-fails', { verification: { afterBackup: true, checks: [{ name: 'a million orders', query: 'SELECT COUNT(*) FROM shop.orders', atLeast: 1_000_000 }] } }),
+      // The backup grants alone (no SELECT): information_schema hides every table from this user.
+      clusterEntry('vf-narrow', { connection: { socket: source.socket, user: 'narrow', passwordFile: join(dir, 'narrow-password') } }),
     ],
   });
   worker = await startWorker(configPath);
@@ -157,7 +163,7 @@ describe('a healthy chain, verified by a real restore', () => {
 });
 
 /** Runs a command in a folder and returns its output as bytes (a failure fails the test). */
-const run = async (command: string, args: string[], cwd: string, options: { input?: Uint8Array } = {}): Promise<Buffer> => Buffer.from((await execa(command, args, { cwd, encoding: 'buffer', ...options })).stdout);
+const run = async (command: string, args: string[], cwd: string, options: { input?: Uint8Array } = {}): Promise<Buffer> => Buffer.from((await execa(command, args, { cwd, encoding: 'buffer', stripFinalNewline: false, ...options })).stdout);
 
 async function filesUnder(root: string): Promise<string[]> {
   const entries = await readdir(root, { recursive: true, withFileTypes: true });
@@ -324,6 +330,79 @@ describe('status, against the health rules', () => {
     } finally {
       await metricsWorker.stop();
     }
+  });
+});
+
+describe('a verification after a backup that fails', () => {
+  test('says what failed and that the chain must start again, not that it did not complete', async () => {
+    const failure = await failedWorkflow(takeBackup('vf-after-fails', 'full'));
+    expect(failure.type).toBe('VerificationFailed');
+    expect(failure.message).toMatch(/^vf-after-fails-\S+-full is committed, but failed its verification: verification of \S+ failed: check "a million orders" returned 6000, expected >= 1000000\. Restores and increments refuse it: start a new chain \(chainbackup backup vf-after-fails --type full\)$/);
+  });
+});
+
+describe('an inventory the backup user cannot read', () => {
+  test('is not recorded empty: the backup names the missing grant, and the verification says it compared none', async () => {
+    const taken = await takeBackup('vf-narrow', 'full');
+    expect(taken.warnings).toEqual([expect.stringContaining("lacks SELECT on *.*, so information_schema hides the tables: no inventory was recorded, and a verification cannot compare one (GRANT SELECT ON *.* TO 'narrow'@'localhost')")]);
+    const manifest = JSON.parse(await readFile(join((storage('vf-narrow') as { path: string }).path, taken.path, 'manifest.json'), 'utf8')) as Manifest;
+    expect(manifest.inventory).toBeUndefined();
+    expect(manifest.inventoryProblem).toContain('lacks SELECT');
+    const verified = await client.workflow.execute(restoreWorkflow, { taskQueue, workflowId: uniqueName('verify-vf-narrow'), args: [{ cluster: 'vf-narrow', target: { kind: 'verify' } }] });
+    expect(verified.verification?.inventoryNotCompared).toContain('lacks SELECT');
+    expect(verified.verification?.tables).toBeGreaterThanOrEqual(3);
+    const record = JSON.parse(await readFile(join((storage('vf-narrow') as { path: string }).path, taken.path, 'verification.json'), 'utf8')) as VerificationRecord;
+    expect(record.inventoryNotCompared).toContain('lacks SELECT');
+    // The operator reads it at the command line too.
+    expect((await cli('verify', 'vf-narrow')).stdout).toContain('no inventory compared: the backup user narrow@localhost lacks SELECT');
+  });
+});
+
+describe('an in-place restore proves the data before it pauses the server', () => {
+  test('a damaged backup that was never verified is refused before the pause, the server untouched; the failure is recorded', async () => {
+    await checkpoint();
+    await takeBackup('vf-proof', 'full');
+    await source.sql("UPDATE shop.orders SET note = REPEAT('y', 200) WHERE id < 600");
+    await checkpoint();
+    const increment = await takeBackup('vf-proof', 'incremental');
+    await flipPageInIncrement('vf-proof', increment, 'shop/orders');
+    const before = await source.checksums(['shop']);
+    const pid = await source.pid();
+
+    const workflowId = uniqueName('restore-vf-proof');
+    const refused = await failedWorkflow(client.workflow.execute(restoreWorkflow, { taskQueue, workflowId, args: [{ cluster: 'vf-proof', backupName: increment.name }] }));
+    expect(refused.type).toBe('VerificationFailed');
+    expect(refused.message).toMatch(new RegExp(`^restore of vf-proof refused before the pause, the server untouched: verification of ${increment.name} failed: .*CHECK TABLE shop\\.orders`));
+    expect(await source.pid()).toBe(pid);
+    expect(await source.checksums(['shop'])).toEqual(before);
+    const steps = (await activityRuns(client, workflowId)).map((step) => step.type);
+    expect(steps).toContain('verifyPreparedData');
+    expect(steps).not.toContain('pauseCluster');
+    const record = JSON.parse(await readFile(join((storage('vf-proof') as { path: string }).path, increment.path, 'verification.json'), 'utf8')) as VerificationRecord;
+    expect(record).toMatchObject({ result: 'failed', problems: [expect.stringContaining('CHECK TABLE shop.orders')] });
+  });
+
+  test('a healthy backup is verified before the pause and recorded; the same objects are not verified twice; skipVerification is loud', async () => {
+    const full = await takeBackup('vf-proof', 'full');
+    const restoreInPlace = async (extra: Record<string, unknown> = {}) => {
+      const workflowId = uniqueName('restore-vf-proof');
+      const result = await client.workflow.execute(restoreWorkflow, { taskQueue, workflowId, args: [{ cluster: 'vf-proof', backupName: full.name, ...extra }] });
+      return { result, steps: (await activityRuns(client, workflowId)).map((step) => step.type) };
+    };
+    const first = await restoreInPlace();
+    expect(first.result.verifiedBeforePause).toEqual({ by: 'now', tables: expect.any(Number) as unknown });
+    expect(first.steps.indexOf('verifyPreparedData')).toBeLessThan(first.steps.indexOf('pauseCluster'));
+    const record = JSON.parse(await readFile(join((storage('vf-proof') as { path: string }).path, full.path, 'verification.json'), 'utf8')) as VerificationRecord;
+    expect(record).toMatchObject({ result: 'passed', chainObjects: expect.arrayContaining([expect.stringMatching(new RegExp(`^${full.name}/backup\\.xbstream\\.zst:[0-9a-f]{64}$`))]) });
+
+    const second = await restoreInPlace();
+    expect(second.result.verifiedBeforePause).toEqual({ by: 'recorded', verifiedAt: record.verifiedAt });
+    expect(second.steps).not.toContain('verifyPreparedData');
+
+    const unverified = await takeBackup('vf-proof', 'full');
+    const skipped = await client.workflow.execute(restoreWorkflow, { taskQueue, workflowId: uniqueName('restore-vf-proof'), args: [{ cluster: 'vf-proof', backupName: unverified.name, skipVerification: true }] });
+    expect(skipped.verifiedBeforePause).toEqual({ by: 'skipped' });
+    expect(worker.output()).toContain('restoring data that no server has read');
   });
 });
 

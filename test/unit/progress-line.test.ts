@@ -46,3 +46,10 @@ describe("the backup tool's log, read for progress", () => {
     expect(log.map(track).filter((path) => path !== undefined)).toEqual(['/tmp/fl/data//aria_log_control', './mysql/gtid_slave_pos.ibd', 'ibdata1', './shop/orders.ibd']);
   });
 });
+
+describe('a step no worker takes', () => {
+  test('says so, naming the step and how long it has waited, instead of only the phase', () => {
+    const line = progressLine(45_000, { phase: 'Reading the backups of db2 in s3://backups/db2', waiting: { activity: 'listBackups', seconds: 44 } }, undefined, 200);
+    expect(line).toBe("[00:45] Reading the backups of db2 in s3://backups/db2  no worker has taken listBackups for 44 s: is the cluster's host worker running?");
+  });
+});

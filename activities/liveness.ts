@@ -1,0 +1,42 @@
+/**
+ * Liveness heartbeats. Every activity heartbeats at least every few seconds while it runs, whether
+ * or not it has progress to report, so that a worker that died or lost its network is noticed within
+ * a heartbeat time-out of its step (seconds), never only at the step's start-to-close time-out
+ * (minutes): the step is retried elsewhere and the cluster's lock is not held meanwhile. Activities
+ * report progress with `heartbeat(details)` here; the worker's interceptor repeats the last details
+ * when an activity has been quiet.
+ */
+import { Context } from '@temporalio/activity';
+import type { ActivityExecuteInput, ActivityInboundCallsInterceptor, ActivityInterceptorsFactory, Next } from '@temporalio/worker';
+
+/** How often a quiet activity heartbeats (the SDK throttles what reaches the server to its own interval). */
+export const LIVENESS_INTERVAL_MS = 3_000;
+
+const lastBeats = new WeakMap<Context, { details: unknown; at: number }>();
+
+/** Heartbeats the current activity with its progress; the liveness heartbeats repeat these details. */
+export function heartbeat(details: unknown): void {
+  const context = Context.current();
+  lastBeats.set(context, { details, at: Date.now() });
+  context.heartbeat(details);
+}
+
+class LivenessInterceptor implements ActivityInboundCallsInterceptor {
+  constructor(private readonly context: Context) {}
+
+  async execute(input: ActivityExecuteInput, next: Next<ActivityInboundCallsInterceptor, 'execute'>): Promise<unknown> {
+    const timer = setInterval(() => {
+      const last = lastBeats.get(this.context);
+      if (last && Date.now() - last.at < LIVENESS_INTERVAL_MS) return;
+      this.context.heartbeat(last?.details);
+    }, LIVENESS_INTERVAL_MS);
+    try {
+      return await next(input);
+    } finally {
+      clearInterval(timer);
+    }
+  }
+}
+
+/** For `Worker.create({ interceptors: { activity: [livenessHeartbeats] } })`. */
+export const livenessHeartbeats: ActivityInterceptorsFactory = (context) => ({ inbound: new LivenessInterceptor(context) });
