@@ -101,7 +101,8 @@ describe('workflow requests', () => {
   test('a restore request needs exactly one of backupName, source, pointInTime or gtid', () => {
     expect(parseWith(restoreRequestSchema, { cluster: 'shop' }, 'restore request')).toMatchObject({ ok: false, message: 'invalid restore request: give exactly one of backupName, source, pointInTime or gtid (a verification without any verifies the newest backup)' });
     const ok = parseWith(restoreRequestSchema, { cluster: 'shop', backupName: 'shop-2026-04-06T000000.000Z-full' }, 'restore request');
-    expect(ok).toMatchObject({ ok: true, value: { target: { kind: 'in-place' } } });
+    expect(ok).toMatchObject({ ok: true, value: { target: { kind: 'in-place' }, skipVerification: false } });
+    expect(parseWith(restoreRequestSchema, { cluster: 'shop', backupName: 'shop-2026-04-06T000000.000Z-full', skipVerification: 'yes' }, 'restore request')).toMatchObject({ ok: false, message: expect.stringMatching(/^invalid restore request: skipVerification: /) });
   });
 
   test('a point in time needs a zone, a GTID is one GTID, and either needs a server to apply binlogs in', () => {

@@ -107,6 +107,9 @@ const hostStandIns = {
     serverId: 1,
     logFileSize: null,
   })),
+  // The proof before the pause: a throw-away server on the prepared data, and its outcome recorded.
+  verifyPreparedData: step('verifyPreparedData', () => ({ tables: 2, inventoryTables: 2, durationSeconds: 1 })),
+  recordVerification: step('recordVerification', () => undefined),
   pauseCluster: step('pauseCluster', () => undefined),
   swapDatadir: step('swapDatadir', async (_input, plan) => {
     if (plan.swapGate) {
@@ -146,8 +149,8 @@ afterAll(async () => {
   await harness?.stop();
 });
 
-// The restore marks itself running (holding the binlog archiver off) just before the pause, and clears the mark last.
-const BEFORE_PAUSE = ['listSourceBackups', 'prepareRestoreWorkspace', 'downloadBackup', 'downloadBackup', 'prepareBackup', 'prepareBackup', 'readRestoreTarget', 'markRestoreRunning'];
+// The restore proves the prepared data (and records it), then marks itself running (holding the binlog archiver off) just before the pause, and clears the mark last.
+const BEFORE_PAUSE = ['listSourceBackups', 'prepareRestoreWorkspace', 'downloadBackup', 'downloadBackup', 'prepareBackup', 'prepareBackup', 'readRestoreTarget', 'verifyPreparedData', 'recordVerification', 'markRestoreRunning'];
 const AFTER_PAUSE = ['swapDatadir', 'seedBinlogHistory', 'unpauseCluster', 'verifyCluster', 'settleRestoredServer', 'recordInPlaceRestore'];
 const ROLLBACK = ['pauseCluster', 'rollbackDatadir', 'unpauseCluster', 'removeRestoreWorkspace'];
 
@@ -186,7 +189,7 @@ describe('restore in place, with stand-in host activities', () => {
     expect(failure).toContainEqual({ type: 'InjectedFault', message: `injected fault in ${failing}` });
   });
 
-  test.each(['downloadBackup', 'prepareBackup', 'readRestoreTarget'])('a failure in %s before the pause leaves the server alone and removes the workspace', async (failing) => {
+  test.each(['downloadBackup', 'prepareBackup', 'readRestoreTarget', 'verifyPreparedData'])('a failure in %s before the pause leaves the server alone and removes the workspace', async (failing) => {
     const { plan, handle } = await restoreWith([failing]);
     const failure = await failureOf(handle.result());
     expect(plan.calls).not.toContain('pauseCluster');
