@@ -40,6 +40,10 @@ host_mirror() {
   echo "${uri:-http://deb.debian.org/debian}"
 }
 
+# Mounts made for a root stay private to its run. Inside a chroot or some containers "/" is no mount
+# point and cannot be made private; the mounts are then made under the run's own new namespace as they are.
+propagation() { if mountpoint -q /; then echo private; else echo unchanged; fi; }
+
 root_dir() {
   local suite="$1" hash
   hash="$(printf '%s\n' "$suite" "${packages[@]}" | sha256sum | cut -c1-12)"
@@ -68,7 +72,7 @@ build() {
   # Package scripts inside must never start a service: the tests run their own servers.
   printf '#!/bin/sh\nexit 101\n' | as_root tee "$partial/usr/sbin/policy-rc.d" >/dev/null
   as_root chmod 755 "$partial/usr/sbin/policy-rc.d"
-  as_root unshare --mount --propagation private bash -euo pipefail -c '
+  as_root unshare --mount --propagation "$(propagation)" bash -euo pipefail -c '
     mount -t proc proc "$1/proc"
     mount --rbind /dev "$1/dev"
     chroot "$1" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive bash -euo pipefail -c "apt-get update -qq && apt-get install -y -qq --no-install-recommends $2 && apt-get clean"
@@ -90,7 +94,7 @@ run() {
   dir="$(root_dir "$suite")"
   [ -x "$dir/usr/sbin/mariadbd" ] || build "$suite"
   # Inside new mount and PID namespaces: mounts private to the run, every process gone when it ends.
-  as_root unshare --mount --propagation private --pid --fork --kill-child bash -euo pipefail -c '
+  as_root unshare --mount --propagation "$(propagation)" --pid --fork --kill-child bash -euo pipefail -c '
     dir="$1"; checkout="$2"; shift 2
     mount -t proc proc "$dir/proc"
     mount --rbind /dev "$dir/dev"
