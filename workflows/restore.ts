@@ -182,8 +182,7 @@ async function restoreChain(request: RestoreRequest, cluster: ClusterSettings, {
           if (tagged) upsertSearchAttributes([{ key: VerificationResultKey, value: result }]);
         };
         const startedAt = Date.now();
-        const record = (outcome: { result: 'passed' | 'failed'; problems: string[] } & Partial<VerificationReport>) =>
-          host.quick.recordVerification({ cluster: cluster.name, folder: target.folder, record: { formatVersion: 1, backup: target.name, verifiedAt: new Date().toISOString(), workflowId: workflowInfo().workflowId, chainObjects: chainObjects(chain), ...outcome } });
+        const record = verificationRecorder(host, cluster, chain);
         try {
           reportPhase(`Starting a throw-away server on the prepared data of ${target.name} and checking every table`);
           verification = await host.serverDown.verifyPreparedData.executeWithOptions({ summary: `check every table of ${target.name}` }, [
@@ -339,6 +338,13 @@ async function replaceInPlace(prepared: PreparedRestore): Promise<RestoreResult>
   }
 }
 
+/** Writes a verification's outcome beside the chain's newest backup, naming the objects it verified. */
+function verificationRecorder(host: Host, cluster: ClusterSettings, chain: CommittedBackup[]) {
+  const target = chain.at(-1) as CommittedBackup;
+  return (outcome: { result: 'passed' | 'failed'; problems: string[] } & Partial<VerificationReport>) =>
+    host.quick.recordVerification({ cluster: cluster.name, folder: target.folder, record: { formatVersion: 1, backup: target.name, verifiedAt: new Date().toISOString(), workflowId: workflowInfo().workflowId, chainObjects: chainObjects(chain), ...outcome } });
+}
+
 /**
  * Proves the prepared data before an in-place restore pauses the server, as a verification does (a
  * throw-away server, the inventory, CHECK TABLE … EXTENDED and a full read of every table, the
@@ -358,8 +364,7 @@ async function verifyBeforePause({ host, cluster, request, chain, target, fullDi
   }
   reportPhase(`Verifying ${target.name} before the pause: a throw-away server on the prepared data checks every table`);
   const startedAt = Date.now();
-  const record = (outcome: { result: 'passed' | 'failed'; problems: string[] } & Partial<VerificationReport>) =>
-    host.quick.recordVerification({ cluster: cluster.name, folder: target.folder, record: { formatVersion: 1, backup: target.name, verifiedAt: new Date().toISOString(), workflowId: workflowInfo().workflowId, chainObjects: chainObjects(chain), ...outcome } });
+  const record = verificationRecorder(host, cluster, chain);
   try {
     const verification = await host.serverDown.verifyPreparedData.executeWithOptions({ summary: `verify ${target.name} before the pause` }, [
       { cluster: cluster.name, backup: target.name, preparedDir: fullDir, lastLsn: target.manifest.lastLsn, ...(target.manifest.inventory ? { inventory: target.manifest.inventory } : {}), ...(target.manifest.inventoryProblem ? { inventoryProblem: target.manifest.inventoryProblem } : {}) },

@@ -23,7 +23,7 @@ import { releaseSeries } from '../../domain/tool-version.js';
 import { MAX_TOOL_MESSAGE_CHARS } from '../../domain/tool-failures.js';
 import { WorkflowId } from '../../domain/workflow-contract.js';
 import { backup as backupWorkflow, binlogArchiver, restore as restoreWorkflow, type BackupResult } from '../../workflows/index.js';
-import { activityRuns, connectTestClient, createSandbox, failureChain, filesystemStorage, s3Storage, startWorker, testRoot, TestBucket, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
+import { activityRuns, connectTestClient, typedFailureOf, createSandbox, failureChain, filesystemStorage, s3Storage, startWorker, testRoot, TestBucket, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
 import { untilArchiveCaughtUp } from '../support/binlog-archive.js';
 import { stopTestFile } from '../support/teardown.js';
 
@@ -84,14 +84,6 @@ afterAll(() => stopTestFile({ client, archivers: [archiverId], bucket, closeClie
 const takeBackup = (prefix: string, request: Parameters<typeof backupWorkflow>[0]) => client.workflow.execute(backupWorkflow, { taskQueue, workflowId: uniqueName(prefix), args: [request] });
 const restore = (prefix: string, request: Parameters<typeof restoreWorkflow>[0]) => client.workflow.execute(restoreWorkflow, { taskQueue, workflowId: uniqueName(prefix), args: [request] });
 
-async function failureOf(promise: Promise<unknown>): Promise<{ type?: string; message: string }> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  expect(error).toBeDefined();
-  return failureChain(error).find((failure) => failure.type !== undefined) ?? { message: String(error) };
-}
 
 const TABLES = ['shop.customers', 'shop.orders', 'shop.markers'];
 
@@ -171,7 +163,7 @@ describe(`the backup tool of this release`, () => {
   });
 
   test('a worker whose tool is of another series refuses the chain before downloading anything, naming both versions', async () => {
-    const refused = await failureOf(restore('verify-other-tool', { cluster: 'rel-plain-other-tool', source: { storage: plainStore, path: full.path }, target: { kind: 'verify' } }));
+    const refused = await typedFailureOf(restore('verify-other-tool', { cluster: 'rel-plain-other-tool', source: { storage: plainStore, path: full.path }, target: { kind: 'verify' } }));
     expect(refused.type).toBe('ToolVersionMismatch');
     expect(refused.message).toContain(`(series ${series})`);
     expect(refused.message).toContain(`this worker's`);
@@ -186,7 +178,7 @@ describe(`the backup tool of this release`, () => {
     const older = series === '10.11' ? '10.6.20' : '10.11.19';
     await writeFile(manifestPath, JSON.stringify({ ...manifest, tool: { ...manifest.tool, version: `${older}-MariaDB` }, serverVersion: `${older}-MariaDB-log` }));
 
-    const refused = await failureOf(takeBackup('backup-plain-incr-refused', { cluster: 'rel-plain', type: 'incremental' }));
+    const refused = await typedFailureOf(takeBackup('backup-plain-incr-refused', { cluster: 'rel-plain', type: 'incremental' }));
     expect(refused.type).toBe('ToolVersionMismatch');
     expect(refused.message).toContain(`the chain of ${chainFull.name} was taken on MariaDB/MySQL ${releaseSeries(older) ?? ''}`);
     expect(refused.message).toContain('chainbackup backup rel-plain --type full');

@@ -18,7 +18,7 @@ import type { Manifest, VerificationRecord } from '../../domain/manifest.js';
 import type { ClusterStatus } from '../../domain/health.js';
 import { backup as backupWorkflow, restore as restoreWorkflow, type BackupResult, type ClusterCatalog, type RestoreResult } from '../../workflows/index.js';
 import { freePort, repoRoot, toolPath } from '../../devtools/sandbox/processes.js';
-import { activityRuns, connectTestClient, createSandbox, failureChain, filesystemStorage, runCli, startWorker, testRoot, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
+import { activityRuns, connectTestClient, typedFailureOf, createSandbox, filesystemStorage, runCli, startWorker, testRoot, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
 import { eventually } from '../support/workflow-worker.js';
 
 const taskQueue = uniqueName('verification');
@@ -79,14 +79,6 @@ async function takeBackup(cluster: string, type: 'full' | 'incremental', extra: 
   return client.workflow.execute(backupWorkflow, { taskQueue, workflowId: uniqueName(`backup-${cluster}`), args: [{ cluster, type, ...extra }] });
 }
 
-async function failedWorkflow(run: Promise<unknown>): Promise<{ type?: string; message: string }> {
-  const error = await run.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  expect(error).toBeDefined();
-  return failureChain(error).find((link) => link.type !== undefined) ?? { message: String(error) };
-}
 
 const status = (cluster: string, config = configPath) => runCli(['--config', config, 'status', cluster, '--json']);
 
@@ -228,7 +220,7 @@ describe('damage only a real server can find', () => {
 
     // A restore of the chain refuses without the override; the full backup alone still restores.
     const clone = join(dir, 'flip-clone');
-    const refused = await failedWorkflow(
+    const refused = await typedFailureOf(
       client.workflow.execute(restoreWorkflow, { taskQueue, workflowId: uniqueName('restore-vf-flip'), args: [{ cluster: 'vf-flip', backupName: increment.name, target: { kind: 'new-datadir', path: clone } }] }),
     );
     expect(refused).toMatchObject({ type: 'FailedVerification', message: expect.stringContaining(`refusing to restore from a chain that failed verification: ${increment.name}`) });
@@ -239,7 +231,7 @@ describe('damage only a real server can find', () => {
     expect(restored.chain).toEqual([full.name]);
 
     // The next increment refuses, saying to start a new chain; accepted explicitly, it goes on.
-    const next = await failedWorkflow(takeBackup('vf-flip', 'incremental'));
+    const next = await typedFailureOf(takeBackup('vf-flip', 'incremental'));
     expect(next).toMatchObject({ type: 'FailedVerification', message: expect.stringContaining('Start a new chain (chainbackup backup vf-flip --type full)') });
     const health = await status('vf-flip');
     expect(health.exitCode).toBe(4);
@@ -251,7 +243,7 @@ describe('damage only a real server can find', () => {
 
   test('a user check that fails makes the verification fail, naming the check', async () => {
     const full = await takeBackup('vf-checks', 'full');
-    const failure = await failedWorkflow(client.workflow.execute(restoreWorkflow, { taskQueue, workflowId: uniqueName('verify-vf-checks'), args: [{ cluster: 'vf-checks', target: { kind: 'verify' } }] }));
+    const failure = await typedFailureOf(client.workflow.execute(restoreWorkflow, { taskQueue, workflowId: uniqueName('verify-vf-checks'), args: [{ cluster: 'vf-checks', target: { kind: 'verify' } }] }));
     expect(failure).toMatchObject({ type: 'VerificationFailed', message: `verification of ${full.name} failed: check "a million orders" returned 6000, expected >= 1000000` });
   });
 });
@@ -297,7 +289,7 @@ describe('status, against the health rules', () => {
     ]);
 
     // A failed backup since the newest committed one.
-    const refused = await failedWorkflow(takeBackup('vf-health', 'incremental', { baseBackupName: 'vf-health-2026-01-01T000000.000Z-full' }));
+    const refused = await typedFailureOf(takeBackup('vf-health', 'incremental', { baseBackupName: 'vf-health-2026-01-01T000000.000Z-full' }));
     expect(refused.type).toBe('InvalidBaseBackup');
     const failures = await eventually('the failed backup in status', async () => {
       const result = await status('vf-health', generous);
@@ -335,7 +327,7 @@ describe('status, against the health rules', () => {
 
 describe('a verification after a backup that fails', () => {
   test('says what failed and that the chain must start again, not that it did not complete', async () => {
-    const failure = await failedWorkflow(takeBackup('vf-after-fails', 'full'));
+    const failure = await typedFailureOf(takeBackup('vf-after-fails', 'full'));
     expect(failure.type).toBe('VerificationFailed');
     expect(failure.message).toMatch(/^vf-after-fails-\S+-full is committed, but failed its verification: verification of \S+ failed: check "a million orders" returned 6000, expected >= 1000000\. Restores and increments refuse it: start a new chain \(chainbackup backup vf-after-fails --type full\)$/);
   });
@@ -370,7 +362,7 @@ describe('an in-place restore proves the data before it pauses the server', () =
     const pid = await source.pid();
 
     const workflowId = uniqueName('restore-vf-proof');
-    const refused = await failedWorkflow(client.workflow.execute(restoreWorkflow, { taskQueue, workflowId, args: [{ cluster: 'vf-proof', backupName: increment.name }] }));
+    const refused = await typedFailureOf(client.workflow.execute(restoreWorkflow, { taskQueue, workflowId, args: [{ cluster: 'vf-proof', backupName: increment.name }] }));
     expect(refused.type).toBe('VerificationFailed');
     expect(refused.message).toMatch(new RegExp(`^restore of vf-proof refused before the pause, the server untouched: verification of ${increment.name} failed: .*CHECK TABLE shop\\.orders`));
     expect(await source.pid()).toBe(pid);

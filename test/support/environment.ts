@@ -114,6 +114,16 @@ export function failureChain(error: unknown): { type?: string; message: string }
   return chain;
 }
 
+/** The first typed failure (or the error itself) of work that must fail; a success fails the test. */
+export async function typedFailureOf(work: Promise<unknown>): Promise<{ type?: string; message: string }> {
+  const error = await work.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
+  if (error === undefined) throw new Error('expected the work to fail, but it succeeded');
+  return failureChain(error).find((failure) => failure.type !== undefined) ?? { message: error instanceof Error ? error.message : JSON.stringify(error) };
+}
+
 /** The activities a workflow scheduled, in order, with the attempt each one started last. */
 export async function activityRuns(client: Client, workflowId: string): Promise<{ type: string; attempts: number }[]> {
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
