@@ -1,5 +1,4 @@
-import { mkdtemp, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { finished } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
@@ -16,7 +15,8 @@ import { stableInventory, type Manifest, type ManifestObject, type TableInventor
 import { readCatalog } from './catalog.js';
 import { childProcessOptions } from './child-env.js';
 import { removeFolder } from './deletion.js';
-import { readPassword, writeDefaultsFile } from './database/defaults-file.js';
+import { privateScratchFolder, readPassword, writeDefaultsFile } from './database/defaults-file.js';
+import { failpointInStream } from './failpoints.js';
 import { runSql, serverFacts } from './database/sql.js';
 import { readTargetServer } from './database/server-layout.js';
 import type { ServerLayout } from '../domain/server-layout.js';
@@ -158,6 +158,9 @@ interface StreamedBackup {
  * Runs the backup tool and streams its output straight into storage (through zstd when asked),
  * counting bytes and hashing on the fly. Nothing is staged on local disk.
  */
+/** Where the kill tests hold a backup's stream: the tool and the upload running. */
+const STREAM_HOLD_BYTES = 1024 * 1024;
+
 async function streamBackup({ cluster, store, folder, defaultsFile, scratch, abort, cancelled, progress, incrementalLsn, backup, seal }: StreamInput): Promise<StreamedBackup> {
   const tool = backupToolFor(cluster.flavour);
   // A configured path (a specific tool build, or a stand-in in benchmarks) replaces the one on PATH.
@@ -216,6 +219,9 @@ async function streamBackup({ cluster, store, folder, defaultsFile, scratch, abo
   // Compression before encryption: sealed bytes do not compress.
   const sealer = sealing(seal, backupObjectIdentity(backup, dataObject));
   if (sealer) source = source.pipe(sealer);
+  // For the kill tests: a worker killed mid-stream, with the tool running and the upload open.
+  const hold = failpointInStream('backup-streaming', STREAM_HOLD_BYTES);
+  if (hold) source = source.pipe(hold);
   progress.phase('streaming', { bytesTotal: datadirBytes });
   steps.push(['upload', store.upload(`${folder}${dataObject}`, source.pipe(storedMeter), { signal: abort.signal, expectedBytes: datadirBytes })]);
   // The first step to fail stops the others, so a dead upload never leaves the tool blocked on a full pipe.
@@ -338,7 +344,7 @@ export function backupActivities(deps: ActivityDeps) {
       const unreadableInventory = await inventoryProblem(cluster);
       const inventoryBefore = unreadableInventory ? [] : await readInventory(cluster);
       const defaults = await writeDefaultsFile(cluster.connection, await readPassword(cluster.connection));
-      const scratch = await mkdtemp(join(tmpdir(), 'chainbackup-backup-'));
+      const scratch = await privateScratchFolder('backup-');
       const abort = new AbortController();
       const onCancel = () => abort.abort(activitySignal.reason);
       activitySignal.addEventListener('abort', onCancel, { once: true });

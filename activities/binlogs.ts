@@ -6,8 +6,7 @@
  * archived) leaves a gap, which is recorded.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { chown, mkdir, mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chown, mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -45,7 +44,7 @@ import { restoreRunningKey } from '../domain/layout.js';
 import { chooseBackupForGtid, chooseBackupForPoint, planGtidReplay, planReplay, replayableBackups, replayServerId, stopAfterSecond, tookPlaceIn, type ArchiveSummary, type RecoverableWindow, type ReplayPlan } from '../domain/point-in-time.js';
 import { readCatalog } from './catalog.js';
 import { childEnv } from './child-env.js';
-import { readPassword, writeDefaultsFile } from './database/defaults-file.js';
+import { privateScratchFolder, readPassword, writeDefaultsFile } from './database/defaults-file.js';
 import { childProcessOptions } from './child-env.js';
 import { runSql } from './database/sql.js';
 import { startPrivateSession, stopLeftoverServer } from './database/private-server.js';
@@ -267,7 +266,7 @@ async function readableBinlog(cluster: ClusterConfig, folder: string, file: stri
   const head = await readHead(path, 4096);
   if (head === undefined) return undefined;
   if (!isEncryptedByServer(head)) return { path, dispose: () => Promise.resolve() };
-  const scratch = await mkdtemp(join(tmpdir(), 'chainbackup-binlog-'));
+  const scratch = await privateScratchFolder('binlog-');
   const dispose = () => rm(scratch, { recursive: true, force: true });
   const defaults = await writeDefaultsFile(cluster.connection, await readPassword(cluster.connection));
   try {
@@ -481,7 +480,19 @@ export function binlogActivities(deps: ActivityDeps) {
       const stateDir = join(input.workDir, 'replay-server');
       const relayDir = join(input.workDir, 'relay');
       const applying = join(stateDir, 'applying');
+      // Written once the replay has completed, before its marker of a replay under way goes: a worker
+      // killed after that returns the same result on the next attempt instead of replaying twice.
+      const completed = join(input.workDir, 'replay-completed.json');
       const work = async () => {
+        const recorded = await readFile(completed, 'utf8').then(
+          (text) => JSON.parse(text) as { gtid: string; files: number; bytes: number },
+          () => undefined,
+        );
+        if (recorded) {
+          await stopLeftoverServer(stateDir);
+          await rm(relayDir, { recursive: true, force: true });
+          return recorded;
+        }
         if (await exists(applying)) {
           // A worker died while the applier ran: the files hold part of the replay, and a rollback puts the previous ones back.
           await stopLeftoverServer(stateDir);
@@ -562,7 +573,9 @@ export function binlogActivities(deps: ActivityDeps) {
           await server.dropAccount();
           const errors = await server.errors();
           if (errors.length > 0) throw businessFailure(FailureType.RestoreFailed, `the private server that replayed binlogs into ${cluster.name} logged errors: ${errors.join(' | ')}`);
-          return { gtid, files: used.length, bytes: totalBytes };
+          const result = { gtid, files: used.length, bytes: totalBytes };
+          await writeFile(completed, `${JSON.stringify(result)}\n`);
+          return result;
         } finally {
           await server.stop();
           await rm(relayDir, { recursive: true, force: true });

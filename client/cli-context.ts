@@ -15,6 +15,7 @@ import { follow } from './follow.js';
 
 export const ExitCode = { ok: 0, failed: 1, refused: 2, unreachable: 3, unhealthy: 4 } as const;
 
+
 /** An error the CLI reports in one line, with the exit code scripts can rely on. */
 export class CliError extends Error {
   constructor(
@@ -100,42 +101,56 @@ export class CliContext {
     return this.openClient;
   }
 
+  /** A positive number of seconds from a global option, in milliseconds. */
+  private secondsOption(flag: 'workerTimeout' | 'readTimeout', name: string): number {
+    const given = this.program.opts<Record<typeof flag, string>>()[flag];
+    const seconds = Number(given);
+    if (!Number.isFinite(seconds) || seconds <= 0) throw new CliError(`${name}: must be a number of seconds above 0, not "${given}"`, ExitCode.refused);
+    return seconds * 1000;
+  }
+
   /**
    * Runs a read-only workflow (a listing, a health check) and returns its result, failing within
-   * `patienceMs` with exit 3 when no worker takes it up (no workflow worker on the shared queue, or
-   * no host worker for the step it waits on) instead of waiting for ever; the workflow is then
-   * terminated, so nothing is left behind.
+   * --worker-timeout with exit 3 when no worker takes it up (no workflow worker on the shared queue,
+   * or no host worker for the step it waits on) instead of waiting for ever; once a worker has taken
+   * it, waiting at most --read-timeout in all (a step lost with its worker is retried within a
+   * heartbeat time-out, so longer means storage or the server is failing: the step and its last
+   * failure are named). The workflow is then terminated, so nothing is left behind.
    */
   async readOnly<W extends Workflow>(workflow: W, start: { workflowId: string; args: Parameters<W>; summary: string }): Promise<WorkflowResultType<W>> {
     const { temporal } = await this.config();
-    const seconds = Number(this.program.opts<{ workerTimeout: string }>().workerTimeout);
-    if (!Number.isFinite(seconds) || seconds <= 0) throw new CliError(`--worker-timeout: must be a number of seconds above 0, not "${this.program.opts<{ workerTimeout: string }>().workerTimeout}"`, ExitCode.refused);
-    const patienceMs = seconds * 1000;
+    const patienceMs = this.secondsOption('workerTimeout', '--worker-timeout');
+    const limitMs = Math.max(this.secondsOption('readTimeout', '--read-timeout'), patienceMs);
     const startOptions = { taskQueue: temporal.taskQueue, workflowId: start.workflowId, args: start.args, staticSummary: start.summary } as unknown as WorkflowStartOptions<W>;
     const handle = await (await this.client()).workflow.start(workflow, startOptions);
     const result = handle.result();
-    let timer: NodeJS.Timeout | undefined;
-    const stalled = new Promise<'stalled'>((resolve) => {
-      timer = setTimeout(() => resolve('stalled'), patienceMs);
-    });
+    const timers: NodeJS.Timeout[] = [];
+    const after = (ms: number) => new Promise<'stalled'>((resolve) => timers.push(setTimeout(() => resolve('stalled'), ms)));
     try {
-      const first = await Promise.race([result, stalled]);
+      const first = await Promise.race([result, after(patienceMs)]);
       if (first !== 'stalled') return first;
       const description = await handle.describe();
       const events = (await handle.fetchHistory()).events ?? [];
-      // PendingActivityState 1 is SCHEDULED: no worker of its queue has taken the step.
-      const waiting = (description.raw.pendingActivities ?? []).some((activity) => Number(activity.state) === 1);
+      // PendingActivityState 1 is SCHEDULED: no worker of its queue has taken the step (a first attempt;
+      // a later one is waiting for its retry, which is not a missing worker).
+      const waiting = (description.raw.pendingActivities ?? []).some((activity) => Number(activity.state) === 1 && (activity.attempt ?? 1) <= 1 && !activity.lastFailure);
       const noWorkflowWorker = !events.some((event) => event.workflowTaskStartedEventAttributes);
       if (noWorkflowWorker || waiting) {
         const queue = noWorkflowWorker ? `the shared queue ${temporal.taskQueue}` : "the cluster's host queue (a worker on its database host)";
         await handle.terminate('no worker answered the chainbackup CLI').catch(() => undefined);
         throw new CliError(`no worker answered within ${Math.round(patienceMs / 1000)} s (workflow ${start.workflowId} waited on ${queue}): is a chainbackup worker running with this configuration?`, ExitCode.unreachable);
       }
-      return await result;
+      const second = await Promise.race([result, after(limitMs - patienceMs)]);
+      if (second !== 'stalled') return second;
+      const steps = ((await handle.describe()).raw.pendingActivities ?? []).map(
+        (activity) => `step ${activity.activityType?.name ?? '?'} (attempt ${activity.attempt ?? 1}${activity.lastFailure?.message ? `, last failure: ${activity.lastFailure.message}` : ''})`,
+      );
+      await handle.terminate('the chainbackup CLI stopped waiting').catch(() => undefined);
+      throw new CliError(`workflow ${start.workflowId} did not finish within ${Math.round(limitMs / 1000)} s (--read-timeout), waiting on ${steps.join('; ') || 'no step'}; see the worker's log`, ExitCode.unreachable);
     } catch (error) {
       throw workflowFailure(error, start.workflowId) ?? error;
     } finally {
-      clearTimeout(timer);
+      for (const timer of timers) clearTimeout(timer);
     }
   }
 

@@ -44,7 +44,7 @@ async function main(): Promise<void> {
   if (payloadKeys.current) console.log(`payload encryption on: what this worker sends to Temporal is sealed with payload key "${payloadKeys.current.id}"`);
   // Credential files of workers that were killed (and so could not remove them) go before any work starts.
   const swept = await sweepSecretsFolder();
-  if (swept.length > 0) console.log(`removed the credential files of ${swept.length} stopped process(es) from ${secretsFolderRoot()}`);
+  if (swept.length > 0) console.log(`removed the credential files and scratch folders of ${swept.length} stopped process(es) from ${secretsFolderRoot()}`);
   const { connectionOptions, namespace } = temporalConnectConfig();
   const connection = await NativeConnection.connect(connectionOptions);
   try {

@@ -5,6 +5,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { hostTaskQueue, type Config } from '../domain/config.js';
 import { createHostActivities, createOrchestratorActivities } from '../activities/index.js';
 import { livenessHeartbeats } from '../activities/liveness.js';
+import { stepEndFailpoints } from '../activities/failpoints.js';
 
 const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
 /** Written by `npm run build`; saves every worker start the seconds of bundling the workflows. */
@@ -34,7 +35,7 @@ export async function createWorkers(connection: NativeConnection, namespace: str
         dataConverter,
         ...workflowCode(dataConverter.failureConverterPath !== undefined ? prebuiltSealedBundle : prebuiltBundle),
         activities: createOrchestratorActivities(config),
-        interceptors: { activity: [livenessHeartbeats] },
+        interceptors: { activity: [livenessHeartbeats, stepEndFailpoints] },
         shutdownGraceTime: config.worker.shutdownGraceTime,
       }),
     );
@@ -50,7 +51,7 @@ export async function createWorkers(connection: NativeConnection, namespace: str
         dataConverter,
         activities: hostActivities,
         // Every step heartbeats while it runs: a dead or cut-off worker costs a heartbeat time-out, not the step's whole time-out.
-        interceptors: { activity: [livenessHeartbeats] },
+        interceptors: { activity: [livenessHeartbeats, stepEndFailpoints] },
         // SIGTERM lets a running step finish, or clean up when cancelled, before the process exits.
         shutdownGraceTime: config.worker.shutdownGraceTime,
         // Progress (bytes done) reaches the Web UI and the CLI every few seconds, not once a minute.

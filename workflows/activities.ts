@@ -6,10 +6,12 @@ import type { HostActivities, OrchestratorActivities } from '../activities/index
 
 /**
  * Runs on the shared queue: cluster look-ups and calls to Temporal itself. A look-up that fails for a
- * known reason fails at once; anything else is retried for a few minutes (Temporal restarting).
+ * known reason fails at once; anything else is retried for a few minutes (Temporal restarting). They
+ * heartbeat for liveness like every step, so a dead worker's look-up moves on within seconds.
  */
 export const orchestrator = proxyActivities<OrchestratorActivities>({
   startToCloseTimeout: '1 minute',
+  heartbeatTimeout: '10 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 12 },
 });
 

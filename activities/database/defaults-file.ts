@@ -79,6 +79,18 @@ export interface DefaultsFile {
   dispose(): Promise<void>;
 }
 
+/**
+ * A private scratch folder of this process (mode 0700, beside its credential files): what it holds
+ * (a backup's checkpoints, a decrypted copy of a binlog) is the database's, and a worker killed
+ * before removing it leaves it to the next worker's sweep, not to /tmp for good.
+ */
+export async function privateScratchFolder(prefix: string): Promise<string> {
+  const own = join(secretsRoot, `process-${process.pid}`);
+  await ensurePrivateFolder(secretsRoot);
+  await ensurePrivateFolder(own);
+  return mkdtemp(join(own, prefix));
+}
+
 export async function writeDefaultsFile(connection: ConnectionConfig, password: string | undefined): Promise<DefaultsFile> {
   const own = join(secretsRoot, `process-${process.pid}`);
   await ensurePrivateFolder(secretsRoot);

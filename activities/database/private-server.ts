@@ -69,7 +69,9 @@ async function stopProcess(pid: number): Promise<void> {
  */
 export async function stopLeftoverServers(root: string): Promise<void> {
   const entries = await readdir(root, { recursive: true }).catch(() => [] as string[]);
-  for (const entry of entries) if (basename(entry) === 'server.pid') await stopLeftoverServer(join(root, dirname(entry)));
+  // Its own pid file, or the one written at spawn (a worker killed before the server wrote its own).
+  const stateDirs = new Set(entries.filter((entry) => ['server.pid', 'spawned.pid'].includes(basename(entry))).map((entry) => join(root, dirname(entry))));
+  for (const stateDir of stateDirs) await stopLeftoverServer(stateDir);
 }
 
 /** Stops a private server an earlier attempt left running (its worker died), by the pid file in `stateDir`. */
@@ -81,10 +83,10 @@ export async function stopLeftoverServer(stateDir: string): Promise<void> {
     // Only a server started for this state folder: a recycled pid is left alone.
     if (command.includes(stateDir)) await stopProcess(pid);
   }
-  await rm(join(stateDir, 'spawned.pid'), { force: true });
-  // Its private folder (socket, log, one-time password) goes too.
+  // Its private folder (socket, log, one-time password) goes too, then the state folder itself.
   const work = (await readFile(join(stateDir, 'work-dir'), 'utf8').catch(() => '')).trim();
   if (work.startsWith(join(tmpdir(), 'chainbackup-server-'))) await rm(work, { recursive: true, force: true });
+  await rm(stateDir, { recursive: true, force: true });
 }
 
 /**
@@ -95,8 +97,8 @@ export async function stopLeftoverServer(stateDir: string): Promise<void> {
  */
 export async function startPrivateServer(target: TargetServer, settings: PrivateServerOptions): Promise<PrivateServer> {
   const { layout } = target;
-  await mkdir(settings.stateDir, { recursive: true, mode: 0o700 });
   await stopLeftoverServer(settings.stateDir);
+  await mkdir(settings.stateDir, { recursive: true, mode: 0o700 });
   // A short path of its own: a server's socket path may not exceed 107 bytes.
   const work = await mkdtemp(join(tmpdir(), 'chainbackup-server-'));
   await writeFile(join(settings.stateDir, 'work-dir'), `${work}\n`);
@@ -149,7 +151,8 @@ export async function startPrivateServer(target: TargetServer, settings: Private
     stopped = true;
     if (child.pid !== undefined && !exited) await stopProcess(child.pid);
     await rm(work, { recursive: true, force: true });
-    await Promise.all([rm(pidFile, { force: true }), rm(cnf, { force: true }), rm(join(settings.stateDir, 'spawned.pid'), { force: true })]);
+    // Nothing of it is left: its pid files, its option file, the state folder.
+    await rm(settings.stateDir, { recursive: true, force: true });
   };
   try {
     const deadline = Date.now() + START_TIMEOUT_MS;

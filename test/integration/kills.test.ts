@@ -13,7 +13,7 @@ import type { Client } from '@temporalio/client';
 import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
 import { WorkflowId } from '../../domain/workflow-contract.js';
 import { backup as backupWorkflow, binlogArchiver, restore as restoreWorkflow } from '../../workflows/index.js';
-import { activityRuns, connectTestClient, createSandbox, failureChain, s3Storage, startWorker, testRoot, TestBucket, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
+import { activityRuns, connectTestClient, createSandbox, failureChain, runCli, s3Storage, startWorker, testRoot, TestBucket, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
 import { untilArchiveCaughtUp } from '../support/binlog-archive.js';
 import { stopTestFile } from '../support/teardown.js';
 
@@ -116,6 +116,19 @@ describe('a host worker that never comes', () => {
       expect(failure?.message).toMatch(/^no worker took the step \w+ of cluster k-absent from its host queue chainbackup-host-k-absent within 3s: start a chainbackup worker/);
       // The second request fails the same way instead of waiting for ever behind the first: the lock was released.
     }
+  });
+});
+
+describe('a read-only command whose step a worker took and never finishes', () => {
+  test('status gives up after --read-timeout, naming the step, with exit 3, and leaves no workflow running', async () => {
+    // Held after its work, heartbeating: alive to Temporal, so only the CLI's own bound can end the wait.
+    await writeFile(join(failpoints, 'after-clusterHealth'), '');
+    const run = await runCli(['--config', configPath, '--worker-timeout', '3', '--read-timeout', '12', 'status', 'k']);
+    await rm(join(failpoints, 'after-clusterHealth'), { force: true });
+    expect(run.stderr).toMatch(/workflow status-k-\S+ did not finish within 12 s \(--read-timeout\), waiting on step clusterHealth \(attempt 1\); see the worker's log/);
+    expect(run.exitCode).toBe(3);
+    const id = /workflow (status-k-\S+)/.exec(run.stderr)?.[1] ?? '';
+    expect((await client.workflow.getHandle(id).describe()).status.name).toBe('TERMINATED');
   });
 });
 

@@ -62,8 +62,8 @@ export interface WorkerProcess {
 }
 
 /** Runs the real worker entry point (dist/worker/main.js) as a child process. */
-export async function startWorker(configPath: string, args: string[] = [], env: Record<string, string> = {}): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [join(repoRoot, 'dist/worker/main.js'), '--config', configPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+export async function startWorker(configPath: string, args: string[] = [], env: Record<string, string> = {}, options: { cwd?: string } = {}): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, [join(repoRoot, 'dist/worker/main.js'), '--config', configPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env }, ...(options.cwd ? { cwd: options.cwd } : {}) });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));

@@ -1,0 +1,419 @@
+/**
+ * Issue 33's kill matrix. For each kind of work (full and incremental backup, verification, clone,
+ * restore to a GTID, restore in place, an archive round, deletion, retention), one run without a
+ * kill learns every place the work passes (the end of each step, `after-<activity>`, and the named
+ * places inside steps: a stream, a prepare, a private server, a swap). Then, for each of those
+ * places, the same work again: its worker SIGKILLed there, a new worker started, and when the work
+ * has ended, the invariants:
+ * - the work completed, with the right data (checksums of the restored server or clone equal to
+ *   what the source held; a backup committed; what deletion and retention remove gone), or, where
+ *   the README says a kill fails it (a binlog replay cut mid-way), it failed saying so, and cleanly;
+ * - no process the dead worker started is left (mariadbd, mariadb-backup, mbstream, zstd, mariadb,
+ *   mariadb-binlog), and the cluster's own server is up;
+ * - no scratch folder: no restore workspace, no private server's folder, no credential or scratch
+ *   folder of a dead process, nothing stray beside a clone;
+ * - no open multipart upload, no `started.json` without its backup;
+ * - the cluster's lock free within a minute.
+ *
+ * The whole matrix takes about half an hour, so the suite runs a rotating part of it: one place
+ * per kind, chosen by the day and the server's release, named in the output with the number that
+ * runs the same part again (CHAINBACKUP_KILL_MATRIX=<number>). `npm run kill-matrix` runs every place
+ * and writes the table to docs/kill-matrix.md.
+ */
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { appendFile, mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
+import { DATA_OBJECTS, STARTED_OBJECT, VERIFICATION_OBJECT } from '../../domain/layout.js';
+import { binlogArchiveQuery, lockStateQuery, WorkflowId } from '../../domain/workflow-contract.js';
+import { backup as backupWorkflow, binlogArchiver, deleteBackup, pinBackup, restore as restoreWorkflow, retention as retentionWorkflow } from '../../workflows/index.js';
+import { connectTestClient, createSandbox, failureChain, s3Storage, serverSeries, startWorker, testRoot, TestBucket, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
+import { untilArchiveCaughtUp } from '../support/binlog-archive.js';
+import { withServerOnFolder } from '../support/server-on-folder.js';
+import { stopTestFile } from '../support/teardown.js';
+import { eventually } from '../support/workflow-worker.js';
+
+const taskQueue = uniqueName('killmatrix');
+const dir = join(testRoot(), taskQueue);
+const failpoints = join(dir, 'failpoints');
+const workerTmp = join(dir, 'tmp');
+const clones = join(dir, 'clones');
+const store = s3Storage(`${taskQueue}-store`);
+const removalStore = s3Storage(`${taskQueue}-removal`);
+const archiverId = WorkflowId.binlogArchiver('km');
+const bucket = new TestBucket();
+// A kill is noticed after a heartbeat time-out; a retry follows at once.
+const retry = { maximumAttempts: 6, initialInterval: '500ms', heartbeatTimeout: '10s' };
+const TOOL_PROCESSES = ['mariadbd', 'mariadb-backup', 'mbstream', 'zstd', 'mariadb', 'mariadb-binlog'];
+
+/** `all`, or the number whose rotating part runs (default: the day number plus the server's major version, so the two release passes differ). */
+const mode = process.env.CHAINBACKUP_KILL_MATRIX ?? String(Math.floor(Date.now() / 86_400_000) + Number(serverSeries.split('.')[0]));
+const report = process.env.CHAINBACKUP_KILL_MATRIX_REPORT;
+
+let source: MariaDbSandbox;
+let configPath: string;
+let worker: WorkerProcess;
+let client: Client;
+let closeClient: () => Promise<void>;
+/** The chain the restores use: a full backup and one increment, with the data the increment holds. */
+let full: string;
+let increment: string;
+let incrementChecksums: Record<string, string>;
+/** A GTID committed after the increment, and the data as it was right after it. */
+let laterGtid: string;
+let laterChecksums: Record<string, string>;
+
+const startOurWorker = () => startWorker(configPath, [], { CHAINBACKUP_FAILPOINTS: failpoints, TMPDIR: workerTmp }, { cwd: dir });
+
+beforeAll(async () => {
+  await mkdir(failpoints, { recursive: true });
+  await mkdir(workerTmp, { recursive: true });
+  await mkdir(clones, { recursive: true });
+  source = await createSandbox(`${taskQueue}-source`);
+  await source.loadSampleData(3000);
+  configPath = await writeConfig(taskQueue, {
+    temporal: { taskQueue },
+    clusters: [
+      source.clusterConfig('km', store, { retry, schedule: { enabled: false }, binlogs: { archive: true, interval: '1s' } }),
+      // The same server, another store: what deletion and retention remove (one chain kept).
+      source.clusterConfig('km-removal', removalStore, { retry, schedule: { enabled: false }, retention: { keepChains: 1 } }),
+    ],
+  });
+  worker = await startOurWorker();
+  ({ client, close: closeClient } = await connectTestClient());
+  await client.workflow.start(binlogArchiver, { taskQueue, workflowId: archiverId, args: [{ cluster: 'km' }] });
+  full = (await backupNow('km', 'full')).name;
+  await source.sql('UPDATE shop.customers SET name = CONCAT(name, " (changed)") WHERE id % 7 = 0');
+  increment = (await backupNow('km', 'incremental')).name;
+  incrementChecksums = await source.checksums(['shop']);
+  await source.sql('INSERT INTO shop.customers VALUES (800001, "after the increment", NULL)');
+  laterGtid = ((await source.sql('SELECT @@gtid_binlog_pos'))[0]?.[0] ?? '').split(',')[0] ?? '';
+  laterChecksums = await source.checksums(['shop']);
+  // A write after it: the backups taken later hold more than the GTID, so a restore to it replays binlogs.
+  await source.sql('INSERT INTO shop.customers VALUES (800002, "after the GTID", NULL)');
+  await untilArchiveCaughtUp(client, archiverId, source);
+}, 600_000);
+
+afterAll(() => stopTestFile({ client, archivers: [archiverId], bucket, closeClient, worker, sandboxes: [source] }));
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function backupNow(cluster: string, type: 'full' | 'incremental', extra: Record<string, unknown> = {}): Promise<{ name: string }> {
+  return client.workflow.execute(backupWorkflow, { taskQueue, workflowId: uniqueName(`backup-${cluster}-${type}`), args: [{ cluster, type, ...extra }] });
+}
+
+/** The places the work passed, in order, from the worker's record of failpoints passed by `workflowIds`. */
+async function passedPlaces(workflowIds: (id: string) => boolean, since: number): Promise<string[]> {
+  const lines = (await readFile(join(failpoints, 'passed.log'), 'utf8').catch(() => '')).split('\n').slice(since);
+  const places: string[] = [];
+  for (const line of lines) {
+    const [id = '', place = ''] = line.split(' ');
+    if (place && workflowIds(id) && !places.includes(place)) places.push(place);
+  }
+  return places;
+}
+
+const passedCount = async () => (await readFile(join(failpoints, 'passed.log'), 'utf8').catch(() => '')).split('\n').length - 1;
+
+/** What a kind of work needs: how to start it, which workflow ids are its own, and how to check what it left. */
+interface WorkKind {
+  name: string;
+  /** Unkilled work it needs first (a backup to delete, say); returns what `start` and `check` need. */
+  prepare?: () => Promise<Record<string, string>> | Record<string, string>;
+  /** Starts the work under `workflowId`; resolves when it has ended, with its result. */
+  start: (workflowId: string, prepared: Record<string, string>) => Promise<{ done: Promise<unknown> }>;
+  /** The workflows whose steps belong to this work (the armed places hold only those). */
+  ownWorkflow: (id: string, workflowId: string) => boolean;
+  check: (result: unknown, prepared: Record<string, string>, workflowId: string) => Promise<void> | void;
+  /** The places where a kill fails the work, as documented, with what must then hold instead of `check`. */
+  failsAt?: Record<string, (failure: { type?: string; message: string }, prepared: Record<string, string>) => Promise<void>>;
+}
+
+function started<T>(handle: Promise<WorkflowHandle>): Promise<{ done: Promise<T> }> {
+  return handle.then((started) => ({ done: started.result() as Promise<T> }));
+}
+
+const committed = async (prefix: string, name: string) => (await bucket.list(prefix)).some((object) => object.key.endsWith(`${name}/manifest.json`));
+const objectsOf = async (prefix: string, name: string) => (await bucket.list(prefix)).filter((object) => object.key.split('/').includes(name));
+
+/** The checksums of every table of `shop` in a clone, as `MariaDbSandbox.checksums` gives them. */
+async function cloneChecksums(folder: string): Promise<Record<string, string>> {
+  const { value } = await withServerOnFolder(folder, [`datadir=${folder}`], join(dir, 'clone-servers'), async (sql) => {
+    const tables = (await sql("SELECT CONCAT(table_schema, '.', table_name) FROM information_schema.tables WHERE table_schema = 'shop' AND table_type = 'BASE TABLE' ORDER BY 1")).split('\n');
+    const rows = (await sql(`CHECKSUM TABLE ${tables.join(', ')} EXTENDED`)).split('\n').map((line) => line.split('\t'));
+    return Object.fromEntries(rows.map(([table = '', checksum = '']) => [table, checksum]));
+  });
+  return value;
+}
+
+const restoreStart = (request: Record<string, unknown>) => (workflowId: string) => started(client.workflow.start(restoreWorkflow, { taskQueue, workflowId, args: [{ cluster: 'km', ...request }] }));
+
+const kinds: WorkKind[] = [
+  {
+    name: 'full backup',
+    start: (workflowId) => started(client.workflow.start(backupWorkflow, { taskQueue, workflowId, args: [{ cluster: 'km', type: 'full' }] })),
+    ownWorkflow: (id, workflowId) => id === workflowId,
+    check: async (result) => expect(await committed(store.prefix, (result as { name: string }).name)).toBe(true),
+  },
+  {
+    name: 'incremental backup',
+    start: (workflowId) => started(client.workflow.start(backupWorkflow, { taskQueue, workflowId, args: [{ cluster: 'km', type: 'incremental', baseBackupName: full }] })),
+    ownWorkflow: (id, workflowId) => id === workflowId,
+    check: async (result) => expect(await committed(store.prefix, (result as { name: string }).name)).toBe(true),
+  },
+  {
+    name: 'verification',
+    // Its own increment: a recorded verification of the restores' chain would spare their proof before the pause.
+    prepare: async () => ({ backup: (await backupNow('km', 'incremental', { baseBackupName: full })).name }),
+    start: (workflowId, prepared) => restoreStart({ backupName: prepared.backup, target: { kind: 'verify' } })(workflowId),
+    ownWorkflow: (id, workflowId) => id === workflowId,
+    check: (result) => expect((result as { verification?: { tables: number } }).verification?.tables).toBe(Object.keys(incrementChecksums).length),
+  },
+  {
+    name: 'clone',
+    prepare: () => ({ path: join(clones, uniqueName('clone')) }),
+    start: (workflowId, prepared) => restoreStart({ backupName: increment, target: { kind: 'new-datadir', path: prepared.path } })(workflowId),
+    ownWorkflow: (id, workflowId) => id === workflowId,
+    check: async (_result, prepared) => {
+      expect(await readdir(clones)).toEqual([basename(prepared.path ?? '')]);
+      expect(await cloneChecksums(prepared.path ?? '')).toEqual(incrementChecksums);
+      await rm(prepared.path ?? '', { recursive: true, force: true });
+    },
+  },
+  {
+    name: 'restore to a GTID',
+    prepare: () => ({ path: join(clones, uniqueName('gtid')) }),
+    start: (workflowId, prepared) => restoreStart({ gtid: laterGtid, target: { kind: 'new-datadir', path: prepared.path } })(workflowId),
+    ownWorkflow: (id, workflowId) => id === workflowId,
+    check: async (_result, prepared) => {
+      expect(await readdir(clones)).toEqual([basename(prepared.path ?? '')]);
+      expect(await cloneChecksums(prepared.path ?? '')).toEqual(laterChecksums);
+      await rm(prepared.path ?? '', { recursive: true, force: true });
+    },
+    failsAt: {
+      // A replay cut mid-way leaves data holding part of it (README: a replay interrupted by a kill fails the restore):
+      // the restore fails saying so, and the partial clone is set aside, never left at the path asked for.
+      'binlog-applying': async (failure, prepared) => {
+        expect(failure).toMatchObject({ type: 'RestoreFailed', message: expect.stringContaining('the binlog replay into km was interrupted (its worker stopped)') as unknown });
+        const setAside = `${basename(prepared.path ?? '')}.incomplete-`;
+        expect((await readdir(clones)).map((entry) => (entry.startsWith(setAside) ? setAside : entry))).toEqual([setAside]);
+        await rm(clones, { recursive: true, force: true });
+        await mkdir(clones);
+      },
+    },
+  },
+  {
+    name: 'archive round',
+    // The archiver's rounds are the work: a new closed binlog for it to upload.
+    start: async () => {
+      await source.sql(`INSERT INTO shop.customers VALUES (${800_100 + Math.floor(Math.random() * 100_000)}, "archived", NULL)`);
+      await source.sql('FLUSH BINARY LOGS');
+      return { done: untilArchiveCaughtUp(client, archiverId, source) };
+    },
+    ownWorkflow: (id) => id === archiverId,
+    check: async () => {
+      const state = await client.workflow.getHandle(archiverId).query(binlogArchiveQuery);
+      expect(state.gaps).toEqual([]);
+      const archived = new Set((await bucket.list(`${store.prefix}/binlogs/km`)).map((object) => basename(object.key).replace(/\.zst$/, '')).filter((name) => /\.\d+$/.test(name)));
+      const first = [...archived].sort()[0] ?? '';
+      // Every binlog the server closed since the archive began is archived.
+      const closed = (await source.sql('SHOW BINARY LOGS')).map(([file = '']) => file).slice(0, -1);
+      expect(closed.filter((file) => file >= first && !archived.has(file))).toEqual([]);
+    },
+  },
+  {
+    name: 'deletion',
+    prepare: async () => ({ backup: (await backupNow('km-removal', 'full')).name }),
+    start: (workflowId, prepared) => started(client.workflow.start(deleteBackup, { taskQueue, workflowId, args: [{ cluster: 'km-removal', backupName: prepared.backup ?? '' }] })),
+    ownWorkflow: (id, workflowId) => id === workflowId,
+    check: async (_result, prepared) => expect(await objectsOf(removalStore.prefix, prepared.backup ?? '')).toEqual([]),
+  },
+  {
+    name: 'retention',
+    // A pinned chain outlives the retention after the next full backup; unpinned, the next retention removes it.
+    prepare: async () => {
+      const old = (await backupNow('km-removal', 'full')).name;
+      await client.workflow.execute(pinBackup, { taskQueue, workflowId: uniqueName('pin'), args: [{ cluster: 'km-removal', backupName: old, pinned: true }] });
+      const kept = (await backupNow('km-removal', 'full')).name;
+      await client.workflow.getHandle(WorkflowId.retentionAfter('km-removal', kept)).result();
+      await client.workflow.execute(pinBackup, { taskQueue, workflowId: uniqueName('unpin'), args: [{ cluster: 'km-removal', backupName: old, pinned: false }] });
+      return { old, kept };
+    },
+    start: (workflowId) => started(client.workflow.start(retentionWorkflow, { taskQueue, workflowId, args: [{ cluster: 'km-removal' }] })),
+    ownWorkflow: (id, workflowId) => id === workflowId,
+    check: async (_result, prepared) => {
+      expect(await objectsOf(removalStore.prefix, prepared.old ?? '')).toEqual([]);
+      expect(await committed(removalStore.prefix, prepared.kept ?? '')).toBe(true);
+    },
+  },
+  {
+    // Last: it starts a new binlog history, after which the GTID above means something else.
+    name: 'restore in place',
+    prepare: async () => {
+      await source.sql('UPDATE shop.customers SET name = "to be replaced" WHERE id < 50');
+      // The proof before the pause runs each time: an earlier run's recorded verification of the chain would spare it.
+      for (const object of await bucket.list(store.prefix)) if (object.key.endsWith(`${increment}/${VERIFICATION_OBJECT}`)) await bucket.delete(`${store.prefix}/${object.key}`);
+      return {};
+    },
+    start: (workflowId) => restoreStart({ backupName: increment })(workflowId),
+    ownWorkflow: (id, workflowId) => id === workflowId,
+    check: async (result) => {
+      expect((result as { restored: string }).restored).toBe(increment);
+      expect(await source.checksums(['shop'])).toEqual(incrementChecksums);
+    },
+  },
+];
+
+/** Arms `place` for `workflowId`, waits until a worker is held there (or the work ended without passing it), SIGKILLs it, disarms, starts a new worker. */
+async function killAt(place: string, workflowId: string, done: Promise<unknown>): Promise<void> {
+  let ended = false;
+  done.then(
+    () => (ended = true),
+    () => (ended = true),
+  );
+  for (let tries = 0; ; tries++) {
+    if (await readFile(join(failpoints, `${place}.reached`)).then(() => true, () => false)) break;
+    if (ended) throw new Error(`the work ended without passing ${place}`);
+    if (tries > 3000) throw new Error(`no worker reached ${place} within 5 minutes`);
+    await sleep(100);
+  }
+  await worker.kill();
+  await rm(join(failpoints, place), { force: true });
+  await rm(join(failpoints, `${place}.reached`), { force: true });
+  worker = await startOurWorker();
+}
+
+/** The tool processes under this file's folders: their working folder or command line names one. */
+async function toolProcesses(): Promise<{ pid: number; name: string; cwd: string; command: string }[]> {
+  const found: { pid: number; name: string; cwd: string; command: string }[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const name = (await readFile(`/proc/${entry}/comm`, 'utf8').catch(() => '')).trim();
+    if (!TOOL_PROCESSES.includes(name)) continue;
+    const cwd = await readlink(`/proc/${entry}/cwd`).catch(() => '');
+    const command = (await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).replace(/\0/g, ' ').trim();
+    if ([dir, source.dir].some((ours) => cwd.startsWith(ours) || command.includes(ours))) found.push({ pid: Number(entry), name, cwd, command });
+  }
+  return found;
+}
+
+const isRunning = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** Everything that must hold once the work has ended, whatever the kill interrupted. */
+async function expectNothingLeft(): Promise<void> {
+  // Processes: the cluster's own server only. A tool the dead worker started may take a moment to notice its pipe is gone.
+  const leftovers = await eventually('no process of a dead worker is left', async () => {
+    const running = (await toolProcesses()).filter((process) => !(process.name === 'mariadbd' && process.cwd === source.datadir));
+    return running.length === 0 ? [] : undefined;
+  }, 60_000).catch(async () => (await toolProcesses()).filter((process) => !(process.name === 'mariadbd' && process.cwd === source.datadir)).map((process) => `${process.name} ${process.cwd} ${process.command}`));
+  expect(leftovers).toEqual([]);
+  expect((await toolProcesses()).filter((process) => process.name === 'mariadbd')).toHaveLength(1);
+  expect(await source.sql('SELECT 1')).toEqual([['1']]);
+
+  // Scratch: the restore workspaces, private servers' folders, dead processes' credential and scratch folders.
+  const restoreRoot = join(dirname(source.datadir), '.chainbackup-restore');
+  expect(await readdir(restoreRoot, { recursive: true }).catch(() => [])).toEqual([]);
+  const tmpEntries = await readdir(workerTmp);
+  expect(tmpEntries.filter((entry) => entry.startsWith('chainbackup-') && !entry.startsWith('chainbackup-secrets-'))).toEqual([]);
+  for (const secrets of tmpEntries.filter((entry) => entry.startsWith('chainbackup-secrets-'))) {
+    const dead = (await readdir(join(workerTmp, secrets))).filter((entry) => !isRunning(Number(/^process-(\d+)$/.exec(entry)?.[1] ?? 0)));
+    expect(dead).toEqual([]);
+  }
+
+  // Storage: no start marker without its backup, no open upload of a backup or an archived binlog.
+  for (const prefix of [store.prefix, removalStore.prefix]) {
+    const objects = (await bucket.list(prefix)).map((object) => object.key);
+    expect(objects.filter((key) => key.endsWith(`/${STARTED_OBJECT}`))).toEqual([]);
+    const folders = [...new Set(objects.filter((key) => !key.startsWith('binlogs/')).map((key) => dirname(key)))];
+    const binlogFolders = [...new Set(objects.filter((key) => key.startsWith('binlogs/')).map((key) => dirname(key)))];
+    const binlogFiles = (await source.sql('SHOW BINARY LOGS')).map(([file = '']) => file);
+    const candidates = [...folders.flatMap((folder) => DATA_OBJECTS.map((name) => `${prefix}/${folder}/${name}`)), ...binlogFolders.flatMap((folder) => binlogFiles.map((file) => `${prefix}/${folder}/${file}.zst`))];
+    const open: string[] = [];
+    for (const key of candidates) open.push(...(await bucket.openMultipartUploads(key)));
+    expect(open).toEqual([]);
+  }
+
+  // The lock: free within a minute of the work ending.
+  for (const cluster of ['km', 'km-removal']) {
+    await eventually(`the lock of ${cluster} is free`, async () => {
+      const lock = client.workflow.getHandle(WorkflowId.clusterLock(cluster));
+      const running = await lock.describe().then((description) => description.status.name === 'RUNNING', () => false);
+      if (!running) return true;
+      const state = await lock.query(lockStateQuery).catch(() => undefined);
+      return state && state.holder === null ? true : undefined;
+    }, 60_000);
+  }
+}
+
+/** Which places of a kind this run kills at: all, or one chosen by the day number. */
+function chosen(places: string[], kindIndex: number): string[] {
+  if (mode === 'all') return places;
+  const day = Number(mode);
+  if (!Number.isInteger(day)) throw new Error(`CHAINBACKUP_KILL_MATRIX must be "all" or a day number, not ${mode}`);
+  return places.length === 0 ? [] : [places[(day * 7 + kindIndex) % places.length] ?? ''];
+}
+
+async function record(line: string): Promise<void> {
+  if (report) await appendFile(report, `${line}\n`);
+}
+
+describe.each(kinds.map((kind, index) => [kind.name, kind, index] as const))('%s', (_name, kind, index) => {
+  test(
+    'killed at every place it passes (or the rotating part of them): it completes, leaving nothing behind',
+    async () => {
+      // The run without a kill: where this kind of work passes.
+      const before = await passedCount();
+      const referenceId = uniqueName(`ref-${kind.name.replace(/\W+/g, '-')}`);
+      const referencePrepared = (await kind.prepare?.()) ?? {};
+      const reference = await kind.start(referenceId, referencePrepared);
+      await kind.check(await reference.done, referencePrepared, referenceId);
+      await expectNothingLeft();
+      const places = await passedPlaces((id) => kind.ownWorkflow(id, referenceId), before);
+      expect(places.length).toBeGreaterThan(0);
+      const killAtPlaces = chosen(places, index);
+      console.log(`kill matrix, ${kind.name}: ${places.length} places (${places.join(', ')}); killing at ${killAtPlaces.join(', ') || 'none'} (CHAINBACKUP_KILL_MATRIX=${mode})`);
+
+      const failures: string[] = [];
+      for (const place of killAtPlaces) {
+        const startedAt = Date.now();
+        const workflowId = uniqueName(`kill-${kind.name.replace(/\W+/g, '-')}`);
+        try {
+          const prepared = (await kind.prepare?.()) ?? {};
+          // Armed for this work's own workflow, or for the archiver's next round.
+          await writeFile(join(failpoints, place), kind.name === 'archive round' ? archiverId : workflowId);
+          const work = await kind.start(workflowId, prepared);
+          await killAt(place, workflowId, work.done);
+          const outcome = await work.done.then(
+            (result: unknown) => ({ result }),
+            (error: unknown) => ({ failure: failureChain(error).find((link) => link.type !== undefined) ?? failureChain(error).at(-1) ?? { message: String(error) } }),
+          );
+          const documented = kind.failsAt?.[place];
+          if ('failure' in outcome) {
+            if (!documented) throw new Error(`the work failed: ${outcome.failure.type ?? ''} ${outcome.failure.message}`);
+            await documented(outcome.failure, prepared);
+          } else {
+            if (documented) throw new Error('the work completed where a kill must fail it, as documented');
+            await kind.check(outcome.result, prepared, workflowId);
+          }
+          await expectNothingLeft();
+          await record(`| ${kind.name} | ${place} | ${documented ? 'failed as documented, nothing left' : 'completed, nothing left'} | ${Math.round((Date.now() - startedAt) / 1000)} |`);
+        } catch (error) {
+          const message = error instanceof Error ? error.message.split('\n').slice(0, 6).join(' ') : String(error);
+          failures.push(`${place}: ${message}`);
+          await record(`| ${kind.name} | ${place} | FAILED: ${message.replace(/\|/g, '/')} | ${Math.round((Date.now() - startedAt) / 1000)} |`);
+          await rm(join(failpoints, place), { force: true });
+        }
+      }
+      expect(failures).toEqual([]);
+    },
+    mode === 'all' ? 3 * 3600_000 : 900_000,
+  );
+});
