@@ -4,6 +4,7 @@ import { finished } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 import { execa } from 'execa';
 import type { StoredBackup } from '../domain/chain.js';
 import { parseBackupInfo, parseCheckpoints, CheckpointsError, type BackupInfo, type Checkpoints } from '../domain/checkpoints.js';
@@ -14,6 +15,7 @@ import { checkContinuableBy } from '../domain/tool-version.js';
 import { stableInventory, type Manifest, type ManifestObject, type TableInventory } from '../domain/manifest.js';
 import { readCatalog } from './catalog.js';
 import { childProcessOptions } from './child-env.js';
+import { SUPERSEDED_ATTEMPT } from './current-attempt.js';
 import { removeFolder } from './deletion.js';
 import { privateScratchFolder, readPassword, writeDefaultsFile } from './database/defaults-file.js';
 import { failpointInStream } from './failpoints.js';
@@ -289,6 +291,18 @@ async function storeCheckpoints(store: ObjectStore, folder: string, lsnDir: stri
   };
 }
 
+/**
+ * Clears what an earlier attempt of this backup left, never a committed backup: a manifest there
+ * means a newer attempt committed it while this one was frozen or cut off, so this one is stale.
+ */
+async function clearUncommittedFolder(deps: ActivityDeps, cluster: string, location: BackupLocation): Promise<void> {
+  const store = deps.store(deps.cluster(cluster));
+  if ((await store.getText(`${backupFolder(location)}${MANIFEST_OBJECT}`)) !== undefined) {
+    throw ApplicationFailure.create({ type: SUPERSEDED_ATTEMPT, nonRetryable: true, message: `backup ${location.name} is already committed: this attempt of it is stale and removes nothing` });
+  }
+  await removeFolder(deps, cluster, location);
+}
+
 export function backupActivities(deps: ActivityDeps) {
   return {
     /** Lists the cluster's storage: every backup folder, committed or not. */
@@ -328,7 +342,7 @@ export function backupActivities(deps: ActivityDeps) {
       const progress = new Progress('connecting', { object: folder });
 
       // An earlier attempt that died with its worker may have left objects or an open multipart upload.
-      if (Context.current().info.attempt > 1) await removeFolder(deps, input.cluster, input.location);
+      if (Context.current().info.attempt > 1) await clearUncommittedFolder(deps, input.cluster, input.location);
       // Written first, so the folder is visible to the sweep even if this attempt dies before any upload completes.
       const { workflowExecution, attempt } = Context.current().info;
       const workflowId = workflowExecution?.workflowId ?? '';
@@ -372,10 +386,11 @@ export function backupActivities(deps: ActivityDeps) {
           ...(inventory ? { inventory } : { inventoryProblem: unreadableInventory }),
         };
       } catch (error) {
-        // An attempt the server timed out has been replaced by a newer one that owns the folder now: its
-        // clean-up would delete the newer attempt's objects. Only its own upload goes (aborted above).
-        const superseded = activitySignal.aborted && (activitySignal.reason as Error | undefined)?.message === 'TIMED_OUT';
-        if (!superseded) await removeFolder(deps, input.cluster, input.location).catch(() => undefined);
+        // An attempt the server timed out has been replaced by a newer one that owns the folder now (its
+        // heartbeat answered TIMED_OUT, or NOT_FOUND once the step or its workflow moved on): its clean-up
+        // would delete the newer attempt's objects, or the committed backup. Only its own upload goes (aborted above).
+        const superseded = activitySignal.aborted && ['TIMED_OUT', 'NOT_FOUND'].includes((activitySignal.reason as Error | undefined)?.message ?? '');
+        if (!superseded) await clearUncommittedFolder(deps, input.cluster, input.location).catch(() => undefined);
         throw error;
       } finally {
         activitySignal.removeEventListener('abort', onCancel);
@@ -384,10 +399,16 @@ export function backupActivities(deps: ActivityDeps) {
       }
     },
 
-    /** Writes the manifest: the moment the backup starts to exist. */
+    /** Writes the manifest: the moment the backup starts to exist. Only over every object it names, at its size. */
     async commitBackup(input: { cluster: string; manifest: Manifest }): Promise<void> {
       const store = deps.store(deps.cluster(input.cluster));
       const folder = backupFolder({ name: input.manifest.name, base: input.manifest.base });
+      // A stale attempt may have cleared the folder after the stream was stored: never commit what is not there.
+      const stored = new Map((await store.list(folder)).map((object) => [object.key, object.size]));
+      const missing = input.manifest.objects.filter((object) => stored.get(`${folder}${object.name}`) !== object.size);
+      if (missing.length > 0) {
+        throw businessFailure(FailureType.ChecksumMismatch, `backup ${input.manifest.name} is not committed: ${missing.map((object) => `${object.name} (${object.size} bytes written) is ${stored.has(`${folder}${object.name}`) ? `${stored.get(`${folder}${object.name}`)} bytes` : 'missing'}`).join(', ')} in ${store.label}; take the backup again`);
+      }
       await store.putText(`${folder}${MANIFEST_OBJECT}`, `${JSON.stringify(input.manifest, null, 2)}\n`);
       // The start marker only made an unfinished folder visible to the sweep; a committed one needs it no more.
       await store.delete([`${folder}${STARTED_OBJECT}`]).catch(() => undefined);

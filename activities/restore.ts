@@ -21,6 +21,7 @@ import { makeSelfContained, movePath, remoteTablespaces, rollbackServerFiles, sw
 import { cloneServer, readTargetServer, type TargetServer } from './database/server-layout.js';
 import { seedBinlogHistory } from './database/binlog-seed.js';
 import { stopLeftoverServer, stopLeftoverServers } from './database/private-server.js';
+import { processExists } from './processes.js';
 import { clusterController } from './cluster/controller.js';
 import { runSql, serverFacts } from './database/sql.js';
 import type { ActivityDeps } from './deps.js';
@@ -407,7 +408,8 @@ export function restoreActivities(deps: ActivityDeps) {
             await makeSelfContained(staging);
           }
           await failpoint('clone-staged');
-          if (await exists(path)) await rm(path, { recursive: true }); // an empty folder (checked above)
+          // A rename replaces an empty folder and refuses any other: the check above may be old news
+          // to an attempt that was frozen here while a newer one placed the clone, which must survive it.
           await rename(staging, path);
           const owner = await stat(cluster.datadir).catch(() => undefined);
           if (owner) await chownTree(path, owner.uid, owner.gid);
@@ -491,7 +493,7 @@ async function stopInterruptedPrepare(marker: string, folder: string): Promise<v
   } catch {
     return;
   }
-  while (await readFile(`/proc/${pid}/cmdline`, 'utf8').then(() => true, () => false)) await new Promise((done) => setTimeout(done, 100));
+  while (processExists(pid)) await new Promise((done) => setTimeout(done, 100));
 }
 
 /** System folders a clone may never go into (nor be one of). */

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The whole kill matrix (test/integration/kill-matrix.test.ts): every kind of work, its worker
-# SIGKILLed at every place it passes, against this machine's MariaDB. About 45 minutes; the suite
-# runs a rotating part of it. Writes the table to docs/kill-matrix.md (commit it with the change it
-# proves). With kinds' names (`npm run kill-matrix -- "restore to a GTID" "restore in place"`), only
-# those run and only their rows are replaced; each row names the commit it ran on.
+# SIGKILLed, then frozen (SIGSTOP), at every place it passes, against this machine's MariaDB. About
+# 1.5 hours; the suite runs a rotating part of it. Writes the table to docs/kill-matrix.md (commit
+# it with the change it proves). With kinds' names (`npm run kill-matrix -- "restore to a GTID"
+# "restore in place"`), only those run; CHAINBACKUP_KILL_MATRIX_FAULTS=kill (or freeze) runs one
+# fault. Only the rows of what ran (kind, fault, server release) are replaced; each row names the
+# server and the commit it ran on.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -16,35 +18,46 @@ started=$(date +%s)
 status=0
 filter=()
 if [ -n "$pattern" ]; then filter=(-t "^($pattern) "); fi
-CHAINBACKUP_KILL_MATRIX=all CHAINBACKUP_KILL_MATRIX_REPORT="$rows" bash scripts/test.sh dist/test/integration/kill-matrix.test.js "${filter[@]}" || status=$?
+faults="${CHAINBACKUP_KILL_MATRIX_FAULTS:-kill,freeze}"
+CHAINBACKUP_KILL_MATRIX=all CHAINBACKUP_KILL_MATRIX_FAULTS="$faults" CHAINBACKUP_KILL_MATRIX_REPORT="$rows" bash scripts/test.sh dist/test/integration/kill-matrix.test.js "${filter[@]}" || status=$?
 minutes=$(( ($(date +%s) - started + 59) / 60 ))
 source scripts/node-env.sh
 commit="$(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo '+changes')"
 server="$(mariadbd --version | grep -o '[0-9.]*-MariaDB[^ ]*')"
+release="MariaDB ${server%%-*}"
 system="$(. /etc/os-release && echo "$PRETTY_NAME")"
-# The rows of the kinds not run this time stay as they were.
+# The rows of what did not run this time (another kind, fault or server release) stay as they were.
 kept="$(mktemp)"
 trap 'rm -f "$rows" "$kept"' EXIT
-if [ -n "$pattern" ] && [ -f "$table" ]; then
-  grep '^| ' "$table" | tail -n +3 | grep -Ev "^\| ($pattern) \|" >"$kept" || true
+if [ -f "$table" ]; then
+  grep '^| ' "$table" | tail -n +3 | PATTERN="$pattern" FAULTS="$faults" RELEASE="$release" awk -F' [|] ' '
+    BEGIN { n = split(ENVIRON["FAULTS"], list, ","); for (i = 1; i <= n; i++) ran[list[i]] = 1 }
+    {
+      kind = substr($1, 3)
+      replaced = (ENVIRON["PATTERN"] == "" || kind ~ ("^(" ENVIRON["PATTERN"] ")$")) && ($2 in ran) && $6 == ENVIRON["RELEASE"]
+      if (!replaced) print
+    }' >"$kept" || true
 fi
-sed -i "s/\$/ $commit |/" "$rows"
+sed -i "s/\$/ $release | $commit |/" "$rows"
 {
   echo "# The kill matrix: its last run"
   echo
   echo "Written by \`npm run kill-matrix\` (scripts/kill-matrix.sh). Last run on $(date -u +%Y-%m-%d): ${pattern:-every kind}, at"
-  echo "commit $commit, against $server on $system, in ${minutes} minutes; Jest's verdict: $([ "$status" -eq 0 ] && echo passed || echo "FAILED (exit $status)")."
+  echo "commit $commit, faults $faults, against $server on $system, in ${minutes} minutes; Jest's verdict: $([ "$status" -eq 0 ] && echo passed || echo "FAILED (exit $status)")."
   echo
-  echo "What each row proves is in test/integration/kill-matrix.test.ts: the worker SIGKILLed at that"
-  echo "place (the end of a step, \`after-<activity>\`, or a named place inside one), a new worker, then:"
-  echo "the work completed with the right data (or, where the README says a kill fails it, failed"
-  echo "saying so), no process or scratch folder of the dead worker left, no open upload or start"
-  echo "marker without its backup, the cluster's server up and its lock free. The suite runs one place"
-  echo "per kind (rotating by day and server release); this is every place. Rows of kinds not in the"
-  echo "last run are from an earlier one: their commit column says which."
+  echo "What each row proves is in test/integration/kill-matrix.test.ts: the worker SIGKILLed (kill)"
+  echo "or frozen by SIGSTOP (freeze: its host cut off) at that place (the end of a step,"
+  echo "\`after-<activity>\`, or a named place inside one), a new worker, then: the work completed with"
+  echo "the right data (or, where the README says a kill fails it, failed saying so), no process or"
+  echo "scratch folder of the dead worker left, no open upload or start marker without its backup, the"
+  echo "cluster's server up and its lock free. A frozen worker is then thawed, its stale attempt runs"
+  echo "on until its heartbeat finds the step gone, and it is stopped: the stores must be exactly as"
+  echo "the work left them, and the data checks hold after it. The suite runs one place per kind"
+  echo "(rotating by day and server release, killed or frozen); this is every place. Rows not in the"
+  echo "last run are from an earlier one: their server and commit columns say which."
   echo
-  echo "| work | killed at | outcome | seconds | commit |"
-  echo "| --- | --- | --- | --- | --- |"
+  echo "| work | fault | at | outcome | seconds | server | commit |"
+  echo "| --- | --- | --- | --- | --- | --- | --- |"
   cat "$kept" "$rows"
 } >"$table.new"
 mv "$table.new" "$table"

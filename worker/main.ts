@@ -8,7 +8,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../config/file.js';
 import { loadKeyRing } from '../encryption/keys.js';
 import { sealedDataConverter } from '../encryption/payload-codec.js';
-import { secretsFolderRoot, sweepSecretsFolder } from '../activities/database/defaults-file.js';
+import { removeOwnPrivateFolder, secretsFolderRoot, sweepSecretsFolder } from '../activities/database/defaults-file.js';
 import { temporalConnectConfig } from '../config/temporal-connection.js';
 import { SEARCH_ATTRIBUTES } from '../domain/search-attributes.js';
 import { startMetricsEndpoint } from './metrics.js';
@@ -57,6 +57,8 @@ async function main(): Promise<void> {
       await Promise.all(workers.map((worker) => worker.run()));
     } finally {
       metrics?.close();
+      // The steps have ended (or the process is going down on a worker's fatal error): nothing in the private folder is in use.
+      await removeOwnPrivateFolder();
     }
   } finally {
     await connection.close();

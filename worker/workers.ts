@@ -1,9 +1,11 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { DataConverter } from '@temporalio/common';
+import { Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { hostTaskQueue, type Config } from '../domain/config.js';
 import { createHostActivities, createOrchestratorActivities } from '../activities/index.js';
+import { currentAttemptOnly } from '../activities/current-attempt.js';
 import { livenessHeartbeats } from '../activities/liveness.js';
 import { stepEndFailpoints } from '../activities/failpoints.js';
 
@@ -26,6 +28,8 @@ function workflowCode(bundle: string): { workflowBundle: { codePath: string } } 
 
 export async function createWorkers(connection: NativeConnection, namespace: string, config: Config, selection: WorkerSelection, dataConverter: DataConverter): Promise<Worker[]> {
   const workers: Worker[] = [];
+  // Asked before every step which attempt is current: a stale task reaching a thawed worker does nothing.
+  const activityInterceptors = [currentAttemptOnly(new Client({ connection, namespace })), livenessHeartbeats, stepEndFailpoints];
   if (selection.orchestrator) {
     workers.push(
       await Worker.create({
@@ -35,7 +39,7 @@ export async function createWorkers(connection: NativeConnection, namespace: str
         dataConverter,
         ...workflowCode(dataConverter.failureConverterPath !== undefined ? prebuiltSealedBundle : prebuiltBundle),
         activities: createOrchestratorActivities(config),
-        interceptors: { activity: [livenessHeartbeats, stepEndFailpoints] },
+        interceptors: { activity: activityInterceptors },
         shutdownGraceTime: config.worker.shutdownGraceTime,
       }),
     );
@@ -51,7 +55,7 @@ export async function createWorkers(connection: NativeConnection, namespace: str
         dataConverter,
         activities: hostActivities,
         // Every step heartbeats while it runs: a dead or cut-off worker costs a heartbeat time-out, not the step's whole time-out.
-        interceptors: { activity: [livenessHeartbeats, stepEndFailpoints] },
+        interceptors: { activity: activityInterceptors },
         // SIGTERM lets a running step finish, or clean up when cancelled, before the process exits.
         shutdownGraceTime: config.worker.shutdownGraceTime,
         // Progress (bytes done) reaches the Web UI and the CLI every few seconds, not once a minute.

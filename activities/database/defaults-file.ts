@@ -70,6 +70,11 @@ export async function sweepSecretsFolder(root?: string): Promise<string[]> {
   return removed;
 }
 
+/** Called when a worker stops gracefully: its own credential and scratch folder goes with it. */
+export async function removeOwnPrivateFolder(): Promise<void> {
+  await rm(join(secretsRoot, `process-${process.pid}`), { recursive: true, force: true });
+}
+
 /**
  * A private [client] option file holding the connection and password, mode 0600 in a 0700 folder,
  * so the password never appears on a command line. Removed by `dispose`.

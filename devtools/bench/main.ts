@@ -27,6 +27,7 @@ import { configSchema } from '../../domain/config.js';
 import { WorkflowType } from '../../domain/workflow-contract.js';
 import { pointInTimeScenario } from './point-in-time.js';
 import { encryptionScenario } from './encryption.js';
+import { proofBeforePauseScenario } from './proof-before-pause.js';
 import { activityProfile, median, pairwise, round, stats, timed, type ScenarioReport } from './measure.js';
 
 const options = new Command()
@@ -159,6 +160,7 @@ async function main(): Promise<void> {
       const backupPeakMb = await fullBackups(bench);
       const chain = await incrementalBackups(bench);
       const restorePeakMb = await restores(bench, chain);
+      reports.push(await proofBeforePauseScenario({ client: bench.client, s3, chainCluster: 'bench-s3', targetCluster: 'target', chain, repeat, runId: () => bench.nextRun(), say }));
       reports.push({
         scenario: `worker memory (${mode}: ${dataMb} MB of data)`,
         figures: [

@@ -113,6 +113,34 @@ describe('takeBackup', () => {
   });
 });
 
+describe('a stale attempt of a backup', () => {
+  // A retry's task can reach a worker that was frozen or cut off after a newer attempt committed the backup.
+  test('a retry of takeBackup that finds its backup committed removes nothing and says it is stale', async () => {
+    const location = fullBackupLocation('local');
+    await runAlone((host) => host.takeBackup({ cluster: 'local', location })).result;
+    const folder = join(localStorageFolder, location.name);
+    await writeFile(join(folder, 'manifest.json'), '{"committed": "by a newer attempt"}\n');
+    const before = (await readdir(folder)).sort();
+    const stale = new MockActivityEnvironment({ attempt: 2 });
+    await expect(stale.run(() => activities.takeBackup({ cluster: 'local', location }))).rejects.toMatchObject({ type: 'SupersededAttempt', nonRetryable: true });
+    expect((await readdir(folder)).sort()).toEqual(before);
+    expect(await readFile(join(folder, 'manifest.json'), 'utf8')).toContain('by a newer attempt');
+  });
+
+  test('commitBackup never writes a manifest over an object that is missing or of another size', async () => {
+    const location = fullBackupLocation('local');
+    const taken = (await runAlone((host) => host.takeBackup({ cluster: 'local', location })).result) as Awaited<ReturnType<HostActivities['takeBackup']>>;
+    const folder = join(localStorageFolder, location.name);
+    const manifest = { name: location.name, base: location.base, objects: taken.objects } as unknown as Parameters<HostActivities['commitBackup']>[0]['manifest'];
+    // What a stale attempt's clean-up would have left: the stream gone, then one of another size.
+    await rm(join(folder, taken.dataObject));
+    await expect(new MockActivityEnvironment().run(() => activities.commitBackup({ cluster: 'local', manifest }))).rejects.toMatchObject({ type: 'ChecksumMismatch', message: expect.stringContaining(`${taken.dataObject} (${taken.objects[0]?.size} bytes written) is missing`) as unknown });
+    await writeFile(join(folder, taken.dataObject), 'not the stream');
+    await expect(new MockActivityEnvironment().run(() => activities.commitBackup({ cluster: 'local', manifest }))).rejects.toMatchObject({ type: 'ChecksumMismatch' });
+    expect(await readdir(folder)).not.toContain('manifest.json');
+  });
+});
+
 describe('prepareBackup', () => {
   test('cancelled while the tool runs: it ends as a cancellation, not as a failed prepare, and no tool is left running', async () => {
     const backupDir = join(root, 'prepare-me');

@@ -15,12 +15,21 @@
  * - no open multipart upload, no `started.json` without its backup;
  * - the cluster's lock free within a minute.
  *
- * The whole matrix takes about half an hour, so the suite runs a rotating part of it: one place
- * per kind, chosen by the day and the server's release, named in the output with the number that
- * runs the same part again (CHAINBACKUP_KILL_MATRIX=<number>). `npm run kill-matrix` runs every place
- * and writes the table to docs/kill-matrix.md.
+ *
+ * The same places again with the worker frozen instead (SIGSTOP: its host cut off from Temporal, or
+ * its VM paused): a new worker takes the work over and finishes it; then the frozen one thaws, its
+ * stale attempt runs on until its next heartbeat finds the step gone, and it is stopped. On top of
+ * the invariants above: the thawed attempt changed nothing the work had stored (every object the
+ * same, none added but archived binlogs), and the data checks hold after it.
+ *
+ * The whole matrix takes about 1.5 hours, so the suite runs a rotating part of it: one place per
+ * kind, killed, chosen by the day and the server's release, named in the output with the number
+ * that runs the same part again (CHAINBACKUP_KILL_MATRIX=<number>), and one freeze that once lost a
+ * committed backup. `npm run kill-matrix` runs every place with both faults (or those
+ * CHAINBACKUP_KILL_MATRIX_FAULTS names) and writes the table to docs/kill-matrix.md.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { createHash } from 'node:crypto';
 import { appendFile, mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
@@ -50,6 +59,15 @@ const TOOL_PROCESSES = ['mariadbd', 'mariadb-backup', 'mbstream', 'zstd', 'maria
 /** `all`, or the number whose rotating part runs (default: the day number plus the server's major version, so the two release passes differ). */
 const mode = process.env.CHAINBACKUP_KILL_MATRIX ?? String(Math.floor(Date.now() / 86_400_000) + Number(serverSeries.split('.')[0]));
 const report = process.env.CHAINBACKUP_KILL_MATRIX_REPORT;
+const FAULTS = ['kill', 'freeze'] as const;
+type Fault = (typeof FAULTS)[number];
+/** With `all`: the faults to run at every place. */
+const allFaults = (process.env.CHAINBACKUP_KILL_MATRIX_FAULTS ?? FAULTS.join(',')).split(',').map((fault) => {
+  if (!FAULTS.includes(fault as Fault)) throw new Error(`CHAINBACKUP_KILL_MATRIX_FAULTS: unknown fault "${fault}" (known: ${FAULTS.join(', ')})`);
+  return fault as Fault;
+});
+/** How long a thawed worker's stale attempt runs on before it is stopped: past its next heartbeat, which finds the step gone. */
+const THAWED_RUN_MS = 20_000;
 
 let source: MariaDbSandbox;
 let configPath: string;
@@ -265,8 +283,11 @@ const kinds: WorkKind[] = [
   },
 ];
 
-/** Arms `place` for `workflowId`, waits until a worker is held there (or the work ended without passing it), SIGKILLs it, disarms, starts a new worker. */
-async function killAt(place: string, workflowId: string, done: Promise<unknown>): Promise<void> {
+/**
+ * Waits until a worker is held at the armed `place` (or the work ended without passing it), then
+ * SIGKILLs it, or freezes it (SIGSTOP); disarms and starts a new worker. Returns the frozen worker.
+ */
+async function faultAt(fault: Fault, place: string, done: Promise<unknown>): Promise<WorkerProcess | undefined> {
   let ended = false;
   done.then(
     () => (ended = true),
@@ -278,10 +299,43 @@ async function killAt(place: string, workflowId: string, done: Promise<unknown>)
     if (tries > 3000) throw new Error(`no worker reached ${place} within 5 minutes`);
     await sleep(100);
   }
-  await worker.kill();
+  let frozen: WorkerProcess | undefined;
+  if (fault === 'kill') await worker.kill();
+  else {
+    worker.child.kill('SIGSTOP');
+    frozen = worker;
+  }
+  // Disarmed before any thaw: the frozen attempt goes on from where it was held.
   await rm(join(failpoints, place), { force: true });
   await rm(join(failpoints, `${place}.reached`), { force: true });
   worker = await startOurWorker();
+  return frozen;
+}
+
+/** Every object of both stores with its entity tag. */
+async function storedObjects(): Promise<Map<string, string>> {
+  const objects = new Map<string, string>();
+  for (const prefix of [store.prefix, removalStore.prefix]) for (const object of await bucket.list(prefix)) objects.set(`${prefix}/${object.key}`, object.etag);
+  return objects;
+}
+
+/**
+ * Thaws a frozen worker after its work ended without it, lets its stale attempt run on as a cut-off
+ * host's would, stops it, and expects the stores as the work left them: nothing replaced or
+ * removed, nothing added but what the archiver keeps archiving.
+ */
+async function thawAndStop(frozen: WorkerProcess): Promise<void> {
+  const before = await storedObjects();
+  frozen.child.kill('SIGCONT');
+  await sleep(THAWED_RUN_MS);
+  await frozen.stop();
+  // A graceful stop, as a person or a service manager would give it: the worker exits 0, its private folder gone.
+  expect({ exitCode: frozen.child.exitCode, signal: frozen.child.signalCode, output: frozen.child.exitCode === 0 ? '' : frozen.output().split('\n').slice(-20).join('\n') }).toEqual({ exitCode: 0, signal: null, output: '' });
+  const after = await storedObjects();
+  const changed = [...before].filter(([key, etag]) => after.get(key) !== etag).map(([key, etag]) => `${key}: ${etag} → ${after.get(key) ?? 'gone'}`);
+  const added = [...after.keys()].filter((key) => !before.has(key) && !key.startsWith(`${store.prefix}/binlogs/`));
+  if (changed.length + added.length > 0) console.log(`the thawed worker's output:\n${frozen.output().split('\n').slice(-30).join('\n')}`);
+  expect({ changed, added }).toEqual({ changed: [], added: [] });
 }
 
 /** The tool processes under this file's folders: their working folder or command line names one. */
@@ -341,6 +395,8 @@ async function expectNothingLeft(): Promise<void> {
     expect(open).toEqual([]);
   }
 
+  await expectBackupsAsTheirManifestsSay();
+
   // The lock: free within a minute of the work ending.
   for (const cluster of ['km', 'km-removal']) {
     await eventually(`the lock of ${cluster} is free`, async () => {
@@ -353,21 +409,94 @@ async function expectNothingLeft(): Promise<void> {
   }
 }
 
-/** Which places of a kind this run kills at: all, or one chosen by the day number. */
-function chosen(places: string[], kindIndex: number): string[] {
-  if (mode === 'all') return places;
+/** Objects already hashed, by key, with the entity tag they had: hashed again only when replaced. */
+const hashedObjects = new Map<string, string>();
+
+/** Every committed backup's objects are there with the size and sha256 its manifest names: no retry or stale attempt replaced one. */
+async function expectBackupsAsTheirManifestsSay(): Promise<void> {
+  const problems: string[] = [];
+  for (const prefix of [store.prefix, removalStore.prefix]) {
+    const objects = new Map((await bucket.list(prefix)).map((object) => [object.key, object.etag]));
+    for (const manifestKey of [...objects.keys()].filter((key) => key.endsWith('/manifest.json'))) {
+      const manifest = JSON.parse(await bucket.getText(`${prefix}/${manifestKey}`)) as { objects: { name: string; size: number; sha256: string }[] };
+      for (const object of manifest.objects) {
+        const key = `${prefix}/${dirname(manifestKey)}/${object.name}`;
+        const etag = objects.get(`${dirname(manifestKey)}/${object.name}`);
+        if (etag === undefined) problems.push(`${key}: missing`);
+        if (etag === undefined || hashedObjects.get(key) === etag) continue;
+        const bytes = await bucket.getBytes(key);
+        const sha256 = createHash('sha256').update(bytes).digest('hex');
+        if (bytes.length !== object.size || sha256 !== object.sha256) problems.push(`${key}: ${bytes.length} bytes, sha256 ${sha256}; its manifest says ${object.size} bytes, ${object.sha256}`);
+        else hashedObjects.set(key, etag);
+      }
+    }
+  }
+  expect(problems).toEqual([]);
+}
+
+/** Which places of a kind this run faults at, and how: all with every fault asked for, or one chosen by the day number. */
+function chosen(places: string[], kindIndex: number): { place: string; fault: Fault }[] {
+  if (mode === 'all') return places.flatMap((place) => allFaults.map((fault) => ({ place, fault })));
   const day = Number(mode);
   if (!Number.isInteger(day)) throw new Error(`CHAINBACKUP_KILL_MATRIX must be "all" or a day number, not ${mode}`);
-  return places.length === 0 ? [] : [places[(day * 7 + kindIndex) % places.length] ?? ''];
+  // Killed only: freezes join the rotation once the whole freeze matrix has passed (the last run, docs/kill-matrix.md).
+  return places.length === 0 ? [] : [{ place: places[(day * 7 + kindIndex) % places.length] ?? '', fault: 'kill' }];
 }
 
 async function record(line: string): Promise<void> {
   if (report) await appendFile(report, `${line}\n`);
 }
 
+/** One case: the work faulted at `place`; undefined when every invariant held, else what failed (also written to the report). */
+async function runCase(kind: WorkKind, place: string, fault: Fault): Promise<string | undefined> {
+  const startedAt = Date.now();
+  const workflowId = uniqueName(`${fault}-${kind.name.replace(/\W+/g, '-')}`);
+  let frozen: WorkerProcess | undefined;
+  try {
+    const prepared = (await kind.prepare?.()) ?? {};
+    // Armed for this work's own workflow, or for the archiver's next round.
+    await writeFile(join(failpoints, place), kind.name === 'archive round' ? archiverId : workflowId);
+    const work = await kind.start(workflowId, prepared);
+    frozen = await faultAt(fault, place, work.done);
+    const outcome = await work.done.then(
+      (result: unknown) => ({ result }),
+      (error: unknown) => ({ failure: failureChain(error).find((link) => link.type !== undefined) ?? failureChain(error).at(-1) ?? { message: String(error) } }),
+    );
+    // The data checks below run after the thawed attempt has had its chance to do damage.
+    if (frozen) {
+      const thawing = frozen;
+      frozen = undefined;
+      await thawAndStop(thawing);
+    }
+    const documented = kind.failsAt?.[place];
+    if ('failure' in outcome) {
+      if (!documented) throw new Error(`the work failed: ${outcome.failure.type ?? ''} ${outcome.failure.message}`);
+      await documented(outcome.failure, prepared);
+    } else {
+      if (documented) throw new Error('the work completed where a kill must fail it, as documented');
+      await kind.check(outcome.result, prepared, workflowId);
+    }
+    await expectNothingLeft();
+    const outcomeText = `${documented ? 'failed as documented' : 'completed'}${fault === 'freeze' ? ', the thawed attempt changed nothing' : ''}, nothing left`;
+    await record(`| ${kind.name} | ${fault} | ${place} | ${outcomeText} | ${Math.round((Date.now() - startedAt) / 1000)} |`);
+    return undefined;
+  } catch (error) {
+    const message = (error instanceof Error ? error.message : String(error)).split('\n').map((line) => line.trim()).filter(Boolean).join(' ').slice(0, 800);
+    await record(`| ${kind.name} | ${fault} | ${place} | FAILED: ${message.replace(/\|/g, '/')} | ${Math.round((Date.now() - startedAt) / 1000)} |`);
+    await rm(join(failpoints, place), { force: true });
+    return `${fault} at ${place}: ${message}`;
+  } finally {
+    // A worker left frozen by a failed case: thawed and stopped all the same.
+    if (frozen) {
+      frozen.child.kill('SIGCONT');
+      await frozen.stop();
+    }
+  }
+}
+
 describe.each(kinds.map((kind, index) => [kind.name, kind, index] as const))('%s', (_name, kind, index) => {
   test(
-    'killed at every place it passes (or the rotating part of them): it completes, leaving nothing behind',
+    'killed or frozen at every place it passes (or the rotating part of them): it completes, leaving nothing behind',
     async () => {
       // The run without a kill: where this kind of work passes.
       const before = await passedCount();
@@ -378,42 +507,22 @@ describe.each(kinds.map((kind, index) => [kind.name, kind, index] as const))('%s
       await expectNothingLeft();
       const places = await passedPlaces((id) => kind.ownWorkflow(id, referenceId), before);
       expect(places.length).toBeGreaterThan(0);
-      const killAtPlaces = chosen(places, index);
-      console.log(`kill matrix, ${kind.name}: ${places.length} places (${places.join(', ')}); killing at ${killAtPlaces.join(', ') || 'none'} (CHAINBACKUP_KILL_MATRIX=${mode})`);
-
+      const cases = chosen(places, index);
+      console.log(`kill matrix, ${kind.name}: ${places.length} places (${places.join(', ')}); ${cases.map(({ place, fault }) => `${fault} at ${place}`).join(', ') || 'nothing to fault'} (CHAINBACKUP_KILL_MATRIX=${mode})`);
       const failures: string[] = [];
-      for (const place of killAtPlaces) {
-        const startedAt = Date.now();
-        const workflowId = uniqueName(`kill-${kind.name.replace(/\W+/g, '-')}`);
-        try {
-          const prepared = (await kind.prepare?.()) ?? {};
-          // Armed for this work's own workflow, or for the archiver's next round.
-          await writeFile(join(failpoints, place), kind.name === 'archive round' ? archiverId : workflowId);
-          const work = await kind.start(workflowId, prepared);
-          await killAt(place, workflowId, work.done);
-          const outcome = await work.done.then(
-            (result: unknown) => ({ result }),
-            (error: unknown) => ({ failure: failureChain(error).find((link) => link.type !== undefined) ?? failureChain(error).at(-1) ?? { message: String(error) } }),
-          );
-          const documented = kind.failsAt?.[place];
-          if ('failure' in outcome) {
-            if (!documented) throw new Error(`the work failed: ${outcome.failure.type ?? ''} ${outcome.failure.message}`);
-            await documented(outcome.failure, prepared);
-          } else {
-            if (documented) throw new Error('the work completed where a kill must fail it, as documented');
-            await kind.check(outcome.result, prepared, workflowId);
-          }
-          await expectNothingLeft();
-          await record(`| ${kind.name} | ${place} | ${documented ? 'failed as documented, nothing left' : 'completed, nothing left'} | ${Math.round((Date.now() - startedAt) / 1000)} |`);
-        } catch (error) {
-          const message = error instanceof Error ? error.message.split('\n').slice(0, 6).join(' ') : String(error);
-          failures.push(`${place}: ${message}`);
-          await record(`| ${kind.name} | ${place} | FAILED: ${message.replace(/\|/g, '/')} | ${Math.round((Date.now() - startedAt) / 1000)} |`);
-          await rm(join(failpoints, place), { force: true });
-        }
+      for (const { place, fault } of cases) {
+        const failure = await runCase(kind, place, fault);
+        if (failure) failures.push(failure);
       }
       expect(failures).toEqual([]);
     },
-    mode === 'all' ? 3 * 3600_000 : 900_000,
+    mode === 'all' ? 6 * 3600_000 : 900_000,
   );
 });
+
+// In every run of the suite: a task for the next attempt of takeBackup reached the frozen worker's open
+// poll and ran when it thawed, after the newer attempt had committed the backup: its clean-up of
+// "what an earlier attempt left" deleted the committed backup (found by the freeze half of the matrix).
+test('a full backup whose worker froze at the end of takeBackup: the stale attempt that runs when it thaws changes nothing', async () => {
+  expect(await runCase(kinds[0] as WorkKind, 'after-takeBackup', 'freeze')).toBeUndefined();
+}, 900_000);

@@ -153,13 +153,13 @@ export class TestBucket {
     this.s3 = new S3Client({ endpoint: process.env.CHAINBACKUP_TEST_S3_ENDPOINT, region: 'us-east-1', forcePathStyle: true });
   }
 
-  /** Keys and sizes under a prefix, relative to it, sorted. */
-  async list(prefix: string): Promise<{ key: string; size: number }[]> {
-    const found: { key: string; size: number }[] = [];
+  /** Keys, sizes and entity tags under a prefix, relative to it, sorted. */
+  async list(prefix: string): Promise<{ key: string; size: number; etag: string }[]> {
+    const found: { key: string; size: number; etag: string }[] = [];
     let token: string | undefined;
     do {
       const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: `${prefix}/`, ContinuationToken: token }));
-      for (const object of page.Contents ?? []) found.push({ key: (object.Key ?? '').slice(prefix.length + 1), size: object.Size ?? 0 });
+      for (const object of page.Contents ?? []) found.push({ key: (object.Key ?? '').slice(prefix.length + 1), size: object.Size ?? 0, etag: object.ETag ?? '' });
       token = page.NextContinuationToken;
     } while (token);
     return found.sort((a, b) => a.key.localeCompare(b.key));
