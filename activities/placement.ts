@@ -29,15 +29,26 @@ interface Journal {
   remote: { link: string; path: string; kept: string }[];
 }
 
-/** Moves a file or folder, across filesystems too (copy, then remove). */
+/**
+ * Moves a file or folder, across filesystems too: copied under a name of its own, then renamed in,
+ * so that `to` never holds a partial copy and nothing ever has to remove what is at `to` (which,
+ * for an attempt frozen mid-step, may be what a newer attempt put there: a live datadir).
+ */
 export async function movePath(from: string, to: string): Promise<void> {
   await mkdir(dirname(to), { recursive: true });
   try {
     await rename(from, to);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
-    await rm(to, { recursive: true, force: true });
-    await cp(from, to, { recursive: true, preserveTimestamps: true, errorOnExist: true, force: false });
+    const copying = `${to}.chainbackup-copying`;
+    await rm(copying, { recursive: true, force: true });
+    await cp(from, copying, { recursive: true, preserveTimestamps: true, errorOnExist: true, force: false });
+    try {
+      await rename(copying, to);
+    } catch (renameError) {
+      await rm(copying, { recursive: true, force: true });
+      throw renameError;
+    }
     await rm(from, { recursive: true, force: true });
   }
 }
@@ -102,10 +113,8 @@ export async function swapServerFiles(options: SwapOptions): Promise<void> {
     journal.asideDone = true;
     await writeJournal(kept, journal);
   }
-  if (await exists(prepared)) {
-    await rm(datadir, { recursive: true, force: true }); // a partial copy of an interrupted attempt
-    await movePath(prepared, datadir);
-  }
+  // Never a removal of what is at the datadir's path: a rename refuses a folder that is not empty.
+  if (await exists(prepared)) await movePath(prepared, datadir);
   for (const place of places.filter((candidate) => candidate.restored)) {
     for (const name of await namesIn(datadir)) {
       if (belongsToPlace(place, name)) await movePath(join(datadir, name), join(place.folder, name));

@@ -4,10 +4,10 @@
  * its prepared folder is built by hand, with #innodb_redo and undo_001 as MySQL 8.0.30+ writes them).
  */
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { rollbackServerFiles, swapServerFiles } from '../../activities/placement.js';
+import { movePath, rollbackServerFiles, swapServerFiles } from '../../activities/placement.js';
 import { serverLayout } from '../../domain/server-layout.js';
 
 let root: string;
@@ -112,5 +112,43 @@ describe('remote tablespaces', () => {
     expect(await read(join(root, 'kept-2', '.chainbackup-kept', 'remote', 'shop', 'archive.ibd'))).toBe('live');
     await rollbackServerFiles({ datadir, kept: join(root, 'kept-2'), layout });
     expect(await read(remote)).toBe('live');
+  });
+});
+
+describe('an attempt frozen mid-swap, going on after a newer attempt finished', () => {
+  const layout = () =>
+    serverLayout({ datadir: join(root, 'data'), innodbDataHomeDir: null, innodbDataFilePath: 'ibdata1:12M:autoextend', innodbUndoTablespaces: 0, innodbLogGroupHomeDir: null, innodbUndoDirectory: null, logBinBasename: null, logBinIndex: null, relayLogBasename: null, relayLogIndex: null, ariaLogDirPath: null });
+
+  test('never removes the datadir that is in place (a live server may run on it): the swap is refused', async () => {
+    const datadir = join(root, 'data');
+    // The newer attempt's work: the old datadir kept, the restored one in place and serving.
+    await files(join(root, 'data.before-restore-x'), 'old', ['ibdata1']);
+    await files(datadir, 'restored', ['ibdata1', 'shop/']);
+    // What the frozen attempt still believes: prepared data waiting to go in.
+    await files(join(root, 'prepared'), 'stale', ['ibdata1']);
+    await expect(swapServerFiles({ datadir, kept: join(root, 'data.before-restore-x'), prepared: join(root, 'prepared'), layout: layout(), sameServer: true, otherServersFolders: [] })).rejects.toMatchObject({ code: 'ENOTEMPTY' });
+    expect(await read(join(datadir, 'ibdata1'))).toBe('restored');
+    expect((await readdir(datadir)).sort()).toEqual(['ibdata1', 'shop']);
+  });
+
+  test('across filesystems, a move copies under its own name and renames in: the destination never holds a partial copy', async () => {
+    // /dev/shm is a tmpfs: another filesystem than the temporary folder, so the move copies.
+    const elsewhere = await mkdtemp('/dev/shm/chainbackup-placement-');
+    try {
+      expect((await stat(elsewhere)).dev).not.toBe((await stat(root)).dev);
+      await files(join(elsewhere, 'prepared'), 'new', ['ibdata1', 'shop/']);
+      await movePath(join(elsewhere, 'prepared'), join(root, 'data'));
+      expect(await read(join(root, 'data', 'ibdata1'))).toBe('new');
+      expect(await readdir(elsewhere)).toEqual([]);
+      expect(await readdir(root)).toEqual(['data']);
+      // A folder already at the destination is not written over.
+      await files(join(elsewhere, 'again'), 'stale', ['ibdata1']);
+      await expect(movePath(join(elsewhere, 'again'), join(root, 'data'))).rejects.toMatchObject({ code: 'ENOTEMPTY' });
+      expect(await read(join(root, 'data', 'ibdata1'))).toBe('new');
+      expect(await readdir(root)).toEqual(['data']);
+      expect(await readdir(elsewhere)).toEqual(['again']);
+    } finally {
+      await rm(elsewhere, { recursive: true, force: true });
+    }
   });
 });

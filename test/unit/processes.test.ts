@@ -10,8 +10,9 @@ import { eventually } from '../support/workflow-worker.js';
 
 let parent: ResultPromise | undefined;
 
-afterEach(() => {
+afterEach(async () => {
   parent?.kill('SIGKILL');
+  await parent;
 });
 
 test('a running process exists; its child that exited uncollected (a zombie) does not', async () => {
