@@ -328,7 +328,10 @@ async function thawAndStop(frozen: WorkerProcess): Promise<void> {
   const before = await storedObjects();
   frozen.child.kill('SIGCONT');
   await sleep(THAWED_RUN_MS);
-  await frozen.stop();
+  // As long as a service manager should wait: the worker's shutdown grace (2 minutes by default) lets a running step finish.
+  const stopping = Date.now();
+  await frozen.stop(150_000);
+  console.log(`the thawed worker stopped in ${Math.round((Date.now() - stopping) / 1000)} s`);
   // A graceful stop, as a person or a service manager would give it: the worker exits 0, its private folder gone.
   expect({ exitCode: frozen.child.exitCode, signal: frozen.child.signalCode, output: frozen.child.exitCode === 0 ? '' : frozen.output().split('\n').slice(-20).join('\n') }).toEqual({ exitCode: 0, signal: null, output: '' });
   const after = await storedObjects();

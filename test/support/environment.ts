@@ -55,8 +55,8 @@ export async function writeConfig(name: string, config: unknown): Promise<string
 export interface WorkerProcess {
   child: ChildProcess;
   output(): string;
-  /** Graceful stop (SIGTERM), waiting for the process to exit. */
-  stop(): Promise<void>;
+  /** Graceful stop (SIGTERM), waiting for the process to exit (SIGKILL after `timeoutMs`, default 30 s). */
+  stop(timeoutMs?: number): Promise<void>;
   /** SIGKILL: the worker dies mid-work, as on a crash. */
   kill(): Promise<void>;
 }
@@ -85,16 +85,16 @@ export async function startWorker(configPath: string, args: string[] = [], env: 
       reject(new Error(`worker exited with ${code}:\n${output}`));
     });
   });
-  const stopWith = async (signal: NodeJS.Signals) => {
+  const stopWith = async (signal: NodeJS.Signals, timeoutMs = 30_000) => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     if (signal === 'SIGTERM' && child.pid) {
-      await Promise.race([exited, stopPid(child.pid, 30_000)]);
+      await Promise.race([exited, stopPid(child.pid, timeoutMs)]);
     } else {
       child.kill(signal);
     }
     await exited;
   };
-  return { child, output: () => output, stop: () => stopWith('SIGTERM'), kill: () => stopWith('SIGKILL') };
+  return { child, output: () => output, stop: (timeoutMs?: number) => stopWith('SIGTERM', timeoutMs), kill: () => stopWith('SIGKILL') };
 }
 
 export async function connectTestClient(): Promise<{ client: Client; close: () => Promise<void> }> {
