@@ -16,6 +16,7 @@ import { stableInventory, type Manifest, type ManifestObject, type TableInventor
 import { readCatalog } from './catalog.js';
 import { childProcessOptions } from './child-env.js';
 import { SUPERSEDED_ATTEMPT } from './current-attempt.js';
+import { attemptLapsed } from './attempt-lease.js';
 import { removeFolder } from './deletion.js';
 import { privateScratchFolder, readPassword, writeDefaultsFile } from './database/defaults-file.js';
 import { failpointInStream } from './failpoints.js';
@@ -389,7 +390,8 @@ export function backupActivities(deps: ActivityDeps) {
         // An attempt the server timed out has been replaced by a newer one that owns the folder now (its
         // heartbeat answered TIMED_OUT, or NOT_FOUND once the step or its workflow moved on): its clean-up
         // would delete the newer attempt's objects, or the committed backup. Only its own upload goes (aborted above).
-        const superseded = activitySignal.aborted && ['TIMED_OUT', 'NOT_FOUND'].includes((activitySignal.reason as Error | undefined)?.message ?? '');
+        // The same for an attempt that went silent long enough to have been replaced (attempt-lease.ts).
+        const superseded = attemptLapsed() || (activitySignal.aborted && ['TIMED_OUT', 'NOT_FOUND'].includes((activitySignal.reason as Error | undefined)?.message ?? ''));
         if (!superseded) await clearUncommittedFolder(deps, input.cluster, input.location).catch(() => undefined);
         throw error;
       } finally {

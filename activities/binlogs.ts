@@ -54,6 +54,7 @@ import { openSource, type RestoreSource } from './restore.js';
 import type { ActivityDeps } from './deps.js';
 import { historyOf, readRestoreRecord } from './restore-record.js';
 import { failpoint } from './failpoints.js';
+import { assertAttemptHolds, attemptLapsed, holdingStream } from './attempt-lease.js';
 import type { ObjectStore } from './storage/index.js';
 import { DecryptStream, ENCRYPTION_SCHEME, type KeyRing } from '../encryption/objects.js';
 import { binlogObjectIdentity, encryptionFailure, sealing } from './sealed-store.js';
@@ -206,6 +207,8 @@ async function downloadArchivedBinlogs(
   nameOf: (index: number) => string,
   { progress, signal, keys, stop = {} }: { progress: Progress; signal: AbortSignal; keys: KeyRing; stop?: { stopAfter?: number; stopAfterGtid?: Gtid } },
 ): Promise<BinlogFacts[]> {
+  // A replaced attempt (attempt-lease.ts) neither clears nor writes the files a newer one replays.
+  assertAttemptHolds(`clear ${folder}`);
   await rm(folder, { recursive: true, force: true });
   await mkdir(folder, { recursive: true });
   const facts: BinlogFacts[] = [];
@@ -217,7 +220,7 @@ async function downloadArchivedBinlogs(
     const zstd = execa('zstd', ['-q', '-d', '-c'], { buffer: false, cancelSignal: signal, ...childProcessOptions() });
     // Sealed or not (files archived before encryption was on): a sealed one is opened chunk by chunk, each checked first.
     const opener = new DecryptStream(keys, binlogObjectIdentity(where.cluster, where.history, file.object), true);
-    await Promise.all([pipeline(await store.download(key), meter, opener, zstd.stdin, { signal }), pipeline(zstd.stdout, new ScanningMeter(scanner), createWriteStream(join(folder, nameOf(index))), { signal }), zstd]).catch((error: unknown) => {
+    await Promise.all([pipeline(await store.download(key), meter, opener, zstd.stdin, { signal }), pipeline(zstd.stdout, new ScanningMeter(scanner), holdingStream(`write ${nameOf(index)} into ${folder}`), createWriteStream(join(folder, nameOf(index))), { signal }), zstd]).catch((error: unknown) => {
       throw encryptionFailure(error, store, 'archived binlog ');
     });
     const sha256 = meter.digest();
@@ -489,6 +492,7 @@ export function binlogActivities(deps: ActivityDeps) {
           () => undefined,
         );
         if (recorded) {
+          assertAttemptHolds(`finish the replay in ${input.workDir}`);
           await stopLeftoverServer(stateDir);
           await rm(relayDir, { recursive: true, force: true });
           return recorded;
@@ -542,6 +546,7 @@ export function binlogActivities(deps: ActivityDeps) {
         try {
           if (!stopsBeforeStart && used.length > 0) {
             progress.phase(`applying ${used.length} archived binlogs up to ${input.replay.stopAfterGtid ? `GTID ${input.replay.stopAfterGtid}` : `${input.replay.stopDatetime} UTC`}`, { bytesTotal: totalBytes });
+            assertAttemptHolds(`replay binlogs into ${input.target.layout.datadir}`);
             await writeFile(applying, '');
             const first = input.replay.files[0]?.file ?? '';
             await sql(`CHANGE MASTER TO MASTER_HOST='chainbackup-replay.invalid', RELAY_LOG_FILE='${relayName(0)}', RELAY_LOG_POS=${start}, MASTER_LOG_FILE='${first}', MASTER_LOG_POS=${start}, MASTER_USE_GTID=no`);
@@ -574,12 +579,16 @@ export function binlogActivities(deps: ActivityDeps) {
           const errors = await server.errors();
           if (errors.length > 0) throw businessFailure(FailureType.RestoreFailed, `the private server that replayed binlogs into ${cluster.name} logged errors: ${errors.join(' | ')}`);
           const result = { gtid, files: used.length, bytes: totalBytes };
+          assertAttemptHolds(`record the replay as completed in ${completed}`);
           await writeFile(completed, `${JSON.stringify(result)}\n`);
           return result;
         } finally {
           await server.stop();
-          await rm(relayDir, { recursive: true, force: true });
-          await rm(stateDir, { recursive: true, force: true });
+          // A replaced attempt's are a newer attempt's now.
+          if (!attemptLapsed()) {
+            await rm(relayDir, { recursive: true, force: true });
+            await rm(stateDir, { recursive: true, force: true });
+          }
         }
       };
       return progress.during(work());
@@ -614,6 +623,7 @@ export function binlogActivities(deps: ActivityDeps) {
         if (scheduler === 'ON') await sql('SET GLOBAL event_scheduler = OFF');
         try {
           progress.phase(`replaying ${input.replay.files.length} archived binlogs up to ${input.replay.stopDatetime} UTC`);
+          assertAttemptHolds(`replay binlogs into cluster ${cluster.name}`);
           const reader = execa(
             'mariadb-binlog',
             ['--no-defaults', start, `--stop-datetime=${input.replay.stopDatetime}`, ...input.replay.files.map((file) => join(folder, file.file))],

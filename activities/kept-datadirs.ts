@@ -10,6 +10,7 @@ import { keptDatadirTime, type KeptDatadir, type KeptDatadirs } from '../domain/
 import type { ActivityDeps } from './deps.js';
 import { clusterPlaces, isWithin, resolvedPath } from './files.js';
 import { Progress } from './streams.js';
+import { assertAttemptHolds } from './attempt-lease.js';
 
 /** Bytes of a tree, not following links; `onProgress` hears the count as it grows (a kept datadir may hold millions of files). */
 async function treeBytes(root: string, onProgress: (bytes: number) => void): Promise<number> {
@@ -82,6 +83,7 @@ export function keptDatadirActivities(deps: ActivityDeps) {
         if (isWithin(path, place.path) || isWithin(place.path, path)) throw refuse(`(${path}) overlaps ${place.what} (${place.path}): it is left alone`);
       }
       const progress = new Progress(`removing ${path}`);
+      assertAttemptHolds(`remove ${path}`);
       await progress.during(rm(path, { recursive: true, force: true }));
       return { removed: true };
     },

@@ -8,11 +8,27 @@
  */
 import { Context } from '@temporalio/activity';
 import type { ActivityExecuteInput, ActivityInboundCallsInterceptor, ActivityInterceptorsFactory, Next } from '@temporalio/worker';
+import { endHold, startHold, tickHold } from './attempt-lease.js';
 
 /** How often a quiet activity heartbeats (the SDK throttles what reaches the server to its own interval). */
 export const LIVENESS_INTERVAL_MS = 3_000;
 
 const lastBeats = new WeakMap<Context, { details: unknown; at: number }>();
+
+/** A step this worker is running: what a stopping worker names while it waits. */
+export interface RunningStep {
+  activityType: string;
+  workflowId: string;
+  attempt: number;
+  startedAt: number;
+}
+
+const running = new Set<RunningStep>();
+
+/** The steps this process is running now, oldest first. */
+export function runningSteps(): RunningStep[] {
+  return [...running];
+}
 
 /** Heartbeats the current activity with its progress; the liveness heartbeats repeat these details. */
 export function heartbeat(details: unknown): void {
@@ -25,15 +41,22 @@ class LivenessInterceptor implements ActivityInboundCallsInterceptor {
   constructor(private readonly context: Context) {}
 
   async execute(input: ActivityExecuteInput, next: Next<ActivityInboundCallsInterceptor, 'execute'>): Promise<unknown> {
+    startHold(this.context);
     const timer = setInterval(() => {
+      tickHold(this.context);
       const last = lastBeats.get(this.context);
       if (last && Date.now() - last.at < LIVENESS_INTERVAL_MS) return;
       this.context.heartbeat(last?.details);
     }, LIVENESS_INTERVAL_MS);
+    const { activityType, workflowExecution, attempt } = this.context.info;
+    const step: RunningStep = { activityType, workflowId: workflowExecution?.workflowId ?? '', attempt, startedAt: Date.now() };
+    running.add(step);
     try {
       return await next(input);
     } finally {
       clearInterval(timer);
+      endHold(this.context);
+      running.delete(step);
     }
   }
 }

@@ -6,6 +6,8 @@
  * `<datadir>.before-restore-<id>/` with the outside pieces under `.chainbackup-kept/<label>/` and a
  * `server.cnf` that starts it as a server of its own. Every step is recorded in a journal in the
  * kept copy, so that a retry after a dead worker, and a rollback, know exactly what has moved.
+ * Every move and removal is refused to an attempt that may have been replaced (attempt-lease.ts):
+ * a rollback frozen between its checks and its acts must not remove a datadir a newer attempt put back.
  */
 import { cp, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -17,6 +19,7 @@ import {
   type RemoteTablespace,
   type ServerLayout,
 } from '../domain/server-layout.js';
+import { assertAttemptHolds } from './attempt-lease.js';
 import { failpoint } from './failpoints.js';
 import { exists } from './files.js';
 
@@ -35,6 +38,7 @@ interface Journal {
  * for an attempt frozen mid-step, may be what a newer attempt put there: a live datadir).
  */
 export async function movePath(from: string, to: string): Promise<void> {
+  assertAttemptHolds(`move ${from} to ${to}`);
   await mkdir(dirname(to), { recursive: true });
   try {
     await rename(from, to);
@@ -44,13 +48,26 @@ export async function movePath(from: string, to: string): Promise<void> {
     await rm(copying, { recursive: true, force: true });
     await cp(from, copying, { recursive: true, preserveTimestamps: true, errorOnExist: true, force: false });
     try {
+      assertAttemptHolds(`move ${from} to ${to}`);
       await rename(copying, to);
     } catch (renameError) {
       await rm(copying, { recursive: true, force: true });
       throw renameError;
     }
-    await rm(from, { recursive: true, force: true });
+    await remove(from);
   }
+}
+
+/** Removes a file or folder, unless this step's attempt may have been replaced. */
+async function remove(path: string): Promise<void> {
+  assertAttemptHolds(`remove ${path}`);
+  await rm(path, { recursive: true, force: true });
+}
+
+/** Renames, unless this step's attempt may have been replaced. */
+async function renameHeld(from: string, to: string): Promise<void> {
+  assertAttemptHolds(`rename ${from} to ${to}`);
+  await rename(from, to);
 }
 
 async function readJournal(kept: string): Promise<Journal> {
@@ -61,7 +78,7 @@ async function readJournal(kept: string): Promise<Journal> {
 async function writeJournal(kept: string, journal: Journal): Promise<void> {
   await mkdir(join(kept, PIECES), { recursive: true });
   await writeFile(join(kept, PIECES, 'journal.json.new'), JSON.stringify(journal));
-  await rename(join(kept, PIECES, 'journal.json.new'), join(kept, PIECES, 'journal.json'));
+  await renameHeld(join(kept, PIECES, 'journal.json.new'), join(kept, PIECES, 'journal.json'));
 }
 
 async function namesIn(folder: string): Promise<string[]> {
@@ -84,7 +101,7 @@ export async function remoteTablespaces(datadir: string): Promise<RemoteTablespa
 
 /** A remote tablespace brought into the datadir: its `.ibd` stays beside the `.frm`, the link goes. */
 async function bringIntoDatadir(datadir: string, tablespace: RemoteTablespace): Promise<void> {
-  await rm(join(datadir, tablespace.link), { force: true });
+  await remove(join(datadir, tablespace.link));
 }
 
 export interface SwapOptions {
@@ -100,7 +117,7 @@ export interface SwapOptions {
 
 export async function swapServerFiles(options: SwapOptions): Promise<void> {
   const { datadir, kept, prepared, layout } = options;
-  if (!(await exists(kept))) await rename(datadir, kept);
+  if (!(await exists(kept))) await renameHeld(datadir, kept);
   await failpoint('swap-moved-aside');
   const journal = await readJournal(kept);
   const places = placesOutsideDatadir(layout);
@@ -161,7 +178,7 @@ export async function rollbackServerFiles(options: { datadir: string; kept: stri
   const journal = await readJournal(kept);
   for (const entry of journal.remote) {
     if (await exists(entry.kept)) {
-      await rm(entry.path, { force: true });
+      await remove(entry.path);
       await movePath(entry.kept, entry.path);
     }
     if (await exists(join(kept, entry.link))) await writeFile(join(kept, entry.link), `${entry.path}\n`);
@@ -170,13 +187,13 @@ export async function rollbackServerFiles(options: { datadir: string; kept: stri
     const aside = join(kept, PIECES, place.label);
     // Until every old file was set aside, what is still in the folder is the replaced server's own.
     if (journal.asideDone) {
-      for (const name of await namesIn(place.folder)) if (belongsToPlace(place, name)) await rm(join(place.folder, name), { recursive: true, force: true });
+      for (const name of await namesIn(place.folder)) if (belongsToPlace(place, name)) await remove(join(place.folder, name));
     }
     for (const name of await namesIn(aside)) await movePath(join(aside, name), join(place.folder, name));
   }
-  await rm(join(kept, PIECES), { recursive: true, force: true });
-  await rm(datadir, { recursive: true, force: true });
-  await rename(kept, datadir);
+  await remove(join(kept, PIECES));
+  await remove(datadir);
+  await renameHeld(kept, datadir);
 }
 
 /** A clone is a datadir of its own: remote tablespaces come into it, and its backup-my.cnf names its own folders. */

@@ -17,6 +17,7 @@ import { belongsToPlace, dataFileNames, gtidRestartStatements, isWithinPath, pla
 import { readCatalog } from './catalog.js';
 import { childProcessOptions } from './child-env.js';
 import { failpoint } from './failpoints.js';
+import { assertAttemptHolds, attemptLapsed, holdingStream } from './attempt-lease.js';
 import { makeSelfContained, movePath, remoteTablespaces, rollbackServerFiles, swapServerFiles } from './placement.js';
 import { cloneServer, readTargetServer, type TargetServer } from './database/server-layout.js';
 import { seedBinlogHistory } from './database/binlog-seed.js';
@@ -142,6 +143,8 @@ export function restoreActivities(deps: ActivityDeps) {
         );
       }
       const workDir = join(root, input.restoreId);
+      // A replaced attempt (attempt-lease.ts) must not clear what a newer one already downloaded here.
+      assertAttemptHolds(`clear the restore workspace ${workDir}`);
       await rm(workDir, { recursive: true, force: true });
       await mkdir(workDir, { recursive: true, mode: 0o700 });
       return { workDir };
@@ -167,6 +170,7 @@ export function restoreActivities(deps: ActivityDeps) {
       if (encrypted && !keys.find(manifest.encryptionKeyId ?? '')) {
         throw businessFailure(FailureType.KeyUnavailable, `${manifest.name} is encrypted with key "${manifest.encryptionKeyId ?? '?'}", which this worker does not hold (it holds: ${keys.ids.join(', ') || 'no key'}); add it to encryption.keys`);
       }
+      assertAttemptHolds(`clear ${input.into}`);
       await rm(input.into, { recursive: true, force: true });
       await mkdir(input.into, { recursive: true });
 
@@ -174,8 +178,12 @@ export function restoreActivities(deps: ActivityDeps) {
       const downloaded: Readable = (await store.download(dataKey)).pipe(meter);
       // Every chunk is authenticated before the extractor sees a byte of it.
       const opener = opening(encrypted, keys, backupObjectIdentity(manifest.name, manifest.dataObject));
-      const body: Readable = opener ? downloaded.pipe(opener) : downloaded;
+      const opened: Readable = opener ? downloaded.pipe(opener) : downloaded;
+      // Nothing more reaches the extraction once this attempt may have been replaced: a newer one extracts into the same folder.
+      const holding = holdingStream(`extract into ${input.into}`);
+      const body: Readable = opened.pipe(holding);
       downloaded.once('error', (error) => opener?.destroy(error));
+      opened.once('error', (error) => holding.destroy(error));
       const steps: Promise<unknown>[] = [];
       // zstd writes straight into the extractor through an OS pipe: the decompressed stream never passes through this process.
       const zstd = manifest.dataObject.endsWith('.zst') ? execa('zstd', ['-q', '-d', '-c'], { buffer: false, cancelSignal: signal, ...childProcessOptions() }) : undefined;
@@ -195,11 +203,11 @@ export function restoreActivities(deps: ActivityDeps) {
       // If extraction stopped early, hash the whole object so a corrupt object is named as such.
       const actual = failed && meter.bytes < expected.size ? await hashObject(store, dataKey) : meter.digest();
       if (actual !== expected.sha256 || meter.bytes > expected.size) {
-        await rm(input.into, { recursive: true, force: true });
+        if (!attemptLapsed()) await rm(input.into, { recursive: true, force: true });
         throw businessFailure(FailureType.ChecksumMismatch, `object ${store.label}/${dataKey} is corrupt: sha256 ${actual} does not match ${expected.sha256} recorded in its manifest`);
       }
       if (failed) {
-        await rm(input.into, { recursive: true, force: true });
+        if (!attemptLapsed()) await rm(input.into, { recursive: true, force: true });
         const sealedFailure = results.flatMap((result) => (result.status === 'rejected' && result.reason instanceof EncryptionError ? [result.reason] : []))[0];
         if (sealedFailure) throw encryptionFailure(sealedFailure, store);
         throw new Error(`extracting ${dataKey} for cluster ${cluster.name} failed: ${extractorLog() || String((failed).reason)}`);
@@ -207,11 +215,12 @@ export function restoreActivities(deps: ActivityDeps) {
       const decompress = tool.decompressArgs(input.into, cluster.backup.parallel);
       if (manifest.compression === 'zstd' && !manifest.dataObject.endsWith('.zst') && decompress) {
         progress.phase('decompressing');
+        assertAttemptHolds(`decompress ${input.into}`);
         await progress.during(execa(tool.binary, decompress, { cancelSignal: signal, ...childProcessOptions() }));
       }
       const recorded = checkRecordedLsns(input.backup, await readCheckpointsIn(input.into), 'extracted');
       if (!recorded.ok) {
-        await rm(input.into, { recursive: true, force: true });
+        if (!attemptLapsed()) await rm(input.into, { recursive: true, force: true });
         throw businessFailure(recorded.code, recorded.reason);
       }
       return { bytes: meter.bytes };
@@ -229,12 +238,15 @@ export function restoreActivities(deps: ActivityDeps) {
       const { restore } = deps.cluster(input.cluster);
       const marker = join(input.fullDir, PREPARE_MARKER);
       const interrupted = await readFile(marker, 'utf8').catch(() => undefined);
+      // The marker may name a newer attempt's prepare: a replaced attempt (attempt-lease.ts) neither stops it nor starts its own.
+      assertAttemptHolds(`prepare ${input.fullDir}`);
       if (interrupted !== undefined) {
         await stopInterruptedPrepare(interrupted, input.fullDir);
         throw businessFailure(FailureType.PrepareInterrupted, `an earlier attempt at preparing ${input.fullDir} was cut short (${interrupted.trim()}); the data there cannot be trusted and is extracted again`);
       }
       const args = tool.prepareArgs({ targetDir: input.fullDir, moreToApply: input.moreToApply, memoryMb: restore.prepareMemoryMb, ...(input.incrementalDir ? { incrementalDir: input.incrementalDir } : {}) });
       const signal = Context.current().cancellationSignal;
+      assertAttemptHolds(`prepare ${input.fullDir}`);
       const run = execa(tool.binary, args, { cancelSignal: signal, reject: false, all: true, ...childProcessOptions() });
       await writeFile(marker, `pid ${run.pid ?? 0} ${input.incrementalDir ? `applying ${input.incrementalDir}` : 'preparing'}\n`);
       await failpoint(input.incrementalDir ? 'apply-running' : 'prepare-running');
@@ -249,6 +261,7 @@ export function restoreActivities(deps: ActivityDeps) {
         const recorded = checkRecordedLsns(input.expect, await readCheckpointsIn(input.fullDir), 'prepared');
         if (!recorded.ok) throw businessFailure(recorded.code, recorded.reason);
       }
+      assertAttemptHolds(`finish preparing ${input.fullDir}`);
       await rm(marker, { force: true });
       if (input.incrementalDir) await rm(input.incrementalDir, { recursive: true, force: true });
     },
@@ -403,6 +416,7 @@ export function restoreActivities(deps: ActivityDeps) {
           const path = await checkedCloneTarget(deps, input.cluster, input.path);
           await mkdir(dirname(path), { recursive: true });
           if (prepared) {
+            assertAttemptHolds(`clear ${staging}`);
             await rm(staging, { recursive: true, force: true });
             await movePath(input.preparedDir, staging);
             await makeSelfContained(staging);
@@ -410,6 +424,7 @@ export function restoreActivities(deps: ActivityDeps) {
           await failpoint('clone-staged');
           // A rename replaces an empty folder and refuses any other: the check above may be old news
           // to an attempt that was frozen here while a newer one placed the clone, which must survive it.
+          assertAttemptHolds(`place the clone at ${path}`);
           await rename(staging, path);
           const owner = await stat(cluster.datadir).catch(() => undefined);
           if (owner) await chownTree(path, owner.uid, owner.gid);
@@ -458,6 +473,7 @@ export function restoreActivities(deps: ActivityDeps) {
     async removeRestoreWorkspace(input: { workDir: string }): Promise<void> {
       // No private server of this restore outlives it: one a dead worker left in the workspace (verification, replay) stops first,
       // and so does the seeding one in the cluster's restore folder (the workspace's parent).
+      assertAttemptHolds(`remove the restore workspace ${input.workDir}`);
       await stopLeftoverServers(input.workDir);
       await stopLeftoverServer(join(dirname(input.workDir), 'seed-server'));
       await rm(input.workDir, { recursive: true, force: true });

@@ -21,6 +21,7 @@ import { remoteTablespaces } from './placement.js';
 import type { ActivityDeps } from './deps.js';
 import { Progress } from './streams.js';
 import { failpoint } from './failpoints.js';
+import { assertAttemptHolds } from './attempt-lease.js';
 
 export interface VerificationReport {
   /** Tables checked and read end to end. */
@@ -42,11 +43,13 @@ const SYSTEM_SCHEMAS = "('mysql', 'information_schema', 'performance_schema', 's
 const HIDDEN_LINK = '.chainbackup-hidden';
 
 async function hideLinks(folder: string): Promise<void> {
+  assertAttemptHolds(`hide the tablespace links of ${folder}`);
   for (const { link } of await remoteTablespaces(folder)) await rename(join(folder, link), join(folder, `${link}${HIDDEN_LINK}`));
 }
 
 /** Puts hidden links back (also those of an attempt whose worker died): the restore places each tablespace where its link says. */
 async function showHiddenLinks(folder: string): Promise<void> {
+  assertAttemptHolds(`restore the tablespace links of ${folder}`);
   for (const database of await readdir(folder, { withFileTypes: true }).catch(() => [])) {
     if (!database.isDirectory()) continue;
     for (const name of await readdir(join(folder, database.name)).catch(() => [] as string[])) {

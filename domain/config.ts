@@ -8,7 +8,15 @@ import { FLAVOURS } from './manifest.js';
 import { CLUSTER_NAME_RULE, isValidClusterName } from './names.js';
 import { parseWeekSchedule } from './week.js';
 
-export const duration = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'must be a duration such as "500ms", "30s", "5m", "12h" or "2d"');
+const DURATION_FORMAT = /^\d+(ms|s|m|h|d)$/;
+export const duration = z.string().regex(DURATION_FORMAT, 'must be a duration such as "500ms", "30s", "5m", "12h" or "2d"');
+
+/**
+ * The shortest heartbeat time-out a step can honour: host workers beat every 3 s and their SDK may
+ * hold a beat 3 s more, so a shorter one times out healthy steps, and an attempt could not tell in
+ * time that it may have been replaced (activities/attempt-lease.ts).
+ */
+export const MIN_HEARTBEAT_TIMEOUT_MS = 10_000;
 
 const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
@@ -220,7 +228,11 @@ export const clusterSchema = z.strictObject({
        * declares its worker dead and retries it elsewhere. Steps that run while the server is
        * stopped use a third of it (at least 10 s), so a dead worker is noticed in seconds.
        */
-      heartbeatTimeout: duration.default('1m'),
+      heartbeatTimeout: duration
+        .refine((value) => !DURATION_FORMAT.test(value) || durationMs(value) >= MIN_HEARTBEAT_TIMEOUT_MS, {
+          message: `must be at least ${MIN_HEARTBEAT_TIMEOUT_MS / 1000}s: a worker beats every 3 s, its SDK may hold a beat 3 s more, and a step that went silent this long may have been replaced`,
+        })
+        .default('1m'),
       /**
        * How long a step waits for the cluster's host worker to take it. A host whose worker is gone
        * for good fails the work after this, naming the queue that had no worker, and frees the

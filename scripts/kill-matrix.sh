@@ -4,8 +4,9 @@
 # 1.5 hours; the suite runs a rotating part of it. Writes the table to docs/kill-matrix.md (commit
 # it with the change it proves). With kinds' names (`npm run kill-matrix -- "restore to a GTID"
 # "restore in place"`), only those run; CHAINBACKUP_KILL_MATRIX_FAULTS=kill (or freeze) runs one
-# fault. Only the rows of what ran (kind, fault, server release) are replaced; each row names the
-# server and the commit it ran on.
+# fault, CHAINBACKUP_KILL_MATRIX_PLACES=<place>,<place> only those places. Only the rows of what
+# ran (kind, fault, place, server release) are replaced; each row names the server and the commit
+# it ran on.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -30,11 +31,12 @@ system="$(. /etc/os-release && echo "$PRETTY_NAME")"
 kept="$(mktemp)"
 trap 'rm -f "$rows" "$kept"' EXIT
 if [ -f "$table" ]; then
-  grep '^| ' "$table" | tail -n +3 | PATTERN="$pattern" FAULTS="$faults" RELEASE="$release" awk -F' [|] ' '
+  grep '^| ' "$table" | tail -n +3 | PATTERN="$pattern" FAULTS="$faults" RELEASE="$release" PLACES="${CHAINBACKUP_KILL_MATRIX_PLACES:-}" awk -F' [|] ' '
     BEGIN { n = split(ENVIRON["FAULTS"], list, ","); for (i = 1; i <= n; i++) ran[list[i]] = 1 }
     {
       kind = substr($1, 3)
-      replaced = (ENVIRON["PATTERN"] == "" || kind ~ ("^(" ENVIRON["PATTERN"] ")$")) && ($2 in ran) && $6 == ENVIRON["RELEASE"]
+      place_ran = ENVIRON["PLACES"] == "" || index("," ENVIRON["PLACES"] ",", "," $3 ",") > 0
+      replaced = (ENVIRON["PATTERN"] == "" || kind ~ ("^(" ENVIRON["PATTERN"] ")$")) && ($2 in ran) && place_ran && $6 == ENVIRON["RELEASE"]
       if (!replaced) print
     }' >"$kept" || true
 fi

@@ -4,11 +4,12 @@
  * the server); any worker with the configuration can also serve the shared queue that runs workflows.
  */
 import { Command } from 'commander';
-import { NativeConnection } from '@temporalio/worker';
+import { NativeConnection, type Worker } from '@temporalio/worker';
 import { loadConfig } from '../config/file.js';
 import { loadKeyRing } from '../encryption/keys.js';
 import { sealedDataConverter } from '../encryption/payload-codec.js';
 import { removeOwnPrivateFolder, secretsFolderRoot, sweepSecretsFolder } from '../activities/database/defaults-file.js';
+import { runningSteps } from '../activities/liveness.js';
 import { temporalConnectConfig } from '../config/temporal-connection.js';
 import { SEARCH_ATTRIBUTES } from '../domain/search-attributes.js';
 import { startMetricsEndpoint } from './metrics.js';
@@ -52,7 +53,8 @@ async function main(): Promise<void> {
     const workers = await createWorkers(connection, namespace, config, { orchestrator: options.orchestrator, clusters }, dataConverter);
     const metrics = await startMetricsEndpoint(connection, namespace, config, clusters, dataConverter);
     console.log(`chainbackup worker ready: namespace ${namespace}, queues ${workers.map((worker) => worker.options.taskQueue).join(', ')}${metrics ? `, metrics at http://${config.worker.metrics?.listen}/metrics` : ''}`);
-    // SIGINT and SIGTERM shut the workers down gracefully (the SDK's default shutdown signals).
+    // SIGINT and SIGTERM shut the workers down gracefully (the SDK's default shutdown signals; see stopGracefullyOnSignals).
+    stopGracefullyOnSignals(config.worker.shutdownGraceTime, workers);
     try {
       await Promise.all(workers.map((worker) => worker.run()));
     } finally {
@@ -62,6 +64,41 @@ async function main(): Promise<void> {
     }
   } finally {
     await connection.close();
+  }
+}
+
+/**
+ * SIGINT and SIGTERM stop the worker gracefully, however often they come. The SDK's own listener
+ * removes itself at the first signal, and while a step runs a tool, execa's exit hook (signal-exit)
+ * then finds itself the only listener and raises the signal again to kill the process: a single
+ * SIGTERM killed the worker mid-step, with no clean-up. This listener stays, so that never happens,
+ * and says what the stop waits for: every 15 s until the workers have stopped, the steps still
+ * running and what each worker still has in flight.
+ */
+function stopGracefullyOnSignals(graceTime: string, workers: Worker[]): void {
+  let timer: NodeJS.Timeout | undefined;
+  const report = () => {
+    const waiting = workers.filter((worker) => worker.getState() !== 'STOPPED');
+    if (waiting.length === 0) return;
+    const now = Date.now();
+    const steps = runningSteps().map((step) => `${step.activityType} of workflow ${step.workflowId} (attempt ${step.attempt}, running ${Math.round((now - step.startedAt) / 1000)} s)`);
+    const inFlight = waiting.map((worker) => {
+      const status = worker.getStatus();
+      return `${worker.options.taskQueue} ${worker.getState()} (${status.numInFlightActivities} activities, ${status.numInFlightWorkflowActivations} workflow activations in flight)`;
+    });
+    console.log(`chainbackup worker stopping: ${steps.length > 0 ? `waiting for ${steps.join('; ')}, cancelled once worker.shutdownGraceTime (${graceTime}) has passed; ` : ''}${inFlight.join('; ')}`);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (timer) {
+        console.log(`chainbackup worker: ${signal} again; already stopping (SIGKILL stops it at once, as a kill: the next worker takes its steps over)`);
+        return;
+      }
+      console.log(`chainbackup worker stopping (${signal}): no new steps are taken`);
+      setImmediate(report);
+      timer = setInterval(report, 15_000);
+      timer.unref();
+    });
   }
 }
 
@@ -85,7 +122,18 @@ async function checkSearchAttributes(connection: NativeConnection, namespace: st
   );
 }
 
-main().catch((error: unknown) => {
-  console.error(`chainbackup worker: ${error instanceof Error ? error.message : String(error)}`);
-  process.exit(1);
-});
+main().then(
+  () => {
+    console.log('chainbackup worker stopped');
+    // Every step has ended and the connection is closed: anything still holding the process open
+    // (a socket or timer a library left behind) must not turn a graceful stop into a kill.
+    setTimeout(() => {
+      console.warn(`chainbackup worker: still held open 5 s after stopping (by ${process.getActiveResourcesInfo().join(', ')}); exiting`);
+      process.exit(0);
+    }, 5_000).unref();
+  },
+  (error: unknown) => {
+    console.error(`chainbackup worker: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  },
+);

@@ -6,6 +6,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { hostTaskQueue, type Config } from '../domain/config.js';
 import { createHostActivities, createOrchestratorActivities } from '../activities/index.js';
 import { currentAttemptOnly } from '../activities/current-attempt.js';
+import { HOST_HEARTBEAT_THROTTLE_MS } from '../activities/attempt-lease.js';
 import { livenessHeartbeats } from '../activities/liveness.js';
 import { stepEndFailpoints } from '../activities/failpoints.js';
 
@@ -28,8 +29,9 @@ function workflowCode(bundle: string): { workflowBundle: { codePath: string } } 
 
 export async function createWorkers(connection: NativeConnection, namespace: string, config: Config, selection: WorkerSelection, dataConverter: DataConverter): Promise<Worker[]> {
   const workers: Worker[] = [];
-  // Asked before every step which attempt is current: a stale task reaching a thawed worker does nothing.
-  const activityInterceptors = [currentAttemptOnly(new Client({ connection, namespace })), livenessHeartbeats, stepEndFailpoints];
+  // Liveness first, so that an attempt's hold on its step (attempt-lease.ts) starts before anything waits;
+  // then the fence that asks Temporal which attempt is current: a stale task reaching a thawed worker does nothing.
+  const activityInterceptors = [livenessHeartbeats, currentAttemptOnly(new Client({ connection, namespace })), stepEndFailpoints];
   if (selection.orchestrator) {
     workers.push(
       await Worker.create({
@@ -59,8 +61,9 @@ export async function createWorkers(connection: NativeConnection, namespace: str
         // SIGTERM lets a running step finish, or clean up when cancelled, before the process exits.
         shutdownGraceTime: config.worker.shutdownGraceTime,
         // Progress (bytes done) reaches the Web UI and the CLI every few seconds, not once a minute.
-        maxHeartbeatThrottleInterval: '3 seconds',
-        defaultHeartbeatThrottleInterval: '3 seconds',
+        // Also what an attempt's hold on its step allows for (activities/attempt-lease.ts).
+        maxHeartbeatThrottleInterval: HOST_HEARTBEAT_THROTTLE_MS,
+        defaultHeartbeatThrottleInterval: HOST_HEARTBEAT_THROTTLE_MS,
       }),
     );
   }

@@ -8,6 +8,7 @@ import { childEnv, childProcessOptions } from '../child-env.js';
 import { pingServer } from '../database/sql.js';
 import { failpoint } from '../failpoints.js';
 import { processExists } from '../processes.js';
+import { assertAttemptHolds } from '../attempt-lease.js';
 
 /**
  * Pauses and unpauses a cluster's server around a restore. Pause stops the server so its datadir can
@@ -101,6 +102,8 @@ class CommandController implements ClusterController {
 
   private async run(command: string[], what: string): Promise<void> {
     const [file, ...args] = command as [string, ...string[]];
+    // A replaced attempt (attempt-lease.ts) neither stops nor starts the cluster's server: a newer one may have moved on.
+    assertAttemptHolds(`run the ${what} command of cluster ${this.cluster.name}`);
     const result = await execa(file, args, { reject: false, timeout: START_TIMEOUT_MS, ...childProcessOptions() });
     if (result.exitCode !== 0) {
       throw new ControllerError(`${what} command "${command.join(' ')}" for cluster ${this.cluster.name} failed (exit ${result.exitCode}): ${(result.stderr || result.stdout).trim().slice(-500)}`);
@@ -137,6 +140,7 @@ class ProcessController implements ClusterController {
   /** Stops every server process on this datadir (signalled, no login needed). Stopping a stopped server does nothing. */
   async pause(): Promise<void> {
     const pids = await this.running();
+    assertAttemptHolds(`stop the server of cluster ${this.cluster.name}`);
     for (const pid of pids) process.kill(pid, 'SIGTERM');
     const deadline = Date.now() + START_TIMEOUT_MS;
     while (pids.some(processExists)) {
@@ -156,6 +160,7 @@ class ProcessController implements ClusterController {
       await waitUntilAnswering(this.cluster, () => already.some(processExists), describe);
       return;
     }
+    assertAttemptHolds(`start the server of cluster ${this.cluster.name}`);
     const child = spawn(this.config.serverBinary, [`--defaults-file=${this.config.defaultsFile}`], { detached: true, stdio: 'ignore', env: childEnv() });
     let exited = false;
     child.once('exit', () => (exited = true));

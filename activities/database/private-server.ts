@@ -8,6 +8,7 @@ import type { Flavour } from '../../domain/manifest.js';
 import { childEnv, childProcessOptions } from '../child-env.js';
 import { runSql } from './sql.js';
 import { processExists } from '../processes.js';
+import { assertAttemptHolds, attemptLapsed } from '../attempt-lease.js';
 import { readStorageOptions, type TargetServer } from './server-layout.js';
 
 const START_TIMEOUT_MS = 5 * 60_000;
@@ -76,6 +77,8 @@ export async function stopLeftoverServers(root: string): Promise<void> {
 
 /** Stops a private server an earlier attempt left running (its worker died), by the pid file in `stateDir`. */
 export async function stopLeftoverServer(stateDir: string): Promise<void> {
+  // What runs there may be a newer attempt's server: a replaced attempt (attempt-lease.ts) leaves it alone.
+  assertAttemptHolds(`stop the private server of ${stateDir}`);
   // The server's own pid file, and the one written at spawn (a worker killed before the server wrote its own).
   for (const file of ['server.pid', 'spawned.pid']) {
     const pid = Number((await readFile(join(stateDir, file), 'utf8').catch(() => '')).trim());
@@ -151,8 +154,9 @@ export async function startPrivateServer(target: TargetServer, settings: Private
     stopped = true;
     if (child.pid !== undefined && !exited) await stopProcess(child.pid);
     await rm(work, { recursive: true, force: true });
-    // Nothing of it is left: its pid files, its option file, the state folder.
-    await rm(settings.stateDir, { recursive: true, force: true });
+    // Nothing of it is left: its pid files, its option file, the state folder (unless this attempt was
+    // replaced: the folder is a newer attempt's now, and its pid files name that attempt's server).
+    if (!attemptLapsed()) await rm(settings.stateDir, { recursive: true, force: true });
   };
   try {
     const deadline = Date.now() + START_TIMEOUT_MS;

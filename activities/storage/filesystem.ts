@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { Writable, type Readable } from 'node:stream';
 import type { StoredObject } from '../../domain/chain.js';
 import { storageError, type ListOptions, type ObjectStore, type UploadOptions } from './store.js';
+import { assertAttemptHolds } from '../attempt-lease.js';
 
 const PARTIAL_MARKER = '.partial-';
 
@@ -82,6 +83,8 @@ export class FilesystemStore implements ObjectStore {
       } finally {
         await file.close();
       }
+      // The object appears here: not from a step whose attempt may have been replaced (attempt-lease.ts).
+      assertAttemptHolds(`store ${key}`);
       await rename(partial, target);
       await syncFolder(dirname(target));
     } catch (error) {
@@ -96,6 +99,7 @@ export class FilesystemStore implements ObjectStore {
     try {
       await mkdir(dirname(target), { recursive: true });
       await writeFile(partial, text, { flag: 'wx', flush: true });
+      assertAttemptHolds(`store ${key}`);
       await rename(partial, target);
       await syncFolder(dirname(target));
     } catch (error) {
@@ -190,7 +194,10 @@ export class FilesystemStore implements ObjectStore {
 
   async delete(keys: string[]): Promise<void> {
     try {
-      for (const key of keys) await rm(this.path(key), { force: true });
+      for (const key of keys) {
+        assertAttemptHolds(`delete ${key}`);
+        await rm(this.path(key), { force: true });
+      }
       // Remove folders left empty, deepest first, so a deleted backup leaves no trace.
       const folders = new Set(keys.flatMap((key) => key.split('/').slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join('/'))));
       for (const folder of [...folders].sort((a, b) => b.length - a.length)) {
@@ -209,7 +216,11 @@ export class FilesystemStore implements ObjectStore {
       const base = `${target.slice(target.lastIndexOf(sep) + 1)}${PARTIAL_MARKER}`;
       const entries = await readdir(dirname(target)).catch(() => [] as string[]);
       const partials = entries.filter((name) => name.startsWith(base));
-      for (const name of partials) await rm(join(dirname(target), name), { force: true });
+      for (const name of partials) {
+        // A newer attempt's upload in progress may be among them.
+        assertAttemptHolds(`remove the unfinished upload ${name}`);
+        await rm(join(dirname(target), name), { force: true });
+      }
       removed += partials.length;
     }
     return removed;

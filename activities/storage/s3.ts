@@ -14,6 +14,7 @@ import type { StoredObject } from '../../domain/chain.js';
 import type { StorageConfig } from '../../domain/config.js';
 import { storageLabel } from '../../domain/config.js';
 import { storageError, type ListOptions, type ObjectStore, type UploadOptions } from './store.js';
+import { assertAttemptHolds } from '../attempt-lease.js';
 
 type S3Config = Extract<StorageConfig, { kind: 's3' }>;
 
@@ -47,6 +48,17 @@ export class S3Store implements ObjectStore {
       ...(config.endpoint ? { endpoint: config.endpoint } : {}),
       maxAttempts: 3,
     });
+    // Checked as each request leaves, retries included: a step whose attempt may have been replaced
+    // (attempt-lease.ts) writes and deletes nothing more. Aborting its own multipart upload stays allowed.
+    this.client.middlewareStack.add(
+      (next) => async (args) => {
+        const request = args.request as { method?: string; path?: string; query?: Record<string, unknown> };
+        const abortsOwnUpload = request.method === 'DELETE' && request.query?.uploadId !== undefined;
+        if (['PUT', 'POST', 'DELETE'].includes(request.method ?? '') && !abortsOwnUpload) assertAttemptHolds(`send ${request.method ?? ''} ${request.path ?? ''} to ${this.label}`);
+        return next(args);
+      },
+      { step: 'deserialize', name: 'attemptHolds' },
+    );
   }
 
   private key(key: string): string {
@@ -194,6 +206,8 @@ export class S3Store implements ObjectStore {
           );
           for (const upload of page.Uploads ?? []) {
             if (upload.Key !== this.key(key)) continue;
+            // Another attempt's upload in progress may be among them: not aborted by a replaced attempt.
+            assertAttemptHolds(`abort the unfinished upload of ${key}`);
             await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.config.bucket, Key: upload.Key, UploadId: upload.UploadId }));
             aborted++;
           }

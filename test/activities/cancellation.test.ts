@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { execa } from 'execa';
 import { CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -18,6 +19,8 @@ import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
 import { backupName } from '../../domain/names.js';
 import type { BackupLocation } from '../../domain/layout.js';
 import { eventually } from '../support/workflow-worker.js';
+import { asAttempt, outcomes } from '../support/replaced-attempt.js';
+import { openStore } from '../../activities/storage/index.js';
 import { createSandbox, filesystemStorage, s3Storage, testRoot, TestBucket, uniqueName, writeConfig } from '../support/environment.js';
 
 const name = uniqueName('activities');
@@ -190,4 +193,43 @@ describe('removeBackupData', () => {
     await runAlone((host) => host.removeBackupData({ cluster: 'local', location, removeMarker: true })).result;
     expect(await readdir(folder).catch(() => [])).toEqual([]);
   });
+});
+
+// A worker frozen or stalled mid-step (a paused VM, a host cut off) past the step's heartbeat
+// time-out may have been replaced by a newer attempt when it runs again: whatever it was about to do
+// next would land on the newer attempt's work (attempt-lease.ts).
+describe('an attempt that went silent past its heartbeat time-out', () => {
+  test('writes, replaces and removes nothing in either store, and says why; one that did not go silent does', async () => {
+    for (const [label, storage] of [['filesystem', localStorage], ['S3', s3Storage(`${name}-lease`)]] as const) {
+      const store = openStore(storage);
+      await store.putText('newer/object', 'the newer attempt wrote this');
+      const stale = await asAttempt(
+        () =>
+          outcomes({
+            put: () => store.putText('newer/object', 'stale'),
+            upload: () => store.upload('newer/other', Readable.from([Buffer.from('stale')])),
+            delete: () => store.delete(['newer/object']),
+          }),
+        { stalled: true },
+      );
+      for (const outcome of Object.values(stale)) expect(`${label}: ${outcome}`).toMatch(/without a liveness beat .* past the 5 s after which Temporal may have given the step to another attempt/);
+      expect(await store.getText('newer/object')).toBe('the newer attempt wrote this');
+      expect(await store.getText('newer/other')).toBeUndefined();
+      if (storage.kind === 's3') expect(await bucket.openMultipartUploads(`${name}-lease/newer/`)).toEqual([]);
+      // The same acts by an attempt that kept its beat.
+      const current = await asAttempt(() => outcomes({ put: () => store.putText('newer/object', 'current'), delete: () => store.delete(['newer/object']) }), { stalled: false });
+      expect(current).toEqual({ put: 'done', delete: 'done' });
+      expect(await store.getText('newer/object')).toBeUndefined();
+    }
+  }, 60_000);
+
+  test('clears no restore workspace a newer attempt downloaded into', async () => {
+    const restoreId = uniqueName('lease-restore');
+    const { workDir } = await asAttempt(() => activities.prepareRestoreWorkspace({ cluster: 'local', restoreId, requiredBytes: 0 }), { stalled: false });
+    await writeFile(join(workDir, 'downloaded-by-the-newer-attempt'), 'data');
+    const stale = await asAttempt(() => outcomes({ prepare: () => activities.prepareRestoreWorkspace({ cluster: 'local', restoreId, requiredBytes: 0 }), remove: () => activities.removeRestoreWorkspace({ workDir }) }), { stalled: true });
+    expect(stale).toEqual({ prepare: expect.stringMatching(/did not clear the restore workspace .* without a liveness beat/) as unknown, remove: expect.stringMatching(/did not remove the restore workspace/) as unknown });
+    expect(await readdir(workDir)).toEqual(['downloaded-by-the-newer-attempt']);
+    await rm(workDir, { recursive: true });
+  }, 60_000);
 });

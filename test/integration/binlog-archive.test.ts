@@ -41,7 +41,7 @@ beforeAll(async () => {
   await source.loadSampleData(1000);
   // A short heartbeat timeout: a killed worker's round is retried on the next worker within seconds.
   const cluster = (archive: boolean) =>
-    source.clusterConfig('pitr', s3Storage(prefix), { retry: { maximumAttempts: 3, initialInterval: '200ms', heartbeatTimeout: '5s' }, schedule: { enabled: false }, binlogs: { archive, interval: '1s' } });
+    source.clusterConfig('pitr', s3Storage(prefix), { retry: { maximumAttempts: 3, initialInterval: '200ms', heartbeatTimeout: '10s' }, schedule: { enabled: false }, binlogs: { archive, interval: '1s' } });
   await mkdir(failpoints, { recursive: true });
   configPath = await writeConfig(taskQueue, { temporal: { taskQueue }, clusters: [cluster(true)] });
   archiveOffPath = await writeConfig(`${taskQueue}-off`, { temporal: { taskQueue }, clusters: [cluster(false)] });

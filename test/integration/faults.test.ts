@@ -56,6 +56,8 @@ beforeAll(async () => {
   await source.loadSampleData(20_000);
   const config = {
     temporal: { taskQueue },
+    // A SIGTERM cancels a running step after 2 s (not 2 minutes): the stop below sees the step clean up.
+    worker: { shutdownGraceTime: '2s' },
     clusters: [
       // Uncompressed and throttled, so that a backup streams for a few seconds in multipart parts.
       source.clusterConfig('killed', storage('killed'), { retry, backup: { compression: 'none', parallel: 1, throttle: 40 } }),
@@ -116,10 +118,10 @@ async function release(name: string): Promise<void> {
   await rm(join(failpoints, name), { force: true });
 }
 
-/** Open multipart uploads of any backup folder's data object (MinIO lists them only per key). */
-async function openUploads(prefix: string): Promise<string[]> {
+/** Open multipart uploads of the data object of any backup folder listed now, or of `folders` (MinIO lists them only per key). */
+async function openUploads(prefix: string, folders: string[] = []): Promise<string[]> {
   const s3 = new S3Client({ endpoint: minio.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: minio.accessKeyId, secretAccessKey: minio.secretAccessKey } });
-  const backups = await readCatalog(openStore(storage(prefix)));
+  const backups = [...(await readCatalog(openStore(storage(prefix)))), ...folders.map((folder) => ({ folder }))];
   const open: string[] = [];
   for (const backup of backups) {
     for (const name of DATA_OBJECTS) {
@@ -169,11 +171,21 @@ describe('the worker stopped with SIGTERM mid-backup', () => {
   test('cleans up the running step before it exits: the backup completes on a new worker, nothing is left behind', async () => {
     const handle = await client.workflow.start(backupWorkflow, backupArgs('killed', 'full'));
     await whenRunning(handle, 'takeBackup', 1);
-    const exited = new Promise<void>((resolve) => worker.child.once('exit', () => resolve()));
-    worker.child.kill('SIGTERM');
+    const streaming = (await readCatalog(openStore(storage('killed')))).filter((stored) => stored.manifest === null).map((stored) => stored.folder);
+    expect(streaming).toHaveLength(1);
+    const stopping = worker;
+    const exited = new Promise<void>((resolve) => stopping.child.once('exit', () => resolve()));
+    stopping.child.kill('SIGTERM');
     await exited;
-    // The stopped worker cancelled its step and cleaned up, then exited: no tool of it runs any more.
+    // A graceful stop, not a death by the signal: once a tool ran, a single SIGTERM used to kill the
+    // worker (the SDK's listener removed itself, and execa's exit hook raised the signal again).
+    expect({ exitCode: stopping.child.exitCode, signal: stopping.child.signalCode }).toEqual({ exitCode: 0, signal: null });
+    expect(stopping.output()).toMatch(/chainbackup worker stopping: waiting for takeBackup of workflow /);
+    expect(stopping.output()).toContain('chainbackup worker stopped');
+    // The stopped worker cancelled its step and cleaned up, then exited: no tool of it runs any more,
+    // and its upload is aborted (a killed worker would have left it open).
     expect((await execa('pgrep', ['-f', `--datadir=${source.datadir}`], { reject: false })).stdout).toBe('');
+    expect(await openUploads('killed', streaming)).toEqual([]);
     worker = await startWorker(configPath, [], workerEnv());
     const backup = await handle.result();
     expect(backup.type).toBe('full');

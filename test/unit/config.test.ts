@@ -40,6 +40,8 @@ describe('configuration', () => {
     [{ connection: { user: 'backup' } }, 'clusters.0.connection: set exactly one of socket or host'],
     [{ controller: { kind: 'command', stop: [], start: ['x'] } }, 'clusters.0.controller.stop: must be a command as an argument array'],
     [{ schedule: { time: '25:00' } }, 'clusters.0.schedule.time: must be HH:MM'],
+    [{ retry: { heartbeatTimeout: '5s' } }, 'clusters.0.retry.heartbeatTimeout: must be at least 10s'],
+    [{ retry: { heartbeatTimeout: '5 s' } }, 'clusters.0.retry.heartbeatTimeout: must be a duration'],
   ])('refuses %j, naming the field', (overrides, message) => {
     expect(configError(overrides)).toContain(message);
   });

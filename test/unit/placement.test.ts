@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { movePath, rollbackServerFiles, swapServerFiles } from '../../activities/placement.js';
 import { serverLayout } from '../../domain/server-layout.js';
+import { asAttempt } from '../support/replaced-attempt.js';
 
 let root: string;
 
@@ -130,6 +131,20 @@ describe('an attempt frozen mid-swap, going on after a newer attempt finished', 
     expect(await read(join(datadir, 'ibdata1'))).toBe('restored');
     expect((await readdir(datadir)).sort()).toEqual(['ibdata1', 'shop']);
   });
+
+  test('a rollback by an attempt that went silent past its heartbeat time-out removes nothing (a newer one rolled back or finished)', async () => {
+    const datadir = join(root, 'data');
+    const kept = join(root, 'data.before-restore-x');
+    // The state a rollback begins from: the restored datadir in place, the old one kept. A newer attempt may own it now.
+    await files(kept, 'old', ['ibdata1']);
+    await files(datadir, 'restored', ['ibdata1', 'shop/']);
+    await expect(asAttempt(() => rollbackServerFiles({ datadir, kept, layout: layout() }), { stalled: true })).rejects.toMatchObject({ type: 'SupersededAttempt', message: expect.stringContaining('without a liveness beat') as unknown });
+    expect(await read(join(datadir, 'ibdata1'))).toBe('restored');
+    expect(await read(join(kept, 'ibdata1'))).toBe('old');
+    // The same rollback by an attempt that kept its beat puts the old datadir back.
+    await asAttempt(() => rollbackServerFiles({ datadir, kept, layout: layout() }), { stalled: false });
+    expect(await read(join(datadir, 'ibdata1'))).toBe('old');
+  }, 30_000);
 
   test('across filesystems, a move copies under its own name and renames in: the destination never holds a partial copy', async () => {
     // /dev/shm is a tmpfs: another filesystem than the temporary folder, so the move copies.
