@@ -44,7 +44,7 @@ sed -i "s/\$/ $release | $commit |/" "$rows"
 {
   echo "# The kill matrix: its last run"
   echo
-  echo "Written by \`npm run kill-matrix\` (scripts/kill-matrix.sh). Last run on $(date -u +%Y-%m-%d): ${pattern:-every kind}, at"
+  echo "Written by \`npm run kill-matrix\` (scripts/kill-matrix.sh). Last run on $(date -u +%Y-%m-%d): ${pattern:-every kind}${CHAINBACKUP_KILL_MATRIX_PLACES:+ at the places $CHAINBACKUP_KILL_MATRIX_PLACES}, at"
   echo "commit $commit, faults $faults, against $server on $system, in ${minutes} minutes; Jest's verdict: $([ "$status" -eq 0 ] && echo passed || echo "FAILED (exit $status)")."
   echo
   echo "What each row proves is in test/integration/kill-matrix.test.ts: the worker SIGKILLed (kill)"
@@ -54,9 +54,9 @@ sed -i "s/\$/ $release | $commit |/" "$rows"
   echo "scratch folder of the dead worker left, no open upload or start marker without its backup, the"
   echo "cluster's server up and its lock free. A frozen worker is then thawed, its stale attempt runs"
   echo "on until its heartbeat finds the step gone, and it is stopped: the stores must be exactly as"
-  echo "the work left them, and the data checks hold after it. The suite runs one place per kind"
-  echo "(rotating by day and server release, killed or frozen); this is every place. Rows not in the"
-  echo "last run are from an earlier one: their server and commit columns say which."
+  echo "the work left them, and the data checks hold after it. The suite kills at one place per kind"
+  echo "(rotating by day and server release) and runs one fixed freeze; this is every place. Rows not"
+  echo "in the last run are from an earlier one: their server and commit columns say which."
   echo
   echo "| work | fault | at | outcome | seconds | server | commit |"
   echo "| --- | --- | --- | --- | --- | --- | --- |"
