@@ -12,6 +12,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
+import { rm } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { SUPERSEDED_ATTEMPT } from './current-attempt.js';
@@ -85,6 +86,11 @@ export function assertAttemptHolds(act: string, context: Context | undefined = c
     type: SUPERSEDED_ATTEMPT,
     message: `attempt ${attempt} of ${activityType} did not ${act}: it went ${Math.round(lapsed.gapMs / 1000)} s without a liveness beat (its worker was frozen, stalled or cut off), past the ${Math.round(lapsed.limitMs / 1000)} s after which Temporal may have given the step to another attempt`,
   });
+}
+
+/** Clean-up of a shared folder: left to the newer attempt when this one may have been replaced. */
+export async function removeUnlessReplaced(path: string): Promise<void> {
+  if (!attemptLapsed()) await rm(path, { recursive: true, force: true });
 }
 
 /** A pass-through stream that fails as soon as its step's attempt loses its hold: for data written into shared state. */

@@ -54,7 +54,7 @@ import { openSource, type RestoreSource } from './restore.js';
 import type { ActivityDeps } from './deps.js';
 import { historyOf, readRestoreRecord } from './restore-record.js';
 import { failpoint } from './failpoints.js';
-import { assertAttemptHolds, attemptLapsed, holdingStream } from './attempt-lease.js';
+import { assertAttemptHolds, holdingStream, removeUnlessReplaced } from './attempt-lease.js';
 import type { ObjectStore } from './storage/index.js';
 import { DecryptStream, ENCRYPTION_SCHEME, type KeyRing } from '../encryption/objects.js';
 import { binlogObjectIdentity, encryptionFailure, sealing } from './sealed-store.js';
@@ -585,10 +585,8 @@ export function binlogActivities(deps: ActivityDeps) {
         } finally {
           await server.stop();
           // A replaced attempt's are a newer attempt's now.
-          if (!attemptLapsed()) {
-            await rm(relayDir, { recursive: true, force: true });
-            await rm(stateDir, { recursive: true, force: true });
-          }
+          await removeUnlessReplaced(relayDir);
+          await removeUnlessReplaced(stateDir);
         }
       };
       return progress.during(work());

@@ -17,7 +17,7 @@ import { belongsToPlace, dataFileNames, gtidRestartStatements, isWithinPath, pla
 import { readCatalog } from './catalog.js';
 import { childProcessOptions } from './child-env.js';
 import { failpoint } from './failpoints.js';
-import { assertAttemptHolds, attemptLapsed, holdingStream } from './attempt-lease.js';
+import { assertAttemptHolds, holdingStream, removeUnlessReplaced } from './attempt-lease.js';
 import { makeSelfContained, movePath, remoteTablespaces, rollbackServerFiles, swapServerFiles } from './placement.js';
 import { cloneServer, readTargetServer, type TargetServer } from './database/server-layout.js';
 import { seedBinlogHistory } from './database/binlog-seed.js';
@@ -203,11 +203,11 @@ export function restoreActivities(deps: ActivityDeps) {
       // If extraction stopped early, hash the whole object so a corrupt object is named as such.
       const actual = failed && meter.bytes < expected.size ? await hashObject(store, dataKey) : meter.digest();
       if (actual !== expected.sha256 || meter.bytes > expected.size) {
-        if (!attemptLapsed()) await rm(input.into, { recursive: true, force: true });
+        await removeUnlessReplaced(input.into);
         throw businessFailure(FailureType.ChecksumMismatch, `object ${store.label}/${dataKey} is corrupt: sha256 ${actual} does not match ${expected.sha256} recorded in its manifest`);
       }
       if (failed) {
-        if (!attemptLapsed()) await rm(input.into, { recursive: true, force: true });
+        await removeUnlessReplaced(input.into);
         const sealedFailure = results.flatMap((result) => (result.status === 'rejected' && result.reason instanceof EncryptionError ? [result.reason] : []))[0];
         if (sealedFailure) throw encryptionFailure(sealedFailure, store);
         throw new Error(`extracting ${dataKey} for cluster ${cluster.name} failed: ${extractorLog() || String((failed).reason)}`);
@@ -220,7 +220,7 @@ export function restoreActivities(deps: ActivityDeps) {
       }
       const recorded = checkRecordedLsns(input.backup, await readCheckpointsIn(input.into), 'extracted');
       if (!recorded.ok) {
-        if (!attemptLapsed()) await rm(input.into, { recursive: true, force: true });
+        await removeUnlessReplaced(input.into);
         throw businessFailure(recorded.code, recorded.reason);
       }
       return { bytes: meter.bytes };
@@ -246,7 +246,6 @@ export function restoreActivities(deps: ActivityDeps) {
       }
       const args = tool.prepareArgs({ targetDir: input.fullDir, moreToApply: input.moreToApply, memoryMb: restore.prepareMemoryMb, ...(input.incrementalDir ? { incrementalDir: input.incrementalDir } : {}) });
       const signal = Context.current().cancellationSignal;
-      assertAttemptHolds(`prepare ${input.fullDir}`);
       const run = execa(tool.binary, args, { cancelSignal: signal, reject: false, all: true, ...childProcessOptions() });
       await writeFile(marker, `pid ${run.pid ?? 0} ${input.incrementalDir ? `applying ${input.incrementalDir}` : 'preparing'}\n`);
       await failpoint(input.incrementalDir ? 'apply-running' : 'prepare-running');

@@ -8,7 +8,7 @@ import type { Flavour } from '../../domain/manifest.js';
 import { childEnv, childProcessOptions } from '../child-env.js';
 import { runSql } from './sql.js';
 import { processExists } from '../processes.js';
-import { assertAttemptHolds, attemptLapsed } from '../attempt-lease.js';
+import { assertAttemptHolds, removeUnlessReplaced } from '../attempt-lease.js';
 import { readStorageOptions, type TargetServer } from './server-layout.js';
 
 const START_TIMEOUT_MS = 5 * 60_000;
@@ -156,7 +156,7 @@ export async function startPrivateServer(target: TargetServer, settings: Private
     await rm(work, { recursive: true, force: true });
     // Nothing of it is left: its pid files, its option file, the state folder (unless this attempt was
     // replaced: the folder is a newer attempt's now, and its pid files name that attempt's server).
-    if (!attemptLapsed()) await rm(settings.stateDir, { recursive: true, force: true });
+    await removeUnlessReplaced(settings.stateDir);
   };
   try {
     const deadline = Date.now() + START_TIMEOUT_MS;
