@@ -29,8 +29,8 @@ const program = new Command()
   .description('Physical incremental backups of MariaDB and MySQL, orchestrated by Temporal')
   .version(version, '-V, --version')
   .option('-c, --config <path>', 'configuration file', process.env.CHAINBACKUP_CONFIG ?? 'chainbackup.yaml')
-  .option('--worker-timeout <seconds>', 'how long list, show and status wait for a worker to take their workflow up', '20')
-  .option('--read-timeout <seconds>', 'how long list, show and status wait in all once a worker has taken their workflow', '180')
+  .option('--worker-timeout <seconds>', 'how long list, show, status and kept wait for a worker to take their workflow up', '20')
+  .option('--read-timeout <seconds>', 'how long list, show, status and kept wait in all once a worker has taken their workflow', '180')
   .showHelpAfterError()
   .exitOverride();
 

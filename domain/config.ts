@@ -236,7 +236,8 @@ export const clusterSchema = z.strictObject({
       /**
        * How long a step waits for the cluster's host worker to take it. A host whose worker is gone
        * for good fails the work after this, naming the queue that had no worker, and frees the
-       * cluster's lock, instead of holding it for ever.
+       * cluster's lock, instead of holding it for ever; from an in-place restore's pause on, steps
+       * wait however long it takes (only that host can start the server again).
        */
       hostWorkerWait: duration.default('5m'),
     })

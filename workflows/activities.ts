@@ -24,13 +24,15 @@ export const orchestrator = proxyActivities<OrchestratorActivities>({
  * on a short interval, so that a dead worker is replaced within seconds, not minutes. Retries are
  * bounded by the cluster's configuration and are for faults only: a refused request fails at once.
  */
-export function hostActivities(cluster: ClusterSettings, timeout: string, options: { serverDownWaitsForCancellation?: boolean } = {}) {
+export function hostActivities(cluster: ClusterSettings, timeout: string, options: { serverDownWaitsForCancellation?: boolean; waitsForHost?: boolean } = {}) {
   const retry = { initialInterval: cluster.retry.initialInterval, backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: cluster.retry.maximumAttempts };
   const heartbeatTimeout = cluster.retry.heartbeatTimeout;
   const shortHeartbeatMs = Math.max(10_000, Math.round(durationMs(heartbeatTimeout) / 3));
   // Every step heartbeats while it runs (activities/liveness.ts); a host worker that never takes one fails the work after hostWorkerWait
-  // (absent in cluster look-ups recorded before it existed).
-  const hostQueue = { taskQueue: cluster.taskQueue, ...(cluster.retry.hostWorkerWait !== undefined ? { scheduleToStartTimeout: cluster.retry.hostWorkerWait } : {}) };
+  // (absent in cluster look-ups recorded before it existed), unless the work `waitsForHost`: from an in-place restore's pause on,
+  // only that host can start the server again, and a step or a rollback that gave up on it would leave the server stopped.
+  const hostWait = cluster.retry.hostWorkerWait !== undefined && !options.waitsForHost ? { scheduleToStartTimeout: cluster.retry.hostWorkerWait } : {};
+  const hostQueue = { taskQueue: cluster.taskQueue, ...hostWait };
   const named = <T extends object>(proxy: T) => namingMissingWorker(proxy, cluster);
   return {
     quick: named(proxyActivities<HostActivities>({ ...hostQueue, startToCloseTimeout: '10 minutes', heartbeatTimeout: shortHeartbeatMs, retry })),

@@ -106,6 +106,8 @@ type Host = ReturnType<typeof hostActivities>;
 /** A restore once its chain is prepared in the workspace: what each kind of target finishes from. */
 interface PreparedRestore {
   host: Host;
+  /** The same steps for the work from the pause on: they wait for the host's worker however long it is gone. */
+  replacing: Host;
   cluster: ClusterSettings;
   request: RestoreRequest;
   /** The chain, full backup first. */
@@ -137,7 +139,8 @@ function pointFields(toPoint: PointInTime | undefined): Pick<RestoreResult, 'poi
 }
 
 async function restoreChain(request: RestoreRequest, cluster: ClusterSettings, { source, targetName }: ResolvedSource, toPoint?: PointInTime): Promise<RestoreResult> {
-  const host = hostActivities(cluster, cluster.restore.timeout, { serverDownWaitsForCancellation: patched('server-down-steps-wait-for-cancellation') });
+  const serverDownWaitsForCancellation = patched('server-down-steps-wait-for-cancellation');
+  const host = hostActivities(cluster, cluster.restore.timeout, { serverDownWaitsForCancellation });
   const chain = await resolveChain(host, cluster, targetName ?? (await newestBackup(host, cluster)), source);
   // A chain that failed its verification restores only when the caller accepts that (verifying it again is always allowed).
   if (request.target.kind !== 'verify' && patched('refuse-failed-verification')) {
@@ -157,6 +160,7 @@ async function restoreChain(request: RestoreRequest, cluster: ClusterSettings, {
   const target = chain.at(-1) as CommittedBackup;
   const prepared: PreparedRestore = {
     host,
+    replacing: hostActivities(cluster, cluster.restore.timeout, { serverDownWaitsForCancellation, waitsForHost: true }),
     cluster,
     request,
     chain,
@@ -382,7 +386,7 @@ async function verifyBeforePause({ host, cluster, request, chain, target, fullDi
 
 /** From the pause on: the swap, the checks, the replay, the record; any failure rolls back. */
 async function pauseAndReplace(prepared: PreparedRestore, targetServer: TargetServer | undefined, placement: { target?: TargetServer; sameServer?: boolean }): Promise<RestoreResult> {
-  const { host, cluster, target, restoreId, workDir, fullDir, result, toPoint } = prepared;
+  const { replacing: host, cluster, target, restoreId, workDir, fullDir, result, toPoint } = prepared;
   reportPhase(`Pausing cluster ${cluster.name}`);
   await host.serverDown.pauseCluster({ cluster: cluster.name });
   let previousDatadir: string | undefined;
@@ -437,7 +441,7 @@ async function pauseAndReplace(prepared: PreparedRestore, targetServer: TargetSe
 }
 
 /** Puts the previous datadir back and starts the server on it; a rollback that fails leaves everything in place and says where. */
-async function rollBack({ host, cluster, restoreId, workDir }: PreparedRestore, targetServer: TargetServer | undefined, restoreError: unknown): Promise<void> {
+async function rollBack({ replacing: host, cluster, restoreId, workDir }: PreparedRestore, targetServer: TargetServer | undefined, restoreError: unknown): Promise<void> {
   try {
     await host.serverDown.pauseCluster({ cluster: cluster.name });
     await host.serverDown.rollbackDatadir({ cluster: cluster.name, restoreId, ...(targetServer ? { target: targetServer } : {}) });

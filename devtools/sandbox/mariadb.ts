@@ -32,6 +32,8 @@ export class MariaDbSandbox {
   readonly passwordFile: string;
   /** The file_key_management key file, with data-at-rest encryption. */
   readonly keyFile: string;
+  /** The server options that read its encrypted files (empty without data-at-rest encryption): what a server on a copy of its datadir needs too. */
+  readonly dataAtRestOptions: string[] = [];
   readonly backupUser = 'backup';
 
   private constructor(
@@ -56,7 +58,7 @@ export class MariaDbSandbox {
     // A temporary folder of its own: sandboxes bootstrapping at the same moment collide in a shared /tmp.
     const tmp = join(dir, 'tmp');
     await mkdir(tmp, { recursive: true });
-    const encryption: string[] = [];
+    const encryption = sandbox.dataAtRestOptions;
     if (settings.dataAtRestEncryption) {
       const keyFile = sandbox.keyFile;
       // A second server that is to read the first one's files needs the same keys.

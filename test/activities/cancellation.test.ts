@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { execa } from 'execa';
 import { CancelledFailure } from '@temporalio/common';
@@ -17,7 +17,8 @@ import { createHostActivities, type HostActivities } from '../../activities/inde
 import { exists } from '../../activities/files.js';
 import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
 import { backupName } from '../../domain/names.js';
-import type { BackupLocation } from '../../domain/layout.js';
+import { backupFolder, DATA_OBJECTS, MANIFEST_OBJECT, type BackupLocation } from '../../domain/layout.js';
+import { KEPT_DATADIR_INFIX } from '../../domain/kept-datadirs.js';
 import { eventually } from '../support/workflow-worker.js';
 import { asAttempt, outcomes } from '../support/replaced-attempt.js';
 import { openStore } from '../../activities/storage/index.js';
@@ -198,6 +199,21 @@ describe('removeBackupData', () => {
 // A worker frozen or stalled mid-step (a paused VM, a host cut off) past the step's heartbeat
 // time-out may have been replaced by a newer attempt when it runs again: whatever it was about to do
 // next would land on the newer attempt's work (attempt-lease.ts).
+describe('removeRestoreWorkspace', () => {
+  test('stops a private server a dead worker left running in the workspace, by its pid file, before it removes the folder', async () => {
+    const restoreId = uniqueName('leftover');
+    const { workDir } = await asAttempt(() => activities.prepareRestoreWorkspace({ cluster: 'local', restoreId, requiredBytes: 0 }), { stalled: false });
+    const stateDir = join(workDir, 'verify-server');
+    await mkdir(stateDir);
+    // What a killed worker leaves: a server whose command line names its state folder, and its pid file.
+    const server = execa(process.execPath, ['-e', 'setTimeout(() => undefined, 600_000)', stateDir], { reject: false });
+    await writeFile(join(stateDir, 'server.pid'), `${server.pid ?? 0}\n`);
+    await asAttempt(() => activities.removeRestoreWorkspace({ workDir }), { stalled: false });
+    expect((await server).signal).toBe('SIGTERM');
+    expect(await exists(workDir)).toBe(false);
+  }, 60_000);
+});
+
 describe('an attempt that went silent past its heartbeat time-out', () => {
   test('writes, replaces and removes nothing in either store, and says why; one that did not go silent does', async () => {
     for (const [label, storage] of [['filesystem', localStorage], ['S3', s3Storage(`${name}-lease`)]] as const) {
@@ -231,5 +247,37 @@ describe('an attempt that went silent past its heartbeat time-out', () => {
     expect(stale).toEqual({ prepare: expect.stringMatching(/did not clear the restore workspace .* without a liveness beat/) as unknown, remove: expect.stringMatching(/did not remove the restore workspace/) as unknown });
     expect(await readdir(workDir)).toEqual(['downloaded-by-the-newer-attempt']);
     await rm(workDir, { recursive: true });
+  }, 60_000);
+
+  test('removes no backup and no kept datadir: a deletion, a hide and a kept datadir\'s removal it started are refused; a current attempt\'s go through', async () => {
+    const keptName = `${basename(sandbox.datadir)}${KEPT_DATADIR_INFIX}2026-12-04T012000.123Z`;
+    const kept = join(dirname(sandbox.datadir), keptName);
+    await mkdir(kept);
+    await writeFile(join(kept, 'ibdata1'), 'the server before the restore');
+    for (const [cluster, storage] of [['local', localStorage], ['slow', s3Storage(slowPrefix)]] as const) {
+      const store = openStore(storage);
+      const location = fullBackupLocation(cluster);
+      const folder = backupFolder(location);
+      const objects = [`${folder}${MANIFEST_OBJECT}`, `${folder}${DATA_OBJECTS[0]}`];
+      for (const key of objects) await store.putText(key, 'committed');
+      const stale = await asAttempt(
+        () =>
+          outcomes({
+            hide: () => activities.hideBackup({ cluster, location }),
+            remove: () => activities.removeBackupData({ cluster, location, removeMarker: true }),
+            removeKept: () => activities.removeKeptDatadir({ cluster, name: keptName }),
+          }),
+        { stalled: true },
+      );
+      for (const outcome of Object.values(stale)) expect(`${cluster}: ${outcome}`).toMatch(/without a liveness beat/);
+      expect((await store.list(folder)).map((object) => object.key).sort()).toEqual([...objects].sort());
+      expect(await readdir(kept)).toEqual(['ibdata1']);
+      // The same acts by an attempt that kept its beat remove them: the refusals above came from the stall.
+      const current = await asAttempt(() => outcomes({ remove: () => activities.removeBackupData({ cluster, location, removeMarker: true }) }), { stalled: false });
+      expect(current).toEqual({ remove: 'done' });
+      expect(await store.list(folder)).toEqual([]);
+    }
+    expect(await asAttempt(() => activities.removeKeptDatadir({ cluster: 'local', name: keptName }), { stalled: false })).toEqual({ removed: true });
+    expect(await exists(kept)).toBe(false);
   }, 60_000);
 });

@@ -9,10 +9,12 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { execa } from 'execa';
 import { S3Client, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { readCatalog } from '../../activities/catalog.js';
+import { exists } from '../../activities/files.js';
 import { serverProcesses } from '../../activities/cluster/controller.js';
 import { openStore } from '../../activities/storage/index.js';
 import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
@@ -22,6 +24,7 @@ import type { StorageConfig } from '../../domain/config.js';
 import { DATA_OBJECTS } from '../../domain/layout.js';
 import { backup as backupWorkflow, restore as restoreWorkflow, type BackupResult, type RestoreResult } from '../../workflows/index.js';
 import { activityRuns, createSandbox, failureChain, startWorker, testRoot, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
+import { eventually } from '../support/workflow-worker.js';
 
 const taskQueue = uniqueName('faults');
 const dir = join(testRoot(), taskQueue);
@@ -176,7 +179,11 @@ describe('the worker stopped with SIGTERM mid-backup', () => {
     const stopping = worker;
     const exited = new Promise<void>((resolve) => stopping.child.once('exit', () => resolve()));
     stopping.child.kill('SIGTERM');
+    // A second signal while it stops (within the 2 s shutdownGraceTime of this file) changes nothing but a line of output.
+    await eventually('the worker says it is stopping', () => Promise.resolve(stopping.output().includes('chainbackup worker stopping (SIGTERM)') ? true : undefined), 10_000);
+    stopping.child.kill('SIGTERM');
     await exited;
+    expect(stopping.output()).toContain('chainbackup worker: SIGTERM again; already stopping');
     // A graceful stop, not a death by the signal: once a tool ran, a single SIGTERM used to kill the
     // worker (the SDK's listener removed itself, and execa's exit hook raised the signal again).
     expect({ exitCode: stopping.child.exitCode, signal: stopping.child.signalCode }).toEqual({ exitCode: 0, signal: null });
@@ -186,6 +193,8 @@ describe('the worker stopped with SIGTERM mid-backup', () => {
     // and its upload is aborted (a killed worker would have left it open).
     expect((await execa('pgrep', ['-f', `--datadir=${source.datadir}`], { reject: false })).stdout).toBe('');
     expect(await openUploads('killed', streaming)).toEqual([]);
+    // Its private folder (the step's credentials file, scratch) went with it.
+    expect(await exists(join(tmpdir(), `chainbackup-secrets-${process.getuid?.() ?? 'user'}`, `process-${stopping.child.pid}`))).toBe(false);
     worker = await startWorker(configPath, [], workerEnv());
     const backup = await handle.result();
     expect(backup.type).toBe('full');

@@ -22,37 +22,41 @@
  * the invariants above: the thawed attempt changed nothing the work had stored (every object the
  * same, none added but archived binlogs), and the data checks hold after it.
  *
- * The whole matrix takes about 1.5 hours, so the suite runs a rotating part of it: one place per
- * kind, killed, chosen by the day and the server's release, named in the output with the number
- * that runs the same part again (CHAINBACKUP_KILL_MATRIX=<number>), and one freeze that once lost a
- * committed backup. `npm run kill-matrix` runs every place with both faults (or those
- * CHAINBACKUP_KILL_MATRIX_FAULTS names; CHAINBACKUP_KILL_MATRIX_PLACES picks places) and writes the
+ * The whole matrix takes about 3 hours (45 minutes of kills, a freeze about 90 s a place), so the
+ * suite runs a rotating part of it: one place per kind killed and one place of one kind frozen,
+ * chosen by the day and the server's release, named in the output with the number that runs the
+ * same part again (CHAINBACKUP_KILL_MATRIX=<number>), and the freeze that once lost a committed
+ * backup. `npm run kill-matrix` runs every place with both faults (or those
+ * CHAINBACKUP_KILL_MATRIX_FAULTS names; CHAINBACKUP_KILL_MATRIX_PLACES picks places;
+ * CHAINBACKUP_KILL_MATRIX_RELEASE=other runs it in the other Debian release's root) and writes the
  * table to docs/kill-matrix.md.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { appendFile, mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
+import type { EncryptionConfig } from '../../domain/config.js';
+import { loadKeyRing } from '../../encryption/keys.js';
+import { sealedDataConverter } from '../../encryption/payload-codec.js';
 import { DATA_OBJECTS, STARTED_OBJECT, VERIFICATION_OBJECT } from '../../domain/layout.js';
 import { binlogArchiveQuery, lockStateQuery, WorkflowId } from '../../domain/workflow-contract.js';
 import { backup as backupWorkflow, binlogArchiver, deleteBackup, pinBackup, restore as restoreWorkflow, retention as retentionWorkflow } from '../../workflows/index.js';
-import { connectTestClient, createSandbox, failureChain, s3Storage, serverSeries, startWorker, testRoot, TestBucket, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
+import { connectTestClient, createSandbox, failureChain, filesystemStorage, s3Storage, serverSeries, startWorker, testRoot, TestBucket, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
 import { untilArchiveCaughtUp } from '../support/binlog-archive.js';
+import { inspectStore, type StoreInspector } from '../support/store-inspector.js';
 import { withServerOnFolder } from '../support/server-on-folder.js';
 import { stopTestFile } from '../support/teardown.js';
 import { eventually } from '../support/workflow-worker.js';
 
 const taskQueue = uniqueName('killmatrix');
+const bucket = new TestBucket();
 const dir = join(testRoot(), taskQueue);
 const failpoints = join(dir, 'failpoints');
 const workerTmp = join(dir, 'tmp');
 const clones = join(dir, 'clones');
-const store = s3Storage(`${taskQueue}-store`);
-const removalStore = s3Storage(`${taskQueue}-removal`);
 const archiverId = WorkflowId.binlogArchiver('km');
-const bucket = new TestBucket();
 // A kill is noticed after a heartbeat time-out; a retry follows at once.
 const retry = { maximumAttempts: 6, initialInterval: '500ms', heartbeatTimeout: '10s' };
 const TOOL_PROCESSES = ['mariadbd', 'mariadb-backup', 'mbstream', 'zstd', 'mariadb', 'mariadb-binlog'];
@@ -68,7 +72,21 @@ const allFaults = (process.env.CHAINBACKUP_KILL_MATRIX_FAULTS ?? FAULTS.join(','
   return fault as Fault;
 });
 /** With `all`: only these places (comma-separated), for a developer rerunning a few rows. */
-const onlyPlaces = process.env.CHAINBACKUP_KILL_MATRIX_PLACES?.split(',').map((place) => place.trim());
+const onlyPlaces = process.env.CHAINBACKUP_KILL_MATRIX_PLACES ? process.env.CHAINBACKUP_KILL_MATRIX_PLACES.split(',').map((place) => place.trim()) : undefined;
+/**
+ * The configuration the work runs in: `plain` (S3, nothing encrypted) or `sealed` (the filesystem
+ * store, a server encrypting its data at rest, encryption at rest and payload encryption on). The
+ * suite's two release passes run one each (the rotation number's parity); `all` runs plain unless
+ * CHAINBACKUP_KILL_MATRIX_CONFIGURATION says otherwise.
+ */
+const CONFIGURATIONS = ['plain', 'sealed'] as const;
+const configuration = process.env.CHAINBACKUP_KILL_MATRIX_CONFIGURATION ?? (mode !== 'all' && Number(mode) % 2 === 1 ? 'sealed' : 'plain');
+if (!(CONFIGURATIONS as readonly string[]).includes(configuration)) throw new Error(`CHAINBACKUP_KILL_MATRIX_CONFIGURATION must be one of ${CONFIGURATIONS.join(', ')}, not ${configuration}`);
+const sealed = configuration === 'sealed';
+const store = sealed ? filesystemStorage(`${taskQueue}-store`) : s3Storage(`${taskQueue}-store`);
+const removalStore = sealed ? filesystemStorage(`${taskQueue}-removal`) : s3Storage(`${taskQueue}-removal`);
+const stored = inspectStore(store, bucket);
+const removalStored = inspectStore(removalStore, bucket);
 /** How long a thawed worker's stale attempt runs on before it is stopped: past its next heartbeat, which finds the step gone. */
 const THAWED_RUN_MS = 20_000;
 
@@ -91,10 +109,13 @@ beforeAll(async () => {
   await mkdir(failpoints, { recursive: true });
   await mkdir(workerTmp, { recursive: true });
   await mkdir(clones, { recursive: true });
-  source = await createSandbox(`${taskQueue}-source`);
+  source = await createSandbox(`${taskQueue}-source`, [], sealed ? { dataAtRestEncryption: true } : {});
   await source.loadSampleData(3000);
+  const encryption = sealed ? { encryption: await newKeys('store-key') } : {};
+  const payloadEncryption = sealed ? await newKeys('payload-key') : undefined;
   configPath = await writeConfig(taskQueue, {
-    temporal: { taskQueue },
+    temporal: { taskQueue, ...(payloadEncryption ? { payloadEncryption } : {}) },
+    ...encryption,
     clusters: [
       source.clusterConfig('km', store, { retry, schedule: { enabled: false }, binlogs: { archive: true, interval: '1s' } }),
       // The same server, another store: what deletion and retention remove (one chain kept).
@@ -102,7 +123,8 @@ beforeAll(async () => {
     ],
   });
   worker = await startOurWorker();
-  ({ client, close: closeClient } = await connectTestClient());
+  ({ client, close: closeClient } = await connectTestClient(sealedDataConverter(await loadKeyRing(payloadEncryption))));
+  console.log(`kill matrix configuration: ${configuration} (${store.kind} store${sealed ? ', data at rest encrypted by the server, encryption at rest and payload encryption on' : ', nothing encrypted'})`);
   await client.workflow.start(binlogArchiver, { taskQueue, workflowId: archiverId, args: [{ cluster: 'km' }] });
   full = (await backupNow('km', 'full')).name;
   await source.sql('UPDATE shop.customers SET name = CONCAT(name, " (changed)") WHERE id % 7 = 0');
@@ -117,6 +139,13 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(() => stopTestFile({ client, archivers: [archiverId], bucket, closeClient, worker, sandboxes: [source] }));
+
+/** A key of its own in a 0600 file, as the configuration's `encryption` and `temporal.payloadEncryption` take it. */
+async function newKeys(id: string): Promise<EncryptionConfig> {
+  const file = join(dir, id);
+  await writeFile(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+  return { currentKey: id, keys: [{ id, file }] };
+}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -155,12 +184,12 @@ function started<T>(handle: Promise<WorkflowHandle>): Promise<{ done: Promise<T>
   return handle.then((started) => ({ done: started.result() as Promise<T> }));
 }
 
-const committed = async (prefix: string, name: string) => (await bucket.list(prefix)).some((object) => object.key.endsWith(`${name}/manifest.json`));
-const objectsOf = async (prefix: string, name: string) => (await bucket.list(prefix)).filter((object) => object.key.split('/').includes(name));
+const committed = async (inspector: StoreInspector, name: string) => (await inspector.list()).some((object) => object.key.endsWith(`${name}/manifest.json`));
+const objectsOf = async (inspector: StoreInspector, name: string) => (await inspector.list()).filter((object) => object.key.split('/').includes(name));
 
 /** The checksums of every table of `shop` in a clone, as `MariaDbSandbox.checksums` gives them. */
 async function cloneChecksums(folder: string): Promise<Record<string, string>> {
-  const { value } = await withServerOnFolder(folder, [`datadir=${folder}`], join(dir, 'clone-servers'), async (sql) => {
+  const { value } = await withServerOnFolder(folder, [`datadir=${folder}`, ...source.dataAtRestOptions], join(dir, 'clone-servers'), async (sql) => {
     const tables = (await sql("SELECT CONCAT(table_schema, '.', table_name) FROM information_schema.tables WHERE table_schema = 'shop' AND table_type = 'BASE TABLE' ORDER BY 1")).split('\n');
     const rows = (await sql(`CHECKSUM TABLE ${tables.join(', ')} EXTENDED`)).split('\n').map((line) => line.split('\t'));
     return Object.fromEntries(rows.map(([table = '', checksum = '']) => [table, checksum]));
@@ -175,13 +204,13 @@ const kinds: WorkKind[] = [
     name: 'full backup',
     start: (workflowId) => started(client.workflow.start(backupWorkflow, { taskQueue, workflowId, args: [{ cluster: 'km', type: 'full' }] })),
     ownWorkflow: (id, workflowId) => id === workflowId,
-    check: async (result) => expect(await committed(store.prefix, (result as { name: string }).name)).toBe(true),
+    check: async (result) => expect(await committed(stored, (result as { name: string }).name)).toBe(true),
   },
   {
     name: 'incremental backup',
     start: (workflowId) => started(client.workflow.start(backupWorkflow, { taskQueue, workflowId, args: [{ cluster: 'km', type: 'incremental', baseBackupName: full }] })),
     ownWorkflow: (id, workflowId) => id === workflowId,
-    check: async (result) => expect(await committed(store.prefix, (result as { name: string }).name)).toBe(true),
+    check: async (result) => expect(await committed(stored, (result as { name: string }).name)).toBe(true),
   },
   {
     name: 'verification',
@@ -236,7 +265,7 @@ const kinds: WorkKind[] = [
     check: async () => {
       const state = await client.workflow.getHandle(archiverId).query(binlogArchiveQuery);
       expect(state.gaps).toEqual([]);
-      const archived = new Set((await bucket.list(`${store.prefix}/binlogs/km`)).map((object) => basename(object.key).replace(/\.zst$/, '')).filter((name) => /\.\d+$/.test(name)));
+      const archived = new Set((await stored.list('binlogs/km')).map((object) => basename(object.key).replace(/\.zst$/, '')).filter((name) => /\.\d+$/.test(name)));
       const first = [...archived].sort()[0] ?? '';
       // Every binlog the server closed since the archive began is archived.
       const closed = (await source.sql('SHOW BINARY LOGS')).map(([file = '']) => file).slice(0, -1);
@@ -248,7 +277,7 @@ const kinds: WorkKind[] = [
     prepare: async () => ({ backup: (await backupNow('km-removal', 'full')).name }),
     start: (workflowId, prepared) => started(client.workflow.start(deleteBackup, { taskQueue, workflowId, args: [{ cluster: 'km-removal', backupName: prepared.backup ?? '' }] })),
     ownWorkflow: (id, workflowId) => id === workflowId,
-    check: async (_result, prepared) => expect(await objectsOf(removalStore.prefix, prepared.backup ?? '')).toEqual([]),
+    check: async (_result, prepared) => expect(await objectsOf(removalStored, prepared.backup ?? '')).toEqual([]),
   },
   {
     name: 'retention',
@@ -264,8 +293,8 @@ const kinds: WorkKind[] = [
     start: (workflowId) => started(client.workflow.start(retentionWorkflow, { taskQueue, workflowId, args: [{ cluster: 'km-removal' }] })),
     ownWorkflow: (id, workflowId) => id === workflowId,
     check: async (_result, prepared) => {
-      expect(await objectsOf(removalStore.prefix, prepared.old ?? '')).toEqual([]);
-      expect(await committed(removalStore.prefix, prepared.kept ?? '')).toBe(true);
+      expect(await objectsOf(removalStored, prepared.old ?? '')).toEqual([]);
+      expect(await committed(removalStored, prepared.kept ?? '')).toBe(true);
     },
   },
   {
@@ -274,7 +303,7 @@ const kinds: WorkKind[] = [
     prepare: async () => {
       await source.sql('UPDATE shop.customers SET name = "to be replaced" WHERE id < 50');
       // The proof before the pause runs each time: an earlier run's recorded verification of the chain would spare it.
-      for (const object of await bucket.list(store.prefix)) if (object.key.endsWith(`${increment}/${VERIFICATION_OBJECT}`)) await bucket.delete(`${store.prefix}/${object.key}`);
+      for (const object of await stored.list()) if (object.key.endsWith(`${increment}/${VERIFICATION_OBJECT}`)) await stored.delete(object.key);
       return {};
     },
     start: (workflowId) => restoreStart({ backupName: increment })(workflowId),
@@ -315,10 +344,10 @@ async function faultAt(fault: Fault, place: string, done: Promise<unknown>): Pro
   return frozen;
 }
 
-/** Every object of both stores with its entity tag. */
+/** Every object of both stores with its tag, by store and key. */
 async function storedObjects(): Promise<Map<string, string>> {
   const objects = new Map<string, string>();
-  for (const prefix of [store.prefix, removalStore.prefix]) for (const object of await bucket.list(prefix)) objects.set(`${prefix}/${object.key}`, object.etag);
+  for (const [name, inspector] of [['store', stored], ['removal', removalStored]] as const) for (const object of await inspector.list()) objects.set(`${name}/${object.key}`, object.tag);
   return objects;
 }
 
@@ -345,7 +374,7 @@ async function thawAndStop(frozen: WorkerProcess): Promise<void> {
   expect({ exitCode: frozen.child.exitCode, signal: frozen.child.signalCode, output: frozen.child.exitCode === 0 ? '' : frozen.output().split('\n').slice(-20).join('\n') }).toEqual({ exitCode: 0, signal: null, output: '' });
   const after = await storedObjects();
   const changed = [...before].filter(([key, etag]) => after.get(key) !== etag).map(([key, etag]) => `${key}: ${etag} → ${after.get(key) ?? 'gone'}`);
-  const added = [...after.keys()].filter((key) => !before.has(key) && !key.startsWith(`${store.prefix}/binlogs/`));
+  const added = [...after.keys()].filter((key) => !before.has(key) && !key.startsWith('store/binlogs/'));
   if (changed.length + added.length > 0) console.log(`the thawed worker's output:\n${frozen.output().split('\n').slice(-30).join('\n')}`);
   expect({ changed, added }).toEqual({ changed: [], added: [] });
 }
@@ -395,16 +424,14 @@ async function expectNothingLeft(): Promise<void> {
   }
 
   // Storage: no start marker without its backup, no open upload of a backup or an archived binlog.
-  for (const prefix of [store.prefix, removalStore.prefix]) {
-    const objects = (await bucket.list(prefix)).map((object) => object.key);
+  for (const inspector of [stored, removalStored]) {
+    const objects = (await inspector.list()).map((object) => object.key);
     expect(objects.filter((key) => key.endsWith(`/${STARTED_OBJECT}`))).toEqual([]);
     const folders = [...new Set(objects.filter((key) => !key.startsWith('binlogs/')).map((key) => dirname(key)))];
     const binlogFolders = [...new Set(objects.filter((key) => key.startsWith('binlogs/')).map((key) => dirname(key)))];
     const binlogFiles = (await source.sql('SHOW BINARY LOGS')).map(([file = '']) => file);
-    const candidates = [...folders.flatMap((folder) => DATA_OBJECTS.map((name) => `${prefix}/${folder}/${name}`)), ...binlogFolders.flatMap((folder) => binlogFiles.map((file) => `${prefix}/${folder}/${file}.zst`))];
-    const open: string[] = [];
-    for (const key of candidates) open.push(...(await bucket.openMultipartUploads(key)));
-    expect(open).toEqual([]);
+    const candidates = [...folders.flatMap((folder) => DATA_OBJECTS.map((name) => `${folder}/${name}`)), ...binlogFolders.flatMap((folder) => binlogFiles.map((file) => `${folder}/${file}.zst`))];
+    expect(await inspector.openWrites(candidates)).toEqual([]);
   }
 
   await expectBackupsAsTheirManifestsSay();
@@ -427,16 +454,17 @@ const hashedObjects = new Map<string, string>();
 /** Every committed backup's objects are there with the size and sha256 its manifest names: no retry or stale attempt replaced one. */
 async function expectBackupsAsTheirManifestsSay(): Promise<void> {
   const problems: string[] = [];
-  for (const prefix of [store.prefix, removalStore.prefix]) {
-    const objects = new Map((await bucket.list(prefix)).map((object) => [object.key, object.etag]));
+  for (const [name, inspector] of [['store', stored], ['removal', removalStored]] as const) {
+    const objects = new Map((await inspector.list()).map((object) => [object.key, object.tag]));
     for (const manifestKey of [...objects.keys()].filter((key) => key.endsWith('/manifest.json'))) {
-      const manifest = JSON.parse(await bucket.getText(`${prefix}/${manifestKey}`)) as { objects: { name: string; size: number; sha256: string }[] };
+      const manifest = JSON.parse(await inspector.getText(manifestKey)) as { objects: { name: string; size: number; sha256: string }[] };
       for (const object of manifest.objects) {
-        const key = `${prefix}/${dirname(manifestKey)}/${object.name}`;
-        const etag = objects.get(`${dirname(manifestKey)}/${object.name}`);
+        const objectKey = `${dirname(manifestKey)}/${object.name}`;
+        const key = `${name}/${objectKey}`;
+        const etag = objects.get(objectKey);
         if (etag === undefined) problems.push(`${key}: missing`);
         if (etag === undefined || hashedObjects.get(key) === etag) continue;
-        const bytes = await bucket.getBytes(key);
+        const bytes = await inspector.getBytes(objectKey);
         const sha256 = createHash('sha256').update(bytes).digest('hex');
         if (bytes.length !== object.size || sha256 !== object.sha256) problems.push(`${key}: ${bytes.length} bytes, sha256 ${sha256}; its manifest says ${object.size} bytes, ${object.sha256}`);
         else hashedObjects.set(key, etag);
@@ -446,13 +474,19 @@ async function expectBackupsAsTheirManifestsSay(): Promise<void> {
   expect(problems).toEqual([]);
 }
 
-/** Which places of a kind this run faults at, and how: all with every fault asked for, or one chosen by the day number. */
+/**
+ * Which places of a kind this run faults at, and how: all with every fault asked for, or, chosen by
+ * the day number, one place killed for every kind and one place frozen for one kind (a freeze costs
+ * a heartbeat time-out and a thaw, about 90 s, so one a run keeps the suite's time).
+ */
 function chosen(places: string[], kindIndex: number): { place: string; fault: Fault }[] {
   if (mode === 'all') return places.filter((place) => !onlyPlaces || onlyPlaces.includes(place)).flatMap((place) => allFaults.map((fault) => ({ place, fault })));
   const day = Number(mode);
   if (!Number.isInteger(day)) throw new Error(`CHAINBACKUP_KILL_MATRIX must be "all" or a day number, not ${mode}`);
-  // Killed only: freezes join the rotation once the whole freeze matrix has passed (the last run, docs/kill-matrix.md).
-  return places.length === 0 ? [] : [{ place: places[(day * 7 + kindIndex) % places.length] ?? '', fault: 'kill' }];
+  if (places.length === 0) return [];
+  const killed = { place: places[(day * 7 + kindIndex) % places.length] ?? '', fault: 'kill' as const };
+  if (day % kinds.length !== kindIndex) return [killed];
+  return [killed, { place: places[(day * 3 + 1) % places.length] ?? '', fault: 'freeze' as const }];
 }
 
 async function record(line: string): Promise<void> {

@@ -24,6 +24,8 @@ const store = s3Storage(`${taskQueue}-store`);
 const archiverId = WorkflowId.binlogArchiver('k');
 const bucket = new TestBucket();
 const retry = { maximumAttempts: 5, initialInterval: '500ms', heartbeatTimeout: '10s' };
+/** Cluster k's: long enough for a killed worker's successor to start, shorter than the absence below. */
+const HOST_WORKER_WAIT = '20s';
 
 let source: MariaDbSandbox;
 let configPath: string;
@@ -41,7 +43,7 @@ beforeAll(async () => {
   configPath = await writeConfig(taskQueue, {
     temporal: { taskQueue },
     clusters: [
-      source.clusterConfig('k', store, { retry, schedule: { enabled: false }, binlogs: { archive: true, interval: '1s' } }),
+      source.clusterConfig('k', store, { retry: { ...retry, hostWorkerWait: HOST_WORKER_WAIT }, schedule: { enabled: false }, binlogs: { archive: true, interval: '1s' } }),
       source.clusterConfig('k-absent', s3Storage(`${taskQueue}-absent`), { retry: { ...retry, hostWorkerWait: '3s' }, schedule: { enabled: false } }),
     ],
   });
@@ -53,8 +55,8 @@ afterAll(() => stopTestFile({ client, archivers: [archiverId], bucket, closeClie
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Arms a failpoint, waits until the worker is held there, SIGKILLs it, disarms the failpoint and starts a new worker. */
-async function killAt(name: string): Promise<void> {
+/** Arms a failpoint, waits until the worker is held there, SIGKILLs it, disarms the failpoint and starts a new worker (after `absentMs`). */
+async function killAt(name: string, absentMs = 0): Promise<void> {
   await writeFile(join(failpoints, name), '');
   for (let tries = 0; !(await stat(join(failpoints, `${name}.reached`)).then(() => true, () => false)); tries++) {
     if (tries > 1200) throw new Error(`no worker reached failpoint ${name}`);
@@ -63,6 +65,7 @@ async function killAt(name: string): Promise<void> {
   await worker.kill();
   await rm(join(failpoints, name), { force: true });
   await rm(join(failpoints, `${name}.reached`), { force: true });
+  await sleep(absentMs);
   worker = await startOurWorker();
 }
 
@@ -102,6 +105,21 @@ describe('the worker SIGKILLed while a private server of its runs', () => {
     expect(await source.checksums(['shop'])).toEqual(expected);
     expect((await activityRuns(client, restoring.workflowId)).find((step) => step.type === 'seedBinlogHistory')?.attempts).toBeGreaterThan(1);
     expect(await privateServers()).toEqual([]);
+  });
+});
+
+describe('a host worker gone while the server is stopped', () => {
+  test('an in-place restore waits for it past hostWorkerWait, however long, and completes exactly when it is back', async () => {
+    const full = await client.workflow.execute(backupWorkflow, { taskQueue, workflowId: uniqueName('backup-k'), args: [{ cluster: 'k', type: 'full' }] });
+    const expected = await source.checksums(['shop']);
+    await source.sql('UPDATE shop.customers SET name = "after the backup" WHERE id < 100');
+    const restoring = await client.workflow.start(restoreWorkflow, { taskQueue, workflowId: uniqueName('restore-k'), args: [{ cluster: 'k', backupName: full.name }] });
+    // Paused, then the host gone for longer than hostWorkerWait (and the step's heartbeat time-out before it): no step may give up on it.
+    await killAt('after-pauseCluster', 45_000);
+    const result = await restoring.result();
+    expect(result.restored).toBe(full.name);
+    expect(await source.checksums(['shop'])).toEqual(expected);
+    expect((await activityRuns(client, restoring.workflowId)).find((step) => step.type === 'pauseCluster')?.attempts).toBeGreaterThan(1);
   });
 });
 

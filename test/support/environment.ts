@@ -9,6 +9,7 @@ import { TOOL_FILE_GENERATIONS } from '../../domain/layout.js';
 import { releaseSeries } from '../../domain/tool-version.js';
 import { CreateMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, ListMultipartUploadsCommand, UploadPartCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import type { StorageConfig } from '../../domain/config.js';
 import { MariaDbSandbox, type SandboxSettings } from '../../devtools/sandbox/mariadb.js';
 import { repoRoot, stopPid } from '../../devtools/sandbox/processes.js';
@@ -97,9 +98,10 @@ export async function startWorker(configPath: string, args: string[] = [], env: 
   return { child, output: () => output, stop: (timeoutMs?: number) => stopWith('SIGTERM', timeoutMs), kill: () => stopWith('SIGKILL') };
 }
 
-export async function connectTestClient(): Promise<{ client: Client; close: () => Promise<void> }> {
+/** A client of the run's Temporal; with `dataConverter`, one that reads and writes what sealed workers do. */
+export async function connectTestClient(dataConverter?: DataConverter): Promise<{ client: Client; close: () => Promise<void> }> {
   const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS ?? '' });
-  return { client: new Client({ connection, namespace: 'default' }), close: () => connection.close() };
+  return { client: new Client({ connection, namespace: 'default', ...(dataConverter ? { dataConverter } : {}) }), close: () => connection.close() };
 }
 
 /** The messages of a workflow failure and its causes, outermost first, with their types. */
