@@ -1,4 +1,5 @@
-import { realpath, stat } from 'node:fs/promises';
+import { chmod, chown, lstat, readdir, realpath, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import type { ClusterConfig } from '../domain/config.js';
 
@@ -42,4 +43,30 @@ export async function clusterPlaces(clusters: ClusterConfig[]): Promise<{ path: 
     if (cluster.restore.workDir) places.push({ path: await resolvedPath(cluster.restore.workDir), what: `the restore work folder of cluster ${cluster.name}` });
   }
   return places;
+}
+
+/**
+ * A file's mode under a folder that was `original`: the permission bits the original grants its
+ * group and others are the most it keeps (a datadir that was 0700 gets no entry another account can
+ * read, whatever mode the backup tool wrote it with).
+ */
+export function modeWithin(mode: number, original: number): number {
+  return mode & 0o7777 & ~(0o077 & ~original);
+}
+
+/**
+ * Gives a placed tree the owner and the access of what it replaces: `original` (the datadir's
+ * stat): its owner throughout, its own mode at the top, and no entry more open than it.
+ */
+export async function adoptOwnerAndMode(root: string, original: Stats): Promise<void> {
+  await chown(root, original.uid, original.gid);
+  await chmod(root, original.mode & 0o7777);
+  for (const entry of await readdir(root, { recursive: true })) {
+    const path = join(root, entry);
+    const info = await lstat(path);
+    if (info.isSymbolicLink()) continue;
+    await chown(path, original.uid, original.gid);
+    const mode = modeWithin(info.mode, original.mode);
+    if (mode !== (info.mode & 0o7777)) await chmod(path, mode);
+  }
 }

@@ -1,4 +1,4 @@
-import { chown, lstat, mkdir, readdir, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, readdir, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Writable, type Readable } from 'node:stream';
@@ -30,7 +30,7 @@ import { openStore, StorageError, type ObjectStore } from './storage/index.js';
 import { Progress, StreamMeter, tailLines } from './streams.js';
 import { backupToolFor } from './tools/backup-tool.js';
 import type { Manifest } from '../domain/manifest.js';
-import { clusterPlaces, exists, isWithin, resolvedPath } from './files.js';
+import { adoptOwnerAndMode, clusterPlaces, exists, isWithin, modeWithin, resolvedPath } from './files.js';
 import { EncryptionError } from '../encryption/objects.js';
 import { backupObjectIdentity, encryptionFailure, opening } from './sealed-store.js';
 import { historyOf, readRestoreRecord } from './restore-record.js';
@@ -82,15 +82,6 @@ function datadirOnlyLayout(datadir: string): ServerLayout {
 
 function keptDatadir(datadir: string, restoreId: string): string {
   return `${datadir}.before-restore-${restoreId}`;
-}
-
-async function chownTree(root: string, uid: number, gid: number): Promise<void> {
-  await chown(root, uid, gid);
-  for (const entry of await readdir(root, { recursive: true })) {
-    const path = join(root, entry);
-    const info = await lstat(path);
-    if (!info.isSymbolicLink()) await chown(path, uid, gid);
-  }
 }
 
 export function restoreActivities(deps: ActivityDeps) {
@@ -298,9 +289,16 @@ export function restoreActivities(deps: ActivityDeps) {
             sameServer: input.sameServer === true,
             otherServersFolders: deps.config.clusters.filter((other) => other.name !== cluster.name).map((other) => other.datadir),
           });
-          await chownTree(datadir, owner.uid, owner.gid);
+          await adoptOwnerAndMode(datadir, owner);
           for (const place of placesOutsideDatadir(layout)) {
-            for (const name of await readdir(place.folder).catch(() => [] as string[])) if (belongsToPlace(place, name)) await chown(join(place.folder, name), owner.uid, owner.gid);
+            for (const name of await readdir(place.folder).catch(() => [] as string[])) {
+              if (!belongsToPlace(place, name)) continue;
+              const path = join(place.folder, name);
+              const info = await lstat(path);
+              if (info.isSymbolicLink()) continue;
+              await chown(path, owner.uid, owner.gid);
+              await chmod(path, modeWithin(info.mode, owner.mode));
+            }
           }
           return { previousDatadir };
         })(),
@@ -425,8 +423,9 @@ export function restoreActivities(deps: ActivityDeps) {
           // to an attempt that was frozen here while a newer one placed the clone, which must survive it.
           assertAttemptHolds(`place the clone at ${path}`);
           await rename(staging, path);
+          // Owned and guarded as the cluster's datadir is: a clone of it is the same data.
           const owner = await stat(cluster.datadir).catch(() => undefined);
-          if (owner) await chownTree(path, owner.uid, owner.gid);
+          if (owner) await adoptOwnerAndMode(path, owner);
         })(),
       );
     },

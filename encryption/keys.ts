@@ -1,8 +1,8 @@
 /** The worker's key-encryption keys, read from its own files and environment (never from Temporal). */
-import { readFile } from 'node:fs/promises';
 import type { EncryptionConfig } from '../domain/config.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
 import { parseKeyMaterial, type EncryptionKey, type KeyRing } from './objects.js';
+import { readSecretFile, secretFileProblem } from './secret-files.js';
 
 const NO_KEYS: KeyRing = { current: undefined, find: () => undefined, ids: [] };
 
@@ -14,8 +14,8 @@ export async function loadKeyRing(encryption: EncryptionConfig | undefined, env:
     const where = entry.file !== undefined ? `the file ${entry.file}` : `the environment variable ${entry.env ?? ''}`;
     let text: string | undefined;
     if (entry.file !== undefined) {
-      text = await readFile(entry.file, 'utf8').catch((error: unknown) => {
-        throw businessFailure(FailureType.ConfigInvalid, `encryption key "${entry.id}": cannot read ${where}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      text = await readSecretFile(entry.file).catch((error: unknown) => {
+        throw businessFailure(FailureType.ConfigInvalid, `encryption key "${entry.id}": cannot read ${where}: ${secretFileProblem(error)}`);
       });
     } else {
       text = env[entry.env ?? ''];

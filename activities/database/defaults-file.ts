@@ -1,9 +1,10 @@
-import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConnectionConfig } from '../../domain/config.js';
 import { businessFailure, FailureType } from '../../domain/failures.js';
 import { processExists } from '../processes.js';
+import { readSecretFile, secretFileProblem } from '../../encryption/secret-files.js';
 
 /** Quotes a value for a MySQL option file. */
 function optionValue(value: string): string {
@@ -22,9 +23,9 @@ export async function readPassword(connection: ConnectionConfig, env: NodeJS.Pro
   }
   if (connection.passwordFile) {
     try {
-      return (await readFile(connection.passwordFile, 'utf8')).trim();
+      return (await readSecretFile(connection.passwordFile)).trim();
     } catch (error) {
-      throw businessFailure(FailureType.ConfigInvalid, `cannot read the password file ${connection.passwordFile} (connection.passwordFile): ${(error as Error).message}`);
+      throw businessFailure(FailureType.ConfigInvalid, `cannot read the password file ${connection.passwordFile} (connection.passwordFile): ${secretFileProblem(error)}`);
     }
   }
   return undefined;

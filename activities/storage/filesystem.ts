@@ -9,6 +9,9 @@ import { storageError, type ListOptions, type ObjectStore, type UploadOptions } 
 import { assertAttemptHolds } from '../attempt-lease.js';
 
 const PARTIAL_MARKER = '.partial-';
+/** Backups hold every row: only the worker's own account may read what it stores, whatever its umask. */
+const OBJECT_MODE = 0o600;
+const FOLDER_MODE = 0o700;
 
 /** How much is written between two flushes to disk while an object streams in. */
 const FLUSH_EVERY = 64 * 1024 * 1024;
@@ -76,8 +79,8 @@ export class FilesystemStore implements ObjectStore {
     const target = this.path(key);
     const partial = `${target}${PARTIAL_MARKER}${randomUUID()}`;
     try {
-      await mkdir(dirname(target), { recursive: true });
-      const file = await open(partial, 'wx');
+      await mkdir(dirname(target), { recursive: true, mode: FOLDER_MODE });
+      const file = await open(partial, 'wx', OBJECT_MODE);
       try {
         await pipeline(body, new FlushingFileWriter(file), signal ? { signal } : {});
       } finally {
@@ -97,8 +100,8 @@ export class FilesystemStore implements ObjectStore {
     const target = this.path(key);
     const partial = `${target}${PARTIAL_MARKER}${randomUUID()}`;
     try {
-      await mkdir(dirname(target), { recursive: true });
-      await writeFile(partial, text, { flag: 'wx', flush: true });
+      await mkdir(dirname(target), { recursive: true, mode: FOLDER_MODE });
+      await writeFile(partial, text, { flag: 'wx', flush: true, mode: OBJECT_MODE });
       assertAttemptHolds(`store ${key}`);
       await rename(partial, target);
       await syncFolder(dirname(target));

@@ -3,7 +3,7 @@
  * file, a variable, or the configuration's `encryption.keys`. No Temporal, no worker: for a restore
  * by hand. Every chunk is checked before its bytes are written; any failure exits 1 naming why.
  */
-import { readFile } from 'node:fs/promises';
+import { readSecretFile, secretFileProblem } from '../../encryption/secret-files.js';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { encryptionKeyId } from '../../domain/config.js';
@@ -31,8 +31,8 @@ export function registerDecryptCommand(program: Command, cli: CliContext): void 
       if (options.keyId !== undefined && !encryptionKeyId.safeParse(options.keyId).success) throw new CliError(`--key-id "${options.keyId}": must be 1 to 64 letters, digits, ".", "_" or "-"`, ExitCode.refused);
       let keys: KeyRing;
       if (options.keyFile !== undefined) {
-        const text = await readFile(options.keyFile, 'utf8').catch((error: unknown) => {
-          throw new CliError(`--key-file ${options.keyFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, ExitCode.refused);
+        const text = await readSecretFile(options.keyFile).catch((error: unknown) => {
+          throw new CliError(`--key-file ${options.keyFile}: ${secretFileProblem(error)}`, ExitCode.refused);
         });
         keys = singleKeyRing(text, `--key-file ${options.keyFile}`, options.keyId);
       } else if (options.keyEnv !== undefined) {

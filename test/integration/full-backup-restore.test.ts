@@ -3,7 +3,8 @@
  * fresh server each time; the restored tables must have the source's checksums.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { readdir } from 'node:fs/promises';
+import { chmod, lstat, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
 import type { StorageConfig } from '../../domain/config.js';
@@ -69,7 +70,14 @@ describe('full backup and restore on real MariaDB', () => {
     const target = targets[targetIndex] as MariaDbSandbox;
     expect(await target.checksums(['shop'])).toEqual({});
     const storage = sourceCluster === 'src-fs' ? fsStorage : minioStorage;
+    // A datadir only its owner may enter: the restored one must be the same (the tool extracts 0644 files in 0755 folders).
+    await chmod(target.datadir, 0o700);
     const { backup, restore } = await backupAndRestore(sourceCluster, targetCluster, target, storage);
+    expect(((await stat(target.datadir)).mode & 0o777).toString(8)).toBe('700');
+    // The restored tables' files too (the server's own new files follow its umask, behind the 0700 folder).
+    const open = [];
+    for (const entry of ['shop', ...(await readdir(join(target.datadir, 'shop'))).map((name) => join('shop', name))]) if ((await lstat(join(target.datadir, entry))).mode & 0o077) open.push(entry);
+    expect(open).toEqual([]);
 
     expect(backup.type).toBe('full');
     expect(backup.path).toBe(`${backup.name}/`);

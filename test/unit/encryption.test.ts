@@ -1,12 +1,14 @@
 /** The sealed-object format (activities/encryption.ts, docs/encryption.md): what opens, and every way a sealed object can be spoilt. */
 import { describe, expect, test } from '@jest/globals';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { CHUNK_BYTES, DecryptStream, EncryptionError, EncryptStream, openBytes, parseKeyMaterial, sealBytes, type EncryptionKey, type KeyRing } from '../../encryption/objects.js';
 import { loadKeyRing } from '../../encryption/keys.js';
+import { readSecretFile } from '../../encryption/secret-files.js';
+import { readPassword } from '../../activities/database/defaults-file.js';
 
 const key: EncryptionKey = { id: 'k2026', key: randomBytes(32) };
 const ring = (...keys: EncryptionKey[]): KeyRing => ({ current: keys[0], find: (id) => keys.find((entry) => entry.id === id), ids: keys.map((entry) => entry.id) });
@@ -130,8 +132,8 @@ describe('keys', () => {
   test('the ring reads files and variables, and names the key and where it looked when one is missing or malformed, never its content', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'keys-'));
     const current = randomBytes(32);
-    await writeFile(join(dir, 'k2026'), current.toString('hex'));
-    await writeFile(join(dir, 'bad'), 'not-a-key-at-all');
+    await writeFile(join(dir, 'k2026'), current.toString('hex'), { mode: 0o600 });
+    await writeFile(join(dir, 'bad'), 'not-a-key-at-all', { mode: 0o600 });
     const ringOf = (keys: { id: string; file?: string; env?: string }[], env: NodeJS.ProcessEnv = {}) => loadKeyRing({ currentKey: keys[0]?.id ?? '', keys }, env);
     const loaded = await ringOf([{ id: 'k2026', file: join(dir, 'k2026') }, { id: 'k2025', env: 'OLD_KEY' }], { OLD_KEY: randomBytes(32).toString('base64') });
     expect(loaded.current?.id).toBe('k2026');
@@ -146,5 +148,40 @@ describe('keys', () => {
     expect(malformed.message).toBe(`encryption key "k1": the file ${join(dir, 'bad')} does not hold a 256-bit key (64 hex digits, or 32 bytes in base64)`);
     expect(malformed.message).not.toContain('not-a-key-at-all');
     expect((await loadKeyRing(undefined)).current).toBeUndefined();
+  });
+
+  test('a key or password file other accounts may read or change is refused, naming its mode and the fix; one its group may read is taken, said once', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'secret-modes-'));
+    const key = randomBytes(32).toString('hex');
+    const cases: [number, string | undefined][] = [
+      [0o644, 'is mode 0644: every account on this host may use it; chmod 600'],
+      [0o604, 'is mode 0604: every account on this host may use it'],
+      [0o602, 'is mode 0602: every account on this host may change it'],
+      [0o620, 'is mode 0620: its group may change it'],
+      [0o640, undefined],
+      [0o600, undefined],
+      [0o400, undefined],
+    ];
+    for (const [mode, refusal] of cases) {
+      const file = join(dir, `key-${mode.toString(8)}`);
+      await writeFile(file, key);
+      await chmod(file, mode);
+      const keyRing = loadKeyRing({ currentKey: 'k', keys: [{ id: 'k', file }] });
+      const password = readPassword({ user: 'backup', socket: '/run/mysqld/mysqld.sock', passwordFile: file });
+      if (refusal) {
+        await expect(keyRing).rejects.toThrow(`encryption key "k": cannot read the file ${file}: ${file} ${refusal}`);
+        await expect(password).rejects.toThrow(`cannot read the password file ${file} (connection.passwordFile): ${file} ${refusal}`);
+      } else {
+        expect((await keyRing).current?.key.toString('hex')).toBe(key);
+        expect(await password).toBe(key);
+      }
+    }
+    // A group-readable file is said once per process, however often it is read.
+    const shared = join(dir, 'shared');
+    await writeFile(shared, key);
+    await chmod(shared, 0o640);
+    const said: string[] = [];
+    for (const _read of [1, 2]) expect(await readSecretFile(shared, (message) => said.push(message))).toBe(key);
+    expect(said).toEqual([`chainbackup: the secret file ${shared} is readable by its group (mode 0640): every member of that group can read it`]);
   });
 });
