@@ -4,8 +4,8 @@ import { pipeline } from 'node:stream/promises';
 import { Writable, type Readable } from 'node:stream';
 import { Context } from '@temporalio/activity';
 import { execa } from 'execa';
-import { checkRecordedLsns, type CommittedBackup, type RestoreRecord, type StoredBackup } from '../domain/chain.js';
-import { parseCheckpoints, type Checkpoints } from '../domain/checkpoints.js';
+import { checkRecordedBinlog, checkRecordedLsns, type CommittedBackup, type RestoreRecord, type StoredBackup } from '../domain/chain.js';
+import { parseBackupInfo, parseCheckpoints, type BinlogPosition, type Checkpoints } from '../domain/checkpoints.js';
 import { restoreSourceRoots, type StorageConfig } from '../domain/config.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
 import { checkPreparableBy } from '../domain/tool-version.js';
@@ -209,8 +209,8 @@ export function restoreActivities(deps: ActivityDeps) {
         assertAttemptHolds(`decompress ${input.into}`);
         await progress.during(execa(tool.binary, decompress, { cancelSignal: signal, ...childProcessOptions() }));
       }
-      const recorded = checkRecordedLsns(input.backup, await readCheckpointsIn(input.into), 'extracted');
-      if (!recorded.ok) {
+      for (const recorded of [checkRecordedLsns(input.backup, await readCheckpointsIn(input.into), 'extracted'), checkRecordedBinlog(input.backup, await readBinlogPositionIn(input.into))]) {
+        if (recorded.ok) continue;
         await removeUnlessReplaced(input.into);
         throw businessFailure(recorded.code, recorded.reason);
       }
@@ -494,6 +494,15 @@ async function readCheckpointsIn(folder: string): Promise<Checkpoints | { proble
   } catch (error) {
     return { problem: (error as Error).message };
   }
+}
+
+/** The binary log position the extracted data's own info file records (null: none), or why it cannot be read. */
+async function readBinlogPositionIn(folder: string): Promise<BinlogPosition | null | { problem: string }> {
+  const generation = toolFileGenerationIn(await readdir(folder).catch(() => []));
+  const name = TOOL_FILE_GENERATIONS[generation ?? 'xtrabackup'].info;
+  const text = await readFile(join(folder, name), 'utf8').catch(() => undefined);
+  if (text === undefined) return { problem: `the data's ${name} cannot be read` };
+  return parseBackupInfo(text).binlog ?? null;
 }
 
 /** Kills a prepare that a dead worker left running on this folder, so that nothing writes there any more. */

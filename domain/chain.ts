@@ -3,7 +3,7 @@
  * each increment's fromLsn equal to its parent's toLsn. Only committed backups (those with a
  * manifest) exist for these rules: a folder without a manifest is a failed or running backup.
  */
-import { compareLsn, type Checkpoints } from './checkpoints.js';
+import { compareLsn, type BinlogPosition, type Checkpoints } from './checkpoints.js';
 import type { FailureTypeName } from './failures.js';
 import type { Manifest, VerificationRecord } from './manifest.js';
 import { toolFilesOf } from './layout.js';
@@ -211,6 +211,23 @@ export function checkRecordedLsns(backup: CommittedBackup, found: Checkpoints | 
   }
   if (mismatches.length === 0) return { ok: true, value: undefined };
   return refuse('ChecksumMismatch', `${where}: ${toolFilesOf(backup.manifest).checkpoints} disagrees with the manifest: ${mismatches.join('; ')}; the manifest or the data was altered`);
+}
+
+/**
+ * The binary log position the data's own info file records (sealed inside the stream, written by the
+ * tool) must be the manifest's: the manifest's drives a point-in-time replay and seeds the restored
+ * server's GTID state, and a manifest whose position was altered would silently skip or repeat
+ * transactions. `found` is the info file's position, null when it records none.
+ */
+export function checkRecordedBinlog(backup: CommittedBackup, found: BinlogPosition | null | { problem: string }): Decision<void> {
+  const where = `${backup.name} (extracted)`;
+  const info = toolFilesOf(backup.manifest).info;
+  if (found !== null && 'problem' in found) return refuse('ChecksumMismatch', `${where}: ${found.problem}`);
+  const recorded = backup.manifest.binlog;
+  const shown = (position: BinlogPosition | null) => (position ? `${position.file}:${position.position}${position.gtid ? ` (GTID ${position.gtid})` : ''}` : 'none');
+  const same = found === null || recorded === null ? found === recorded : found.file === recorded.file && found.position === recorded.position && (found.gtid ?? '') === (recorded.gtid ?? '');
+  if (same) return { ok: true, value: undefined };
+  return refuse('ChecksumMismatch', `${where}: ${info} disagrees with the manifest: the binary log position is ${shown(found)} in the data but ${shown(recorded)} in the manifest; the manifest or the data was altered`);
 }
 
 /** What an in-place restore leaves in the cluster's storage, so later increments know the pages moved. */

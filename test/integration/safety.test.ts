@@ -267,6 +267,35 @@ describe('faults and damage', () => {
     expect(JSON.parse(await bucket.getText(`${taskQueue}-altered/${full.path}verification.json`))).toMatchObject({ formatVersion: 1, backup: full.name, result: 'passed', problems: [], tables, inventoryTables: tables });
   });
 
+  test("a restore of a backup whose manifest's binlog position or GTID was altered is refused before the pause, naming both", async () => {
+    await shop.sql(`UPDATE shop.customers SET name = 'before the position' WHERE id < 20`);
+    const full = await runBackup('sf-altered', 'full');
+    const key = `${taskQueue}-altered/${full.path}manifest.json`;
+    const original = await bucket.getText(key);
+    const recorded = (JSON.parse(original) as { binlog: { file: string; position: string; gtid?: string } }).binlog;
+    const pidBefore = await shop.pid();
+    const checksumsBefore = await shop.checksums(['shop']);
+    // The next transaction's position (what makes a replay skip one), then a GTID ahead of the data's.
+    const position = String(Number(recorded.position) + 215);
+    const gtid = (recorded.gtid ?? '0-1-1').replace(/-(\d+)$/, (_, sequence: string) => `-${Number(sequence) + 1}`);
+    for (const [altered, restoreTarget, shown] of [
+      [{ position }, undefined, `${recorded.file}:${position}${recorded.gtid ? ` (GTID ${recorded.gtid})` : ''}`],
+      [{ gtid }, { kind: 'verify' }, `${recorded.file}:${recorded.position} (GTID ${gtid})`],
+    ] as const) {
+      const manifest = JSON.parse(original) as { binlog: Record<string, string> };
+      await bucket.put(key, JSON.stringify({ ...manifest, binlog: { ...manifest.binlog, ...altered } }));
+      const { failure } = await failedRestore({ cluster: 'sf-altered', backupName: full.name, ...(restoreTarget ? { target: restoreTarget } : {}) });
+      expect(failure).toMatchObject({
+        type: 'ChecksumMismatch',
+        message: expect.stringContaining(`${full.name} (extracted): ${toolFileNames.info} disagrees with the manifest: the binary log position is ${recorded.file}:${recorded.position}${recorded.gtid ? ` (GTID ${recorded.gtid})` : ''} in the data but ${shown} in the manifest`) as unknown,
+      });
+    }
+    // Refused before the pause: the same server, the same data.
+    expect(await shop.pid()).toBe(pidBefore);
+    expect(await shop.checksums(['shop'])).toEqual(checksumsBefore);
+    await bucket.put(key, original);
+  });
+
   test('verify fails a backup whose data lacks a table its inventory recorded, naming the table', async () => {
     const full = await runBackup('sf-altered', 'full');
     const key = `${taskQueue}-altered/${full.path}manifest.json`;

@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { checkContinuity, checkNotRestoredSince, chooseBase, chooseParent, resolveRestoreChain, validateParentCheckpoints, type StoredBackup } from '../../domain/chain.js';
+import { checkContinuity, checkNotRestoredSince, checkRecordedBinlog, chooseBase, chooseParent, resolveRestoreChain, validateParentCheckpoints, type CommittedBackup, type StoredBackup } from '../../domain/chain.js';
 import type { Manifest } from '../../domain/manifest.js';
 import { stored } from '../support/stored-backups.js';
 
@@ -117,5 +117,34 @@ describe('increments after an in-place restore', () => {
     expect(checkNotRestoredSince(tip, null).ok).toBe(true);
     expect(checkNotRestoredSince(tip, record(I1, '2026-04-08T00:05:00.000Z')).ok).toBe(true);
     expect(checkNotRestoredSince(tip, record(I2, '2026-04-09T00:00:00.000Z')).ok).toBe(true);
+  });
+});
+
+describe('checkRecordedBinlog', () => {
+  const committed = (binlog: Manifest['binlog']) => stored('shop-2026-12-01T000000.000Z-full', 'shop-2026-12-01T000000.000Z-full', { binlog, toolFiles: 'mariadb_backup' }) as CommittedBackup;
+  const position = { file: 'binlog.000003', position: '1212', gtid: '0-1-42' };
+
+  test('passes when the data records what the manifest does, none included', () => {
+    expect(checkRecordedBinlog(committed(position), { ...position })).toEqual({ ok: true, value: undefined });
+    expect(checkRecordedBinlog(committed(null), null)).toEqual({ ok: true, value: undefined });
+    expect(checkRecordedBinlog(committed({ file: 'binlog.000003', position: '1212' }), { file: 'binlog.000003', position: '1212' })).toEqual({ ok: true, value: undefined });
+  });
+
+  test.each([
+    [{ ...position, position: '1427' }, 'binlog.000003:1212 (GTID 0-1-42) in the data but binlog.000003:1427 (GTID 0-1-42) in the manifest'],
+    [{ ...position, gtid: '0-1-43' }, 'binlog.000003:1212 (GTID 0-1-42) in the data but binlog.000003:1212 (GTID 0-1-43) in the manifest'],
+    [{ ...position, file: 'binlog.000004' }, 'binlog.000003:1212 (GTID 0-1-42) in the data but binlog.000004:1212 (GTID 0-1-42) in the manifest'],
+    [null, 'binlog.000003:1212 (GTID 0-1-42) in the data but none in the manifest'],
+  ])('refuses a manifest whose position differs from the data: %j', (manifestBinlog, shown) => {
+    expect(checkRecordedBinlog(committed(manifestBinlog), { ...position })).toEqual({
+      ok: false,
+      code: 'ChecksumMismatch',
+      reason: `shop-2026-12-01T000000.000Z-full (extracted): mariadb_backup_info disagrees with the manifest: the binary log position is ${shown}; the manifest or the data was altered`,
+    });
+  });
+
+  test('refuses a position the data does not record, and data whose info file cannot be read', () => {
+    expect(checkRecordedBinlog(committed(position), null)).toMatchObject({ ok: false, reason: expect.stringContaining('the binary log position is none in the data but binlog.000003:1212 (GTID 0-1-42) in the manifest') as unknown });
+    expect(checkRecordedBinlog(committed(position), { problem: "the data's mariadb_backup_info cannot be read" })).toMatchObject({ ok: false, code: 'ChecksumMismatch' });
   });
 });
