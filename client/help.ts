@@ -25,7 +25,7 @@ const EXAMPLES: Record<string, string> = {
   'incremental enable': 'chainbackup incremental enable shop',
   'incremental disable': 'chainbackup incremental disable shop',
   decrypt: 'chainbackup decrypt --key-file /etc/chainbackup/k2026.key --object "$backup/backup.xbstream.zst" < backup.xbstream.zst | zstd -d | mbstream -x -C 0',
-  'codec-server': 'chainbackup codec-server --listen 127.0.0.1:8888 --origin http://localhost:8233',
+  'codec-server': 'chainbackup codec-server --listen 127.0.0.1:8888 --origin http://localhost:8233 --token-file /etc/chainbackup/codec-token',
   kept: 'chainbackup kept list shop',
   'kept list': 'chainbackup kept list shop',
   'kept remove': 'chainbackup kept remove shop --older-than 7d --yes',

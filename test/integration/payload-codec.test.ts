@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
@@ -89,11 +90,15 @@ describe('payload encryption', () => {
     expect(encoding(failed?.encodedAttributes ?? undefined)).toBe('binary/encrypted');
     expect(JSON.stringify(failed)).not.toContain('2020-01-01T000000');
 
-    // The codec server decodes what the Web UI would send it.
+    // The codec server decodes what the Web UI would send it, to a caller with its token only.
     const port = await freePort();
-    const server: ChildProcess = spawn(process.execPath, [join(repoRoot, 'dist/client/cli.js'), '--config', configPath, 'codec-server', '--listen', `127.0.0.1:${port}`, '--origin', 'http://127.0.0.1:8233'], { stdio: 'ignore' });
+    const token = randomBytes(24).toString('base64url');
+    const tokenFile = join(testRoot(), `${taskQueue}-codec-token`);
+    await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
+    const server: ChildProcess = spawn(process.execPath, [join(repoRoot, 'dist/client/cli.js'), '--config', configPath, 'codec-server', '--listen', `127.0.0.1:${port}`, '--origin', 'http://127.0.0.1:8233', '--token-file', tokenFile], { stdio: 'ignore' });
     try {
-      const url = `http://127.0.0.1:${port}`;
+      const url = `http://127.0.0.1:${port}/${token}`;
+      const json = { 'Content-Type': 'application/json' };
       await waitFor('the codec server', async () => (await fetch(`${url}/decode`, { method: 'OPTIONS' }).catch(() => undefined))?.ok === true, 20_000, () => server.exitCode === null);
       const preflight = await fetch(`${url}/decode`, { method: 'OPTIONS' });
       expect(preflight.headers.get('access-control-allow-origin')).toBe('http://127.0.0.1:8233');
@@ -102,18 +107,47 @@ describe('payload encryption', () => {
         metadata: Object.fromEntries(Object.entries(payload.metadata ?? {}).map(([key, value]) => [key, Buffer.from(value).toString('base64')])),
         data: Buffer.from(payload.data ?? new Uint8Array()).toString('base64'),
       });
-      const response = await fetch(`${url}/decode`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Namespace': 'default' }, body: JSON.stringify({ payloads: input.map(asJson) }) });
+      const request = JSON.stringify({ payloads: input.map(asJson) });
+      const response = await fetch(`${url}/decode`, { method: 'POST', headers: { ...json, 'X-Namespace': 'default' }, body: request });
       expect(response.status).toBe(200);
       const decoded = (await response.json()) as { payloads: { metadata: Record<string, string>; data: string }[] };
       expect(Buffer.from(decoded.payloads[0]?.metadata.encoding ?? '', 'base64').toString()).toBe('json/plain');
       expect(JSON.parse(Buffer.from(decoded.payloads[0]?.data ?? '', 'base64').toString())).toEqual({ cluster: 'sealed', type: 'full' });
-      // And a payload it encodes opens again.
-      const encoded = (await (await fetch(`${url}/encode`, { method: 'POST', body: JSON.stringify(decoded) })).json()) as { payloads: { metadata: Record<string, string>; data: string }[] };
+      // And a payload it encodes opens again; the token as a bearer header (the temporal CLI's --codec-auth) does as well as in the path.
+      const encoded = (await (await fetch(`http://127.0.0.1:${port}/encode`, { method: 'POST', headers: { ...json, Authorization: `Bearer ${token}` }, body: JSON.stringify(decoded) })).json()) as { payloads: { metadata: Record<string, string>; data: string }[] };
       expect(Buffer.from(encoded.payloads[0]?.metadata.encoding ?? '', 'base64').toString()).toBe('binary/encrypted');
-      const again = (await (await fetch(`${url}/decode`, { method: 'POST', body: JSON.stringify(encoded) })).json()) as { payloads: { data: string }[] };
+      const again = (await (await fetch(`${url}/decode`, { method: 'POST', headers: json, body: JSON.stringify(encoded) })).json()) as { payloads: { data: string }[] };
       expect(again.payloads[0]?.data).toBe(decoded.payloads[0]?.data);
+
+      // Refused, decoding nothing: no token or a wrong one, a name that is not this server's (a DNS-rebinding page),
+      // another origin, a body that is not JSON (a form a page may post without asking).
+      const refusals: [string, Record<string, string>, number][] = [
+        ['/decode', json, 401],
+        [`/${token.slice(1)}x/decode`, json, 401],
+        ['/decode', { ...json, Authorization: 'Bearer not-the-token' }, 401],
+        [`/${token}/decode`, { ...json, Host: `rebound.example:${port}` }, 421],
+        [`/${token}/decode`, { ...json, Origin: 'http://evil.example' }, 403],
+        [`/${token}/decode`, { 'Content-Type': 'text/plain' }, 415],
+      ];
+      for (const [path, headers, status] of refusals) {
+        const answer = await rawPost(port, path, headers, request);
+        expect({ path, headers, status: answer.status, decoded: answer.body.includes('json/plain') || answer.body.includes(Buffer.from('json/plain').toString('base64')) }).toEqual({ path, headers, status, decoded: false });
+      }
     } finally {
       server.kill('SIGTERM');
     }
   });
 });
+
+/** A POST with headers fetch would not send (Host, Origin), as a hostile page or local account could: its status and body. */
+function rawPost(port: number, path: string, headers: Record<string, string>, body: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const sent = httpRequest({ host: '127.0.0.1', port, path, method: 'POST', headers: { Host: `127.0.0.1:${port}`, ...headers, 'Content-Length': Buffer.byteLength(body) } }, (answer) => {
+      let text = '';
+      answer.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      answer.on('end', () => resolve({ status: answer.statusCode ?? 0, body: text }));
+    });
+    sent.on('error', reject);
+    sent.end(body);
+  });
+}
