@@ -27,7 +27,7 @@ import type { ClusterConfig } from '../domain/config.js';
 import type { ActivityDeps } from './deps.js';
 import type { ObjectStore } from './storage/index.js';
 import { ENCRYPTION_SCHEME, type EncryptionKey } from '../encryption/objects.js';
-import { backupObjectIdentity, getSmallObject, putSmallObject, sealing } from './sealed-store.js';
+import { backupObjectIdentity, getSmallObject, plaintextAdmitted, putSmallObject, sealing } from './sealed-store.js';
 import { eachLine, Progress, StreamMeter, tailLines } from './streams.js';
 import { toolCopyTracker } from '../domain/units.js';
 import { backupToolFor } from './tools/backup-tool.js';
@@ -316,11 +316,16 @@ export function backupActivities(deps: ActivityDeps) {
      * Reads a backup's stored xtrabackup_checkpoints. A missing or unreadable file is reported as a
      * problem (not thrown) so the workflow can refuse with a message that says what to do.
      */
-    async readStoredCheckpoints(input: { cluster: string; location: BackupLocation & { manifest?: Pick<Manifest, 'toolFiles'> } }): Promise<Checkpoints | { problem: string }> {
+    async readStoredCheckpoints(input: { cluster: string; location: BackupLocation & { manifest?: Pick<Manifest, 'toolFiles'> & Partial<Pick<Manifest, 'encryption' | 'finishedAt'>> } }): Promise<Checkpoints | { problem: string }> {
       const store = deps.store(deps.cluster(input.cluster));
       // The parent's manifest names the file its tool wrote (a parent passed without one: the old name).
       const name = toolFilesOf(input.location.manifest ?? {}).checkpoints;
-      const text = await getSmallObject(store, `${backupFolder(input.location)}${name}`, backupObjectIdentity(input.location.name, name), await deps.keys());
+      const record = { encryption: input.location.manifest?.encryption, storedAt: input.location.manifest?.finishedAt };
+      const text = await getSmallObject(store, `${backupFolder(input.location)}${name}`, backupObjectIdentity(input.location.name, name), await deps.keys(), {
+        admitted: plaintextAdmitted(deps.config.encryption, record),
+        what: `the checkpoints of ${input.location.name}`,
+        record,
+      });
       if (text === undefined) return { problem: `its ${name} is missing from ${store.label}` };
       try {
         return parseCheckpoints(text, name);

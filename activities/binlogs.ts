@@ -35,7 +35,7 @@ import {
   type BinlogHistory,
   type BinlogRecord,
 } from '../domain/binlog-archive.js';
-import type { ClusterConfig } from '../domain/config.js';
+import type { ClusterConfig, StorageEncryptionConfig } from '../domain/config.js';
 import { isCommitted, type CommittedBackup } from '../domain/chain.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
 import { readableToolLog } from '../domain/tool-failures.js';
@@ -57,7 +57,7 @@ import { failpoint } from './failpoints.js';
 import { assertAttemptHolds, holdingStream, removeUnlessReplaced } from './attempt-lease.js';
 import type { ObjectStore } from './storage/index.js';
 import { DecryptStream, ENCRYPTION_SCHEME, type KeyRing } from '../encryption/objects.js';
-import { binlogObjectIdentity, encryptionFailure, sealing } from './sealed-store.js';
+import { binlogObjectIdentity, encryptionFailure, plaintextAdmitted, sealing } from './sealed-store.js';
 import { Progress, StreamMeter, tailLines } from './streams.js';
 
 /** What binlog retention removed (or, in a dry run, would remove). */
@@ -205,7 +205,7 @@ async function downloadArchivedBinlogs(
   files: ReplayPlan['files'],
   folder: string,
   nameOf: (index: number) => string,
-  { progress, signal, keys, stop = {} }: { progress: Progress; signal: AbortSignal; keys: KeyRing; stop?: { stopAfter?: number; stopAfterGtid?: Gtid } },
+  { progress, signal, keys, encryption, stop = {} }: { progress: Progress; signal: AbortSignal; keys: KeyRing; encryption: StorageEncryptionConfig | undefined; stop?: { stopAfter?: number; stopAfterGtid?: Gtid } },
 ): Promise<BinlogFacts[]> {
   // A replaced attempt (attempt-lease.ts) neither clears nor writes the files a newer one replays.
   assertAttemptHolds(`clear ${folder}`);
@@ -218,10 +218,11 @@ async function downloadArchivedBinlogs(
     const meter = new StreamMeter((done) => progress.update(bytes + done));
     const scanner = new BinlogScanner(stop);
     const zstd = execa('zstd', ['-q', '-d', '-c'], { buffer: false, cancelSignal: signal, ...childProcessOptions() });
-    // Sealed or not (files archived before encryption was on): a sealed one is opened chunk by chunk, each checked first.
-    const opener = new DecryptStream(keys, binlogObjectIdentity(where.cluster, where.history, file.object), true);
+    // A sealed one is opened chunk by chunk, each checked first; one in plaintext only as its record and the configuration admit.
+    const storedAs = { encryption: file.encryption, storedAt: file.archivedAt };
+    const opener = new DecryptStream(keys, binlogObjectIdentity(where.cluster, where.history, file.object), plaintextAdmitted(encryption, storedAs));
     await Promise.all([pipeline(await store.download(key), meter, opener, zstd.stdin, { signal }), pipeline(zstd.stdout, new ScanningMeter(scanner), holdingStream(`write ${nameOf(index)} into ${folder}`), createWriteStream(join(folder, nameOf(index))), { signal }), zstd]).catch((error: unknown) => {
-      throw encryptionFailure(error, store, 'archived binlog ');
+      throw encryptionFailure(error, store, 'archived binlog ', { ...storedAs, object: key });
     });
     const sha256 = meter.digest();
     if (sha256 !== file.sha256 || meter.bytes !== file.size) throw businessFailure(FailureType.ChecksumMismatch, `archived binlog ${store.label}/${key} is corrupt: sha256 ${sha256} (${meter.bytes} bytes) does not match ${file.sha256} (${file.size} bytes) in its record`);
@@ -454,9 +455,10 @@ export function binlogActivities(deps: ActivityDeps) {
           const key = `${binlogFolder(where)}${file.object}`;
           progress.phase(`checking ${file.file}`, { object: key });
           const meter = new StreamMeter((done) => progress.update(bytes + done));
-          const opener = new DecryptStream(keys, binlogObjectIdentity(where.cluster, where.history, file.object), true);
+          const storedAs = { encryption: file.encryption, storedAt: file.archivedAt };
+          const opener = new DecryptStream(keys, binlogObjectIdentity(where.cluster, where.history, file.object), plaintextAdmitted(deps.config.encryption, storedAs));
           await pipeline(await store.download(key), meter, opener, new Writable({ write: (_chunk, _encoding, done) => done() }), { signal }).catch((error: unknown) => {
-            throw encryptionFailure(error, store, 'archived binlog ');
+            throw encryptionFailure(error, store, 'archived binlog ', { ...storedAs, object: key });
           });
           if (meter.digest() !== file.sha256 || meter.bytes !== file.size) throw businessFailure(FailureType.ChecksumMismatch, `archived binlog ${store.label}/${key} is corrupt: sha256 ${meter.digest()} (${meter.bytes} bytes) does not match ${file.sha256} (${file.size} bytes) in its record`);
           bytes += meter.bytes;
@@ -507,7 +509,7 @@ export function binlogActivities(deps: ActivityDeps) {
         const stopAfterGtid = input.replay.stopAfterGtid === undefined ? undefined : parseGtid(input.replay.stopAfterGtid);
         const stop = stopAfterGtid ? { stopAfterGtid } : { stopAfter: stopAfterSecond(input.replay) };
         const relayName = (index: number) => `relay.${String(index + 1).padStart(6, '0')}`;
-        const facts = await downloadArchivedBinlogs(store, where, input.replay.files, relayDir, relayName, { progress, signal, stop, keys: await deps.keys() });
+        const facts = await downloadArchivedBinlogs(store, where, input.replay.files, relayDir, relayName, { progress, signal, stop, keys: await deps.keys(), encryption: deps.config.encryption });
         if (stopAfterGtid && !facts.some((file) => file.stopGtidSeen)) {
           throw businessFailure(FailureType.RestoreFailed, `the archived binlogs of ${cluster.name} do not hold the transaction ${input.replay.stopAfterGtid} (from ${input.replay.files[0]?.file ?? '?'} to ${input.replay.files.at(-1)?.file ?? '?'}): nothing was applied, and the restore rolls back`);
         }
@@ -605,7 +607,7 @@ export function binlogActivities(deps: ActivityDeps) {
       const { where } = await currentHistory(store, cluster.name);
       const folder = join(input.workDir, 'binlogs');
       const work = async () => {
-        await downloadArchivedBinlogs(store, where, input.replay.files, folder, (index) => input.replay.files[index]?.file ?? '', { progress, signal, keys: await deps.keys() });
+        await downloadArchivedBinlogs(store, where, input.replay.files, folder, (index) => input.replay.files[index]?.file ?? '', { progress, signal, keys: await deps.keys(), encryption: deps.config.encryption });
         const connection = cluster.connection;
         const defaults = await writeDefaultsFile(connection, await readPassword(connection));
         const sql = (query: string) => runSql(cluster.flavour, connection, query);

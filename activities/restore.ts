@@ -32,7 +32,7 @@ import { backupToolFor } from './tools/backup-tool.js';
 import type { Manifest } from '../domain/manifest.js';
 import { adoptOwnerAndMode, clusterPlaces, exists, isWithin, modeWithin, resolvedPath } from './files.js';
 import { EncryptionError } from '../encryption/objects.js';
-import { backupObjectIdentity, encryptionFailure, opening } from './sealed-store.js';
+import { backupObjectIdentity, encryptionFailure, opening, plaintextAdmitted, plaintextRefused } from './sealed-store.js';
 import { historyOf, readRestoreRecord } from './restore-record.js';
 
 /** Another storage to restore from (cross-cluster restore); credentials are this worker's own. */
@@ -161,6 +161,8 @@ export function restoreActivities(deps: ActivityDeps) {
       if (encrypted && !keys.find(manifest.encryptionKeyId ?? '')) {
         throw businessFailure(FailureType.KeyUnavailable, `${manifest.name} is encrypted with key "${manifest.encryptionKeyId ?? '?'}", which this worker does not hold (it holds: ${keys.ids.join(', ') || 'no key'}); add it to encryption.keys`);
       }
+      const storedAs = { encryption: manifest.encryption, storedAt: manifest.finishedAt };
+      if (!encrypted && !plaintextAdmitted(deps.config.encryption, storedAs)) throw plaintextRefused(`backup ${manifest.name}`, storedAs);
       assertAttemptHolds(`clear ${input.into}`);
       await rm(input.into, { recursive: true, force: true });
       await mkdir(input.into, { recursive: true });

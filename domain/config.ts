@@ -252,10 +252,9 @@ export const encryptionKeyId = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must 
  * Client-side encryption of everything stored that carries data (docs/encryption.md). The keys are
  * read by each worker from its own files or environment, never sent to Temporal.
  */
-const encryptionSchema = z
-  .strictObject({
-    /** The key new backups and archived binlogs are sealed with. */
-    currentKey: encryptionKeyId,
+const encryptionFields = {
+  /** The key new backups and archived binlogs are sealed with. */
+  currentKey: encryptionKeyId,
     /** Every key still needed to open what was stored: old ones stay after a rotation. */
     keys: z
       .array(
@@ -270,15 +269,32 @@ const encryptionSchema = z
           .refine((key) => (key.file === undefined) !== (key.env === undefined), { message: 'set exactly one of file or env' }),
       )
       .min(1, 'must list at least one key'),
-  })
-  .superRefine((encryption, ctx) => {
-    const ids = encryption.keys.map((key) => key.id);
-    ids.forEach((id, index) => {
-      if (ids.indexOf(id) !== index) ctx.addIssue({ code: 'custom', path: ['keys', index, 'id'], message: `"${id}" is listed twice` });
-    });
-    if (!ids.includes(encryption.currentKey)) ctx.addIssue({ code: 'custom', path: ['currentKey'], message: `"${encryption.currentKey}" is not one of keys (${ids.join(', ')})` });
+};
+
+function checkKeys(encryption: { currentKey: string; keys: { id: string }[] }, ctx: z.RefinementCtx): void {
+  const ids = encryption.keys.map((key) => key.id);
+  ids.forEach((id, index) => {
+    if (ids.indexOf(id) !== index) ctx.addIssue({ code: 'custom', path: ['keys', index, 'id'], message: `"${id}" is listed twice` });
   });
+  if (!ids.includes(encryption.currentKey)) ctx.addIssue({ code: 'custom', path: ['currentKey'], message: `"${encryption.currentKey}" is not one of keys (${ids.join(', ')})` });
+}
+
+const encryptionSchema = z.strictObject(encryptionFields).superRefine(checkKeys);
 export type EncryptionConfig = z.infer<typeof encryptionSchema>;
+
+/** Encryption of what is stored: the keys, and whether plaintext from before encryption was switched on is admitted. */
+const storageEncryptionSchema = z
+  .strictObject({
+    ...encryptionFields,
+    /**
+     * A worker that encrypts refuses a backup or archived binlog stored in plaintext (someone who can
+     * write to the store may have put it in place of a sealed one), unless it was stored before this
+     * time: when encryption was switched on, for what was stored before.
+     */
+    plaintextBefore: z.iso.datetime({ offset: true, message: 'must be a time such as "2026-12-01T00:00:00Z"' }).optional(),
+  })
+  .superRefine(checkKeys);
+export type StorageEncryptionConfig = z.infer<typeof storageEncryptionSchema>;
 
 export const configSchema = z
   .strictObject({
@@ -295,7 +311,7 @@ export const configSchema = z
       })
       .prefault({}),
     clusters: z.array(clusterSchema).min(1, 'must list at least one cluster'),
-    encryption: encryptionSchema.optional(),
+    encryption: storageEncryptionSchema.optional(),
     worker: z
       .strictObject({
         /**

@@ -10,7 +10,7 @@ import type { Decision } from './chain.js';
 
 export interface ReplayPlan {
   /** The archived files to replay, in order; the first holds the backup's binlog position. */
-  files: Pick<BinlogRecord, 'file' | 'object' | 'size' | 'sha256'>[];
+  files: (Pick<BinlogRecord, 'file' | 'object' | 'size' | 'sha256'> & Partial<Pick<BinlogRecord, 'encryption' | 'archivedAt'>>)[];
   /** Where replay starts in the first file: the position the backup recorded (nothing before it is applied again). */
   startPosition: number;
   /**
@@ -26,6 +26,11 @@ export interface ReplayPlan {
   stopAfterGtid?: string;
   /** The archive's history the files are in, when it is not the cluster's current one (a point before its last in-place restore). */
   history?: number;
+}
+
+/** What a replay needs of an archived file's record: where it is, what it must hash to, and whether it was sealed (and when archived, for a worker that may admit plaintext from before encryption). */
+function replayedFile({ file, object, size, sha256, encryption, archivedAt }: BinlogRecord): ReplayPlan['files'][number] {
+  return { file, object, size, sha256, archivedAt, ...(encryption ? { encryption } : {}) };
 }
 
 /** The last second a replay applies: every transaction that began after it is left out. */
@@ -110,7 +115,7 @@ export function planReplay(backup: CommittedBackup, records: BinlogRecord[], poi
   return {
     ok: true,
     value: {
-      files: files.map(({ file, object, size, sha256 }) => ({ file, object, size, sha256 })),
+      files: files.map(replayedFile),
       startPosition: Number(binlog.position),
       stopDatetime: utc(pointSecond + 1),
     },
@@ -202,7 +207,7 @@ export function planGtidReplay(backup: CommittedBackup, records: BinlogRecord[],
       return {
         ok: true,
         value: {
-          files: files.map(({ file, object, size, sha256 }) => ({ file, object, size, sha256 })),
+          files: files.map(replayedFile),
           startPosition: Number(binlog.position),
           stopDatetime: utc(Math.floor(Date.parse(record.lastEventTime) / 1000) + 1),
           stopAfterGtid: formatGtids([target]),

@@ -16,6 +16,7 @@ import { MINIO_KMS_KEY_NAME } from '../../devtools/sandbox/minio.js';
 import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
 import type { Manifest } from '../../domain/manifest.js';
 import { binlogRecordSchema } from '../../domain/binlog-archive.js';
+import { openBytes, type KeyRing } from '../../encryption/objects.js';
 import { WorkflowId } from '../../domain/workflow-contract.js';
 import { backup as backupWorkflow, binlogArchiver, restore as restoreWorkflow, type BackupResult } from '../../workflows/index.js';
 import { activityRuns, connectTestClient, createSandbox, failureChain, s3Storage, startWorker, testRoot, TestBucket, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
@@ -215,6 +216,48 @@ describe('encryption at rest', () => {
       paused: false,
       message: expect.stringContaining(`${first.name}/backup.xbstream.zst holds the encrypted data of ${second.name}/backup.xbstream.zst: it was moved or swapped`) as unknown,
     });
+  });
+
+  test('a backup or an archived binlog stored in plaintext in place of a sealed one (a downgrade) is refused before the pause; plaintextBefore admits only what was stored before it', async () => {
+    const [full, , second] = chain as [BackupResult, BackupResult, BackupResult];
+    const ringOf = (id: 'k2025' | 'k2026'): KeyRing => {
+      const key = { id, key: Buffer.from(keyHex[id], 'hex') };
+      return { current: key, find: (wanted) => (wanted === id ? key : undefined), ids: [id] };
+    };
+    // The full backup opened and stored as plaintext, its manifest saying "none" and agreeing with it: what anyone who can write to the store can make.
+    const fullManifest = await manifestOf(prefix, full);
+    const plaintextBackup = await openBytes(ringOf('k2025'), `${full.name}/${fullManifest.dataObject}`, await bucket.getBytes(`${prefix}/${full.path}${fullManifest.dataObject}`));
+    const downgraded = await tamperedCopy('downgraded', full, () => plaintextBackup);
+    const downgradedManifest = await manifestOf(downgraded, full);
+    const { encryptionKeyId: _sealedWith, ...unsealed } = downgradedManifest;
+    await bucket.put(`${downgraded}/${full.path}manifest.json`, JSON.stringify({ ...unsealed, encryption: 'none' }));
+    const backupRun = await refusedRestore(rotatedQueue, { source: { storage: s3Storage(downgraded), path: full.path } });
+    expect(backupRun).toMatchObject({ type: 'ChecksumMismatch', paused: false });
+    expect(backupRun.message).toContain(`backup ${full.name} is stored in plaintext, but this worker encrypts what it stores`);
+
+    // An archived binlog the replay needs, opened and stored as plaintext, its record saying nothing of encryption.
+    const binlogFile = (await manifestOf(prefix, second)).binlog?.file ?? '';
+    const binlogCopy = `${prefix}-binlog-plain`;
+    await bucket.copyPrefix(prefix, binlogCopy);
+    const recordKey = `${binlogCopy}/binlogs/enc/history-0/${binlogFile}.json`;
+    const { encryption: _scheme, encryptionKeyId: _binlogKey, ...plainRecord } = binlogRecordSchema.parse(JSON.parse(await bucket.getText(recordKey)));
+    const objectKey = `binlogs/enc/history-0/${plainRecord.object}`;
+    const plaintextBinlog = await openBytes(ringOf('k2026'), objectKey, await bucket.getBytes(`${binlogCopy}/${objectKey}`));
+    await bucket.put(`${binlogCopy}/${objectKey}`, plaintextBinlog);
+    await bucket.put(recordKey, JSON.stringify({ ...plainRecord, sha256: createHash('sha256').update(plaintextBinlog).digest('hex'), size: plaintextBinlog.length }));
+    const [[newest = ''] = []] = await source.sql('SELECT @@gtid_binlog_pos');
+    const binlogRun = await refusedRestore(rotatedQueue, { source: { storage: s3Storage(binlogCopy), cluster: 'enc' }, gtid: newest });
+    expect(binlogRun).toMatchObject({ type: 'ChecksumMismatch', paused: false });
+    expect(binlogRun.message).toContain(`archived binlog ${objectKey} (in s3://backups/${binlogCopy} at `);
+    expect(binlogRun.message).toContain('is stored in plaintext, but this worker encrypts what it stores');
+
+    // A worker told that encryption began after the backup was taken restores it as plaintext; told it began before, refuses it.
+    const keys = [{ id: 'k2026', file: keyFiles.k2026 }, { id: 'k2025', file: keyFiles.k2025 }];
+    const admitting = await workerWith('plaintext-after', { currentKey: 'k2026', keys, plaintextBefore: new Date(Date.parse(fullManifest.finishedAt) + 1000).toISOString() });
+    const restored = await client.workflow.execute(restoreWorkflow, { taskQueue: admitting, workflowId: uniqueName('restore-enc-plaintext'), args: [{ cluster: 'enc-copy', source: { storage: s3Storage(downgraded), path: full.path } }] });
+    expect(restored.chain).toEqual([full.name]);
+    const strict = await workerWith('plaintext-before', { currentKey: 'k2026', keys, plaintextBefore: new Date(Date.parse(fullManifest.finishedAt) - 1000).toISOString() });
+    expect(await refusedRestore(strict, { source: { storage: s3Storage(downgraded), path: full.path } })).toMatchObject({ type: 'ChecksumMismatch', paused: false, message: expect.stringContaining(`(its record says ${fullManifest.finishedAt}), set encryption.plaintextBefore`) as unknown });
   });
 
   test('S3 server-side encryption (SSE-S3, SSE-KMS with a key id) is asked for on every object written', async () => {

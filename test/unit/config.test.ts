@@ -84,6 +84,8 @@ describe('encryption settings', () => {
     [{ encryption: { currentKey: 'k1', keys: [] } }, {}, 'encryption.keys: must list at least one key'],
     [{ encryption: { currentKey: 'k1', keys: [{ id: 'k1', file: 'relative/k1' }] } }, {}, 'encryption.keys.0.file: must be an absolute path'],
     [{ temporal: { payloadEncryption: { currentKey: 'p1', keys } } }, {}, 'temporal.payloadEncryption.currentKey: "p1" is not one of keys'],
+    [{ encryption: { currentKey: 'k1', keys, plaintextBefore: 'yesterday' } }, {}, 'encryption.plaintextBefore: must be a time such as "2026-12-01T00:00:00Z"'],
+    [{ temporal: { payloadEncryption: { currentKey: 'k1', keys, plaintextBefore: '2026-12-01T00:00:00Z' } } }, {}, 'temporal.payloadEncryption: Unrecognized key: "plaintextBefore"'],
     [{}, { storage: { ...cluster.storage, kmsKeyId: 'alias/backups' } }, 'clusters.0.storage.kmsKeyId: kmsKeyId needs serverSideEncryption "aws:kms"'],
     [{}, { storage: { ...cluster.storage, serverSideEncryption: 'aes' } }, 'clusters.0.storage.serverSideEncryption'],
   ])('refuses %j, naming the field', (extra, clusterOverrides, message) => {

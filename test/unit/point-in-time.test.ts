@@ -48,7 +48,7 @@ describe('planning the replay', () => {
   test('from the backup’s own file and position to the first file that ends after the point; stops after the point’s second, in UTC', () => {
     expect(planReplay(backup, archive, at('2026-04-07T18:30:05.250Z'), window)).toEqual({
       ok: true,
-      value: { files: [archive[0], archive[1]].map((r) => ({ file: r?.file, object: r?.object, size: r?.size, sha256: r?.sha256 })), startPosition: 700, stopDatetime: '2026-04-07 18:30:06' },
+      value: { files: [archive[0], archive[1]].map((r) => ({ file: r?.file, object: r?.object, size: r?.size, sha256: r?.sha256, archivedAt: r?.archivedAt })), startPosition: 700, stopDatetime: '2026-04-07 18:30:06' },
     });
     // A point in the backup's own file replays only that file.
     expect(planReplay(backup, archive, at('2026-04-07T06:00:00.000Z'), window)).toMatchObject({ ok: true, value: { files: [{ file: 'bin.000004' }] } });
@@ -92,7 +92,7 @@ describe('a restore to a GTID', () => {
     const backup = backups[1] as CommittedBackup;
     expect(planGtidReplay(backup, archive, '0-1-55')).toEqual({
       ok: true,
-      value: { files: [archive[0], archive[1]].map((r) => ({ file: r?.file, object: r?.object, size: r?.size, sha256: r?.sha256 })), startPosition: 700, stopDatetime: '2026-04-08 00:00:01', stopAfterGtid: '0-1-55' },
+      value: { files: [archive[0], archive[1]].map((r) => ({ file: r?.file, object: r?.object, size: r?.size, sha256: r?.sha256, archivedAt: r?.archivedAt })), startPosition: 700, stopDatetime: '2026-04-08 00:00:01', stopAfterGtid: '0-1-55' },
     });
     expect(planGtidReplay(backup, archive, '0-1-50')).toMatchObject({ ok: true, value: { files: [{ file: 'bin.000004' }] } });
     expect(planGtidReplay(backup, archive, '0-1-71')).toMatchObject({ ok: false, code: 'InvalidRequest', reason: '0-1-71 is after the newest archived transaction: the archive holds 0-1-35 to 0-1-70' });
