@@ -26,7 +26,45 @@ export function durationMs(value: string): number {
   if (!match) throw new Error(`not a duration: ${value}`);
   return Number(match[1]) * DURATION_UNITS_MS[match[2] as keyof typeof DURATION_UNITS_MS];
 }
-const absolutePath = z.string().regex(/^\//, 'must be an absolute path');
+/** Bytes of a string in UTF-8 (what the file system counts), without Node's Buffer: the workflow bundle has none. */
+function utf8Length(text: string): number {
+  let bytes = 0;
+  for (const character of text) {
+    const code = character.codePointAt(0) ?? 0;
+    bytes += code < 0x80 ? 1 : code < 0x800 ? 2 : code < 0x10000 ? 3 : 4;
+  }
+  return bytes;
+}
+
+/** Control characters, NUL included: no sane path holds one, and logs and shells would mangle it. */
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+
+/**
+ * An absolute path a worker may be asked to use (configuration, or a workflow input that reaches the
+ * file system): no control character, no "." or ".." part (a path means what it says), no part
+ * longer than a file name may be, 4096 bytes at most.
+ */
+export const absolutePath = z.string().superRefine((path, ctx) => {
+  const problem = !path.startsWith('/')
+    ? 'must be an absolute path'
+    : CONTROL_CHARACTER.test(path)
+      ? 'must not contain control characters'
+      : path.split('/').some((part) => part === '.' || part === '..')
+        ? 'must not contain "." or ".." parts'
+        : utf8Length(path) > 4096
+          ? 'must be at most 4096 bytes'
+          : path.split('/').some((part) => utf8Length(part) > 255)
+            ? 'must not have a part longer than 255 bytes'
+            : undefined;
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+/** A key inside a store (a backup folder's path): no control character and no ".." part. */
+export const storeKeyPath = z
+  .string()
+  .min(1)
+  .refine((path) => !CONTROL_CHARACTER.test(path), 'must not contain control characters')
+  .refine((path) => !path.split('/').includes('..'), 'must not contain ".." parts');
 export const clusterName = z.string().refine(isValidClusterName, `must be ${CLUSTER_NAME_RULE}`);
 
 export const filesystemStorageSchema = z.strictObject({

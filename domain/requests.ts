@@ -1,6 +1,6 @@
 /** Workflow inputs, as plain JSON that the `temporal` CLI can send. */
 import { z } from 'zod';
-import { clusterName, storageSchema } from './config.js';
+import { absolutePath, clusterName, storageSchema, storeKeyPath } from './config.js';
 import { parseGtid } from './binlog.js';
 import { parseBackupName } from './names.js';
 
@@ -28,7 +28,7 @@ export const restoreTargetSchema = z.discriminatedUnion('kind', [
   /** Replace the cluster's datadir (the old one is kept aside). */
   z.strictObject({ kind: z.literal('in-place') }),
   /** Prepare the data into a new, empty folder without touching the running server. */
-  z.strictObject({ kind: z.literal('new-datadir'), path: z.string().regex(/^\//, 'must be an absolute path') }),
+  z.strictObject({ kind: z.literal('new-datadir'), path: absolutePath }),
   /** Download, check and prepare the chain in the work folder, then remove it: proves the backup restores. */
   z.strictObject({ kind: z.literal('verify') }),
 ]);
@@ -46,7 +46,7 @@ export const restoreRequestSchema = z
      * cluster whose backups and binlog archive it holds, for a restore to a point or a GTID.
      */
     source: z
-      .strictObject({ storage: storageSchema, path: z.string().min(1).optional(), cluster: clusterName.optional() })
+      .strictObject({ storage: storageSchema, path: storeKeyPath.optional(), cluster: clusterName.optional() })
       .refine((source) => (source.path === undefined) !== (source.cluster === undefined), { message: 'set exactly one of path (a backup) or cluster (whose backups and binlog archive a restore to a point reads)' })
       .optional(),
     target: restoreTargetSchema.default({ kind: 'in-place' }),

@@ -102,6 +102,18 @@ describe('bad input: restore targets and sources', () => {
     expect(restore({ cluster: 'shop', backupName: FULL, target: 'verify' })).toEqual(refused('invalid restore request: target: Invalid input: expected object, received string'));
   });
 
+  test('a path that reaches the file system is sane: absolute, no control character, no "." or ".." part, no part or whole too long', () => {
+    const clone = (path: string) => restore({ cluster: 'shop', backupName: FULL, target: { kind: 'new-datadir', path } });
+    expect(clone('/srv/clones/../../etc/cron.d')).toEqual(refused('invalid restore request: target.path: must not contain "." or ".." parts'));
+    expect(clone('/srv/./clone')).toEqual(refused('invalid restore request: target.path: must not contain "." or ".." parts'));
+    expect(clone('/srv/clone\u0000x')).toEqual(refused('invalid restore request: target.path: must not contain control characters'));
+    expect(clone('/srv/clone\nx')).toEqual(refused('invalid restore request: target.path: must not contain control characters'));
+    expect(clone(`/srv/${'a'.repeat(256)}`)).toEqual(refused('invalid restore request: target.path: must not have a part longer than 255 bytes'));
+    expect(clone(`/${'a/'.repeat(2100)}`)).toEqual(refused('invalid restore request: target.path: must be at most 4096 bytes'));
+    expect(restore({ cluster: 'shop', source: { storage: { kind: 's3', bucket: 'backups' }, path: `../other/${FULL}` } })).toEqual(refused('invalid restore request: source.path: must not contain ".." parts'));
+    expect(configError({ datadir: '/var/../etc' })).toBe('test.yaml: clusters.0.datadir: must not contain "." or ".." parts');
+  });
+
   test('a restore source needs a known storage kind and a non-empty path', () => {
     const storage = { kind: 's3', bucket: 'backups' };
     expect(restore({ cluster: 'shop', source: { storage, path: '' } })).toEqual(refused('invalid restore request: source.path: Too small: expected string to have >=1 characters'));
@@ -287,7 +299,7 @@ describe('bad input: accepted as given (known gaps, see docs/bad-input.md)', () 
 
   test('absolute paths are not normalised, and week days are matched without case or spaces', () => {
     expect(accepted({ datadir: '/' })?.datadir).toBe('/');
-    expect(accepted({ datadir: '/var/../etc' })?.datadir).toBe('/var/../etc');
+    expect(accepted({ datadir: '/var/lib//mysql/' })?.datadir).toBe('/var/lib//mysql/');
     expect(accepted({ storage: { kind: 's3', bucket: 'backups', prefix: '../x' } })?.storage).toMatchObject({ prefix: '../x' });
     expect(accepted({ incremental: { enabled: true, fullBackupWeekSchedule: 'MON, Thu' } })?.incremental.fullBackupWeekSchedule).toBe('MON, Thu');
   });

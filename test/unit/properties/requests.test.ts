@@ -6,7 +6,10 @@ import { backupRequestSchema, deleteRequestSchema, restoreRequestSchema, retenti
 import { parseWith } from '../../../domain/validation.js';
 import { check, clusterName, fullName, incrName, nastyString, notOfType, related, REMOVE, withValueAt, type Path } from './arbitraries.js';
 
-const absolutePath = fc.string({ maxLength: 20 }).map((rest) => `/${rest}`);
+/** Absolute paths the rule takes: parts of printable characters, none of them "." or "..". */
+const absolutePath = fc
+  .array(fc.stringMatching(/^[^\u0000-\u001f\u007f/]{1,12}$/).filter((part) => part !== '.' && part !== '..'), { maxLength: 4 })
+  .map((parts) => `/${parts.join('/')}`);
 const bucket = fc.stringMatching(/^[a-z0-9][a-z0-9.-]{1,20}[a-z0-9]$/);
 const storage = fc.oneof(
   fc.record({ kind: fc.constant('filesystem'), path: absolutePath }),
