@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 /**
  * The end-to-end demo on embedded defaults: a local Temporal dev server with its Web UI, a MariaDB
- * sandbox with sample data, filesystem storage, a worker; a full backup and an increment, the chain
+ * sandbox with sample data, filesystem storage encrypted with a key of its own, a worker; a full backup and an increment, the chain
  * restored into a second sandbox, and the table checksums of both compared. Everything runs under .sandbox/demo.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command } from 'commander';
@@ -49,10 +50,15 @@ async function main(): Promise<void> {
     await source.start();
 
     const storage = { kind: 'filesystem' as const, path: join(dir, 'backups') };
+    // Encryption at rest, as a store anyone else can write to deserves: every backup sealed and
+    // authenticated, a plaintext object in place of a sealed one refused. The key lives beside the demo only.
+    const keyFile = join(dir, 'demo-key');
+    await writeFile(keyFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
     const configPath = join(dir, 'chainbackup.yaml');
     await writeFile(
       configPath,
       YAML.stringify({
+        encryption: { currentKey: 'demo', keys: [{ id: 'demo', file: keyFile }] },
         clusters: [
           source.clusterConfig('shop', storage),
           // A physical restore brings the source's users, so the copy is reached with the source's backup user.
@@ -90,7 +96,7 @@ async function main(): Promise<void> {
       staticSummary: 'Demo: incremental backup of shop',
     });
     say(`  ${increment.name}: LSN ${increment.fromLsn} to ${increment.toLsn} (its redo log reaches ${increment.lastLsn}), ${increment.sizeBytes} bytes stored, parent ${increment.parent ?? ''}`);
-    say(`  stored at ${increment.storage}/${increment.path}`);
+    say(`  stored at ${increment.storage}/${increment.path}, sealed with key "demo" (${keyFile})`);
     const sourceChecksums = await source.checksums(['shop']);
 
     say('Restoring the chain (full, then the increment) into cluster "shop-copy" (a second sandbox)…');
