@@ -547,6 +547,11 @@ async function checkedCloneTarget(deps: ActivityDeps, clusterName: string, reque
   const info = await lstat(path).catch(() => undefined);
   if (info && !info.isDirectory()) throw refuse('exists and is not a folder');
   if (info && (await readdir(path)).length > 0) throw refuse('is not empty');
+  const roots = deps.config.worker.cloneRoots;
+  const allowed = await Promise.all(roots.map(resolvedPath));
+  if (!allowed.some((root) => path !== root && isWithin(path, root))) {
+    throw refuse(`is not inside a folder this worker places clones in (worker.cloneRoots: ${roots.join(', ') || 'none'}); add the folder clones go in there to allow it`);
+  }
   return path;
 }
 

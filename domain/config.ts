@@ -357,6 +357,12 @@ export const configSchema = z
          * refused). Default: the filesystem storage folders of the configured clusters.
          */
         restoreSourceRoots: z.array(absolutePath).optional(),
+        /**
+         * Folders a clone (a restore into a new datadir) may be placed in, as a new or empty folder
+         * inside one of them; a clone anywhere else is refused. None by default: whoever may start a
+         * workflow must not pick where a worker writes a server's files.
+         */
+        cloneRoots: z.array(absolutePath).default([]),
         /** How long a stopping worker (SIGTERM) lets running activities finish or clean up before it cancels them. */
         shutdownGraceTime: duration.default('2m'),
         /** A Prometheus endpoint (`GET /metrics`) with the health of the clusters this worker hosts. */

@@ -39,6 +39,7 @@ export async function encryptionScenario(input: EncryptionScenarioInput): Promis
       configPath,
       YAML.stringify({
         temporal: { taskQueue: deployment.taskQueue },
+        worker: { cloneRoots: [dir] },
         clusters: [
           source.clusterConfig(deployment.cluster, storage, { taskQueue: `${deployment.taskQueue}-source` }),
           target.clusterConfig(deployment.target, storage, { taskQueue: `${deployment.taskQueue}-target`, connection: { ...source.connection(), socket: target.socket } }),

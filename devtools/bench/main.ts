@@ -123,6 +123,8 @@ async function main(): Promise<void> {
     await writeFile(
       configPath,
       YAML.stringify({
+        // The restore rows clone into the bench folder.
+        worker: { cloneRoots: [dir] },
         clusters: [
           source.clusterConfig('bench-s3', s3),
           source.clusterConfig('bench-fs', fs),

@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { chmod, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { tmpdir } from 'node:os';
 import type { Client } from '@temporalio/client';
 import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
 import type { Manifest } from '../../domain/manifest.js';
@@ -144,7 +145,7 @@ describe('requests that could destroy data are refused before anything changes',
     expect(copyList.stdout).toContain(stray);
   });
 
-  test('clone targets that are, hold or lie in a datadir, a system folder or a non-empty folder are refused before any download', async () => {
+  test('clone targets that are, hold or lie in a datadir, a system folder, a non-empty folder or outside worker.cloneRoots are refused before any download', async () => {
     const nonEmpty = join(dir, 'not-empty');
     await mkdir(nonEmpty, { recursive: true });
     await writeFile(join(nonEmpty, 'keep-me'), 'precious');
@@ -160,6 +161,8 @@ describe('requests that could destroy data are refused before anything changes',
       ['/etc', 'a system folder'],
       ['/usr/local/clone', 'a system folder'],
       [nonEmpty, 'is not empty'],
+      // Anywhere the worker could write but its configuration does not place clones (this run's workers: the test root only).
+      [join(tmpdir(), uniqueName('clone-outside')), `is not inside a folder this worker places clones in (worker.cloneRoots: ${testRoot()})`],
     ] as const;
     for (const [path, reason] of targets) {
       const { workflowId, failure } = await failedRestore({ cluster: 'sf-shop', backupName: shopFull.name, target: { kind: 'new-datadir', path } });

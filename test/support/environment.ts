@@ -45,11 +45,16 @@ export async function createSandbox(name: string, serverOptions: string[] = [], 
   return MariaDbSandbox.create(join(testRoot(), 'mariadb', name), serverOptions, settings);
 }
 
+/**
+ * Writes a test's configuration. Its workers may place clones anywhere under the run's test root
+ * (`worker.cloneRoots`, which allows none by default), unless the test says otherwise.
+ */
 export async function writeConfig(name: string, config: unknown): Promise<string> {
   const dir = join(testRoot(), 'configs');
   await mkdir(dir, { recursive: true });
   const path = join(dir, `${name}.yaml`);
-  await writeFile(path, YAML.stringify(config));
+  const given = config as { worker?: Record<string, unknown> };
+  await writeFile(path, YAML.stringify({ ...given, worker: { cloneRoots: [testRoot()], ...given.worker } }));
   return path;
 }
 
