@@ -70,7 +70,13 @@ const lowerAlnum = (c: string) => (c >= 'a' && c <= 'z') || isDigit(c);
 const bucketOracle = (v: unknown) =>
   typeof v === 'string' && v.length >= 3 && v.length <= 63 && [...v].every((c) => lowerAlnum(c) || c === '.' || c === '-') && lowerAlnum(v.charAt(0)) && lowerAlnum(v.charAt(v.length - 1));
 const prefixOracle = (v: unknown) => typeof v === 'string' && (v === '' || (!v.startsWith('/') && !v.endsWith('/') && !v.includes('//')));
-const absoluteOracle = (v: unknown) => typeof v === 'string' && v.startsWith('/');
+/** The rule for paths, written again: absolute, no control character, no "." or ".." part, parts of 255 bytes and the whole of 4096 at most. */
+const absoluteOracle = (v: unknown) =>
+  typeof v === 'string' &&
+  v.startsWith('/') &&
+  !/[\u0000-\u001f\u007f]/.test(v) &&
+  v.split('/').every((part) => part !== '.' && part !== '..' && new TextEncoder().encode(part).length <= 255) &&
+  new TextEncoder().encode(v).length <= 4096;
 const nonEmptyOracle = (v: unknown) => typeof v === 'string' && v.length > 0;
 const envNameOracle = (v: unknown) =>
   typeof v === 'string' && v.length > 0 && [...v].every((c, i) => (c >= 'A' && c <= 'Z') || c === '_' || (i > 0 && isDigit(c)));
@@ -130,7 +136,7 @@ const numbers = fc.oneof(
 );
 const paths = fc.oneof(
   fc.string({ maxLength: 20 }).map((rest) => `/${rest}`),
-  strings('var/lib/mysql', './data', '../data', '~/data', '', ' /data', 'C:\\data', '\\\\server\\share', 'file:///data', '/', '//x'),
+  strings('var/lib/mysql', './data', '../data', '~/data', '', ' /data', 'C:\\data', '\\\\server\\share', 'file:///data', '/', '//x', '/var/../etc', '/srv/./x', '/srv/x\u0000', '/srv/\nx', `/${'a'.repeat(256)}`, `/${'a/'.repeat(2100)}`),
 );
 const commands = fc.oneof(fc.array(fc.oneof(fc.constantFrom('systemctl', 'stop', 'mariadb', '', ' '), fc.string({ maxLength: 6 }), notOfType('string')), { maxLength: 4 }), strings('systemctl stop mariadb'));
 

@@ -10,6 +10,8 @@ import { check, clusterName, fullName, incrName, nastyString, notOfType, related
 const absolutePath = fc
   .array(fc.stringMatching(/^[^\u0000-\u001f\u007f/]{1,12}$/).filter((part) => part !== '.' && part !== '..'), { maxLength: 4 })
   .map((parts) => `/${parts.join('/')}`);
+/** Keys inside a store the rule takes: no control character, no ".." part. */
+const storeKey = fc.stringMatching(/^[^\u0000-\u001f\u007f]{1,30}$/).filter((key) => !key.split('/').includes('..'));
 const bucket = fc.stringMatching(/^[a-z0-9][a-z0-9.-]{1,20}[a-z0-9]$/);
 const storage = fc.oneof(
   fc.record({ kind: fc.constant('filesystem'), path: absolutePath }),
@@ -33,7 +35,7 @@ const valid = {
   backup: fc.record({ cluster: clusterName, type: fc.constantFrom('full', 'incremental'), baseBackupName: fullName }, { requiredKeys: ['cluster', 'type'] }),
   restore: fc.oneof(
     fc.record({ cluster: clusterName, backupName: backupNameText, target }, { requiredKeys: ['cluster', 'backupName'] }),
-    fc.record({ cluster: clusterName, source: fc.record({ storage, path: fc.string({ minLength: 1, maxLength: 30 }) }), target }, { requiredKeys: ['cluster', 'source'] }),
+    fc.record({ cluster: clusterName, source: fc.record({ storage, path: storeKey }), target }, { requiredKeys: ['cluster', 'source'] }),
   ),
   delete: fc.record({ cluster: clusterName, backupName: backupNameText }),
   retention: fc.record({ cluster: clusterName, dryRun: fc.boolean() }, { requiredKeys: ['cluster'] }),
