@@ -31,6 +31,8 @@ import { backupObjectIdentity, getSmallObject, plaintextAdmitted, putSmallObject
 import { eachLine, Progress, StreamMeter, tailLines } from './streams.js';
 import { toolCopyTracker } from '../domain/units.js';
 import { backupToolFor } from './tools/backup-tool.js';
+import { writeRecord } from './records.js';
+import { updateLedger } from './ledger.js';
 
 export interface TakeBackupInput {
   cluster: string;
@@ -306,10 +308,14 @@ async function clearUncommittedFolder(deps: ActivityDeps, cluster: string, locat
 
 export function backupActivities(deps: ActivityDeps) {
   return {
-    /** Lists the cluster's storage: every backup folder, committed or not. */
+    /**
+     * Lists the cluster's storage: every backup folder, committed or not (another cluster's too: a
+     * request naming one is told whose it is), held against the cluster's ledger (a committed backup
+     * gone from the store is listed, and says so).
+     */
     async listBackups(input: { cluster: string }): Promise<StoredBackup[]> {
       const cluster = deps.cluster(input.cluster);
-      return readCatalog(deps.store(cluster));
+      return readCatalog(deps.store(cluster), { ledgerOf: cluster.name });
     },
 
     /**
@@ -406,8 +412,11 @@ export function backupActivities(deps: ActivityDeps) {
       }
     },
 
-    /** Writes the manifest: the moment the backup starts to exist. Only over every object it names, at its size. */
-    async commitBackup(input: { cluster: string; manifest: Manifest }): Promise<void> {
+    /**
+     * Writes the manifest: the moment the backup starts to exist. Only over every object it names, at
+     * its size. Then lists it in the cluster's ledger: the ledger's new number, for Temporal.
+     */
+    async commitBackup(input: { cluster: string; manifest: Manifest }): Promise<{ ledgerSeq: number }> {
       const store = deps.store(deps.cluster(input.cluster));
       const folder = backupFolder({ name: input.manifest.name, base: input.manifest.base });
       // A stale attempt may have cleared the folder after the stream was stored: never commit what is not there.
@@ -416,9 +425,10 @@ export function backupActivities(deps: ActivityDeps) {
       if (missing.length > 0) {
         throw businessFailure(FailureType.ChecksumMismatch, `backup ${input.manifest.name} is not committed: ${missing.map((object) => `${object.name} (${object.size} bytes written) is ${stored.has(`${folder}${object.name}`) ? `${stored.get(`${folder}${object.name}`)} bytes` : 'missing'}`).join(', ')} in ${store.label}; take the backup again`);
       }
-      await store.putText(`${folder}${MANIFEST_OBJECT}`, `${JSON.stringify(input.manifest, null, 2)}\n`);
+      await writeRecord(store, `${folder}${MANIFEST_OBJECT}`, input.manifest, { pretty: true });
       // The start marker only made an unfinished folder visible to the sweep; a committed one needs it no more.
       await store.delete([`${folder}${STARTED_OBJECT}`]).catch(() => undefined);
+      return { ledgerSeq: await updateLedger(store, input.cluster, { add: [{ name: input.manifest.name, base: input.manifest.base }] }) };
     },
 
     /** Removes every object of an uncommitted backup, including unfinished multipart uploads. */

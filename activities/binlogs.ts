@@ -28,6 +28,7 @@ import {
   filesBetween,
   filesToArchive,
   isOlderFile,
+  VANISHED_BINLOGS,
   newestFile,
   splitBinlogName,
   type ArchiveListing,
@@ -38,6 +39,7 @@ import {
 import type { ClusterConfig, StorageEncryptionConfig } from '../domain/config.js';
 import { isCommitted, type CommittedBackup } from '../domain/chain.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
+import { WorkflowId } from '../domain/workflow-contract.js';
 import { readableToolLog } from '../domain/tool-failures.js';
 import { untouchableChains } from '../domain/retention.js';
 import { restoreRunningKey } from '../domain/layout.js';
@@ -59,6 +61,7 @@ import type { ObjectStore } from './storage/index.js';
 import { DecryptStream, ENCRYPTION_SCHEME, type KeyRing } from '../encryption/objects.js';
 import { binlogObjectIdentity, encryptionFailure, plaintextAdmitted, sealing } from './sealed-store.js';
 import { Progress, StreamMeter, tailLines } from './streams.js';
+import { readTrustedRecord, writeRecord } from './records.js';
 
 /** What binlog retention removed (or, in a dry run, would remove). */
 export interface BinlogRetention {
@@ -151,10 +154,6 @@ async function listArchive(store: ObjectStore, where: BinlogHistory, signal: Abo
   return { files, gapKeys: keys.filter((key) => key.startsWith('gap-') && key.endsWith('.json')).map((key) => `${folder}${key}`) };
 }
 
-async function readJson<T>(store: ObjectStore, key: string, parse: (value: unknown) => T): Promise<T | undefined> {
-  const text = await store.getText(key);
-  return text === undefined ? undefined : parse(JSON.parse(text));
-}
 
 /** The cluster's current history: 0 until its first in-place restore, then that restore's number. */
 async function currentHistory(store: ObjectStore, cluster: string): Promise<{ where: BinlogHistory; restoredAt?: string }> {
@@ -183,7 +182,7 @@ async function historyOfBackup(store: ObjectStore, cluster: string, backup: Comm
 async function readRecords(store: ObjectStore, where: BinlogHistory, files: string[]): Promise<BinlogRecord[]> {
   const records: BinlogRecord[] = [];
   for (const file of files) {
-    const record = await readJson(store, binlogRecordKey(where, file), (value) => binlogRecordSchema.parse(value));
+    const record = await readTrustedRecord(store, binlogRecordKey(where, file), (value) => binlogRecordSchema.parse(value));
     if (record) records.push(record);
   }
   return records;
@@ -250,7 +249,7 @@ export async function summarizeArchive(store: ObjectStore, cluster: string, sign
   const [newest] = await readRecords(store, where, files.slice(-1));
   const gaps: ArchiveSummary['gaps'] = [];
   for (const key of listed.gapKeys) {
-    const gap = await readJson(store, key, (value) => binlogGapSchema.parse(value));
+    const gap = await readTrustedRecord(store, key, (value) => binlogGapSchema.parse(value));
     if (!gap) continue;
     const [after, before] = [(await readRecords(store, where, [gap.after]))[0], (await readRecords(store, where, [gap.before]))[0]];
     gaps.push({ after: gap.after, before: gap.before, ...(after ? { from: after.lastEventTime } : {}), ...(before ? { to: before.firstEventTime } : {}) });
@@ -370,7 +369,7 @@ export function binlogActivities(deps: ActivityDeps) {
         ...(seal ? { encryption: { scheme: ENCRYPTION_SCHEME, keyId: seal.id } } : {}),
       });
       // The record is the commit: an upload cut short before it is invisible, and replaced next round.
-      await store.putText(binlogRecordKey(where, file), `${JSON.stringify(record)}\n`);
+      await writeRecord(store, binlogRecordKey(where, file), record);
       return record;
     }
   }
@@ -711,37 +710,48 @@ export function binlogActivities(deps: ActivityDeps) {
      * it holds transactions the archive lacks and uploads it too, and records a gap where an
      * archived file does not continue the one before it.
      */
-    async archiveBinlogs(input: { cluster: string }): Promise<ArchiveRound> {
+    /**
+     * One round of the archiver. `archivedUpTo` is the newest file its earlier rounds archived (absent
+     * from runs recorded before it was passed): a store that no longer holds it lost archived binlogs.
+     */
+    async archiveBinlogs(input: { cluster: string; archivedUpTo?: { history: number; file: string } }): Promise<ArchiveRound> {
       const cluster = deps.cluster(input.cluster);
       const store = deps.store(cluster);
       const signal = Context.current().cancellationSignal;
       const progress = new Progress('reading the binary log list');
       // Heartbeats on a timer as well: a slow listing or upload must not look like a dead worker.
-      return progress.during(archiveRound(cluster, store, progress, signal));
+      return progress.during(archiveRound(cluster, store, progress, signal, input.archivedUpTo));
     },
   };
 
-  async function archiveRound(cluster: ClusterConfig, store: ObjectStore, progress: Progress, signal: AbortSignal): Promise<ArchiveRound> {
+  async function archiveRound(cluster: ClusterConfig, store: ObjectStore, progress: Progress, signal: AbortSignal, archivedUpTo?: { history: number; file: string }): Promise<ArchiveRound> {
     // A restored server writes a new binlog history (its file names start again): each has its own folder.
     const { where } = await currentHistory(store, cluster.name);
     try {
       const restoring = await runningRestore(store, cluster.name);
       if (restoring) throw new HeldByRestore(restoring);
-      return await archiveHistory(cluster, store, where, progress, signal);
+      return await archiveHistory(cluster, store, where, progress, signal, archivedUpTo?.history === where.history ? archivedUpTo.file : undefined);
     } catch (error) {
       if (!(error instanceof HeldByRestore)) throw error;
       return { history: where.history, archived: [], serverPosition: '', caughtUp: false, gaps: [], heldBy: error.workflowId };
     }
   }
 
-  async function archiveHistory(cluster: ClusterConfig, store: ObjectStore, where: BinlogHistory, progress: Progress, signal: AbortSignal): Promise<ArchiveRound> {
+  async function archiveHistory(cluster: ClusterConfig, store: ObjectStore, where: BinlogHistory, progress: Progress, signal: AbortSignal, archivedUpTo?: string): Promise<ArchiveRound> {
     const listed = await listArchive(store, where, signal);
     const archivedFiles = new Set(listed.files);
     const newestName = newestFile(listed.files);
-    let newest = newestName ? await readJson(store, binlogRecordKey(where, newestName), (value) => binlogRecordSchema.parse(value)) : undefined;
+    // Archiving on from an older file would take a file the server purged meanwhile for a gap, and hide the loss.
+    if (archivedUpTo && (newestName === undefined || isOlderFile(newestName, archivedUpTo))) {
+      throw businessFailure(
+        FailureType.BinlogUnavailable,
+        `${VANISHED_BINLOGS} from ${store.label}: this archiver archived up to ${archivedUpTo}, but the store's newest is ${newestName ?? 'none'} (removed by something other than chainbackup, or the store was put back); nothing more is archived until a person has looked: then restart the archiver (temporal workflow terminate --workflow-id ${WorkflowId.binlogArchiver(cluster.name)}, then chainbackup schedules apply)`,
+      );
+    }
+    let newest = newestName ? await readTrustedRecord(store, binlogRecordKey(where, newestName), (value) => binlogRecordSchema.parse(value)) : undefined;
     const gaps: BinlogGap[] = [];
     for (const key of listed.gapKeys) {
-      const gap = await readJson(store, key, (value) => binlogGapSchema.parse(value));
+      const gap = await readTrustedRecord(store, key, (value) => binlogGapSchema.parse(value));
       if (gap) gaps.push(gap);
     }
     const archived: ArchiveRound['archived'] = [];
@@ -763,7 +773,7 @@ export function binlogActivities(deps: ActivityDeps) {
             toGtids: record.startGtids,
             detectedAt: new Date().toISOString(),
           };
-          await store.putText(binlogGapKey(where, newest.file), `${JSON.stringify(gap)}\n`);
+          await writeRecord(store, binlogGapKey(where, newest.file), gap);
           // A killed attempt may have been uploading a file the server purged since: its upload goes too.
           await store.abortIncompleteUploads(gap.lost.map((lost) => binlogObjectKey(where, lost)));
           gaps.push(gap);

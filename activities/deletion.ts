@@ -1,6 +1,8 @@
 import { backupFolder, DATA_OBJECTS, DELETING_OBJECT, MANIFEST_OBJECT, type BackupLocation } from '../domain/layout.js';
 import type { ActivityDeps } from './deps.js';
 import { Progress } from './streams.js';
+import { writeRecord } from './records.js';
+import { updateLedger } from './ledger.js';
 
 /**
  * Removes a backup folder's objects (all but `keep`) and its unfinished multipart uploads.
@@ -31,14 +33,19 @@ export function deletionActivities(deps: ActivityDeps) {
       const store = deps.store(deps.cluster(input.cluster));
       const folder = backupFolder({ name: input.base, base: input.base });
       const marker = { deletingChain: input.base, by: input.workflowId, since: new Date().toISOString() };
-      await new Progress('marking the chain deleted', { object: folder }).during(store.putText(`${folder}${DELETING_OBJECT}`, `${JSON.stringify(marker)}\n`));
+      await new Progress('marking the chain deleted', { object: folder }).during(writeRecord(store, `${folder}${DELETING_OBJECT}`, marker));
     },
 
-    /** Removes a backup's manifest: from here on it does not exist for any other part of the product. */
-    async hideBackup(input: { cluster: string; location: BackupLocation }): Promise<void> {
+    /**
+     * Removes a backup's manifest: from here on it does not exist for any other part of the product.
+     * Then removes it from the cluster's ledger: the ledger's new number, for Temporal.
+     */
+    async hideBackup(input: { cluster: string; location: BackupLocation }): Promise<{ ledgerSeq: number }> {
       const store = deps.store(deps.cluster(input.cluster));
       const folder = backupFolder(input.location);
-      await new Progress('hiding', { object: folder }).during(store.delete([`${folder}${MANIFEST_OBJECT}`]));
+      const progress = new Progress('hiding', { object: folder });
+      await progress.during(store.delete([`${folder}${MANIFEST_OBJECT}`]));
+      return { ledgerSeq: await progress.during(updateLedger(store, input.cluster, { remove: [input.location.name] })) };
     },
 
     /** Removes what is left of a hidden backup; the chain's marker goes only with `removeMarker`. */

@@ -9,12 +9,15 @@ import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { describeCatalog, type BackupListing, type ClusterCatalog } from '../domain/catalog.js';
 import { storageLabel } from '../domain/config.js';
+import { businessFailureIn, FailureType } from '../domain/failures.js';
 import { brokenRules, healthWarnings, type ClusterHealth, type ClusterStatus } from '../domain/health.js';
 import { scheduleId } from '../domain/schedules.js';
-import { WORK_BACKUP_TYPES } from '../domain/search-attributes.js';
+import { queryValue, WORK_BACKUP_TYPES } from '../domain/search-attributes.js';
 import { binlogArchiveQuery, progressQuery, WorkflowId } from '../domain/workflow-contract.js';
 import { summarizeArchive } from './binlogs.js';
-import { readCatalog } from './catalog.js';
+import { readCatalogAndLedger } from './catalog.js';
+import { ledgerAgainstTemporal } from './ledger.js';
+import { VANISHED_BINLOGS } from '../domain/binlog-archive.js';
 import type { ActivityDeps } from './deps.js';
 import { readKeptDatadirs } from './kept-datadirs.js';
 
@@ -35,7 +38,7 @@ async function within<T>(promise: Promise<T>): Promise<T | undefined> {
   }
 }
 
-const quoted = (value: string) => `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+const quoted = queryValue;
 
 export async function gatherHealth(client: Client, listing: ClusterCatalog, now = Date.now()): Promise<ClusterHealth> {
   const cluster = listing.cluster;
@@ -112,12 +115,26 @@ export async function gatherHealth(client: Client, listing: ClusterCatalog, now 
 export async function readClusterHealth(deps: ActivityDeps, client: Client, name: string, signal: AbortSignal): Promise<ClusterHealth> {
   const cluster = deps.cluster(name);
   const store = deps.store(cluster);
-  const backups = await readCatalog(store, { cluster: cluster.name, signal });
-  const archive = cluster.binlogs.archive ? await summarizeArchive(store, cluster.name, signal) : undefined;
+  const { backups, ledger } = await readCatalogAndLedger(store, { cluster: cluster.name, signal });
+  const problems = backups.flatMap((backup) => (backup.recordProblems ?? []).map((problem) => `${backup.name}: ${problem}`));
+  if (ledger.problem) problems.push(ledger.problem);
+  const rolledBack = await ledgerAgainstTemporal(client, cluster.name, ledger);
+  if (rolledBack) problems.push(rolledBack);
+  // An archive record that fails authentication is a fact to report, not a reason to report nothing.
+  const archive = cluster.binlogs.archive
+    ? await summarizeArchive(store, cluster.name, signal).catch((error: unknown) => {
+        const failure = businessFailureIn(error, FailureType.Unauthenticated);
+        if (!failure) throw error;
+        problems.push(`binlog archive: ${failure.message}`);
+        return undefined;
+      })
+    : undefined;
   const health = await gatherHealth(client, describeCatalog(backups, cluster.name, storageLabel(cluster.storage), archive));
+  if (health.pointInTime?.lastError?.startsWith(VANISHED_BINLOGS)) problems.push(`binlog archive: ${health.pointInTime.lastError}`);
   const kept = await readKeptDatadirs(deps, cluster.name);
   return {
     ...health,
+    integrity: { authenticated: (await deps.recordKeys()) !== undefined, problems },
     keptDatadirs: { count: kept.kept.length, bytes: kept.kept.reduce((sum, entry) => sum + entry.sizeBytes, 0), diskBytes: kept.disk.totalBytes, ...(kept.kept[0] ? { oldest: kept.kept[0].keptAt } : {}) },
   };
 }

@@ -6,6 +6,7 @@ import { deletionActivities } from './deletion.js';
 import { healthActivities } from './health.js';
 import { keptDatadirActivities } from './kept-datadirs.js';
 import { ActivityDeps } from './deps.js';
+import { adoptionActivities } from './adoption.js';
 import { restoreActivities } from './restore.js';
 import { verificationActivities } from './verification.js';
 
@@ -25,7 +26,7 @@ export function createOrchestratorActivities(config: Config) {
 /** Activities that must run on the database host: the backup tool, the datadir, the server. */
 export function createHostActivities(config: Config) {
   const deps = new ActivityDeps(config);
-  return { ...backupActivities(deps), ...restoreActivities(deps), ...deletionActivities(deps), ...binlogActivities(deps), ...verificationActivities(deps), ...healthActivities(deps), ...keptDatadirActivities(deps) };
+  return { ...backupActivities(deps), ...restoreActivities(deps), ...deletionActivities(deps), ...binlogActivities(deps), ...verificationActivities(deps), ...healthActivities(deps), ...keptDatadirActivities(deps), ...adoptionActivities(deps) };
 }
 
 export type OrchestratorActivities = ReturnType<typeof createOrchestratorActivities>;

@@ -34,6 +34,7 @@ import { adoptOwnerAndMode, clusterPlaces, exists, isWithin, modeWithin, resolve
 import { EncryptionError } from '../encryption/objects.js';
 import { backupObjectIdentity, encryptionFailure, opening, plaintextAdmitted, plaintextRefused } from './sealed-store.js';
 import { historyOf, readRestoreRecord } from './restore-record.js';
+import { writeRecord } from './records.js';
 
 /** Another storage to restore from (cross-cluster restore); credentials are this worker's own. */
 export interface RestoreSource {
@@ -52,7 +53,7 @@ export interface SourceInput {
 export async function openSource(deps: ActivityDeps, input: SourceInput): Promise<ObjectStore> {
   if (!input.source) return deps.store(deps.cluster(input.cluster));
   const { storage, prefix } = input.source;
-  if (storage.kind === 's3') return openStore(prefix === '' ? storage : { ...storage, prefix: [storage.prefix, prefix].filter(Boolean).join('/') });
+  if (storage.kind === 's3') return openStore(prefix === '' ? storage : { ...storage, prefix: [storage.prefix, prefix].filter(Boolean).join('/') }, () => deps.recordKeys());
   const folder = await resolvedPath(join(storage.path, prefix));
   const roots = restoreSourceRoots(deps.config);
   const allowed = await Promise.all(roots.map(resolvedPath));
@@ -62,7 +63,7 @@ export async function openSource(deps: ActivityDeps, input: SourceInput): Promis
       `source.storage.path ${storage.path} (${folder}) is not inside a folder this worker restores from (worker.restoreSourceRoots: ${roots.join(', ') || 'none'}); add it there to allow it`,
     );
   }
-  return openStore({ ...storage, path: folder });
+  return openStore({ ...storage, path: folder }, () => deps.recordKeys());
 }
 
 /** A storage error that says the request is wrong becomes a refusal: no retry can fix it. */
@@ -436,7 +437,7 @@ export function restoreActivities(deps: ActivityDeps) {
     async recordInPlaceRestore(input: { cluster: string; record: RestoreRecord }): Promise<void> {
       const store = deps.store(deps.cluster(input.cluster));
       const history = historyOf(await readRestoreRecord(store, input.cluster)) + 1;
-      await store.putText(restoreRecordKey(input.cluster), `${JSON.stringify({ ...input.record, history })}\n`);
+      await writeRecord(store, restoreRecordKey(input.cluster), { ...input.record, history });
     },
 
     /** Holds the binlog archiver off the cluster from before the pause (see restoreRunningKey). */

@@ -22,6 +22,7 @@ import type { ActivityDeps } from './deps.js';
 import { Progress } from './streams.js';
 import { failpoint } from './failpoints.js';
 import { assertAttemptHolds } from './attempt-lease.js';
+import { writeRecord } from './records.js';
 
 export interface VerificationReport {
   /** Tables checked and read end to end. */
@@ -67,13 +68,13 @@ export function verificationActivities(deps: ActivityDeps) {
     async recordVerification(input: { cluster: string; folder: string; record: Omit<VerificationRecord, 'worker'> }): Promise<void> {
       const store = deps.store(deps.cluster(input.cluster));
       const record: VerificationRecord = { ...input.record, worker: hostname() };
-      await store.putText(`${input.folder}${VERIFICATION_OBJECT}`, `${JSON.stringify(record, null, 2)}\n`);
+      await writeRecord(store, `${input.folder}${VERIFICATION_OBJECT}`, record, { pretty: true });
     },
 
     /** Writes (or, with null, removes) a backup's pin. */
     async setPin(input: { cluster: string; folder: string; pin: PinRecord | null }): Promise<void> {
       const store = deps.store(deps.cluster(input.cluster));
-      if (input.pin) await store.putText(`${input.folder}${PIN_OBJECT}`, `${JSON.stringify(input.pin, null, 2)}\n`);
+      if (input.pin) await writeRecord(store, `${input.folder}${PIN_OBJECT}`, input.pin, { pretty: true });
       else await store.delete([`${input.folder}${PIN_OBJECT}`]);
     },
 

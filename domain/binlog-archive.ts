@@ -144,6 +144,9 @@ export function filesBetween(after: string, before: string): string[] {
 }
 
 /** Whether `file` comes before `than` in one base name's sequence. */
+/** How the archiver's refusal to go on from a store that lost archived binlogs begins (status reports it as an integrity problem). */
+export const VANISHED_BINLOGS = 'archived binlogs vanished';
+
 export function isOlderFile(file: string, than: string): boolean {
   const a = splitBinlogName(file);
   const b = splitBinlogName(than);

@@ -22,7 +22,7 @@ export interface BackupListing {
   verificationProblem?: string;
   /** Pinned by an operator: retention keeps it and its chain; a deletion refuses it. */
   pinned?: { pinnedAt: string; note?: string };
-  /** Why an uncommitted folder is not a backup (no manifest, its chain being deleted, a broken manifest). */
+  /** Why an uncommitted folder is not a backup (no manifest, its chain being deleted, a broken manifest), or what is wrong with a committed one's records. */
   problem?: string;
 }
 
@@ -58,6 +58,7 @@ function listing(backup: StoredBackup): BackupListing {
     ...(verification ? { verification: { result: verification.result, verifiedAt: verification.verifiedAt, problems: verification.problems } } : {}),
     ...(backup.verificationProblem ? { verificationProblem: backup.verificationProblem } : {}),
     ...(backup.pinned ? { pinned: backup.pinned } : {}),
+    ...(backup.recordProblems?.length ? { problem: backup.recordProblems.join('; ') } : {}),
   };
 }
 

@@ -27,6 +27,10 @@ export interface StoredBackup {
    * its whole chain is left alone by retention and the orphan sweep: only a person can judge it.
    */
   manifestProblem?: string;
+  /** Set when the manifest is refused by its signature: signed with a key this worker lacks, or failing its check (anything else: tampering). */
+  manifestUnauthentic?: 'missing-key' | 'fails';
+  /** Committed by the cluster's ledger, but gone from the store: removed by something other than chainbackup (domain/ledger.ts). */
+  vanished?: true;
   /** Its chain carries a deletion marker: a deletion is under way (or was interrupted) and hides it. */
   deleting?: boolean;
   objects: StoredObject[];
@@ -36,6 +40,12 @@ export interface StoredBackup {
   verificationProblem?: string;
   /** Pinned by an operator: retention keeps it and its chain up to it; a deletion refuses it. */
   pinned?: PinRecord;
+  /**
+   * Its records that fail authentication (activities/records.ts): a manifest (the backup is then
+   * uncommitted), a verification (unverified), a pin (it still keeps the backup), its chain's
+   * deletion marker (ignored).
+   */
+  recordProblems?: string[];
 }
 
 export interface PinRecord {
@@ -109,6 +119,9 @@ export function orderChain(backups: StoredBackup[], baseName: string): Decision<
 
 /** The parent of a new increment of this base's chain: its newest increment, or the base itself. */
 export function chooseParent(backups: StoredBackup[], base: CommittedBackup): Decision<CommittedBackup> {
+  // An increment taken from an older member than the newest would fork the chain silently.
+  const vanished = backups.filter((backup) => backup.base === base.name && backup.vanished).map((backup) => backup.name);
+  if (vanished.length > 0) return refuse('BrokenChain', `the chain of ${base.name} lost ${vanished.join(', ')}: committed, but removed from the store by something other than chainbackup; start a new chain with a full backup`);
   const chain = orderChain(backups, base.name);
   if (!chain.ok) return chain;
   return { ok: true, value: chain.value.at(-1) ?? base };
@@ -154,9 +167,11 @@ export function resolveRestoreChain(backups: StoredBackup[], targetName: string,
   const path: CommittedBackup[] = [];
   let current: StoredBackup | undefined = target;
   let expectedChild: CommittedBackup | undefined;
+  let refusedBy: StoredBackup['manifestUnauthentic'];
   while (current) {
     if (!isCommitted(current)) {
       problems.push(`${current.name} is not committed (${current.manifestProblem ?? 'no manifest: the backup failed or never finished'})`);
+      refusedBy = current.manifestUnauthentic;
       break;
     }
     if (expectedChild && compareLsn(expectedChild.manifest.fromLsn, current.manifest.toLsn) !== 0) {
@@ -177,7 +192,7 @@ export function resolveRestoreChain(backups: StoredBackup[], targetName: string,
   if (problems.length === 0 && first && first.manifest.type !== 'full') {
     problems.push(`the chain of ${targetName} does not start with a full backup`);
   }
-  if (problems.length > 0) return refuse('BrokenChain', `cannot restore ${targetName}: ${problems.join('; ')}`);
+  if (problems.length > 0) return refuse(refusedBy === 'missing-key' ? 'KeyUnavailable' : refusedBy ? 'Unauthenticated' : 'BrokenChain', `cannot restore ${targetName}: ${problems.join('; ')}`);
   return { ok: true, value: path };
 }
 

@@ -350,6 +350,13 @@ export const configSchema = z
       .prefault({}),
     clusters: z.array(clusterSchema).min(1, 'must list at least one cluster'),
     encryption: storageEncryptionSchema.optional(),
+    /**
+     * The keys manifests, binlog records and markers are signed and checked with, so that whoever can
+     * write to the store cannot change what a restore or retention trusts (docs/security.md). Default:
+     * the `encryption` keys (a key derived from each); with neither, records are neither signed nor
+     * checked, and `status` says that whoever can write to the store is trusted.
+     */
+    integrity: encryptionSchema.optional(),
     worker: z
       .strictObject({
         /**

@@ -34,6 +34,7 @@ export const FAILURE_TABLE = {
   KeyUnavailable: 'refusal',
   ToolVersionMismatch: 'refusal',
   HostWorkerMissing: 'failure',
+  Unauthenticated: 'refusal',
 } as const satisfies Record<string, 'refusal' | 'failure'>;
 
 export type FailureTypeName = keyof typeof FAILURE_TABLE;

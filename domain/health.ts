@@ -32,6 +32,11 @@ export interface ClusterHealth {
     caughtUp?: boolean;
     lastError?: string;
   };
+  /**
+   * Whether the worker signs and checks the store's records (it holds keys), and every record that
+   * fails the check (absent from workers before records were signed).
+   */
+  integrity?: { authenticated: boolean; problems: string[] };
 }
 
 /** A cluster's `health` rules (any of them may be absent). */
@@ -78,6 +83,9 @@ export function brokenRules(health: ClusterHealth, rules: HealthRules): BrokenRu
     const { lagSeconds } = health.pointInTime;
     if (lagSeconds === undefined) broken.push({ rule: 'health.archiveLagWithin', message: `the binlog archiver did not answer${health.pointInTime.lastError ? ` (last error: ${health.pointInTime.lastError})` : ''} (limit ${rules.archiveLagWithin})` });
     else if (lagSeconds > limit) broken.push({ rule: 'health.archiveLagWithin', message: `the binlog archive is ${ageText(lagSeconds)} behind (limit ${rules.archiveLagWithin})` });
+  }
+  for (const problem of health.integrity?.problems ?? []) {
+    broken.push({ rule: 'integrity', message: `${problem}: whoever can write to the store may have changed it; see docs/security.md` });
   }
   for (const failed of health.failedVerifications) {
     broken.push({ rule: 'verification', message: `${failed.name} failed its verification at ${failed.verifiedAt}: start a new chain` });
@@ -126,6 +134,8 @@ export function prometheusText(clusters: ClusterStatus[], unreadable: string[] =
   const windowEnd = family('chainbackup_pitr_window_end_timestamp_seconds', 'The newest moment a point-in-time restore reaches');
   const keptBytes = family('chainbackup_kept_datadir_bytes', 'Bytes of the datadirs in-place restores kept beside the datadir');
   const lag = family('chainbackup_binlog_archive_lag_seconds', 'Seconds since the binlog archive last held everything the server had logged');
+  const authenticated = family('chainbackup_records_authenticated', '1 when the worker signs and checks the records in storage (it holds keys)');
+  const integrityProblems = family('chainbackup_integrity_problems', 'Records in storage that fail authentication');
   for (const { health, broken } of clusters) {
     const cluster = { cluster: health.cluster };
     up(cluster, 1);
@@ -146,6 +156,10 @@ export function prometheusText(clusters: ClusterStatus[], unreadable: string[] =
     if (health.keptDatadirs) keptBytes(cluster, health.keptDatadirs.bytes);
     if (health.pointInTime?.window) windowEnd(cluster, seconds(health.pointInTime.window.to));
     if (health.pointInTime?.lagSeconds !== undefined) lag(cluster, health.pointInTime.lagSeconds);
+    if (health.integrity) {
+      authenticated(cluster, health.integrity.authenticated ? 1 : 0);
+      integrityProblems(cluster, health.integrity.problems.length);
+    }
   }
   return families
     .filter((entry) => entry.samples.length > 0)

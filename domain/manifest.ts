@@ -86,6 +86,11 @@ export function parseManifest(text: string, where: string): Manifest {
   } catch {
     throw new ManifestError(`${where}: manifest is not valid JSON`);
   }
+  return manifestFromJson(json, where);
+}
+
+/** A manifest from its parsed (and, with keys, authenticated) JSON. */
+export function manifestFromJson(json: unknown, where: string): Manifest {
   const parsed = manifestSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -145,6 +150,11 @@ export function parseVerificationRecord(text: string): { ok: true; record: Verif
   } catch {
     return { ok: false, reason: 'verification.json is not valid JSON' };
   }
+  return verificationRecordFromJson(json);
+}
+
+/** A verification record from its parsed (and, with keys, authenticated) JSON. */
+export function verificationRecordFromJson(json: unknown): { ok: true; record: VerificationRecord } | { ok: false; reason: string } {
   const parsed = verificationRecordSchema.safeParse(json);
   if (parsed.success) return { ok: true, record: parsed.data };
   const issue = parsed.error.issues[0];

@@ -9,15 +9,23 @@ export const BackupChainBaseKey = defineSearchAttributeKey('BackupChainBase', Se
 export const VerificationResultKey = defineSearchAttributeKey('VerificationResult', SearchAttributeType.KEYWORD);
 /** On a cluster's binlog archiver: how many gaps its archive has (0 when every transaction since the first archived file is there). */
 export const BinlogGapsKey = defineSearchAttributeKey('BinlogGaps', SearchAttributeType.INT);
+/**
+ * On work that changed a cluster's ledger (a backup committed, a backup removed): the ledger's
+ * number it wrote. Outside the store, so that a store put back to an older state is seen (domain/ledger.ts).
+ */
+export const LedgerSeqKey = defineSearchAttributeKey('LedgerSeq', SearchAttributeType.INT);
 
 /** Names and types, for registering them with a Temporal server (`--search-attribute NAME=Keyword`). */
 export const SEARCH_ATTRIBUTES = [
   ...[BackupClusterKey, BackupTypeKey, BackupNameKey, BackupChainBaseKey, VerificationResultKey].map((key) => ({ name: key.name, type: 'Keyword' as const })),
-  { name: BinlogGapsKey.name, type: 'Int' as const },
+  ...[BinlogGapsKey, LedgerSeqKey].map((key) => ({ name: key.name, type: 'Int' as const })),
 ];
 
+/** A string as a value in a visibility query (`BackupCluster = "shop"`). */
+export const queryValue = (value: string) => `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+
 /** `BackupType` of work that changes or proves a cluster's backups or data. */
-export const WORK_BACKUP_TYPES = ['full', 'incremental', 'restore', 'verify', 'delete', 'retention', 'pin', 'unpin', 'remove-kept'] as const;
+export const WORK_BACKUP_TYPES = ['full', 'incremental', 'restore', 'verify', 'delete', 'retention', 'pin', 'unpin', 'remove-kept', 'adopt'] as const;
 /** `BackupType` of the short read-only runs of `list`, `show`, `status` and `kept list`: left out of the views below. */
 export const READ_ONLY_BACKUP_TYPES = ['catalog', 'status', 'kept-datadirs'] as const;
 

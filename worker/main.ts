@@ -40,6 +40,12 @@ async function main(): Promise<void> {
   // Every encryption key is read now: a missing or malformed one stops the worker before it takes work, naming the key.
   const keys = await loadKeyRing(config.encryption);
   if (keys.current) console.log(`encryption on: new backups and archived binlogs are sealed with key "${keys.current.id}" (holding ${keys.ids.join(', ')})`);
+  const integrityKeys = config.integrity ? await loadKeyRing(config.integrity, process.env, 'integrity key') : keys;
+  console.log(
+    integrityKeys.current
+      ? `records signed and checked with key "${integrityKeys.current.id}"${config.integrity ? ' (integrity)' : ' (derived from the encryption key)'}: an unsigned or changed manifest, binlog record or marker is refused`
+      : 'records are not signed: whoever can write to the store is trusted (configure integrity or encryption keys; docs/security.md)',
+  );
   const payloadKeys = await loadKeyRing(config.temporal.payloadEncryption);
   const dataConverter = sealedDataConverter(payloadKeys);
   if (payloadKeys.current) console.log(`payload encryption on: what this worker sends to Temporal is sealed with payload key "${payloadKeys.current.id}"`);

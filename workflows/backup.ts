@@ -6,7 +6,7 @@ import { backupFolder, type BackupLocation } from '../domain/layout.js';
 import type { Manifest } from '../domain/manifest.js';
 import { backupName } from '../domain/names.js';
 import { backupRequestSchema, type BackupRequest, type BackupRequestInput } from '../domain/requests.js';
-import { BackupChainBaseKey, BackupNameKey, VerificationResultKey } from '../domain/search-attributes.js';
+import { BackupChainBaseKey, BackupNameKey, LedgerSeqKey, VerificationResultKey } from '../domain/search-attributes.js';
 import type { VerificationReport } from '../activities/index.js';
 import { WorkflowId } from '../domain/workflow-contract.js';
 import { hostActivities } from './activities.js';
@@ -177,7 +177,9 @@ async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings)
       ...(taken.inventoryProblem ? { inventoryProblem: taken.inventoryProblem } : {}),
     };
     reportPhase(`Committing ${location.name}: writing its manifest`);
-    await host.quick.commitBackup({ cluster: cluster.name, manifest });
+    const committed: { ledgerSeq?: number } | null = await host.quick.commitBackup({ cluster: cluster.name, manifest });
+    // Runs recorded before the ledger committed without one (their step returned nothing).
+    if (committed?.ledgerSeq !== undefined && patched('ledger-seq')) upsertSearchAttributes([{ key: LedgerSeqKey, value: committed.ledgerSeq }]);
     log.info('backup committed', { backup: manifest.name, type: manifest.type, fromLsn: manifest.fromLsn, toLsn: manifest.toLsn, sizeBytes: manifest.sizeBytes });
     reportPhase(`Committed ${location.name} (LSN ${manifest.fromLsn} to ${manifest.toLsn}, ${formatBytes(manifest.sizeBytes)} stored)`);
     result = {

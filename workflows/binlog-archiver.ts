@@ -32,7 +32,9 @@ export async function binlogArchiver(input: z.input<typeof binlogArchiverRequest
   const host = hostActivities(cluster, '6 hours');
   for (let round = 0; round < ROUNDS_PER_RUN && !workflowInfo().continueAsNewSuggested; round++) {
     try {
-      const result = await host.long.archiveBinlogs({ cluster: cluster.name });
+      // What earlier rounds archived: a store that lost it is reported, not archived on from an older file.
+      const archivedUpTo = state.newest && state.history !== undefined ? { history: state.history, file: state.newest.file } : undefined;
+      const result = await host.long.archiveBinlogs({ cluster: cluster.name, ...(archivedUpTo ? { archivedUpTo } : {}) });
       state.rounds++;
       state.lastRoundAt = new Date().toISOString();
       if (result.heldBy) {

@@ -220,7 +220,11 @@ async function restoreChain(request: RestoreRequest, cluster: ClusterSettings, {
 /** The cluster's newest committed backup, for a verification that names none. */
 async function newestBackup(host: Host, cluster: ClusterSettings): Promise<string> {
   reportPhase(`Finding the newest backup of ${cluster.name}`);
-  const committed = backupsOf(await host.quick.listBackups({ cluster: cluster.name }), cluster.name).filter(isCommitted);
+  const backups = backupsOf(await host.quick.listBackups({ cluster: cluster.name }), cluster.name);
+  // The newest the store holds may not be the newest committed.
+  const vanished = backups.filter((backup) => backup.vanished).map((backup) => backup.name);
+  if (vanished.length > 0) throw businessFailure(FailureType.BrokenChain, `backups of ${cluster.name} were committed but removed from ${cluster.storageLabel} by something other than chainbackup: ${vanished.join(', ')}; name the backup to use`);
+  const committed = backups.filter(isCommitted);
   const newest = committed.sort((a, b) => a.manifest.finishedAt.localeCompare(b.manifest.finishedAt)).at(-1);
   if (!newest) throw businessFailure(FailureType.BackupNotFound, `cluster ${cluster.name} has no committed backup in ${cluster.storageLabel} to verify`);
   return newest.name;

@@ -8,7 +8,7 @@ import type { ClusterSettings } from '../domain/config.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
 import { chainDeletion, planDeletion, planRetention, type DeletionPlan, type UntouchableChain } from '../domain/retention.js';
 import { deleteRequestSchema, retentionRequestSchema, type DeleteRequest, type RetentionRequestInput } from '../domain/requests.js';
-import { BackupChainBaseKey, BackupNameKey } from '../domain/search-attributes.js';
+import { BackupChainBaseKey, BackupNameKey, LedgerSeqKey } from '../domain/search-attributes.js';
 import { hostActivities, orchestrator } from './activities.js';
 import { withClusterLock } from './cluster-lock.js';
 import { beginClusterWork } from './cluster-work.js';
@@ -49,7 +49,9 @@ async function carryOut(cluster: ClusterSettings, plan: DeletionPlan): Promise<D
   if (plan.kind === 'chain') await host.removal.markChainDeleting({ cluster: cluster.name, base: plan.base.name, workflowId: workflowInfo().workflowId });
   for (const member of members) {
     reportPhase(`Hiding ${member.name}`);
-    await host.removal.hideBackup({ cluster: cluster.name, location: member });
+    const hidden: { ledgerSeq?: number } | null = await host.removal.hideBackup({ cluster: cluster.name, location: member });
+    // Runs recorded before the ledger hid without one (their step returned nothing).
+    if (hidden?.ledgerSeq !== undefined && patched('ledger-seq')) upsertSearchAttributes([{ key: LedgerSeqKey, value: hidden.ledgerSeq }]);
   }
   for (const member of members) {
     reportPhase(`Removing the data of ${member.name}`);

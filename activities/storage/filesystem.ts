@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { Writable, type Readable } from 'node:stream';
 import type { StoredObject } from '../../domain/chain.js';
-import { storageError, type ListOptions, type ObjectStore, type UploadOptions } from './store.js';
+import { NO_RECORD_KEYS, storageError, type ListOptions, type ObjectStore, type RecordKeySource, type UploadOptions } from './store.js';
 import { assertAttemptHolds } from '../attempt-lease.js';
 
 const PARTIAL_MARKER = '.partial-';
@@ -63,7 +63,10 @@ async function syncFolder(folder: string): Promise<void> {
 export class FilesystemStore implements ObjectStore {
   readonly label: string;
 
-  constructor(private readonly root: string) {
+  constructor(
+    private readonly root: string,
+    readonly recordKeys: RecordKeySource = NO_RECORD_KEYS,
+  ) {
     this.label = `file://${root}`;
   }
 

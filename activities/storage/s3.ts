@@ -13,7 +13,7 @@ import type { Readable } from 'node:stream';
 import type { StoredObject } from '../../domain/chain.js';
 import type { StorageConfig } from '../../domain/config.js';
 import { storageLabel } from '../../domain/config.js';
-import { storageError, type ListOptions, type ObjectStore, type UploadOptions } from './store.js';
+import { NO_RECORD_KEYS, storageError, type ListOptions, type ObjectStore, type RecordKeySource, type UploadOptions } from './store.js';
 import { assertAttemptHolds } from '../attempt-lease.js';
 
 type S3Config = Extract<StorageConfig, { kind: 's3' }>;
@@ -40,7 +40,10 @@ export class S3Store implements ObjectStore {
   readonly label: string;
   private readonly client: S3Client;
 
-  constructor(private readonly config: S3Config) {
+  constructor(
+    private readonly config: S3Config,
+    readonly recordKeys: RecordKeySource = NO_RECORD_KEYS,
+  ) {
     this.label = storageLabel(config);
     this.client = new S3Client({
       region: config.region,

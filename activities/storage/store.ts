@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { StoredObject } from '../../domain/chain.js';
+import type { RecordKeys } from '../../encryption/records.js';
 
 export interface UploadOptions {
   signal?: AbortSignal;
@@ -14,6 +15,8 @@ export interface UploadOptions {
 export interface ObjectStore {
   /** Names the storage in messages, e.g. "s3://bucket/prefix at http://127.0.0.1:9000". */
   readonly label: string;
+  /** The keys this worker signs and checks the store's records with (activities/records.ts); none: records are neither signed nor checked. */
+  readonly recordKeys: RecordKeySource;
   /** Streams `body` to `key`; the object appears only once complete. Aborting removes the partial upload. */
   upload(key: string, body: Readable, options?: UploadOptions): Promise<void>;
   putText(key: string, text: string): Promise<void>;
@@ -36,6 +39,11 @@ export interface ObjectStore {
    */
   abortIncompleteUploads(keys: string[]): Promise<number>;
 }
+
+export type RecordKeySource = () => Promise<RecordKeys | undefined>;
+
+/** A store whose records are neither signed nor checked: a worker with no key, or a test reading what was stored. */
+export const NO_RECORD_KEYS: RecordKeySource = () => Promise.resolve(undefined);
 
 export interface ListOptions {
   signal?: AbortSignal;

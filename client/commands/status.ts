@@ -27,6 +27,11 @@ function describe({ health, broken, warnings = [] }: ClusterStatus): string {
     `  failures since:   ${health.failuresSinceBackup.length === 0 ? 'none' : health.failuresSinceBackup.map((failure) => `${failure.workflowId} (${failure.type}, ${failure.closedAt})`).join(', ')}`,
     `  running now:      ${health.running.length === 0 ? 'nothing' : health.running.map((work) => `${work.workflowId} (${work.type})${work.phase ? `: ${work.phase}` : ''}`).join('; ')}`,
     `  schedules:        ${health.schedules.length === 0 ? 'none' : health.schedules.map((schedule) => `${schedule.type} ${schedule.paused ? 'PAUSED (no run until resumed)' : `next ${schedule.nextRun ? formatInZone(schedule.nextRun, schedule.timezone ?? 'UTC') : '(none)'}`}`).join(', ')}`,
+    ...(health.integrity
+      ? [
+          `  integrity:        ${health.integrity.authenticated ? `records signed and checked${health.integrity.problems.length > 0 ? `; ${health.integrity.problems.length} fail the check` : ', all authentic'}` : `none: records are not signed, so whoever can write to ${health.storage.label} is trusted (configure integrity or encryption keys; docs/security.md)`}`,
+        ]
+      : []),
     `  storage:          ${formatBytes(health.storage.committedBytes)} in ${health.storage.chains} chain${health.storage.chains === 1 ? '' : 's'}${health.storage.uncommittedBytes > 0 ? ` (+ ${formatBytes(health.storage.uncommittedBytes)} uncommitted)` : ''} at ${health.storage.label}`,
     ...(pitr
       ? [

@@ -4,7 +4,7 @@ import { formatTimestamp } from '../../domain/names.js';
 import { restoreRequestSchema, type RestoreRequestInput } from '../../domain/requests.js';
 import { parseWith } from '../../domain/validation.js';
 import { WorkflowId } from '../../domain/workflow-contract.js';
-import { backup, deleteBackup, pinBackup, restore, retention, type RestoreResult } from '../../workflows/index.js';
+import { adoptRecords, backup, deleteBackup, pinBackup, restore, retention, type RestoreResult } from '../../workflows/index.js';
 import { CliError, ExitCode, waitOptions, type CliContext, type RunOptions } from '../cli-context.js';
 import { formatBytes } from '../../domain/units.js';
 import { confirmPlan, type ConfirmOptions } from '../confirm.js';
@@ -183,6 +183,23 @@ export function registerWorkCommands(program: Command, cli: CliContext): void {
       );
     },
   );
+
+  waitOptions(
+    program
+      .command('adopt <cluster>')
+      .description("accept the cluster's store as it is now, after looking at it: sign its unsigned records (from before its workers held integrity or encryption keys; workers with keys accept only signed records), and start its ledger again from the backups it holds (after a backup vanished or the store was put back)")
+      .option('--dry-run', 'list what would be signed, sign nothing'),
+  ).action(async (cluster: string, options: RunOptions & { dryRun?: boolean }) => {
+    await cli.knownCluster(cluster);
+    await cli.run(adoptRecords, { workflowId: WorkflowId.adopt(cluster, stamp()), args: [{ cluster, dryRun: options.dryRun === true }], summary: `Adopt the unsigned records of ${cluster} (chainbackup CLI)` }, options, (result) =>
+      [
+        `${result.dryRun ? 'would sign' : 'signed'} ${result.signed.length} record${result.signed.length === 1 ? '' : 's'}${result.signed.length > 0 ? `: ${result.signed.join(', ')}` : ''}`,
+        `already signed: ${result.alreadySigned}`,
+        `ledger: ${result.dryRun ? 'would start again' : 'started again'} at seq ${result.ledger.seq}, listing the ${result.ledger.backups} committed backup${result.ledger.backups === 1 ? '' : 's'} the store holds`,
+        ...result.refused.map((refused) => `LEFT ALONE (fails its check; look at it before removing it): ${refused.key}: ${refused.problem}`),
+      ].join('\n'),
+    );
+  });
 
   for (const pinned of [true, false]) {
     waitOptions(

@@ -179,7 +179,9 @@ async function main(): Promise<void> {
       await fleet(bench.client, tiny, reports);
     }
     if (wants('encryption')) {
-      reports.push(await encryptionScenario({ client: bench.client, dir, source, target, s3, repeat, say, startWorker: (name, config) => startWorker(name, [], config) }));
+      const keyed = { client: bench.client, dir, source, target, s3, repeat, say, startWorker: (name: string, config: string) => startWorker(name, [], config) };
+      reports.push(await encryptionScenario(keyed, 'encryption'));
+      reports.push(await encryptionScenario(keyed, 'integrity'));
     }
     if (wants('pitr')) {
       reports.push(

@@ -98,7 +98,9 @@ describe('a full backup and three increments', () => {
       expect(increment.path).toBe(`${full.name}.incr/${increment.name}/`);
     }
     const files = ['backup.xbstream.zst', 'manifest.json', toolFileNames.checkpoints, toolFileNames.info].sort();
-    const expected = backups.flatMap((backup) => files.map((file) => `${backup.path}${file}`)).sort();
+    // And the cluster's ledger, which lists the backups the chain committed.
+    const expected = [...backups.flatMap((backup) => files.map((file) => `${backup.path}${file}`)), 'ledger/chain.json'].sort();
+    expect((JSON.parse(await bucket.getText(`${prefixes.chain}/ledger/chain.json`)) as { backups: { name: string }[] }).backups.map((entry) => entry.name)).toEqual(backups.map((backup) => backup.name).sort());
     expect((await bucket.list(prefixes.chain)).map((object) => object.key)).toEqual(expected);
   });
 

@@ -6,7 +6,7 @@
  * chain is listed as a backup at any moment in between.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { readCatalog } from '../../activities/catalog.js';
@@ -60,6 +60,12 @@ const runBackup = (cluster: string, type: 'full' | 'incremental'): Promise<Backu
   client.workflow.execute(backupWorkflow, { taskQueue, workflowId: uniqueName(`backup-${cluster}`), args: [{ cluster, type }] });
 
 const startDelete = (cluster: string, backupName: string) => client.workflow.start(deleteWorkflow, { taskQueue, workflowId: uniqueName(`delete-${cluster}`), args: [{ cluster, backupName }] });
+
+/** The backups the cluster's ledger lists (domain/ledger.ts). */
+async function ledgerNames(storage: StorageConfig, cluster: string): Promise<string[]> {
+  const text = storage.kind === 's3' ? await bucket.getText(`${storage.prefix}/ledger/${cluster}.json`) : await readFile(join(storage.path, 'ledger', `${cluster}.json`), 'utf8');
+  return (JSON.parse(text) as { backups: { name: string }[] }).backups.map((entry) => entry.name);
+}
 
 /** Every key the storage holds, relative to its root. */
 async function storedKeys(storage: StorageConfig): Promise<string[]> {
@@ -119,7 +125,9 @@ describe.each([['MinIO', 'del-s3'], ['the filesystem store', 'del-fs']])('deleti
     expect((await storedKeys(storage)).filter((key) => key.includes(last.name))).toEqual([]);
 
     expect(await (await startDelete(cluster, full.name)).result()).toEqual({ cluster, removed: [middle.name, full.name], freedBytes: middle.sizeBytes + full.sizeBytes });
-    expect(await storedKeys(storage)).toEqual([]);
+    // Nothing is left but the cluster's ledger, which lists no backup now.
+    expect(await storedKeys(storage)).toEqual([`ledger/${cluster}.json`]);
+    expect(await ledgerNames(storage, cluster)).toEqual([]);
   });
 
   test('the orphan sweep removes uncommitted leftovers and reports them; a dry run removes nothing', async () => {
@@ -204,6 +212,7 @@ describe('a worker killed in the middle of deleting a chain', () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     expect((await result).removed).toEqual([...names].reverse());
-    expect(await storedKeys(storage)).toEqual([]);
+    expect(await storedKeys(storage)).toEqual(['ledger/crash.json']);
+    expect(await ledgerNames(storage, 'crash')).toEqual([]);
   });
 });

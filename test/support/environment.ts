@@ -11,6 +11,8 @@ import { CreateMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, Li
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import type { StorageConfig } from '../../domain/config.js';
+import type { RestoreRequestInput } from '../../domain/requests.js';
+import { restore as restoreWorkflow } from '../../workflows/index.js';
 import { MariaDbSandbox, type SandboxSettings } from '../../devtools/sandbox/mariadb.js';
 import { repoRoot, stopPid } from '../../devtools/sandbox/processes.js';
 
@@ -129,6 +131,22 @@ export async function typedFailureOf(work: Promise<unknown>): Promise<{ type?: s
   );
   if (error === undefined) throw new Error('expected the work to fail, but it succeeded');
   return failureChain(error).find((failure) => failure.type !== undefined) ?? { message: error instanceof Error ? error.message : JSON.stringify(error) };
+}
+
+/**
+ * An in-place restore that must be refused, or fail, before the pause: its first typed failure,
+ * whether it ran `pauseCluster`, and whether the target server's process changed meanwhile.
+ */
+export async function refusedRestore(
+  client: Client,
+  target: MariaDbSandbox,
+  start: { taskQueue: string; workflowId: string },
+  request: RestoreRequestInput,
+): Promise<{ type?: string; message: string; paused: boolean; serverRestarted: boolean }> {
+  const pidBefore = await target.pid();
+  const typed = await typedFailureOf(client.workflow.execute(restoreWorkflow, { ...start, args: [request] }));
+  const paused = (await activityRuns(client, start.workflowId)).some((run) => run.type === 'pauseCluster');
+  return { ...typed, paused, serverRestarted: (await target.pid()) !== pidBefore };
 }
 
 /** The activities a workflow scheduled, in order, with the attempt each one started last. */
