@@ -708,11 +708,9 @@ export function binlogActivities(deps: ActivityDeps) {
     /**
      * One archiving round: uploads every closed file the archive lacks, closes the current one when
      * it holds transactions the archive lacks and uploads it too, and records a gap where an
-     * archived file does not continue the one before it.
-     */
-    /**
-     * One round of the archiver. `archivedUpTo` is the newest file its earlier rounds archived (absent
-     * from runs recorded before it was passed): a store that no longer holds it lost archived binlogs.
+     * archived file does not continue the one before it. `archivedUpTo` is the newest file earlier
+     * rounds archived (absent from runs recorded before it was passed): a store that no longer holds
+     * it lost archived binlogs, and the round refuses to go on.
      */
     async archiveBinlogs(input: { cluster: string; archivedUpTo?: { history: number; file: string } }): Promise<ArchiveRound> {
       const cluster = deps.cluster(input.cluster);
