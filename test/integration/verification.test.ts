@@ -20,6 +20,7 @@ import { backup as backupWorkflow, restore as restoreWorkflow, type BackupResult
 import { freePort, repoRoot, toolPath } from '../../devtools/sandbox/processes.js';
 import { activityRuns, connectTestClient, typedFailureOf, createSandbox, filesystemStorage, runCli, startWorker, testRoot, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
 import { eventually } from '../support/workflow-worker.js';
+import { SEARCH_ATTRIBUTES } from '../../domain/search-attributes.js';
 
 const taskQueue = uniqueName('verification');
 const dir = join(testRoot(), taskQueue);
@@ -404,6 +405,7 @@ describe('a namespace without the search attributes', () => {
     await execa(toolPath('temporal'), ['operator', 'namespace', 'create', '--namespace', namespace, '--address', process.env.TEMPORAL_ADDRESS ?? '']);
     const started = await execa(process.execPath, [join(repoRoot, 'dist/worker/main.js'), '--config', configPath], { reject: false, timeout: 60_000, env: { ...process.env, TEMPORAL_NAMESPACE: namespace } });
     expect(started.exitCode).toBe(1);
-    expect(started.stderr).toContain(`chainbackup worker: namespace ${namespace} lacks the search attributes BackupCluster, BackupType, BackupName, BackupChainBase, VerificationResult, BinlogGaps; register them first: temporal operator search-attribute create --namespace ${namespace} --name BackupCluster --type Keyword`);
+    expect(started.stderr).toContain(`chainbackup worker: namespace ${namespace} lacks the search attributes ${SEARCH_ATTRIBUTES.map((attribute) => attribute.name).join(', ')}; register them first: temporal operator search-attribute create --namespace ${namespace} --name BackupCluster --type Keyword`);
+    expect(started.stderr).toContain(`--name LedgerSeq --type Int`);
   });
 });
