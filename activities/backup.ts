@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { execa } from 'execa';
-import type { StoredBackup } from '../domain/chain.js';
+import { isCommitted, type StoredBackup } from '../domain/chain.js';
 import { parseBackupInfo, parseCheckpoints, CheckpointsError, type BackupInfo, type Checkpoints } from '../domain/checkpoints.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
 import { backupFolder, dataObjectName, MANIFEST_OBJECT, STARTED_OBJECT, TOOL_FILE_GENERATIONS, toolFileGenerationIn, toolFilesOf, type BackupLocation, type Compression, type ToolFileGeneration } from '../domain/layout.js';
@@ -33,6 +33,7 @@ import { toolCopyTracker } from '../domain/units.js';
 import { backupToolFor } from './tools/backup-tool.js';
 import { writeRecord } from './records.js';
 import { updateLedger } from './ledger.js';
+import { isLockedKey, lockEnd } from '../domain/object-lock.js';
 
 export interface TakeBackupInput {
   cluster: string;
@@ -306,6 +307,21 @@ async function clearUncommittedFolder(deps: ActivityDeps, cluster: string, locat
   await removeFolder(deps, cluster, location);
 }
 
+/**
+ * With Object Lock, a chain is kept as long as its newest member: each increment's commit moves the
+ * lock of every earlier member's objects to its own end, or the base could be deleted while an
+ * increment that needs it is still kept.
+ */
+async function extendChainLock(deps: ActivityDeps, clusterName: string, manifest: Manifest): Promise<void> {
+  const cluster = deps.cluster(clusterName);
+  const lock = cluster.storage.kind === 's3' ? cluster.storage.objectLock : undefined;
+  const store = deps.store(cluster);
+  if (!lock || !store.extendLocks || manifest.type !== 'incremental') return;
+  const earlier = (await readCatalog(store, { cluster: clusterName })).filter((backup) => backup.base === manifest.base && backup.name !== manifest.name && isCommitted(backup));
+  const keys = earlier.flatMap((backup) => backup.objects.map((object) => object.key)).filter(isLockedKey);
+  await store.extendLocks(keys, new Date(lockEnd(Date.now(), lock.days)));
+}
+
 export function backupActivities(deps: ActivityDeps) {
   return {
     /**
@@ -428,7 +444,9 @@ export function backupActivities(deps: ActivityDeps) {
       await writeRecord(store, `${folder}${MANIFEST_OBJECT}`, input.manifest, { pretty: true });
       // The start marker only made an unfinished folder visible to the sweep; a committed one needs it no more.
       await store.delete([`${folder}${STARTED_OBJECT}`]).catch(() => undefined);
-      return { ledgerSeq: await updateLedger(store, input.cluster, { add: [{ name: input.manifest.name, base: input.manifest.base }] }) };
+      const ledgerSeq = await updateLedger(store, input.cluster, { add: [{ name: input.manifest.name, base: input.manifest.base }] });
+      await extendChainLock(deps, input.cluster, input.manifest);
+      return { ledgerSeq };
     },
 
     /** Removes every object of an uncommitted backup, including unfinished multipart uploads. */

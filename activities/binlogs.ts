@@ -62,6 +62,7 @@ import { DecryptStream, ENCRYPTION_SCHEME, type KeyRing } from '../encryption/ob
 import { binlogObjectIdentity, encryptionFailure, plaintextAdmitted, sealing } from './sealed-store.js';
 import { Progress, StreamMeter, tailLines } from './streams.js';
 import { readTrustedRecord, writeRecord } from './records.js';
+import { lockEnd } from '../domain/object-lock.js';
 
 /** What binlog retention removed (or, in a dry run, would remove). */
 export interface BinlogRetention {
@@ -72,6 +73,8 @@ export interface BinlogRetention {
   keptFrom?: { file: string; backup: string };
   /** Why nothing (more) was removed, when that is the case. */
   reason?: string;
+  /** Files no kept backup needs that the storage's Object Lock keeps yet: how many, and until when the last of them. */
+  keptByLock?: { files: number; until: string };
 }
 
 export interface ArchiveRound {
@@ -666,11 +669,17 @@ export function binlogActivities(deps: ActivityDeps) {
       const histories = (await store.listFolders(root, { signal })).map((name) => /^history-(\d+)$/.exec(name)?.[1]).filter((value): value is string => value !== undefined).map(Number);
       if (histories.length === 0) return { removed: [], freedBytes: 0, reason: 'the cluster has no binlog archive' };
       const sizes = new Map<string, number>();
+      const storedAt = new Map<string, string>();
+      const lockDays = cluster.storage.kind === 's3' ? cluster.storage.objectLock?.days : undefined;
+      let keptByLock: BinlogRetention['keptByLock'];
       const listing: ArchiveListing = { histories: [] };
       for (const history of histories.sort((a, b) => a - b)) {
         const folder = binlogFolder({ cluster: cluster.name, history });
         const objects = await store.list(folder, { signal });
-        for (const object of objects) sizes.set(object.key, object.size);
+        for (const object of objects) {
+          sizes.set(object.key, object.size);
+          storedAt.set(object.key, object.lastModified);
+        }
         const names = objects.map((object) => object.key.slice(folder.length));
         const recorded = names.filter((name) => name.endsWith('.json') && !name.startsWith('gap-')).map((name) => name.slice(0, -'.json'.length));
         const newest = newestFile(recorded);
@@ -694,6 +703,12 @@ export function binlogActivities(deps: ActivityDeps) {
         const where = { cluster: cluster.name, history: history.history };
         for (const file of history.files) {
           const keys = [binlogRecordKey(where, file), binlogObjectKey(where, file)];
+          // Kept by the storage's lock: removed by a later retention.
+          const lockedUntil = lockDays === undefined ? 0 : Math.max(...keys.map((key) => lockEnd(storedAt.get(key) ?? 0, lockDays)));
+          if (lockedUntil > Date.now()) {
+            keptByLock = { files: (keptByLock?.files ?? 0) + 1, until: new Date(Math.max(lockedUntil, Date.parse(keptByLock?.until ?? '1970-01-01T00:00:00Z'))).toISOString() };
+            continue;
+          }
           freedBytes += keys.reduce((sum, key) => sum + (sizes.get(key) ?? 0), 0);
           gone.push(`history-${history.history}/${file}`);
           if (input.dryRun) continue;
@@ -702,7 +717,7 @@ export function binlogActivities(deps: ActivityDeps) {
         for (const after of history.gapsAfter) if (!input.dryRun) await store.delete([binlogGapKey(where, after)]);
         heartbeat({ phase: `removing archived binlogs of history ${history.history}`, bytesDone: freedBytes });
       }
-      return { removed: gone, freedBytes, ...(plan.keptFrom ? { keptFrom: plan.keptFrom } : {}), ...(plan.reason ? { reason: plan.reason } : {}) };
+      return { removed: gone, freedBytes, ...(plan.keptFrom ? { keptFrom: plan.keptFrom } : {}), ...(plan.reason ? { reason: plan.reason } : {}), ...(keptByLock ? { keptByLock } : {}) };
     },
 
     /**

@@ -86,6 +86,14 @@ export const s3StorageSchema = z.strictObject({
   serverSideEncryption: z.enum(['AES256', 'aws:kms']).optional(),
   /** The KMS key (id, ARN or alias) for "aws:kms". */
   kmsKeyId: z.string().min(1).max(2048).optional(),
+  /**
+   * S3 Object Lock (the bucket must have been created with it): every backup and archived binlog is
+   * written with a retention date this many days ahead, and a chain's earlier backups are extended
+   * with each increment, so that neither the worker's credentials nor a stolen copy can delete or
+   * overwrite them earlier. Governance mode yields to a user with s3:BypassGovernanceRetention (the
+   * worker never asks to); compliance mode to nobody, not even the account's root.
+   */
+  objectLock: z.strictObject({ mode: z.enum(['governance', 'compliance']), days: z.number().int().min(1).max(36500) }).optional(),
 }).refine((storage) => storage.kmsKeyId === undefined || storage.serverSideEncryption === 'aws:kms', { message: 'kmsKeyId needs serverSideEncryption "aws:kms"', path: ['kmsKeyId'] });
 
 export const storageSchema = z.discriminatedUnion('kind', [filesystemStorageSchema, s3StorageSchema]);
@@ -280,6 +288,12 @@ export const clusterSchema = z.strictObject({
       hostWorkerWait: duration.default('5m'),
     })
     .prefault({}),
+}).superRefine((cluster, ctx) => {
+  const lock = cluster.storage.kind === 's3' ? cluster.storage.objectLock : undefined;
+  const maxAge = cluster.retention.maxAgeDays;
+  if (lock && maxAge !== undefined && maxAge < lock.days) {
+    ctx.addIssue({ code: 'custom', path: ['retention', 'maxAgeDays'], message: `${maxAge} is shorter than storage.objectLock.days (${lock.days}): retention would remove chains their lock keeps; make it at least ${lock.days}` });
+  }
 });
 export type ClusterConfig = z.infer<typeof clusterSchema>;
 
@@ -421,6 +435,8 @@ export interface ClusterSettings {
   binlogs: Pick<ClusterConfig['binlogs'], 'archive' | 'interval'>;
   /** Absent in look-ups recorded before verification after a backup existed. */
   verification?: Pick<ClusterConfig['verification'], 'afterBackup'>;
+  /** The storage's Object Lock: how many days each backup and binlog is kept from deletion (absent: none, or a look-up recorded before it). */
+  objectLockDays?: number;
 }
 
 export function clusterSettings(cluster: ClusterConfig): ClusterSettings {
@@ -435,5 +451,6 @@ export function clusterSettings(cluster: ClusterConfig): ClusterSettings {
     retry: cluster.retry,
     binlogs: { archive: cluster.binlogs.archive, interval: cluster.binlogs.interval },
     verification: { afterBackup: cluster.verification.afterBackup },
+    ...(cluster.storage.kind === 's3' && cluster.storage.objectLock ? { objectLockDays: cluster.storage.objectLock.days } : {}),
   };
 }

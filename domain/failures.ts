@@ -35,6 +35,7 @@ export const FAILURE_TABLE = {
   ToolVersionMismatch: 'refusal',
   HostWorkerMissing: 'failure',
   Unauthenticated: 'refusal',
+  Locked: 'refusal',
 } as const satisfies Record<string, 'refusal' | 'failure'>;
 
 export type FailureTypeName = keyof typeof FAILURE_TABLE;

@@ -6,6 +6,7 @@
 import { isCommitted, orderChain, type CommittedBackup, type Decision, type StoredBackup } from './chain.js';
 import { PIN_OBJECT } from './layout.js';
 import { backupsOf, belongsTo, owningCluster } from './ownership.js';
+import { chainLockedUntil, type LockWait } from './object-lock.js';
 
 export interface Chain {
   base: CommittedBackup;
@@ -68,16 +69,37 @@ export interface RetentionPlan {
   pinned: Chain[];
   leftAlone: UntouchableChain[];
   orphans: StoredBackup[];
+  /** Chains the rules would remove, and orphan folders, that the storage's Object Lock keeps a while yet. */
+  locked: LockWait[];
 }
 
-/** What retention removes now: expired chains none of whose members is unreadable, and proven orphans. */
-export function planRetention(backups: StoredBackup[], cluster: string, policy: RetentionPolicy & { orphanAgeHours: number }, nowMs: number): RetentionPlan {
+/**
+ * What retention removes now: expired chains none of whose members is unreadable, and proven
+ * orphans; with Object Lock (`objectLockDays`), only what its lock no longer keeps.
+ */
+export function planRetention(backups: StoredBackup[], cluster: string, policy: RetentionPolicy & { orphanAgeHours: number; objectLockDays?: number | undefined }, nowMs: number): RetentionPlan {
   const leftAlone = untouchableChains(backups, cluster);
   const untouchable = new Set(leftAlone.map((chain) => chain.base));
   const chains = committedChains(backups, cluster);
   const due = expiredChains(chains, policy, nowMs).filter((chain) => !untouchable.has(chain.base.name));
   const pinned = due.filter((chain) => pinnedMembers(chain).length > 0);
-  return { chains, expired: due.filter((chain) => !pinned.includes(chain)), pinned, leftAlone, orphans: orphanFolders(backups, cluster, policy.orphanAgeHours, nowMs) };
+  const days = policy.objectLockDays;
+  const lockedUntil = (members: Pick<StoredBackup, 'objects'>[]) => (days === undefined ? 0 : chainLockedUntil(members, days));
+  const unpinned = due.filter((chain) => !pinned.includes(chain));
+  const orphans = orphanFolders(backups, cluster, policy.orphanAgeHours, nowMs);
+  const locked = [
+    ...unpinned.filter((chain) => lockedUntil([chain.base, ...chain.increments]) > nowMs).map((chain) => ({ base: chain.base.name, until: new Date(lockedUntil([chain.base, ...chain.increments])).toISOString() })),
+    ...orphans.filter((orphan) => lockedUntil([orphan]) > nowMs).map((orphan) => ({ base: orphan.folder, until: new Date(lockedUntil([orphan])).toISOString() })),
+  ];
+  const waits = new Set(locked.map((wait) => wait.base));
+  return {
+    chains,
+    expired: unpinned.filter((chain) => !waits.has(chain.base.name)),
+    pinned,
+    leftAlone,
+    orphans: orphans.filter((orphan) => !waits.has(orphan.folder)),
+    locked,
+  };
 }
 
 export type DeletionPlan =
@@ -90,7 +112,21 @@ export function chainDeletion(chain: Chain): Extract<DeletionPlan, { kind: 'chai
   return { kind: 'chain', base: chain.base, members: [...chain.increments].reverse().concat(chain.base) };
 }
 
-export function planDeletion(backups: StoredBackup[], cluster: string, name: string, storageLabel: string): Decision<DeletionPlan> {
+export function planDeletion(backups: StoredBackup[], cluster: string, name: string, storageLabel: string, lock?: { days: number; nowMs: number }): Decision<DeletionPlan> {
+  const planned = planUnlockedDeletion(backups, cluster, name, storageLabel);
+  if (!planned.ok || !lock) return planned;
+  // Refused before anything is marked: the storage would refuse to remove what its lock keeps.
+  const members = planned.value.kind === 'chain' ? planned.value.members : [planned.value.backup];
+  const until = chainLockedUntil(members, lock.days);
+  if (until <= lock.nowMs) return planned;
+  return {
+    ok: false,
+    code: 'Locked',
+    reason: `cannot delete ${name} yet: the storage's Object Lock keeps ${members.length === 1 ? 'it' : `its chain (${members.map((backup) => backup.name).join(', ')})`} until ${new Date(until).toISOString()}; nothing was changed, and retention removes it once the lock has ended if its rules still say so`,
+  };
+}
+
+function planUnlockedDeletion(backups: StoredBackup[], cluster: string, name: string, storageLabel: string): Decision<DeletionPlan> {
   const target = backups.find((backup) => backup.name === name);
   if (!target || !isCommitted(target)) {
     return { ok: false, code: 'BackupNotFound', reason: `backup "${name}" is not a committed backup in ${storageLabel}${target ? ' (it has no manifest: uncommitted objects are removed by the orphan sweep)' : ''}` };

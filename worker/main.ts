@@ -14,6 +14,7 @@ import { temporalConnectConfig } from '../config/temporal-connection.js';
 import { SEARCH_ATTRIBUTES } from '../domain/search-attributes.js';
 import { startMetricsEndpoint } from './metrics.js';
 import { createWorkers } from './workers.js';
+import { openStore } from '../activities/storage/index.js';
 
 // On Node 20 the AWS SDK warns in every process that its releases after the first week of January
 // 2027 will need Node 22. The version package-lock.json pins supports Node 20; the README says when
@@ -46,6 +47,12 @@ async function main(): Promise<void> {
       ? `records signed and checked with key "${integrityKeys.current.id}"${config.integrity ? ' (integrity)' : ' (derived from the encryption key)'}: an unsigned or changed manifest, binlog record or marker is refused`
       : 'records are not signed: whoever can write to the store is trusted (configure integrity or encryption keys; docs/security.md)',
   );
+  // A bucket that cannot keep the configured Object Lock would take every backup unlocked: refused before any work.
+  for (const cluster of config.clusters.filter((candidate) => clusters.includes(candidate.name))) {
+    const problem = await openStore(cluster.storage).objectLockProblem?.();
+    if (problem) throw new Error(`cluster ${cluster.name}: storage.objectLock: ${problem}`);
+    if (cluster.storage.kind === 's3' && cluster.storage.objectLock) console.log(`cluster ${cluster.name}: backups and archived binlogs are locked (${cluster.storage.objectLock.mode}) for ${cluster.storage.objectLock.days} days`);
+  }
   const payloadKeys = await loadKeyRing(config.temporal.payloadEncryption);
   const dataConverter = sealedDataConverter(payloadKeys);
   if (payloadKeys.current) console.log(`payload encryption on: what this worker sends to Temporal is sealed with payload key "${payloadKeys.current.id}"`);

@@ -7,6 +7,7 @@ import type { BinlogRetention } from '../activities/binlogs.js';
 import type { ClusterSettings } from '../domain/config.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
 import { chainDeletion, planDeletion, planRetention, type DeletionPlan, type UntouchableChain } from '../domain/retention.js';
+import type { LockWait } from '../domain/object-lock.js';
 import { deleteRequestSchema, retentionRequestSchema, type DeleteRequest, type RetentionRequestInput } from '../domain/requests.js';
 import { BackupChainBaseKey, BackupNameKey, LedgerSeqKey } from '../domain/search-attributes.js';
 import { hostActivities, orchestrator } from './activities.js';
@@ -31,6 +32,8 @@ export interface RetentionResult extends DeletionResult {
   keptByPin?: string[];
   /** Folders of uncommitted backups removed by the sweep. */
   orphans: string[];
+  /** Chains the rules would remove, and orphan folders, that the storage's Object Lock keeps until the time given (absent without a lock). */
+  keptByLock?: LockWait[];
   /** Chains with an unreadable manifest: nothing of them was removed, by policy or by the sweep. */
   leftAlone: UntouchableChain[];
   /** Archived binlogs no kept backup needs any more, removed after the chains (absent for runs from before binlog retention). */
@@ -71,7 +74,7 @@ export async function deleteBackup(input: DeleteRequest): Promise<DeletionResult
   return withClusterLock(cluster.name, `delete ${request.backupName}`, async () => {
     const host = hostActivities(cluster, '1 hour');
     const backups = await host.quick.listBackups({ cluster: cluster.name });
-    const plan = planDeletion(backups, cluster.name, request.backupName, cluster.storageLabel);
+    const plan = planDeletion(backups, cluster.name, request.backupName, cluster.storageLabel, cluster.objectLockDays === undefined ? undefined : { days: cluster.objectLockDays, nowMs: Date.now() });
     if (!plan.ok) throw businessFailure(plan.code, plan.reason);
     const base = plan.value.kind === 'chain' ? plan.value.base.name : plan.value.backup.manifest.base;
     const [reader] = await orchestrator.restoresReading({ bases: [base] });
@@ -93,7 +96,7 @@ export async function retention(input: RetentionRequestInput): Promise<Retention
     const host = hostActivities(cluster, '1 hour');
     const backups = await host.quick.listBackups({ cluster: cluster.name });
     const now = Date.now();
-    const plan = planRetention(backups, cluster.name, cluster.retention, now);
+    const plan = planRetention(backups, cluster.name, { ...cluster.retention, objectLockDays: cluster.objectLockDays }, now);
     const { chains, orphans, leftAlone } = plan;
     for (const chain of leftAlone) log.warn('chain left alone: a manifest cannot be read', { cluster: cluster.name, base: chain.base, reasons: chain.reasons });
     // A chain being restored (perhaps by another cluster) waits for the next retention run.
@@ -107,6 +110,7 @@ export async function retention(input: RetentionRequestInput): Promise<Retention
       freedBytes: expired.reduce((sum, chain) => sum + chain.sizeBytes, 0) + orphans.reduce((sum, orphan) => sum + orphan.objects.reduce((total, object) => total + object.size, 0), 0),
       keptChains: chains.filter((chain) => !expired.includes(chain)).map((chain) => chain.base.name),
       ...(plan.pinned.length > 0 ? { keptByPin: plan.pinned.map((chain) => chain.base.name) } : {}),
+      ...(plan.locked.length > 0 ? { keptByLock: plan.locked } : {}),
       orphans: orphans.map((orphan) => orphan.folder),
       leftAlone,
     };

@@ -2,17 +2,22 @@ import {
   AbortMultipartUploadCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
+  GetObjectLockConfigurationCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  ListObjectVersionsCommand,
   NoSuchKey,
   PutObjectCommand,
+  PutObjectRetentionCommand,
   S3Client,
+  type ObjectIdentifier,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Readable } from 'node:stream';
 import type { StoredObject } from '../../domain/chain.js';
 import type { StorageConfig } from '../../domain/config.js';
 import { storageLabel } from '../../domain/config.js';
+import { isLockedKey, lockEnd } from '../../domain/object-lock.js';
 import { NO_RECORD_KEYS, storageError, type ListOptions, type ObjectStore, type RecordKeySource, type UploadOptions } from './store.js';
 import { assertAttemptHolds } from '../attempt-lease.js';
 
@@ -75,7 +80,7 @@ export class S3Store implements ObjectStore {
   async upload(key: string, body: Readable, { signal, expectedBytes }: UploadOptions = {}): Promise<void> {
     const upload = new Upload({
       client: this.client,
-      params: { Bucket: this.config.bucket, Key: this.key(key), Body: body, ...this.serverSideEncryption() },
+      params: { Bucket: this.config.bucket, Key: this.key(key), Body: body, ...this.serverSideEncryption(), ...this.lockFor(key) },
       ...multipartShape(expectedBytes),
       leavePartsOnError: false,
     });
@@ -98,9 +103,45 @@ export class S3Store implements ObjectStore {
     return { ...(serverSideEncryption ? { ServerSideEncryption: serverSideEncryption } : {}), ...(kmsKeyId ? { SSEKMSKeyId: kmsKeyId } : {}) };
   }
 
+  /** The Object Lock of a new object at `key`: a backup's or an archived binlog's, when the storage locks (domain/object-lock.ts). */
+  private lockFor(key: string): { ObjectLockMode?: 'GOVERNANCE' | 'COMPLIANCE'; ObjectLockRetainUntilDate?: Date } {
+    const lock = this.config.objectLock;
+    if (!lock || !isLockedKey(key)) return {};
+    return { ObjectLockMode: lock.mode === 'compliance' ? 'COMPLIANCE' : 'GOVERNANCE', ObjectLockRetainUntilDate: new Date(lockEnd(Date.now(), lock.days)) };
+  }
+
+  async objectLockProblem(): Promise<string | undefined> {
+    if (!this.config.objectLock) return undefined;
+    try {
+      const { ObjectLockConfiguration: lock } = await this.client.send(new GetObjectLockConfigurationCommand({ Bucket: this.config.bucket }));
+      if (lock?.ObjectLockEnabled !== 'Enabled') return `bucket ${this.config.bucket} does not have Object Lock enabled: it can only be enabled when a bucket is created (create one with it, e.g. aws s3api create-bucket --object-lock-enabled-for-bucket)`;
+      const rule = lock.Rule?.DefaultRetention;
+      if (rule) return `bucket ${this.config.bucket} has a default retention (${rule.Mode ?? '?'}, ${rule.Days ?? rule.Years ?? '?'} ${rule.Days ? 'days' : 'years'}): chainbackup rewrites its markers, which must stay unlocked; remove the bucket's default rule (storage.objectLock sets each backup's lock)`;
+      return undefined;
+    } catch (error) {
+      if ((error as Error).name === 'ObjectLockConfigurationNotFoundError') return `bucket ${this.config.bucket} was not created with Object Lock, which storage.objectLock needs: it can only be enabled when a bucket is created`;
+      throw storageError(this, 'reading the bucket\'s Object Lock configuration', error);
+    }
+  }
+
+  /** Moves the lock of each object's current version to `until` (a lock only ever lengthens). */
+  async extendLocks(keys: string[], until: Date): Promise<void> {
+    const lock = this.config.objectLock;
+    if (!lock) return;
+    try {
+      for (const key of keys) {
+        await this.client.send(
+          new PutObjectRetentionCommand({ Bucket: this.config.bucket, Key: this.key(key), Retention: { Mode: lock.mode === 'compliance' ? 'COMPLIANCE' : 'GOVERNANCE', RetainUntilDate: until } }),
+        );
+      }
+    } catch (error) {
+      throw storageError(this, `extending the lock of ${keys.length} objects`, error);
+    }
+  }
+
   async putText(key: string, text: string): Promise<void> {
     try {
-      await this.client.send(new PutObjectCommand({ Bucket: this.config.bucket, Key: this.key(key), Body: text, ...this.serverSideEncryption() }));
+      await this.client.send(new PutObjectCommand({ Bucket: this.config.bucket, Key: this.key(key), Body: text, ...this.serverSideEncryption(), ...this.lockFor(key) }));
     } catch (error) {
       throw storageError(this, `writing ${key}`, error);
     }
@@ -182,19 +223,43 @@ export class S3Store implements ObjectStore {
     return names.sort();
   }
 
+  /**
+   * Removes the objects. A locking store is versioned: there every version of each goes (a delete
+   * without a version only hides the object behind a delete marker, still stored and billed), and
+   * one still locked fails the deletion, naming it.
+   */
   async delete(keys: string[]): Promise<void> {
     try {
-      for (let i = 0; i < keys.length; i += 1000) {
-        const batch = keys.slice(i, i + 1000);
-        const result = await this.client.send(
-          new DeleteObjectsCommand({ Bucket: this.config.bucket, Delete: { Objects: batch.map((key) => ({ Key: this.key(key) })), Quiet: true } }),
-        );
+      const targets: ObjectIdentifier[] = this.config.objectLock ? await this.versionsOf(keys) : keys.map((key) => ({ Key: this.key(key) }));
+      for (let i = 0; i < targets.length; i += 1000) {
+        const batch = targets.slice(i, i + 1000);
+        const result = await this.client.send(new DeleteObjectsCommand({ Bucket: this.config.bucket, Delete: { Objects: batch, Quiet: true } }));
         const failed = result.Errors?.[0];
         if (failed) throw new Error(`${failed.Key ?? '?'}: ${failed.Message ?? failed.Code ?? 'unknown error'}`);
       }
     } catch (error) {
       throw storageError(this, `deleting ${keys.length} objects`, error);
     }
+  }
+
+  /** Every version and delete marker of the objects at `keys`. */
+  private async versionsOf(keys: string[]): Promise<ObjectIdentifier[]> {
+    const found: ObjectIdentifier[] = [];
+    for (const key of keys) {
+      const fullKey = this.key(key);
+      let keyMarker: string | undefined;
+      let versionMarker: string | undefined;
+      do {
+        const page = await this.client.send(
+          new ListObjectVersionsCommand({ Bucket: this.config.bucket, Prefix: fullKey, ...(keyMarker ? { KeyMarker: keyMarker } : {}), ...(versionMarker ? { VersionIdMarker: versionMarker } : {}) }),
+        );
+        for (const version of [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]) {
+          if (version.Key === fullKey && version.VersionId !== undefined) found.push({ Key: fullKey, VersionId: version.VersionId });
+        }
+        ({ NextKeyMarker: keyMarker, NextVersionIdMarker: versionMarker } = page.IsTruncated ? page : { NextKeyMarker: undefined, NextVersionIdMarker: undefined });
+      } while (keyMarker !== undefined);
+    }
+    return found;
   }
 
   async abortIncompleteUploads(keys: string[]): Promise<number> {

@@ -38,6 +38,10 @@ export interface ObjectStore {
    * files). Exact keys, because some S3 servers (MinIO) list multipart uploads only for a whole key.
    */
   abortIncompleteUploads(keys: string[]): Promise<number>;
+  /** A locking store (S3 Object Lock) only: moves the lock of each object to `until`. */
+  extendLocks?(keys: string[], until: Date): Promise<void>;
+  /** A locking store only: why its bucket cannot keep the configured lock (none, or a default retention), or undefined. */
+  objectLockProblem?(): Promise<string | undefined>;
 }
 
 export type RecordKeySource = () => Promise<RecordKeys | undefined>;

@@ -173,6 +173,7 @@ export function registerWorkCommands(program: Command, cli: CliContext): void {
           `orphans ${result.dryRun ? 'to sweep' : 'swept'}: ${result.orphans.join(', ') || 'none'}`,
           `kept chains: ${result.keptChains.join(', ') || 'none'}; ${formatBytes(result.freedBytes)} ${result.dryRun ? 'would be ' : ''}freed`,
           ...(result.keptByPin?.length ? [`kept by a pin (the rules would remove them): ${result.keptByPin.join(', ')}`] : []),
+          ...(result.keptByLock?.length ? [`kept by the storage's Object Lock (removed once it ends): ${result.keptByLock.map((wait) => `${wait.base} until ${wait.until}`).join(', ')}`] : []),
           ...(result.binlogs
             ? [
                 `archived binlogs ${result.dryRun ? 'to remove' : 'removed'}: ${result.binlogs.removed.length} (${formatBytes(result.binlogs.freedBytes)})${result.binlogs.keptFrom ? `; kept from ${result.binlogs.keptFrom.file}, which ${result.binlogs.keptFrom.backup} needs` : ''}${result.binlogs.reason ? `; ${result.binlogs.reason}` : ''}`,

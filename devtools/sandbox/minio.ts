@@ -9,7 +9,8 @@ export interface MinioServer extends ServerProcess {
   secretAccessKey: string;
   /** MinIO's own single-key KMS (name:base64 key), so that server-side encryption (SSE-S3, SSE-KMS) can be tried; the KMS key's name is "chainbackup-sandbox". */
   kmsSecretKey: string;
-  createBucket(name: string): Promise<void>;
+  /** `objectLock`: created with S3 Object Lock (versioned; it can only be switched on at creation). */
+  createBucket(name: string, options?: { objectLock?: boolean }): Promise<void>;
 }
 
 /** The name of the sandbox KMS's one key (what SSE-KMS requests name as their key id). */
@@ -32,9 +33,9 @@ export async function startMinio(dir: string, again?: Pick<MinioServer, 'endpoin
     env: { MINIO_ROOT_USER: accessKeyId, MINIO_ROOT_PASSWORD: secretAccessKey, MINIO_BROWSER: 'off', MINIO_UPDATE: 'off', MINIO_KMS_SECRET_KEY: kmsSecretKey },
     ready: async () => (await fetch(`${endpoint}/minio/health/live`)).ok,
   });
-  const createBucket = async (name: string) => {
+  const createBucket = async (name: string, options: { objectLock?: boolean } = {}) => {
     const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId, secretAccessKey } });
-    await client.send(new CreateBucketCommand({ Bucket: name }));
+    await client.send(new CreateBucketCommand({ Bucket: name, ...(options.objectLock ? { ObjectLockEnabledForBucket: true } : {}) }));
     client.destroy();
   };
   return { ...server, endpoint, accessKeyId, secretAccessKey, kmsSecretKey, createBucket };

@@ -24,6 +24,8 @@ export default async function globalSetup(): Promise<void> {
     process.env.AWS_REGION = 'us-east-1';
     process.env.CHAINBACKUP_TEST_S3_ENDPOINT = minio.endpoint;
     await minio.createBucket('backups');
+    // For the Object Lock tests: a lock can only be switched on when a bucket is created.
+    await minio.createBucket('backups-locked', { objectLock: true });
   } catch (error) {
     await stopRecordedServers(root);
     throw error;
