@@ -43,18 +43,18 @@ export function adoptionActivities(deps: ActivityDeps) {
       const keys = await store.recordKeys();
       const signal = Context.current().cancellationSignal;
       const progress = new Progress('looking for unsigned records');
-      const recordKeys: string[] = [];
+      const recordPaths: string[] = [];
       // Without keys nothing is signed (nor checked): only the ledger starts again.
       for (const location of keys ? await backupLocations(store, { cluster: input.cluster, signal }) : []) {
         const folder = backupFolder(location);
         const present = new Set((await store.list(folder, { signal })).map((object) => object.key));
-        recordKeys.push(...BACKUP_RECORDS.map((name) => `${folder}${name}`).filter((key) => present.has(key)));
+        recordPaths.push(...BACKUP_RECORDS.map((name) => `${folder}${name}`).filter((key) => present.has(key)));
       }
       const archive = keys ? await store.list(`${BINLOG_FOLDER}/${input.cluster}/`, { signal }) : [];
-      if (keys) recordKeys.push(...archive.map((object) => object.key).filter((key) => key.endsWith('.json')), restoreRecordKey(input.cluster));
+      if (keys) recordPaths.push(...archive.map((object) => object.key).filter((key) => key.endsWith('.json')), restoreRecordKey(input.cluster));
       const result: Omit<AdoptionResult, 'ledger'> = { cluster: input.cluster, dryRun: input.dryRun, signed: [], alreadySigned: 0, refused: [] };
       let done = 0;
-      for (const key of recordKeys) {
+      for (const key of recordPaths) {
         if (signal.aborted) throw signal.reason;
         progress.update(++done);
         const text = await store.getText(key);
