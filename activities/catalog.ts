@@ -6,7 +6,7 @@ import { withLedger } from '../domain/ledger.js';
 import { owningCluster } from '../domain/ownership.js';
 import { openRecord } from '../encryption/records.js';
 import { readLedger, type LedgerReading } from './ledger.js';
-import { readRecord } from './records.js';
+import { readRecord, withAuthenticCopy } from './records.js';
 import type { ObjectStore } from './storage/index.js';
 
 export interface CatalogOptions {
@@ -109,7 +109,7 @@ async function readFolder(store: ObjectStore, location: BackupLocation, folder: 
     return backup;
   }
   if (text === undefined) return backup; // removed since the listing: a deletion under way
-  const opened = openRecord(await store.recordKeys(), `${folder}${MANIFEST_OBJECT}`, text);
+  const opened = await withAuthenticCopy(store, `${folder}${MANIFEST_OBJECT}`, openRecord(await store.recordKeys(), `${folder}${MANIFEST_OBJECT}`, text));
   if (!opened.ok && opened.fault !== 'invalid') {
     backup.manifestProblem = `manifest ${opened.problem}`;
     backup.recordProblems = [backup.manifestProblem];

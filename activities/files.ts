@@ -1,4 +1,5 @@
-import { chmod, chown, lstat, readdir, realpath, stat } from 'node:fs/promises';
+import { access, chmod, chown, constants, lstat, readdir, realpath, stat } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import type { Stats } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import type { ClusterConfig } from '../domain/config.js';
@@ -32,6 +33,24 @@ export async function resolvedPath(path: string): Promise<string> {
       existing = dirname(existing);
     }
   }
+}
+
+/** The account this worker runs as, for messages that say whose permission is missing. */
+export function workerAccount(): string {
+  const { username, uid } = userInfo();
+  return `${username} (uid ${uid})`;
+}
+
+/**
+ * The folders this worker cannot create or rename entries in, with the reason (EACCES, EROFS…):
+ * checked before a step that needs them, so that it is refused before it changes anything.
+ */
+export async function foldersNotWritable(folders: string[]): Promise<string[]> {
+  const refused: string[] = [];
+  for (const folder of [...new Set(folders)]) {
+    await access(folder, constants.W_OK | constants.X_OK).catch((error: NodeJS.ErrnoException) => refused.push(`${folder} (${error.code ?? error.message})`));
+  }
+  return refused;
 }
 
 /** What every configured cluster uses and nothing may overwrite or remove: its datadir, its filesystem storage, its restore work folder (links resolved). */

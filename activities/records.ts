@@ -14,7 +14,26 @@ export async function writeRecord(store: ObjectStore, key: string, record: objec
 export async function readRecord(store: ObjectStore, key: string): Promise<OpenedRecord | undefined> {
   const text = await store.getText(key);
   if (text === undefined) return undefined;
-  return openRecord(await store.recordKeys(), key, text);
+  return withAuthenticCopy(store, key, openRecord(await store.recordKeys(), key, text));
+}
+
+/**
+ * A record that fails its check, in a versioned bucket (one with Object Lock always is): its problem
+ * names the newest earlier version that passes, so that an operator knows where the authentic copy
+ * is. A record signed with a key this worker lacks is left as it is: no version would pass either.
+ */
+export async function withAuthenticCopy(store: ObjectStore, key: string, opened: OpenedRecord): Promise<OpenedRecord> {
+  if (opened.ok || opened.fault === 'missing-key' || !store.olderVersions) return opened;
+  const keys = await store.recordKeys();
+  if (keys === undefined) return opened;
+  const versions = await store.olderVersions(key).catch(() => []);
+  for (const version of versions) {
+    const text = await version.text().catch(() => undefined);
+    if (text !== undefined && openRecord(keys, key, text).ok) {
+      return { ...opened, problem: `${opened.problem}; an authentic copy is its earlier version ${version.versionId}${version.lastModified ? ` of ${version.lastModified}` : ''}` };
+    }
+  }
+  return versions.length > 0 ? { ...opened, problem: `${opened.problem}; none of its ${versions.length} earlier versions is authentic either` } : opened;
 }
 
 /** The refusal of work that needs a record that cannot be trusted: nothing was changed. */

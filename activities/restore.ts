@@ -30,7 +30,7 @@ import { openStore, StorageError, type ObjectStore } from './storage/index.js';
 import { Progress, StreamMeter, tailLines } from './streams.js';
 import { backupToolFor } from './tools/backup-tool.js';
 import type { Manifest } from '../domain/manifest.js';
-import { adoptOwnerAndMode, clusterPlaces, exists, isWithin, modeWithin, resolvedPath } from './files.js';
+import { adoptOwnerAndMode, clusterPlaces, exists, foldersNotWritable, isWithin, modeWithin, resolvedPath, workerAccount } from './files.js';
 import { EncryptionError } from '../encryption/objects.js';
 import { backupObjectIdentity, encryptionFailure, opening, plaintextAdmitted, plaintextRefused } from './sealed-store.js';
 import { historyOf, readRestoreRecord } from './restore-record.js';
@@ -123,7 +123,13 @@ export function restoreActivities(deps: ActivityDeps) {
         if (!preparable.ok) throw businessFailure(preparable.code, preparable.reason);
       }
       const root = restoreRoot(cluster.datadir, cluster.restore.workDir);
-      await mkdir(root, { recursive: true, mode: 0o700 });
+      await mkdir(root, { recursive: true, mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
+        if (!['EACCES', 'EPERM', 'EROFS'].includes(error.code ?? '')) throw error;
+        throw businessFailure(
+          FailureType.ConfigInvalid,
+          `the worker, running as ${workerAccount()}, cannot create the restore work folder ${root} (${error.code}): set restore.workDir of cluster ${cluster.name} to a folder it can write, or give it write permission there (a unit with ProtectSystem=strict lists it in ReadWritePaths)`,
+        );
+      });
       const fs = await statfs(root);
       const free = fs.bavail * fs.bsize;
       // Extracted increments sit beside the full backup until applied; keep a 10% margin.
@@ -340,6 +346,15 @@ export function restoreActivities(deps: ActivityDeps) {
       const dataFilePath = /^innodb_data_file_path=(.*)$/m.exec(backupCnf)?.[1];
       const problems = unsupportedLayout(target.layout, dataFilePath === undefined ? undefined : dataFileNames(dataFilePath.trim()));
       if (problems.length > 0) throw businessFailure(FailureType.UnsupportedLayout, `cluster ${cluster.name} cannot be restored in place: ${problems.join('; ')}`);
+      // The swap renames the datadir aside in its parent and moves files in the folders outside it: a
+      // worker that may not would fail after the pause, so it is refused here, with the server running.
+      const notWritable = await foldersNotWritable([dirname(target.layout.datadir.replace(/\/+$/, '')), ...placesOutsideDatadir(target.layout).map((place) => place.folder)]);
+      if (notWritable.length > 0) {
+        throw businessFailure(
+          FailureType.ConfigInvalid,
+          `cluster ${cluster.name} cannot be restored in place: the worker, running as ${workerAccount()}, cannot rename or move files in ${notWritable.join(', ')}; an in-place restore keeps the old datadir beside the new one, so the datadir's parent folder must be writable by the worker (as root, or with the datadir in a folder its user owns, such as /srv/mariadb/data; see docs/chainbackup-worker.service)`,
+        );
+      }
       return target;
     },
 

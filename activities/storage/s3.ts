@@ -18,7 +18,7 @@ import type { StoredObject } from '../../domain/chain.js';
 import type { StorageConfig } from '../../domain/config.js';
 import { storageLabel } from '../../domain/config.js';
 import { isLockedKey, lockEnd } from '../../domain/object-lock.js';
-import { NO_RECORD_KEYS, storageError, type ListOptions, type ObjectStore, type RecordKeySource, type UploadOptions } from './store.js';
+import { NO_RECORD_KEYS, storageError, type ListOptions, type ObjectStore, type RecordKeySource, type StoredVersion, type UploadOptions } from './store.js';
 import { assertAttemptHolds } from '../attempt-lease.js';
 
 type S3Config = Extract<StorageConfig, { kind: 's3' }>;
@@ -239,6 +239,26 @@ export class S3Store implements ObjectStore {
       }
     } catch (error) {
       throw storageError(this, `deleting ${keys.length} objects`, error);
+    }
+  }
+
+  async olderVersions(key: string): Promise<StoredVersion[]> {
+    const fullKey = this.key(key);
+    try {
+      // Newest first, as S3 lists them; one page (1000 versions) is more history than a record has.
+      const page = await this.client.send(new ListObjectVersionsCommand({ Bucket: this.config.bucket, Prefix: fullKey }));
+      return (page.Versions ?? [])
+        .filter((version) => version.Key === fullKey && version.IsLatest !== true && version.VersionId !== undefined && version.VersionId !== 'null')
+        .map((version) => ({
+          versionId: version.VersionId as string,
+          ...(version.LastModified ? { lastModified: version.LastModified.toISOString() } : {}),
+          text: async () => {
+            const response = await this.client.send(new GetObjectCommand({ Bucket: this.config.bucket, Key: fullKey, VersionId: version.VersionId }));
+            return response.Body?.transformToString('utf8');
+          },
+        }));
+    } catch (error) {
+      throw storageError(this, `listing the versions of ${key}`, error);
     }
   }
 

@@ -42,6 +42,15 @@ export interface ObjectStore {
   extendLocks?(keys: string[], until: Date): Promise<void>;
   /** A locking store only: why its bucket cannot keep the configured lock (none, or a default retention), or undefined. */
   objectLockProblem?(): Promise<string | undefined>;
+  /** A versioned store only: the versions of `key` older than the current one, newest first. */
+  olderVersions?(key: string): Promise<StoredVersion[]>;
+}
+
+/** One earlier version of an object in a versioned bucket. */
+export interface StoredVersion {
+  versionId: string;
+  lastModified?: string;
+  text(): Promise<string | undefined>;
 }
 
 export type RecordKeySource = () => Promise<RecordKeys | undefined>;

@@ -18,6 +18,11 @@ export const BACKUP_GRANTS = 'RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, SELE
 export interface SandboxSettings {
   /** Encrypt data at rest with new keys (true), or with the keys of another sandbox, whose files this one is to read. */
   dataAtRestEncryption?: true | { keysOf: MariaDbSandbox };
+  /**
+   * The OS account the server runs as, as a packaged server runs as `mysql`: its folder, files,
+   * socket, key and password files are that account's (default: root).
+   */
+  osUser?: string;
 }
 
 /**
@@ -58,6 +63,10 @@ export class MariaDbSandbox {
     // A temporary folder of its own: sandboxes bootstrapping at the same moment collide in a shared /tmp.
     const tmp = join(dir, 'tmp');
     await mkdir(tmp, { recursive: true });
+    const owner = settings.osUser;
+    const ownedByServer = async () => {
+      if (owner) await execa('chown', ['-R', `${owner}:${owner}`, dir]);
+    };
     const encryption = sandbox.dataAtRestOptions;
     if (settings.dataAtRestEncryption) {
       const keyFile = sandbox.keyFile;
@@ -84,7 +93,7 @@ export class MariaDbSandbox {
       'bind-address=127.0.0.1',
       `pid-file=${sandbox.pidFile}`,
       `tmpdir=${tmp}`,
-      'user=root',
+      `user=${owner ?? 'root'}`,
       `log-error=${join(dir, 'mariadbd.err')}`,
       `log-bin=${join(sandbox.datadir, 'binlog')}`,
       'server-id=1',
@@ -97,6 +106,7 @@ export class MariaDbSandbox {
       ...serverOptions,
     ];
     await writeFile(sandbox.serverDefaultsFile, `${options.join('\n')}\n`);
+    await ownedByServer();
     // Initialised from the server's own option file, so that a layout of its own (redo, undo, system
     // tablespace in folders of their own) is the one its first files are made with.
     await execa('mariadb-install-db', [`--defaults-file=${sandbox.serverDefaultsFile}`, '--auth-root-authentication-method=normal', '--skip-test-db']);
@@ -104,6 +114,7 @@ export class MariaDbSandbox {
     const password = randomBytes(12).toString('base64url');
     await writeFile(sandbox.passwordFile, `${password}\n`, { mode: 0o600 });
     await chmod(sandbox.passwordFile, 0o600);
+    await ownedByServer();
     await sandbox.sql(`CREATE USER '${sandbox.backupUser}'@'localhost' IDENTIFIED BY '${password}'; GRANT ${BACKUP_GRANTS} ON *.* TO '${sandbox.backupUser}'@'localhost'`);
     return sandbox;
   }

@@ -7,13 +7,16 @@
  * refused when the worker starts. Compliance mode holds even against a request to bypass it.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { DeleteObjectCommand, GetObjectRetentionCommand, ListObjectVersionsCommand, S3Client } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, GetObjectRetentionCommand, ListObjectVersionsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
 import { WorkflowId } from '../../domain/workflow-contract.js';
 import { backup as backupWorkflow, binlogArchiver, deleteBackup, restore as restoreWorkflow, retention, type BackupResult } from '../../workflows/index.js';
 import { stopArchiver, untilArchiveCaughtUp } from '../support/binlog-archive.js';
-import { connectTestClient, createSandbox, s3Storage, startWorker, typedFailureOf, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
+import { connectTestClient, createSandbox, refusedRestore, runCli, s3Storage, startWorker, testRoot, typedFailureOf, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
 
 const name = uniqueName('lock');
 const BUCKET = 'backups-locked';
@@ -28,6 +31,7 @@ let client: Client;
 let closeClient: () => Promise<void>;
 let worker: WorkerProcess | undefined;
 let s3: S3Client;
+let configPath: string;
 
 const backup = (cluster: string, type: 'full' | 'incremental') => client.workflow.execute(backupWorkflow, { taskQueue: name, workflowId: uniqueName(`backup-${cluster}`), args: [{ cluster, type }] });
 
@@ -74,7 +78,11 @@ describe('S3 Object Lock', () => {
       source.clusterConfig('lock-comp', compliance, { schedule: { enabled: false } }),
       target.clusterConfig('lock-copy', storage, { schedule: { enabled: false }, connection: { ...source.connection(), socket: target.socket } }),
     ];
-    worker = await startWorker(await writeConfig(name, { temporal: { taskQueue: name }, clusters }));
+    // Records signed, so that a forged version of one is told from the authentic one it hides.
+    const keyFile = join(testRoot(), `${name}-integrity-key`);
+    await writeFile(keyFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+    configPath = await writeConfig(name, { temporal: { taskQueue: name }, clusters, integrity: { currentKey: 'records', keys: [{ id: 'records', file: keyFile }] } });
+    worker = await startWorker(configPath);
     expect(worker.output()).toContain('cluster lock: backups and archived binlogs are locked (governance) for 1 days');
     await client.workflow.start(binlogArchiver, { taskQueue: name, workflowId: WorkflowId.binlogArchiver('lock'), args: [{ cluster: 'lock' }] });
     const before = Date.now();
@@ -124,6 +132,43 @@ describe('S3 Object Lock', () => {
     await client.workflow.execute(restoreWorkflow, { taskQueue: name, workflowId: uniqueName('restore-lock'), args: [{ cluster: 'lock-copy', source: { storage, path: increment.path } }] });
     // The increment's state, and the source has not changed since.
     expect(await target.checksums(['shop'])).toEqual(expected);
+  });
+
+  test('a forged newer version of a locked record is refused, naming the earlier version that is authentic; copied back, it restores', async () => {
+    const key = `${storage.prefix}/${increment.path}manifest.json`;
+    const [authentic] = (await locks(storage.prefix)).filter((entry) => entry.key === `${increment.path}manifest.json`);
+    const original = await (await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))).Body?.transformToString('utf8');
+    const manifest = JSON.parse(original ?? '{}') as { binlog?: { position?: number } };
+    // Whoever holds the worker's credentials cannot remove the locked version, but can put a newer one on top.
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: JSON.stringify({ ...manifest, binlog: { ...manifest.binlog, position: (manifest.binlog?.position ?? 0) + 215 } }) }));
+    const hint = `an authentic copy is its earlier version ${authentic?.versionId ?? '?'} of 20`;
+
+    const refused = await refusedRestore(client, target, { taskQueue: name, workflowId: uniqueName('restore-lock-forged') }, { cluster: 'lock-copy', source: { storage, path: increment.path } });
+    expect(refused).toMatchObject({ type: 'Unauthenticated', paused: false, serverRestarted: false });
+    expect(refused.message).toContain(hint);
+    const status = await runCli(['--config', configPath, 'status', 'lock']);
+    expect(status.exitCode).toBe(4);
+    expect(status.stdout).toContain(`BROKEN integrity: ${increment.name}: manifest fails authentication with key "records"`);
+    expect(status.stdout).toContain(hint);
+
+    // The operator's remedy: the authentic version copied back on top.
+    await s3.send(new CopyObjectCommand({ Bucket: BUCKET, Key: key, CopySource: `${BUCKET}/${key}?versionId=${authentic?.versionId ?? ''}` }));
+    const expected = await source.checksums(['shop']);
+    await client.workflow.execute(restoreWorkflow, { taskQueue: name, workflowId: uniqueName('restore-lock-recovered'), args: [{ cluster: 'lock-copy', source: { storage, path: increment.path } }] });
+    expect(await target.checksums(['shop'])).toEqual(expected);
+  });
+
+  test('a delete marker hides a locked backup: the listing counts it as removed and the ledger reports it; the marker removed, it is back', async () => {
+    const taken = await backup('lock-comp', 'full');
+    const key = `${compliance.prefix}/${taken.path}manifest.json`;
+    const marker = await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key }));
+    expect(marker.DeleteMarker).toBe(true);
+    const hidden = await runCli(['--config', configPath, 'status', 'lock-comp']);
+    expect(hidden.exitCode).toBe(4);
+    expect(hidden.stdout).toMatch(new RegExp(`BROKEN integrity: ${taken.name}: committed \\(ledger seq \\d+ lists it\\) but`));
+    await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key, VersionId: marker.VersionId }));
+    const back = await runCli(['--config', configPath, 'status', 'lock-comp']);
+    expect(back.stdout).not.toContain('BROKEN integrity');
   });
 
   test('in compliance mode, even a request to bypass the lock is refused', async () => {

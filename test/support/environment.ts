@@ -69,9 +69,21 @@ export interface WorkerProcess {
   kill(): Promise<void>;
 }
 
+export interface WorkerLaunch {
+  cwd?: string;
+  /** A command prefix the worker runs under (another account: test/support/systemd-unit.ts). */
+  launcher?: string[];
+  /** An installed copy of the product: its root (dist/, node_modules/) and its Node binary. */
+  installed?: { root: string; node: string };
+  /** `env` alone, without this process's environment, as a service manager starts it. */
+  exactEnv?: boolean;
+}
+
 /** Runs the real worker entry point (dist/worker/main.js) as a child process. */
-export async function startWorker(configPath: string, args: string[] = [], env: Record<string, string> = {}, options: { cwd?: string } = {}): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [join(repoRoot, 'dist/worker/main.js'), '--config', configPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env }, ...(options.cwd ? { cwd: options.cwd } : {}) });
+export async function startWorker(configPath: string, args: string[] = [], env: Record<string, string> = {}, options: WorkerLaunch = {}): Promise<WorkerProcess> {
+  const main = join(options.installed?.root ?? repoRoot, 'dist/worker/main.js');
+  const [command = '', ...commandArgs] = [...(options.launcher ?? []), options.installed?.node ?? process.execPath, main, '--config', configPath, ...args];
+  const child = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'pipe'], env: options.exactEnv ? env : { ...process.env, ...env }, ...(options.cwd ? { cwd: options.cwd } : {}) });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));

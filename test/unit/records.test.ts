@@ -9,7 +9,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readCatalog } from '../../activities/catalog.js';
-import { readTrustedRecord, writeRecord } from '../../activities/records.js';
+import { readRecord, readTrustedRecord, writeRecord } from '../../activities/records.js';
 import { FilesystemStore } from '../../activities/storage/filesystem.js';
 import { businessFailureIn } from '../../domain/failures.js';
 import { DELETING_OBJECT, MANIFEST_OBJECT, PIN_OBJECT, VERIFICATION_OBJECT } from '../../domain/layout.js';
@@ -143,5 +143,28 @@ describe('records in a store whose worker holds keys', () => {
     expect(failure?.type).toBe('Unauthenticated');
     expect(failure?.message).toContain(`${key} (in file://${root}) is not signed`);
     await expect(readTrustedRecord(store, 'binlogs/shop/history-0/absent.json', (json) => json)).resolves.toBeUndefined();
+  });
+
+  test('in a versioned store, a record that fails names the newest earlier version that passes, or says none does', async () => {
+    const key = 'binlogs/shop/history-0/mysql-bin.000003.json';
+    const authentic = JSON.stringify(signRecord(keys, key, { file: 'mysql-bin.000003', sha256: 'a'.repeat(64) }));
+    const forged = JSON.stringify({ ...(JSON.parse(authentic) as object), sha256: 'b'.repeat(64) });
+    // Earlier versions, newest first, as S3 lists them: a forgery on top of the authentic one.
+    let history = [
+      { versionId: 'v2', lastModified: '2026-04-02T00:00:00.000Z', text: () => Promise.resolve<string | undefined>(forged) },
+      { versionId: 'v1', lastModified: '2026-04-01T00:00:00.000Z', text: () => Promise.resolve<string | undefined>(authentic) },
+    ];
+    const versioned = Object.assign(new FilesystemStore(root, () => Promise.resolve(keys)), { olderVersions: () => Promise.resolve(history) });
+    await versioned.putText(key, forged);
+    const opened = await readRecord(versioned, key);
+    expect(opened).toMatchObject({ ok: false, problem: expect.stringMatching(/fails authentication .*; an authentic copy is its earlier version v1 of 2026-04-01T00:00:00.000Z$/) as unknown });
+    history = history.slice(0, 1);
+    expect(await readRecord(versioned, key)).toMatchObject({ ok: false, problem: expect.stringContaining('; none of its 1 earlier versions is authentic either') as unknown });
+    // A record signed with a key this worker lacks: no version could pass, so none is read.
+    let read = 0;
+    const lacking = Object.assign(new FilesystemStore(root, () => Promise.resolve(recordKeys(ring(k2025)))), { olderVersions: () => ((read += 1), Promise.resolve(history)) });
+    await lacking.putText(key, authentic);
+    expect(await readRecord(lacking, key)).toMatchObject({ ok: false, fault: 'missing-key' });
+    expect(read).toBe(0);
   });
 });
