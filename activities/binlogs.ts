@@ -37,13 +37,32 @@ import {
   type BinlogRecord,
 } from '../domain/binlog-archive.js';
 import type { ClusterConfig, StorageEncryptionConfig } from '../domain/config.js';
-import { isCommitted, type CommittedBackup } from '../domain/chain.js';
-import { businessFailure, FailureType } from '../domain/failures.js';
+import { isCommitted, type CommittedBackup, type StoredBackup } from '../domain/chain.js';
+import { businessFailure, FailureType, type FailureTypeName } from '../domain/failures.js';
 import { WorkflowId } from '../domain/workflow-contract.js';
 import { readableToolLog } from '../domain/tool-failures.js';
 import { untouchableChains } from '../domain/retention.js';
 import { restoreRunningKey } from '../domain/layout.js';
-import { chooseBackupForGtid, chooseBackupForPoint, planGtidReplay, planReplay, replayableBackups, replayServerId, stopAfterSecond, tookPlaceIn, type ArchiveSummary, type RecoverableWindow, type ReplayPlan } from '../domain/point-in-time.js';
+import {
+  chooseBackupForGtid,
+  chooseBackupForPoint,
+  coveredThrough,
+  describeRanges,
+  planGtidReplay,
+  planReplay,
+  pointSecond,
+  recoverableWindow,
+  replayableBackups,
+  replayServerId,
+  secondLabel,
+  stopAfterSecond,
+  tookPlaceIn,
+  unknownGtidSource,
+  type ArchiveSummary,
+  type HistorySummary,
+  type PointInTimePlan,
+  type ReplayPlan,
+} from '../domain/point-in-time.js';
 import { readCatalog } from './catalog.js';
 import { childEnv } from './child-env.js';
 import { privateScratchFolder, readPassword, writeDefaultsFile } from './database/defaults-file.js';
@@ -244,20 +263,40 @@ export interface ArchiveSource {
   sourceCluster?: string;
 }
 
-/** What the archive of a cluster's current history holds: its files, its newest event, its gaps and when they were. */
-export async function summarizeArchive(store: ObjectStore, cluster: string, signal: AbortSignal): Promise<ArchiveSummary> {
-  const { where, restoredAt } = await currentHistory(store, cluster);
+/** What the archive of one history holds: its files, its newest event, its gaps and when they were. */
+async function summarizeHistory(store: ObjectStore, where: BinlogHistory, signal: AbortSignal): Promise<HistorySummary> {
   const listed = await listArchive(store, where, signal);
   const files = listed.files.sort(bySequence);
   const [newest] = await readRecords(store, where, files.slice(-1));
-  const gaps: ArchiveSummary['gaps'] = [];
+  const gaps: HistorySummary['gaps'] = [];
   for (const key of listed.gapKeys) {
     const gap = await readTrustedRecord(store, key, (value) => binlogGapSchema.parse(value));
     if (!gap) continue;
     const [after, before] = [(await readRecords(store, where, [gap.after]))[0], (await readRecords(store, where, [gap.before]))[0]];
     gaps.push({ after: gap.after, before: gap.before, ...(after ? { from: after.lastEventTime } : {}), ...(before ? { to: before.firstEventTime } : {}) });
   }
-  return { files, ...(newest ? { newestEventTime: newest.lastEventTime } : {}), gaps, ...(restoredAt ? { restoredAt } : {}) };
+  return { files, ...(newest ? { newestEventTime: newest.lastEventTime } : {}), gaps: gaps.sort((a, b) => bySequence(a.after, b.after)) };
+}
+
+/**
+ * What the archive of a cluster's current history holds, and of the history before its last
+ * in-place restore with the backups taken in it (`backups`: the cluster's, read when not given).
+ */
+export async function summarizeArchive(store: ObjectStore, cluster: string, signal: AbortSignal, backups?: StoredBackup[]): Promise<ArchiveSummary> {
+  const { where, restoredAt } = await currentHistory(store, cluster);
+  const summary: ArchiveSummary = { ...(await summarizeHistory(store, where, signal)), history: where.history, ...(restoredAt ? { restoredAt } : {}) };
+  if (where.history === 0 || restoredAt === undefined) return summary;
+  const before = { cluster, history: where.history - 1 };
+  const previous = await summarizeHistory(store, before, signal);
+  const archived = new Set(previous.files);
+  const taken: string[] = [];
+  for (const backup of replayableBackups(backups ?? (await readCatalog(store, { cluster, signal })))) {
+    const file = backup.manifest.binlog?.file ?? '';
+    if (backup.manifest.finishedAt >= restoredAt || !archived.has(file)) continue;
+    const [record] = await readRecords(store, before, [file]);
+    if (record && tookPlaceIn(backup, record)) taken.push(backup.name);
+  }
+  return { ...summary, previous: { ...previous, history: before.history, backups: taken } };
 }
 
 /**
@@ -386,9 +425,11 @@ export function binlogActivities(deps: ActivityDeps) {
 
     /**
      * What a restore to a point needs: the newest backup finished before it, and the archived files
-     * from that backup's binlog position to the point. A refusal gives the covered range.
+     * from that backup's binlog position to the point. A refusal names every stretch that is
+     * reachable. With `waitForArchive`, a point the archive does not wholly cover yet is answered
+     * with why (`notYetArchived`) instead of a refusal, for the workflow to wait on.
      */
-    async planPointInTimeRestore(input: ArchiveSource & { pointInTime?: string; gtid?: string }): Promise<{ backupName: string; replay: ReplayPlan }> {
+    async planPointInTimeRestore(input: ArchiveSource & { pointInTime?: string; gtid?: string; waitForArchive?: boolean }): Promise<PointInTimePlan | { notYetArchived: string; coverSecond?: number }> {
       const cluster = deps.cluster(input.cluster);
       const { store, archived } = await archiveSource(input);
       const signal = Context.current().cancellationSignal;
@@ -396,31 +437,37 @@ export function binlogActivities(deps: ActivityDeps) {
       const { restoredAt } = current;
       let where = current.where;
       let files = (await listArchive(store, where, signal)).files.sort(bySequence);
-      let [newest] = await readRecords(store, where, files.slice(-1));
       const backups = await readCatalog(store, { cluster: archived, signal });
+      const reach = describeRanges(recoverableWindow(backups, await summarizeArchive(store, archived, signal, backups)));
       const wanted = input.gtid !== undefined ? `GTID ${input.gtid}` : (input.pointInTime ?? '');
-      const pointMs = input.pointInTime === undefined ? undefined : Date.parse(input.pointInTime);
-      const oldest = replayableBackups(backups)[0];
-      const window: RecoverableWindow = { ...(oldest ? { from: oldest.manifest.finishedAt } : {}), ...(newest ? { to: newest.lastEventTime } : {}) };
-      const chosen = input.gtid !== undefined ? chooseBackupForGtid(backups, input.gtid) : chooseBackupForPoint(backups, pointMs ?? 0, window);
-      if (!chosen.ok) throw businessFailure(chosen.code, `cannot restore ${cluster.name} to ${wanted}: ${chosen.reason}`);
+      const pointMs = input.pointInTime === undefined ? undefined : pointSecond(Date.parse(input.pointInTime)) * 1000 + 999;
+      const refuse = (code: FailureTypeName, reason: string) => businessFailure(code, `cannot restore ${cluster.name} to ${wanted}: ${reason}`);
+      let chosen: ReturnType<typeof chooseBackupForPoint>;
+      if (input.gtid !== undefined) {
+        // GTIDs start again at an in-place restore: a GTID is looked for in the current history only.
+        const ofHistory = restoredAt ? backups.filter((backup) => !isCommitted(backup) || backup.manifest.finishedAt >= restoredAt) : backups;
+        const [newestRecord] = await readRecords(store, where, files.slice(-1));
+        const unknown = unknownGtidSource(input.gtid, [...replayableBackups(ofHistory).map((backup) => backup.manifest.binlog?.gtid ?? ''), newestRecord?.endGtids ?? '']);
+        if (unknown) throw refuse(FailureType.InvalidRequest, unknown);
+        chosen = chooseBackupForGtid(ofHistory, input.gtid);
+        if (!chosen.ok && restoredAt) chosen = { ...chosen, reason: `${chosen.reason}; GTIDs started again at the in-place restore of ${restoredAt}: give a time (--to-time) for a point before it` };
+      } else {
+        chosen = chooseBackupForPoint(backups, pointMs ?? 0, reach);
+      }
+      if (!chosen.ok) throw refuse(chosen.code, chosen.reason);
       const backup = chosen.value;
-      if (restoredAt && backup.manifest.finishedAt < restoredAt) {
+      if (input.gtid === undefined && restoredAt && backup.manifest.finishedAt < restoredAt) {
+        // After the restore but before any backup of the history it began: no backup holds that state.
+        if ((pointMs ?? 0) >= Date.parse(restoredAt)) {
+          throw refuse(FailureType.InvalidRequest, `${secondLabel(pointSecond(pointMs ?? 0))} is after the cluster's in-place restore of ${restoredAt} and before the first backup taken since it, which a restore to a point would start from: ${reach}`);
+        }
         // A point before the last in-place restore: the older history the backup was taken in.
-        // GTIDs start again after a restore (from the restored backup's), so a GTID names no older history.
-        const older = input.gtid === undefined ? await historyOfBackup(store, archived, backup, current.where.history, signal) : undefined;
+        const older = await historyOfBackup(store, archived, backup, current.where.history, signal);
         if (older === undefined) {
-          throw businessFailure(
-            FailureType.InvalidRequest,
-            input.gtid === undefined
-              ? `cannot restore ${cluster.name} to ${wanted}: the newest backup before it (${backup.name}) predates the cluster's in-place restore of ${restoredAt}, and no older history of the archive holds its binlog file ${backup.manifest.binlog?.file ?? '?'} from when it was taken`
-              : `cannot restore ${cluster.name} to ${wanted}: the newest backup before it (${backup.name}) predates the cluster's in-place restore of ${restoredAt}; GTIDs started again at that restore, so give a time (--to-time) for a point before it`,
-          );
+          throw refuse(FailureType.InvalidRequest, `the newest backup before it (${backup.name}) predates the cluster's in-place restore of ${restoredAt}, and no older history of the archive holds its binlog file ${backup.manifest.binlog?.file ?? '?'} from when it was taken; ${reach}`);
         }
         where = older;
         files = (await listArchive(store, where, signal)).files.sort(bySequence);
-        [newest] = await readRecords(store, where, files.slice(-1));
-        window.to = newest?.lastEventTime;
       }
       // Only the records from the backup's file to the first that reaches the point (or the GTID) are read.
       const target = input.gtid === undefined ? undefined : parseGtid(input.gtid);
@@ -433,9 +480,18 @@ export function binlogActivities(deps: ActivityDeps) {
         if (pointMs !== undefined && Date.parse(record.lastEventTime) > pointMs) break;
         if (target && (parseGtids(record.endGtids) ?? []).some((gtid) => gtid.domain === target.domain && gtid.server === target.server && BigInt(gtid.seq) >= BigInt(target.seq))) break;
       }
-      const plan = input.gtid !== undefined ? planGtidReplay(backup, needed, input.gtid) : planReplay(backup, needed, pointMs ?? 0, window);
-      if (!plan.ok) throw businessFailure(plan.code, `cannot restore ${cluster.name} to ${wanted}: ${plan.reason}`);
-      return { backupName: backup.name, replay: where.history === current.where.history ? plan.value : { ...plan.value, history: where.history } };
+      const plan = input.gtid !== undefined ? planGtidReplay(backup, needed, input.gtid) : planReplay(backup, needed, pointMs ?? 0, reach);
+      if (!plan.ok) {
+        if (plan.code === FailureType.NotYetArchived && input.waitForArchive && where.history === current.where.history) {
+          return { notYetArchived: plan.reason, ...(pointMs !== undefined ? { coverSecond: pointSecond(pointMs) } : {}) };
+        }
+        throw refuse(plan.code, plan.reason);
+      }
+      return {
+        backupName: backup.name,
+        replay: where.history === current.where.history ? plan.value : { ...plan.value, history: where.history },
+        ...(pointMs !== undefined ? { pointTakenAs: secondLabel(pointSecond(pointMs)) } : {}),
+      };
     },
 
     /**
@@ -727,30 +783,35 @@ export function binlogActivities(deps: ActivityDeps) {
      * rounds archived (absent from runs recorded before it was passed): a store that no longer holds
      * it lost archived binlogs, and the round refuses to go on.
      */
-    async archiveBinlogs(input: { cluster: string; archivedUpTo?: { history: number; file: string } }): Promise<ArchiveRound> {
+    /**
+     * One archiving round. `coverSecond`: a restore waits for the archive to cover that second, so
+     * the server's binlog is closed now even without new transactions, once the server's clock is
+     * past it (its rotation is the archived event of a later second that proves the cover).
+     */
+    async archiveBinlogs(input: { cluster: string; archivedUpTo?: { history: number; file: string }; coverSecond?: number }): Promise<ArchiveRound> {
       const cluster = deps.cluster(input.cluster);
       const store = deps.store(cluster);
       const signal = Context.current().cancellationSignal;
       const progress = new Progress('reading the binary log list');
       // Heartbeats on a timer as well: a slow listing or upload must not look like a dead worker.
-      return progress.during(archiveRound(cluster, store, progress, signal, input.archivedUpTo));
+      return progress.during(archiveRound(cluster, store, progress, signal, input.archivedUpTo, input.coverSecond));
     },
   };
 
-  async function archiveRound(cluster: ClusterConfig, store: ObjectStore, progress: Progress, signal: AbortSignal, archivedUpTo?: { history: number; file: string }): Promise<ArchiveRound> {
+  async function archiveRound(cluster: ClusterConfig, store: ObjectStore, progress: Progress, signal: AbortSignal, archivedUpTo?: { history: number; file: string }, coverSecond?: number): Promise<ArchiveRound> {
     // A restored server writes a new binlog history (its file names start again): each has its own folder.
     const { where } = await currentHistory(store, cluster.name);
     try {
       const restoring = await runningRestore(store, cluster.name);
       if (restoring) throw new HeldByRestore(restoring);
-      return await archiveHistory(cluster, store, where, progress, signal, archivedUpTo?.history === where.history ? archivedUpTo.file : undefined);
+      return await archiveHistory(cluster, store, where, progress, signal, archivedUpTo?.history === where.history ? archivedUpTo.file : undefined, coverSecond);
     } catch (error) {
       if (!(error instanceof HeldByRestore)) throw error;
       return { history: where.history, archived: [], serverPosition: '', caughtUp: false, gaps: [], heldBy: error.workflowId };
     }
   }
 
-  async function archiveHistory(cluster: ClusterConfig, store: ObjectStore, where: BinlogHistory, progress: Progress, signal: AbortSignal, archivedUpTo?: string): Promise<ArchiveRound> {
+  async function archiveHistory(cluster: ClusterConfig, store: ObjectStore, where: BinlogHistory, progress: Progress, signal: AbortSignal, archivedUpTo?: string, coverSecond?: number): Promise<ArchiveRound> {
     const listed = await listArchive(store, where, signal);
     const archivedFiles = new Set(listed.files);
     const newestName = newestFile(listed.files);
@@ -800,7 +861,12 @@ export function binlogActivities(deps: ActivityDeps) {
     let server = await serverBinlogs(cluster);
     await archivePending(server);
     const behind = (position: string) => !newest || !sameGtidState(gtidPosition(parseGtids(newest.endGtids) ?? []), parseGtids(position) ?? []);
-    if (behind(server.position) && (parseGtids(server.position) ?? []).length > 0) {
+    const uncovered = async () => {
+      if (coverSecond === undefined || (newest && coveredThrough(newest.lastEventTime) >= coverSecond)) return false;
+      const [[serverSecond = '0'] = []] = await runSql(cluster.flavour, cluster.connection, 'SELECT UNIX_TIMESTAMP()');
+      return Number(serverSecond) > coverSecond;
+    };
+    if ((behind(server.position) && (parseGtids(server.position) ?? []).length > 0) || (await uncovered())) {
       progress.phase('closing the current binary log');
       await runSql(cluster.flavour, cluster.connection, 'FLUSH BINARY LOGS');
       server = await serverBinlogs(cluster);

@@ -83,11 +83,22 @@ export async function gatherHealth(client: Client, listing: ClusterCatalog, now 
 
   let pointInTime: ClusterHealth['pointInTime'];
   if (listing.pointInTime !== undefined) {
-    const window = listing.pointInTime ? { from: listing.pointInTime.from, to: listing.pointInTime.to, gaps: listing.pointInTime.gaps.length } : null;
-    const state = await within(client.workflow.getHandle(WorkflowId.binlogArchiver(cluster)).query(binlogArchiveQuery));
+    const found = listing.pointInTime;
+    const window = found ? { from: found.from, to: found.to, gaps: found.gaps.length, ...(found.unreachableFrom ? { unreachableFrom: found.unreachableFrom } : {}) } : null;
+    const archiver = client.workflow.getHandle(WorkflowId.binlogArchiver(cluster));
+    const state = await within(archiver.query(binlogArchiveQuery));
+    // A round whose step is being retried (storage or the server down): the archive is failing now, whatever the last round said.
+    const retried = (await within(archiver.describe()))?.raw.pendingActivities?.find((activity) => (activity.attempt ?? 1) > 1 && activity.lastFailure);
+    const lastError = retried?.lastFailure?.message ?? state?.lastError;
     // Caught up at the end of its last round: the archive lags by the time since; behind: since the newest archived event.
-    const since = state?.caughtUp ? state.lastRoundAt : state?.newest?.lastEventTime;
-    pointInTime = { window, ...(state ? { caughtUp: state.caughtUp } : {}), ...(since ? { lagSeconds: age(since) } : {}), ...(state?.lastError ? { lastError: state.lastError } : {}) };
+    const since = state?.caughtUp && !retried ? state.lastRoundAt : state?.newest?.lastEventTime;
+    pointInTime = {
+      window,
+      ...(state ? { caughtUp: state.caughtUp && !retried } : {}),
+      ...(since ? { lagSeconds: age(since) } : {}),
+      ...(lastError ? { lastError } : {}),
+      ...(retried || state?.failingSince ? { failing: true } : {}),
+    };
   }
 
   return {

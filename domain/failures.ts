@@ -36,6 +36,8 @@ export const FAILURE_TABLE = {
   HostWorkerMissing: 'failure',
   Unauthenticated: 'refusal',
   Locked: 'refusal',
+  /** A point in time the binlog archive does not wholly cover yet: later, or with --wait-for-archive, it will be. */
+  NotYetArchived: 'refusal',
 } as const satisfies Record<string, 'refusal' | 'failure'>;
 
 export type FailureTypeName = keyof typeof FAILURE_TABLE;

@@ -26,11 +26,14 @@ export interface ClusterHealth {
   keptDatadirs?: { count: number; bytes: number; diskBytes: number; oldest?: string };
   /** Clusters that archive their binlog: the recoverable window (null: nothing reachable yet) and how far the archive is behind. */
   pointInTime?: {
-    window: { from: string; to: string; gaps: number } | null;
+    /** `unreachableFrom`: binlogs were lost after the newest backup, so no point from then on is reachable until the next backup. */
+    window: { from: string; to: string; gaps: number; unreachableFrom?: { from: string; after: string } } | null;
     /** Seconds since the archive last held everything the server had logged (undefined: the archiver did not answer). */
     lagSeconds?: number;
     caughtUp?: boolean;
     lastError?: string;
+    /** The archiver's rounds fail now (storage or the server unreachable): the archive falls behind until one succeeds. */
+    failing?: boolean;
   };
   /**
    * Whether the worker signs and checks the store's records (it holds keys), and every record that
@@ -84,6 +87,13 @@ export function brokenRules(health: ClusterHealth, rules: HealthRules): BrokenRu
     if (lagSeconds === undefined) broken.push({ rule: 'health.archiveLagWithin', message: `the binlog archiver did not answer${health.pointInTime.lastError ? ` (last error: ${health.pointInTime.lastError})` : ''} (limit ${rules.archiveLagWithin})` });
     else if (lagSeconds > limit) broken.push({ rule: 'health.archiveLagWithin', message: `the binlog archive is ${ageText(lagSeconds)} behind (limit ${rules.archiveLagWithin})` });
   }
+  const unreachable = health.pointInTime?.window?.unreachableFrom;
+  if (unreachable) {
+    broken.push({
+      rule: 'binlogs.gap',
+      message: `binlogs after ${unreachable.after} were purged before they were archived: no point in time from ${unreachable.from} on can be restored until the next backup (take one now)`,
+    });
+  }
   for (const problem of health.integrity?.problems ?? []) {
     broken.push({ rule: 'integrity', message: `${problem}: whoever can write to the store may have changed it; see docs/security.md` });
   }
@@ -134,6 +144,7 @@ export function prometheusText(clusters: ClusterStatus[], unreadable: string[] =
   const windowEnd = family('chainbackup_pitr_window_end_timestamp_seconds', 'The newest moment a point-in-time restore reaches');
   const keptBytes = family('chainbackup_kept_datadir_bytes', 'Bytes of the datadirs in-place restores kept beside the datadir');
   const lag = family('chainbackup_binlog_archive_lag_seconds', 'Seconds since the binlog archive last held everything the server had logged');
+  const archiveFailing = family('chainbackup_binlog_archive_failing', "1 when the binlog archiver's rounds fail now (storage or the server unreachable)");
   const authenticated = family('chainbackup_records_authenticated', '1 when the worker signs and checks the records in storage (it holds keys)');
   const integrityProblems = family('chainbackup_integrity_problems', 'Records in storage that fail authentication');
   for (const { health, broken } of clusters) {
@@ -156,6 +167,7 @@ export function prometheusText(clusters: ClusterStatus[], unreadable: string[] =
     if (health.keptDatadirs) keptBytes(cluster, health.keptDatadirs.bytes);
     if (health.pointInTime?.window) windowEnd(cluster, seconds(health.pointInTime.window.to));
     if (health.pointInTime?.lagSeconds !== undefined) lag(cluster, health.pointInTime.lagSeconds);
+    if (health.pointInTime) archiveFailing(cluster, health.pointInTime.failing ? 1 : 0);
     if (health.integrity) {
       authenticated(cluster, health.integrity.authenticated ? 1 : 0);
       integrityProblems(cluster, health.integrity.problems.length);

@@ -1,6 +1,6 @@
 /** Workflow inputs, as plain JSON that the `temporal` CLI can send. */
 import { z } from 'zod';
-import { absolutePath, clusterName, storageSchema, storeKeyPath } from './config.js';
+import { absolutePath, clusterName, duration, durationMs, storageSchema, storeKeyPath } from './config.js';
 import { parseGtid } from './binlog.js';
 import { parseBackupName } from './names.js';
 
@@ -34,6 +34,9 @@ export const restoreTargetSchema = z.discriminatedUnion('kind', [
 ]);
 export type RestoreTarget = z.infer<typeof restoreTargetSchema>;
 
+/** The longest a restore to a point waits for the archive to cover it. */
+const MAX_ARCHIVE_WAIT_MS = 86_400_000;
+
 export const restoreRequestSchema = z
   .strictObject({
     /** The cluster whose host performs the restore. */
@@ -64,6 +67,18 @@ export const restoreRequestSchema = z
       .string()
       .refine((text) => parseGtid(text) !== undefined, 'must be one GTID such as "0-1-1234" (domain, server id, sequence number)')
       .optional(),
+    /**
+     * A restore to a point or a GTID that the binlog archive does not wholly cover yet waits up to
+     * this long for it (a duration such as "2m"; the archiver is asked to close the server's binlog
+     * at once), instead of being refused as NotYetArchived.
+     */
+    waitForArchive: duration.optional(),
+    /**
+     * A restore to a point or a GTID: only plan it (the backup, the archived binlogs, the second a
+     * time is taken to mean, the last transaction it would apply) and return the plan; nothing is
+     * downloaded, stopped or changed, and no lock is taken.
+     */
+    dryRun: z.boolean().default(false),
     /** Restore (or verify) a chain one of whose backups failed its verification by a real server. */
     acceptFailedVerification: z.boolean().default(false),
     /**
@@ -88,6 +103,19 @@ export const restoreRequestSchema = z
   .refine((request) => (request.pointInTime === undefined && request.gtid === undefined) || request.target.kind !== 'verify', {
     message: 'a restore to a point or a GTID needs a server to apply binlogs in: its target must be in-place or new-datadir (verify: not yet)',
     path: ['target'],
+  })
+  .refine((request) => !request.dryRun || request.pointInTime !== undefined || request.gtid !== undefined, {
+    message: 'plans a restore to a point or a GTID: give pointInTime or gtid with it (a restore of a backup is planned by `chainbackup restore --dry-run`)',
+    path: ['dryRun'],
+  })
+  .refine((request) => request.waitForArchive === undefined || request.pointInTime !== undefined || request.gtid !== undefined, {
+    message: 'waits for the binlog archive to cover a point: give pointInTime or gtid with it',
+    path: ['waitForArchive'],
+  })
+  // A malformed duration is already refused by its own field: only a well-formed one is weighed.
+  .refine((request) => request.waitForArchive === undefined || !duration.safeParse(request.waitForArchive).success || durationMs(request.waitForArchive) <= MAX_ARCHIVE_WAIT_MS, {
+    message: 'must be at most a day ("24h"): a restore that waits holds nothing, but its point should not be that far ahead',
+    path: ['waitForArchive'],
   });
 export type RestoreRequest = z.infer<typeof restoreRequestSchema>;
 export type RestoreRequestInput = z.input<typeof restoreRequestSchema>;

@@ -83,9 +83,17 @@ export interface BinlogArchiveState {
   heldBy?: string;
   lastError?: string;
   lastErrorAt?: string;
+  /** When rounds began to fail, until one succeeds again (the archive may be behind the server meanwhile). */
+  failingSince?: string;
 }
 
 export const binlogArchiveQuery = defineQuery<BinlogArchiveState>('binlogArchive');
+/**
+ * Sent to a cluster's binlog archiver by a restore that waits for the archive to cover a second
+ * (seconds since the epoch): the archiver's next round, at once, closes the server's binlog when
+ * that is what the archive lacks to cover it.
+ */
+export const coverArchiveSignal = defineSignal<[number]>('coverArchive');
 
 /**
  * Workflow ids: they say the cluster and the kind of work, so the Web UI's list reads as a log.

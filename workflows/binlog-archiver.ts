@@ -7,13 +7,13 @@
  * search attribute show. A failed round is reported and retried at the next interval: the archiver
  * never stops on its own.
  */
-import { isCancellation, log, setCurrentDetails, setHandler, sleep, upsertSearchAttributes, workflowInfo, continueAsNew } from '@temporalio/workflow';
+import { condition, isCancellation, log, patched, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo, continueAsNew } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { BinlogGap } from '../domain/binlog-archive.js';
 import { clusterName } from '../domain/config.js';
 import { businessFailure, businessFailureIn, FailureType, rootMessage } from '../domain/failures.js';
 import { BinlogGapsKey } from '../domain/search-attributes.js';
-import { binlogArchiveQuery, type BinlogArchiveState } from '../domain/workflow-contract.js';
+import { binlogArchiveQuery, coverArchiveSignal, type BinlogArchiveState } from '../domain/workflow-contract.js';
 import { hostActivities } from './activities.js';
 import { beginClusterWork } from './cluster-work.js';
 
@@ -29,12 +29,22 @@ export async function binlogArchiver(input: z.input<typeof binlogArchiverRequest
   if (!cluster.binlogs.archive) throw businessFailure(FailureType.InvalidRequest, `cluster ${cluster.name} does not archive its binary log: set binlogs.archive: true in its configuration`);
   const state: BinlogArchiveState = carried ?? { cluster: cluster.name, rounds: 0, caughtUp: false, gaps: [] };
   setHandler(binlogArchiveQuery, () => state);
+  // A restore waiting for the archive to cover a second: the next round starts at once and closes the binlog for it.
+  let coverSecond: number | undefined;
+  setHandler(coverArchiveSignal, (second) => {
+    coverSecond = Math.max(coverSecond ?? second, second);
+  });
+  // The Web UI shows the state this run carries from the start, not only after its first round.
+  setCurrentDetails(describe(state));
+  let upsertedGaps: number | undefined;
   const host = hostActivities(cluster, '6 hours');
   for (let round = 0; round < ROUNDS_PER_RUN && !workflowInfo().continueAsNewSuggested; round++) {
     try {
       // What earlier rounds archived: a store that lost it is reported, not archived on from an older file.
       const archivedUpTo = state.newest && state.history !== undefined ? { history: state.history, file: state.newest.file } : undefined;
-      const result = await host.long.archiveBinlogs({ cluster: cluster.name, ...(archivedUpTo ? { archivedUpTo } : {}) });
+      const requested = coverSecond;
+      const result = await host.long.archiveBinlogs({ cluster: cluster.name, ...(archivedUpTo ? { archivedUpTo } : {}), ...(requested !== undefined ? { coverSecond: requested } : {}) });
+      if (requested !== undefined && coverSecond === requested) coverSecond = undefined;
       state.rounds++;
       state.lastRoundAt = new Date().toISOString();
       if (result.heldBy) {
@@ -53,15 +63,24 @@ export async function binlogArchiver(input: z.input<typeof binlogArchiverRequest
         state.gaps = result.gaps;
       }
       delete state.lastError;
+      delete state.failingSince;
     } catch (error) {
       if (isCancellation(error)) throw error;
       state.lastError = rootMessage(error);
       state.lastErrorAt = new Date().toISOString();
+      state.failingSince ??= state.lastErrorAt;
+      // A round that failed archived nothing it can vouch for: the archive may be behind the server now.
+      state.caughtUp = false;
       log.warn('binlog archiving round failed; the next round tries again', { cluster: cluster.name, error: state.lastError, type: failureType(error) });
     }
-    upsertSearchAttributes([{ key: BinlogGapsKey, value: state.gaps.length }]);
+    // Only a change is written to the visibility store: a round that found nothing new costs no extra event
+    // (patched: runs from before this upserted after every round).
+    if (upsertedGaps !== state.gaps.length || !patched('archiver-upserts-changes-only')) {
+      upsertSearchAttributes([{ key: BinlogGapsKey, value: state.gaps.length }]);
+      upsertedGaps = state.gaps.length;
+    }
     setCurrentDetails(describe(state));
-    await sleep(cluster.binlogs.interval);
+    await condition(() => coverSecond !== undefined, cluster.binlogs.interval);
   }
   await continueAsNew<typeof binlogArchiver>(input, state);
 }
@@ -72,10 +91,11 @@ function failureType(error: unknown): string | undefined {
 
 function describe(state: BinlogArchiveState): string {
   const lines = [
+    ...(state.failingSince ? [`FAILING since ${state.failingSince}: ${state.lastError ?? '?'} (the next round tries again)`] : []),
     state.newest ? `Archived up to ${state.newest.file} (last event ${state.newest.lastEventTime}, GTID ${state.newest.endGtids})${state.caughtUp ? ', caught up' : ', behind the server'}` : 'Nothing archived yet',
     ...state.gaps.map((gap: BinlogGap) => `GAP after ${gap.after}: ${gap.lost.length > 0 ? gap.lost.join(', ') : 'files'} purged before they were archived (GTID ${gap.fromGtids} to ${gap.toGtids ?? '?'})`),
     ...(state.heldBy ? [`Held: the in-place restore ${state.heldBy} is running; archiving goes on in the restored server's history once it is recorded`] : []),
-    ...(state.lastError ? [`Last round failed at ${state.lastErrorAt}: ${state.lastError}`] : []),
+
   ];
   return lines.join('\n');
 }

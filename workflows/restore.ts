@@ -1,12 +1,13 @@
-import { CancellationScope, log, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, getExternalWorkflowHandle, log, patched, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { checkOwnBackup, checkVerifiedChain, isCommitted, resolveRestoreChain, type CommittedBackup } from '../domain/chain.js';
-import type { ClusterSettings } from '../domain/config.js';
+import { durationMs, type ClusterSettings } from '../domain/config.js';
 import { businessFailure, businessFailureIn, FailureType, rootMessage } from '../domain/failures.js';
 import { locateSource } from '../domain/layout.js';
 import { formatTimestamp } from '../domain/names.js';
 import { gtidRestartStatements } from '../domain/server-layout.js';
 import { chainObjects, recordedProof } from '../domain/verification.js';
 import { restoreRequestSchema, type RestoreRequest, type RestoreRequestInput } from '../domain/requests.js';
+import { coverArchiveSignal, WorkflowId } from '../domain/workflow-contract.js';
 import { backupsOf } from '../domain/ownership.js';
 import { BackupChainBaseKey, BackupNameKey, VerificationResultKey } from '../domain/search-attributes.js';
 import type { ArchiveSource, RestoreSource, TargetServer, VerificationReport } from '../activities/index.js';
@@ -32,8 +33,16 @@ export interface RestoreResult {
   downloadedBytes: number;
   /** A restore to a point or a GTID: the point (or the GTID), and how many archived binlogs were replayed up to it. */
   pointInTime?: string;
+  /** A restore to a time: the whole second it was taken to mean (every transaction logged in or before it; binlog times are whole seconds). */
+  pointTakenAs?: string;
   toGtid?: string;
   replayedBinlogs?: number;
+  /** The last transaction replayed, as the archive's records tell it (absent: none after the backup's own). */
+  lastApplied?: { gtids: string; loggedAt: string };
+  /** A plan only (`dryRun`): nothing was downloaded or changed; `restored` is the backup it would start from. */
+  dryRun?: true;
+  /** A plan only: the archived binlogs it would replay, in order. */
+  replayFiles?: string[];
   /** A verification: what the throw-away server found (absent for runs from before it started one). */
   verification?: VerificationReport;
   /** In-place restores: how the data was proven before the pause (now, by a recorded verification of the same objects, or skipped by the request). */
@@ -66,17 +75,59 @@ export async function restore(input: RestoreRequestInput): Promise<RestoreResult
     const label = gtid !== undefined ? `GTID ${gtid}` : (pointInTime as string);
     // Another cluster's backups and archive: the whole storage it is configured with.
     const from: ArchiveSource = { cluster: cluster.name, ...(request.source?.cluster ? { source: { storage: request.source.storage, prefix: '' }, sourceCluster: request.source.cluster } : {}) };
+    const point = gtid !== undefined ? { gtid } : { pointInTime };
+    if (request.dryRun) {
+      // Read-only: planned without the lock, so that it never waits behind a running backup.
+      reportPhase(`Planning a restore of ${cluster.name} to ${label}`);
+      const plan = await hostActivities(cluster, cluster.restore.timeout).quick.planPointInTimeRestore({ ...from, ...point });
+      if ('notYetArchived' in plan) throw businessFailure(FailureType.NotYetArchived, plan.notYetArchived);
+      const toPoint: PointInTime = { label, from, ...point, replay: plan.replay, ...(plan.pointTakenAs ? { pointTakenAs: plan.pointTakenAs } : {}) };
+      return { cluster: cluster.name, restored: plan.backupName, chain: [], target: request.target, toLsn: '', downloadedBytes: 0, dryRun: true, replayFiles: plan.replay.files.map((file) => file.file), ...pointFields(toPoint) };
+    }
+    // Waiting holds no lock: backups and the archiver go on meanwhile.
+    if (request.waitForArchive !== undefined) await untilArchived(cluster, from, point, label, request.waitForArchive);
     // The backup and the binlogs are chosen holding the lock: no backup or deletion changes them meanwhile.
     return withClusterLock(cluster.name, gtid !== undefined ? 'restore to a GTID' : 'restore to a point in time', async () => {
       reportPhase(`Finding the backup and the archived binlogs that reach ${label}${from.sourceCluster ? ` in the storage of ${from.sourceCluster}` : ''}`);
-      const plan = await hostActivities(cluster, cluster.restore.timeout).quick.planPointInTimeRestore({ ...from, ...(gtid !== undefined ? { gtid } : { pointInTime }) });
-      return restoreChain(request, cluster, { targetName: plan.backupName, ...(from.source ? { source: from.source } : {}) }, { label, from, ...(pointInTime !== undefined ? { pointInTime } : {}), ...(gtid !== undefined ? { gtid } : {}), replay: plan.replay });
+      const plan = await hostActivities(cluster, cluster.restore.timeout).quick.planPointInTimeRestore({ ...from, ...point });
+      if ('notYetArchived' in plan) throw businessFailure(FailureType.NotYetArchived, plan.notYetArchived);
+      return restoreChain(
+        request,
+        cluster,
+        { targetName: plan.backupName, ...(from.source ? { source: from.source } : {}) },
+        { label, from, ...(pointInTime !== undefined ? { pointInTime } : {}), ...(gtid !== undefined ? { gtid } : {}), replay: plan.replay, ...(plan.pointTakenAs ? { pointTakenAs: plan.pointTakenAs } : {}) },
+      );
     });
   }
   // What the request asks for is checked before the lock is taken: a refusal never waits, nor holds it.
   const from = restoreSource(request, cluster.name);
   // Holding the cluster's lock keeps its backups and deletions from running under the restore.
   return withClusterLock(cluster.name, 'restore', () => restoreChain(request, cluster, from));
+}
+
+/**
+ * Waits until the binlog archive wholly covers the point (or holds the GTID), asking the cluster's
+ * archiver to close the server's binlog at once when that is what it lacks; refused as
+ * NotYetArchived when `wait` passes first, or when no archiver runs to cover it.
+ */
+async function untilArchived(cluster: ClusterSettings, from: ArchiveSource, point: { gtid: string } | { pointInTime: string | undefined }, label: string, wait: string): Promise<void> {
+  const quick = hostActivities(cluster, cluster.restore.timeout).quick;
+  const deadline = Date.now() + durationMs(wait);
+  for (;;) {
+    const planned = await quick.planPointInTimeRestore({ ...from, ...point, waitForArchive: true });
+    if (!('notYetArchived' in planned)) return;
+    if (Date.now() >= deadline) throw businessFailure(FailureType.NotYetArchived, `cannot restore ${cluster.name} to ${label}: waited ${wait} for the binlog archive, which still does not cover it: ${planned.notYetArchived}`);
+    reportPhase(`Waiting for the binlog archive to cover ${label} (until ${new Date(deadline).toISOString()})`);
+    // Only the cluster's own archiver can be asked; another cluster's archive is waited for as it goes.
+    if (planned.coverSecond !== undefined && from.sourceCluster === undefined) {
+      try {
+        await getExternalWorkflowHandle(WorkflowId.binlogArchiver(cluster.name)).signal(coverArchiveSignal, planned.coverSecond);
+      } catch (error) {
+        throw businessFailure(FailureType.NotYetArchived, `cannot restore ${cluster.name} to ${label}: the binlog archive does not cover it yet, and no archiver of ${cluster.name} runs to cover it (${rootMessage(error)}): start it (chainbackup schedules apply)`);
+      }
+    }
+    await sleep(Math.max(1000, Math.min(durationMs(cluster.binlogs.interval), 10_000, deadline - Date.now())));
+  }
 }
 
 interface ResolvedSource {
@@ -130,12 +181,20 @@ interface PointInTime {
   pointInTime?: string;
   gtid?: string;
   replay: ReplayPlan;
+  /** A restore to a time: the second it was taken to mean. */
+  pointTakenAs?: string;
 }
 
 /** What a restore to a point reports: the point, and how many archived binlogs were applied. */
-function pointFields(toPoint: PointInTime | undefined): Pick<RestoreResult, 'pointInTime' | 'toGtid' | 'replayedBinlogs'> {
+function pointFields(toPoint: PointInTime | undefined): Pick<RestoreResult, 'pointInTime' | 'pointTakenAs' | 'toGtid' | 'replayedBinlogs' | 'lastApplied'> {
   if (!toPoint) return {};
-  return { ...(toPoint.pointInTime !== undefined ? { pointInTime: toPoint.pointInTime } : {}), ...(toPoint.gtid !== undefined ? { toGtid: toPoint.gtid } : {}), replayedBinlogs: toPoint.replay.files.length };
+  return {
+    ...(toPoint.pointInTime !== undefined ? { pointInTime: toPoint.pointInTime } : {}),
+    ...(toPoint.pointTakenAs !== undefined ? { pointTakenAs: toPoint.pointTakenAs } : {}),
+    ...(toPoint.gtid !== undefined ? { toGtid: toPoint.gtid } : {}),
+    replayedBinlogs: toPoint.replay.files.length,
+    ...(toPoint.replay.lastApplied ? { lastApplied: toPoint.replay.lastApplied } : {}),
+  };
 }
 
 async function restoreChain(request: RestoreRequest, cluster: ClusterSettings, { source, targetName }: ResolvedSource, toPoint?: PointInTime): Promise<RestoreResult> {

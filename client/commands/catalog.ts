@@ -1,4 +1,5 @@
 /** `list` and `show`: what a cluster's storage holds, read by the `catalog` workflow on the cluster's host. */
+import type { PointInTimeWindow } from '../../domain/point-in-time.js';
 import type { Command } from 'commander';
 import type { Config } from '../../domain/config.js';
 import { formatTimestamp } from '../../domain/names.js';
@@ -67,10 +68,7 @@ export function registerCatalogCommands(program: Command, cli: CliContext): void
                 ? []
                 : listing.pointInTime === null
                   ? ['  point in time: nothing reachable yet (no backup whose binlog position the archive holds)']
-                  : [
-                      `  point in time: ${listing.pointInTime.from} to ${listing.pointInTime.to}`,
-                      ...listing.pointInTime.gaps.map((gap) => `    GAP ${gap.from ?? '?'} to ${gap.to ?? '?'} (binlogs after ${gap.after} purged before they were archived): unreachable`),
-                    ]),
+                  : windowLines(listing.pointInTime)),
             ].join('\n'),
           )
           .join('\n\n'),
@@ -101,4 +99,17 @@ export function registerCatalogCommands(program: Command, cli: CliContext): void
         ].join('\n'),
       );
     });
+}
+
+/** Each stretch a restore to a point reaches, as a restore decides, and each gap with what it makes unreachable. */
+function windowLines(window: PointInTimeWindow): string[] {
+  const current = window.history ?? 0;
+  const labelled = window.ranges.some((range) => range.history !== current) || current > 0;
+  return [
+    ...window.ranges.map((range) => `  point in time: ${range.from} to ${range.to}${labelled ? (range.history === current ? ' (since the last in-place restore)' : ' (before the last in-place restore)') : ''}`),
+    ...window.gaps.map((gap) => {
+      const next = window.ranges.find((range) => range.from > (gap.from ?? gap.to ?? ''));
+      return `    GAP after ${gap.after}: binlogs from ${gap.from ?? '?'} to ${gap.to ?? '?'} purged before they were archived: unreachable from ${gap.from ?? '?'} until ${next ? next.from : 'the next backup'}`;
+    }),
+  ];
 }

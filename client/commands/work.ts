@@ -45,6 +45,23 @@ async function inPlacePlan(cli: CliContext, cluster: string, what: { backupName?
   ];
 }
 
+/** Where a restore to a point stops: the second a time was taken to mean, and the last transaction applied. */
+function stopLines(result: RestoreResult): string[] {
+  return [
+    ...(result.pointTakenAs && result.pointInTime !== result.pointTakenAs ? [`  ${result.pointInTime ?? '?'} is taken as the whole second ${result.pointTakenAs}: every transaction logged in it or before it (binlog times are whole seconds)`] : []),
+    ...(result.pointInTime !== undefined || result.toGtid !== undefined
+      ? [result.lastApplied ? `  the last transaction applied: ${result.lastApplied.gtids}, logged at ${result.lastApplied.loggedAt}` : `  no transaction after the backup's own is applied: the point is ${result.restored}'s state`]
+      : []),
+  ];
+}
+
+/** A restore to a point, planned by the workers without changing anything: the backup, the binlogs and the exact stop. */
+async function pointPlan(cli: CliContext, request: RestoreRequestInput): Promise<string[]> {
+  const planned = await cli.readOnly(restore, { workflowId: WorkflowId.restore(request.cluster, `plan-${stamp()}`), args: [request], summary: `Plan a restore of ${request.cluster} (chainbackup CLI, changes nothing)` });
+  const files = planned.replayFiles ?? [];
+  return [`from backup ${planned.restored}, then ${files.length} archived binlog${files.length === 1 ? '' : 's'}${files.length > 0 ? ` (${files[0] ?? ''} to ${files.at(-1) ?? ''})` : ''}`, ...stopLines(planned)];
+}
+
 const confirmOptions = (command: Command) => command.option('--yes', 'do it without asking').option('--dry-run', 'print what it would do, change nothing');
 
 export function registerWorkCommands(program: Command, cli: CliContext): void {
@@ -79,12 +96,13 @@ export function registerWorkCommands(program: Command, cli: CliContext): void {
       .description('restore a cluster to a backup (the full backup and every increment up to it), or with --to-time to a point in time; the old datadir is kept')
       .option('--to-time <time>', 'restore to this moment (ISO 8601 with a zone, e.g. 2026-04-06T14:05:09Z): the newest backup before it, then the archived binlogs up to it')
       .option('--to-gtid <gtid>', 'restore up to and including the transaction with this GTID (e.g. 0-1-1234): the newest backup before it, then the archived binlogs up to it')
+      .option('--wait-for-archive <duration>', 'with --to-time or --to-gtid: when the binlog archive does not cover the point yet, wait up to this long for it (e.g. 2m; the archiver closes the binlog at once) instead of refusing')
       .option('--from-cluster <name>', "restore another cluster's backup (read from that cluster's storage)")
       .option('--to-datadir <path>', 'prepare into this new folder instead, without touching the running server')
       .option('--accept-failed-verification', 'restore even though a backup of the chain failed its verification')
       .option('--skip-verification', 'EMERGENCIES ONLY: replace the data in place without first proving the prepared data on a throw-away server'),
   );
-  confirmOptions(restoreCommand).action(async (cluster: string, backupName: string | undefined, options: RunOptions & ConfirmOptions & { toTime?: string; toGtid?: string; fromCluster?: string; toDatadir?: string; acceptFailedVerification?: boolean; skipVerification?: boolean }) => {
+  confirmOptions(restoreCommand).action(async (cluster: string, backupName: string | undefined, options: RunOptions & ConfirmOptions & { toTime?: string; toGtid?: string; waitForArchive?: string; fromCluster?: string; toDatadir?: string; acceptFailedVerification?: boolean; skipVerification?: boolean }) => {
     await cli.knownCluster(cluster);
     if ([backupName, options.toTime, options.toGtid].filter((value) => value !== undefined).length !== 1) throw new CliError('restore: give one of a backup name, --to-time <time> or --to-gtid <gtid>', ExitCode.refused);
     // Another cluster's storage: one of its backups, or (to a point or a GTID) its backups and binlog archive.
@@ -98,18 +116,27 @@ export function registerWorkCommands(program: Command, cli: CliContext): void {
           : fromCluster !== undefined
             ? { source: await backupPath(cli, fromCluster, backupName as string) }
             : { backupName };
-    const request: RestoreRequestInput = { cluster, ...source, ...(options.toDatadir ? { target: { kind: 'new-datadir', path: options.toDatadir } } : {}), ...(options.acceptFailedVerification ? { acceptFailedVerification: true } : {}), ...(options.skipVerification ? { skipVerification: true } : {}) };
+    const request: RestoreRequestInput = {
+      cluster,
+      ...source,
+      ...(options.toDatadir ? { target: { kind: 'new-datadir', path: options.toDatadir } } : {}),
+      ...(options.waitForArchive !== undefined ? { waitForArchive: options.waitForArchive } : {}),
+      ...(options.acceptFailedVerification ? { acceptFailedVerification: true } : {}),
+      ...(options.skipVerification ? { skipVerification: true } : {}),
+    };
     if (options.skipVerification && !options.toDatadir) console.error('chainbackup: WARNING: --skip-verification: the prepared data replaces the server\'s without any server having read it first');
     // A request the workflow would refuse is refused here first, naming the field, before any plan is shown.
     const checked = parseWith(restoreRequestSchema, request, 'restore request');
     if (!checked.ok) throw new CliError(checked.message, ExitCode.refused);
     // In place, the running server is stopped and its datadir replaced: say so, and go on only when confirmed.
     const point = options.toTime ?? (options.toGtid !== undefined ? `GTID ${options.toGtid}` : undefined);
+    // A point is planned by the workers first (read-only): the plan names the exact stop, and a point out of reach is refused before any question.
+    const stop = point !== undefined && options.waitForArchive === undefined ? await pointPlan(cli, { ...request, dryRun: true }) : [];
     if (!options.toDatadir) {
       const plan = await inPlacePlan(cli, cluster, { ...(backupName !== undefined ? { backupName } : {}), ...(fromCluster !== undefined ? { fromCluster } : {}), ...(point !== undefined ? { point } : {}) });
-      if (!(await confirmPlan(`restore ${cluster} in place`, plan, options))) return;
+      if (!(await confirmPlan(`restore ${cluster} in place`, [...plan.slice(0, 1), ...stop, ...plan.slice(1)], options))) return;
     } else if (options.dryRun) {
-      console.log(`restore ${cluster} into ${options.toDatadir}: ${point ?? backupName ?? '?'}; the running server is not touched\n(dry run: nothing was changed)`);
+      console.log([`restore ${cluster} into ${options.toDatadir}: ${point ?? backupName ?? '?'}; the running server is not touched`, ...stop, '(dry run: nothing was changed)'].join('\n'));
       return;
     }
     await cli.run(restore, { workflowId: WorkflowId.restore(cluster, stamp()), args: [request], summary: `Restore ${cluster} to ${options.toTime ?? (options.toGtid ? `GTID ${options.toGtid}` : backupName)} (chainbackup CLI)` }, options, (result) => {
@@ -117,6 +144,7 @@ export function registerWorkCommands(program: Command, cli: CliContext): void {
       const reached = point ? `${point}: ${result.restored} and ${result.replayedBinlogs ?? 0} archived binlogs replayed` : result.restored;
       return [
         `restored ${result.cluster}${options.toDatadir ? ` into ${options.toDatadir}` : ''} to ${reached} (${result.chain.length} backups, ${formatBytes(result.downloadedBytes)} downloaded)`,
+        ...stopLines(result),
         ...(result.verifiedBeforePause ? [verifiedLine(result.verifiedBeforePause)] : []),
         ...(result.previousDatadir ? [`  the replaced datadir is kept at ${result.previousDatadir}`] : []),
         ...(result.gtidPosition ? [options.toDatadir ? `  the clone is at GTID ${result.gtidPosition}` : `  its binlog history starts again at GTID ${result.gtidPosition}: re-point replicas there`] : []),

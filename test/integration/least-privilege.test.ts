@@ -10,7 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { chmod, lstat, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import YAML from 'yaml';
@@ -114,6 +114,8 @@ afterAll(async () => {
   await worker?.stop();
   await server?.stop();
   await chmod(testRoot(), 0o700);
+  // The installed copy alone is the size of the product with its modules.
+  await rm(base, { recursive: true, force: true });
 });
 
 describe('the worker as the documented unit runs it', () => {

@@ -140,20 +140,21 @@ describe('restore to a point in time', () => {
     expect(point).toBeDefined();
     const archived = await untilArchiveCaughtUp(client, archiverId, source);
 
-    // `list` shows the window: from the oldest backup whose position the archive holds to the newest archived event.
+    // `list` shows the window: from the oldest backup whose position the archive holds to the last second the archive wholly covers.
     const listed = await runCli(['--config', configPath, 'list', 'pit', '--json']);
     const [catalog] = JSON.parse(listed.stdout) as ClusterCatalog[];
-    const window = { from: catalog?.chains[0]?.base.finishedAt, to: archived.newest?.lastEventTime, gaps: [] };
-    expect(catalog?.pointInTime).toEqual(window);
-    expect((await runCli(['--config', configPath, 'list', 'pit'])).stdout).toContain(`point in time: ${window.from ?? '?'} to ${window.to ?? '?'}`);
+    const from = catalog?.chains[0]?.base.finishedAt ?? '?';
+    const to = `${new Date((Math.floor(Date.parse(archived.newest?.lastEventTime ?? '') / 1000) - 1) * 1000).toISOString().slice(0, 19)}Z`;
+    expect(catalog?.pointInTime).toEqual({ from, to, ranges: [{ from, to, history: 0 }], gaps: [] });
+    expect((await runCli(['--config', configPath, 'list', 'pit'])).stdout).toContain(`point in time: ${from} to ${to}`);
 
     // Points outside what the backups and the archive cover are refused, giving the window, and change nothing.
     const early = await refusal(backupFinished - 3_600_000);
     expect(early.type).toBe('InvalidRequest');
-    expect(early.message).toMatch(/no backup that records its binlog position finished before .*: the recoverable window is \S+Z to \S+Z$/);
+    expect(early.message).toMatch(/Z is before every backup that records its binlog position: reachable: \S+Z to \S+Z$/);
     const late = await refusal(Date.now() + 86_400_000);
-    expect(late.type).toBe('InvalidRequest');
-    expect(late.message).toContain(`is after the newest archived event (${archived.newest?.lastEventTime ?? '?'}`);
+    expect(late.type).toBe('NotYetArchived');
+    expect(late.message).toContain(`is not wholly archived yet: the archive's newest event is at ${archived.newest?.lastEventTime ?? '?'}`);
     expect(await markers()).toEqual(written);
 
     // The archiver keeps running through the restore: it is held off from before the pause until the new history is recorded.
@@ -222,7 +223,7 @@ describe('restore to a point in time', () => {
     expect(bad.stderr).toContain('gtid: must be one GTID such as "0-1-1234"');
     const [domain, server, sequence] = gtid.split('-');
     const past = await client.workflow.execute(restoreWorkflow, { taskQueue, workflowId: uniqueName('restore-pit-gtid'), args: [{ cluster: 'pit', gtid: `${domain}-${server}-${Number(sequence) + 1000}` }] }).catch((error: unknown) => failureChain(error).find((failure) => failure.type !== undefined));
-    expect(past).toMatchObject({ type: 'InvalidRequest', message: expect.stringContaining('is after the newest archived transaction: the archive holds') });
+    expect(past).toMatchObject({ type: 'NotYetArchived', message: expect.stringContaining(`is not archived yet: the archive's newest transaction of domain ${domain ?? '?'} from server ${server ?? '?'} is`) });
 
     const clone = join(testRoot(), `${taskQueue}-gtid-clone`);
     const run = await runCli(['--config', configPath, 'restore', 'pit', '--to-gtid', gtid, '--to-datadir', clone]);
@@ -261,7 +262,7 @@ describe('restore to a point in time', () => {
     expect(await markers()).toEqual(live);
     // A GTID names no older history (GTIDs started again at the restore): refused, saying to give a time.
     const refused = await client.workflow.execute(restoreWorkflow, { taskQueue, workflowId: uniqueName('restore-pit-old-gtid'), args: [{ cluster: 'pit', gtid: firstMarkerGtid, target: { kind: 'new-datadir', path: `${clone}-gtid` } }] }).catch((error: unknown) => failureChain(error).find((item) => item.type !== undefined));
-    expect(refused).toMatchObject({ type: 'InvalidRequest', message: expect.stringContaining('GTIDs started again at that restore') });
+    expect(refused).toMatchObject({ type: 'InvalidRequest', message: expect.stringContaining('GTIDs started again at the in-place restore of') });
     await expect(stat(`${clone}-gtid`)).rejects.toThrow('ENOENT');
   });
 

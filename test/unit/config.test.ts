@@ -132,4 +132,15 @@ describe('workflow requests', () => {
     expect(parseWith(restoreRequestSchema, { cluster: 'shop', gtid: '0-1-5', pointInTime: '2026-04-06T14:05:09Z' }, 'restore request')).toMatchObject({ ok: false, message: 'invalid restore request: give exactly one of backupName, source, pointInTime or gtid (a verification without any verifies the newest backup)' });
     expect(parseWith(restoreRequestSchema, { cluster: 'shop', pointInTime: '2026-04-06T14:05:09Z', backupName: 'shop-2026-04-06T000000.000Z-full' }, 'restore request')).toMatchObject({ ok: false, message: 'invalid restore request: give exactly one of backupName, source, pointInTime or gtid (a verification without any verifies the newest backup)' });
   });
+
+  test('waiting for the archive and planning only go with a point or a GTID; the wait is a duration of at most a day', () => {
+    const point = { cluster: 'shop', pointInTime: '2026-04-06T14:05:09.300Z' };
+    expect(parseWith(restoreRequestSchema, { ...point, waitForArchive: '2m' }, 'restore request')).toMatchObject({ ok: true, value: { waitForArchive: '2m' } });
+    expect(parseWith(restoreRequestSchema, { cluster: 'shop', gtid: '0-1-5', dryRun: true }, 'restore request')).toMatchObject({ ok: true, value: { dryRun: true } });
+    expect(parseWith(restoreRequestSchema, { ...point, waitForArchive: 'soon' }, 'restore request')).toMatchObject({ ok: false, message: 'invalid restore request: waitForArchive: must be a duration such as "500ms", "30s", "5m", "12h" or "2d"' });
+    expect(parseWith(restoreRequestSchema, { ...point, waitForArchive: '2d' }, 'restore request')).toMatchObject({ ok: false, message: expect.stringContaining('waitForArchive: must be at most a day ("24h")') });
+    expect(parseWith(restoreRequestSchema, { cluster: 'shop', backupName: 'shop-2026-04-06T000000.000Z-full', waitForArchive: '2m' }, 'restore request')).toMatchObject({ ok: false, message: 'invalid restore request: waitForArchive: waits for the binlog archive to cover a point: give pointInTime or gtid with it' });
+    expect(parseWith(restoreRequestSchema, { cluster: 'shop', backupName: 'shop-2026-04-06T000000.000Z-full', dryRun: true }, 'restore request')).toMatchObject({ ok: false, message: expect.stringContaining('dryRun: plans a restore to a point or a GTID') });
+    expect(parseWith(restoreRequestSchema, { ...point, dryRun: 'yes' }, 'restore request')).toMatchObject({ ok: false, message: 'invalid restore request: dryRun: Invalid input: expected boolean, received string' });
+  });
 });

@@ -140,6 +140,16 @@ describe('the health rules', () => {
     expect(brokenRules(healthy({ failedVerifications: [{ name: 'b', verifiedAt: 't', problems: ['x'] }] }), {})).toEqual([{ rule: 'verification', message: 'b failed its verification at t: start a new chain' }]);
   });
 
+  test('binlogs lost after the newest backup break a rule of their own, whatever is configured; a failing archive is exported', () => {
+    const gap = { window: { from: '2026-04-06T01:00:00.000Z', to: '2026-04-07T11:59:59Z', gaps: 1, unreachableFrom: { from: '2026-04-07T12:00:00.000Z', after: 'bin.000007' } }, lagSeconds: 5, caughtUp: true };
+    expect(brokenRules(healthy({ pointInTime: gap }), {})).toEqual([
+      { rule: 'binlogs.gap', message: 'binlogs after bin.000007 were purged before they were archived: no point in time from 2026-04-07T12:00:00.000Z on can be restored until the next backup (take one now)' },
+    ]);
+    const failing = prometheusText([{ health: healthy({ pointInTime: { window: null, lagSeconds: 400, caughtUp: false, failing: true, lastError: 'storage down' } }), broken: [] }]);
+    expect(failing).toContain('chainbackup_binlog_archive_failing{cluster="shop"} 1\n');
+    expect(prometheusText([{ health: healthy(), broken: [] }])).toContain('chainbackup_binlog_archive_failing{cluster="shop"} 0\n');
+  });
+
   test('exported as Prometheus text: one gauge per fact, a sample per cluster, nothing for an unknown fact', () => {
     const text = prometheusText([{ health: healthy(), broken: [] }, { health: healthy({ cluster: 'a"b', newestBackup: null, pointInTime: undefined }), broken: [{ rule: 'r', message: 'm' }] }], ['down']);
     expect(text).toContain('# TYPE chainbackup_last_backup_timestamp_seconds gauge\nchainbackup_last_backup_timestamp_seconds{cluster="shop"} 1775523600\n');

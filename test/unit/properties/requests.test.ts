@@ -29,6 +29,11 @@ const storage = fc.oneof(
 );
 const target = fc.oneof(fc.constant({ kind: 'in-place' }), fc.constant({ kind: 'verify' }), absolutePath.map((path) => ({ kind: 'new-datadir', path })));
 const backupNameText = fc.oneof(fullName, incrName);
+const pointTarget = fc.oneof(fc.constant({ kind: 'in-place' }), absolutePath.map((path) => ({ kind: 'new-datadir', path })));
+/** A moment as the CLI passes --to-time: UTC, or an offset, with or without a fraction. */
+const pointTime = fc
+  .record({ at: fc.integer({ min: Date.parse('2020-01-01T00:00:00Z'), max: Date.parse('2035-01-01T00:00:00Z') }), fraction: fc.boolean(), offset: fc.constantFrom('Z', '+02:00', '-05:30') })
+  .map(({ at, fraction, offset }) => `${new Date(at).toISOString().slice(0, fraction ? 23 : 19)}${offset}`);
 
 /** Well-formed requests of each workflow, as the CLI or `temporal workflow start --input` sends them. */
 const valid = {
@@ -36,6 +41,11 @@ const valid = {
   restore: fc.oneof(
     fc.record({ cluster: clusterName, backupName: backupNameText, target }, { requiredKeys: ['cluster', 'backupName'] }),
     fc.record({ cluster: clusterName, source: fc.record({ storage, path: storeKey }), target }, { requiredKeys: ['cluster', 'source'] }),
+    // To a point: planned only, or waiting for the archive to cover it.
+    fc.record(
+      { cluster: clusterName, pointInTime: pointTime, target: pointTarget, waitForArchive: fc.constantFrom('500ms', '30s', '2m', '24h'), dryRun: fc.boolean() },
+      { requiredKeys: ['cluster', 'pointInTime'] },
+    ),
   ),
   delete: fc.record({ cluster: clusterName, backupName: backupNameText }),
   retention: fc.record({ cluster: clusterName, dryRun: fc.boolean() }, { requiredKeys: ['cluster'] }),
@@ -44,12 +54,12 @@ const valid = {
 const schemas: Record<keyof typeof valid, z.ZodType> = { backup: backupRequestSchema, restore: restoreRequestSchema, delete: deleteRequestSchema, retention: retentionRequestSchema };
 const kinds = Object.keys(valid) as (keyof typeof valid)[];
 
-const KNOWN_KEYS = ['cluster', 'type', 'baseBackupName', 'backupName', 'source', 'target', 'dryRun', 'storage', 'path', 'kind', 'bucket', 'prefix', 'endpoint'];
+const KNOWN_KEYS = ['cluster', 'type', 'baseBackupName', 'backupName', 'source', 'target', 'dryRun', 'storage', 'path', 'kind', 'bucket', 'prefix', 'endpoint', 'pointInTime', 'gtid', 'waitForArchive'];
 
 /** Arbitrary JSON objects that use the requests' own keys often, with arbitrary and near-valid values. */
 const jsonObject = fc.dictionary(
   fc.oneof(fc.constantFrom(...KNOWN_KEYS), fc.string({ maxLength: 8 }), fc.constantFrom('__proto__', 'constructor', 'toString', '')),
-  fc.oneof(fc.jsonValue({ maxDepth: 3 }), clusterName, backupNameText, nastyString, target, storage, fc.record({ storage, path: nastyString })),
+  fc.oneof(fc.jsonValue({ maxDepth: 3 }), clusterName, backupNameText, nastyString, target, storage, fc.record({ storage, path: nastyString }), pointTime, fc.constantFrom('2m', 'soon', '48h', '0-1-5')),
   { maxKeys: 6 },
 );
 
@@ -84,7 +94,7 @@ function fields(request: Record<string, unknown>): [Path, 'string' | 'boolean' |
 }
 
 /** The fields a request may leave out. */
-const OPTIONAL_FIELDS = new Set(['baseBackupName', 'target', 'dryRun', 'source.storage.prefix', 'source.storage.region', 'source.storage.endpoint', 'source.storage.forcePathStyle']);
+const OPTIONAL_FIELDS = new Set(['baseBackupName', 'target', 'dryRun', 'waitForArchive', 'source.storage.prefix', 'source.storage.region', 'source.storage.endpoint', 'source.storage.forcePathStyle']);
 
 /** Strings a field of that name must refuse. */
 const badStrings: Record<string, fc.Arbitrary<string>> = {
@@ -98,6 +108,8 @@ const badStrings: Record<string, fc.Arbitrary<string>> = {
   prefix: fc.constantFrom('/prod', 'prod/', 'a//b', '/'),
   endpoint: fc.constantFrom('minio:9000', 'ftp://minio', 'not a url', '', 'file:///x'),
   region: fc.constant(''),
+  pointInTime: fc.constantFrom('2026-04-06 14:05', '2026-04-06T14:05:09', 'yesterday', ''),
+  waitForArchive: fc.constantFrom('soon', '2 minutes', '-1m', '48h', '2d', ''),
 };
 
 describe('workflow requests (properties)', () => {
@@ -148,8 +160,9 @@ describe('workflow requests (properties)', () => {
         }
         expectNamesEveryIssue(schemas[kind], input, parsed.message, subject);
         const problem = parsed.message.slice(`invalid ${subject}: `.length);
-        if (kind === 'restore' && replacement === REMOVE && (dotted === 'backupName' || dotted === 'source')) {
-          check(problem === 'give exactly one of backupName, source, pointInTime or gtid (a verification without any verifies the newest backup)', 'a restore without a source names every choice', problem);
+        if (kind === 'restore' && replacement === REMOVE && (dotted === 'backupName' || dotted === 'source' || dotted === 'pointInTime')) {
+          // Without a point, waitForArchive and dryRun are refused too, each by name, after it.
+          check(problem.startsWith('give exactly one of backupName, source, pointInTime or gtid (a verification without any verifies the newest backup)'), 'a restore without a source names every choice', problem);
         } else {
           const named = /^([\w.]+): /.exec(problem)?.[1] ?? '';
           check(named !== '' && related(named, dotted), 'the refusal names the changed field', { dotted, problem });
