@@ -436,9 +436,11 @@ export function binlogActivities(deps: ActivityDeps) {
       const current = await currentHistory(store, archived);
       const { restoredAt } = current;
       let where = current.where;
-      let files = (await listArchive(store, where, signal)).files.sort(bySequence);
       const backups = await readCatalog(store, { cluster: archived, signal });
-      const reach = describeRanges(recoverableWindow(backups, await summarizeArchive(store, archived, signal, backups)));
+      // The summary lists the current history once: its files serve the plan too.
+      const summary = await summarizeArchive(store, archived, signal, backups);
+      let files = summary.files;
+      const reach = describeRanges(recoverableWindow(backups, summary));
       const wanted = input.gtid !== undefined ? `GTID ${input.gtid}` : (input.pointInTime ?? '');
       const pointMs = input.pointInTime === undefined ? undefined : pointSecond(Date.parse(input.pointInTime)) * 1000 + 999;
       const refuse = (code: FailureTypeName, reason: string) => businessFailure(code, `cannot restore ${cluster.name} to ${wanted}: ${reason}`);
