@@ -13,7 +13,8 @@ import { pipeline } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
 import { heartbeat } from './liveness.js';
 import { execa } from 'execa';
-import { BinlogScanner, isEncryptedByServer, gtidPosition, parseGtid, parseGtids, sameGtidState, type BinlogFacts, type Gtid } from '../domain/binlog.js';
+import pMap from 'p-map';
+import { BinlogScanner, formatGtids, isEncryptedByServer, gtidPosition, parseGtid, parseGtids, sameGtidState, type BinlogFacts, type Gtid } from '../domain/binlog.js';
 import {
   BINLOG_FOLDER,
   binlogFolder,
@@ -24,7 +25,16 @@ import {
   binlogRecordKey,
   binlogRecordSchema,
   binlogsToPrune,
+  binlogCoverSchema,
+  binlogSegmentSchema,
   continues,
+  coverKey,
+  openFileRecord,
+  segmentFolder,
+  segmentObject,
+  segmentRecordKey,
+  type BinlogCover,
+  type StreamReport,
   filesBetween,
   filesToArchive,
   isOlderFile,
@@ -32,13 +42,17 @@ import {
   newestFile,
   splitBinlogName,
   type ArchiveListing,
+  type ArchivedBinlog,
   type BinlogGap,
+  type BinlogSegment,
   type BinlogHistory,
   type BinlogRecord,
 } from '../domain/binlog-archive.js';
 import type { ClusterConfig, StorageEncryptionConfig } from '../domain/config.js';
 import { isCommitted, type CommittedBackup, type StoredBackup } from '../domain/chain.js';
-import { businessFailure, FailureType, type FailureTypeName } from '../domain/failures.js';
+import { businessFailure, businessFailureIn, FailureType, rootMessage, type FailureTypeName } from '../domain/failures.js';
+import { durationMs } from '../domain/config.js';
+import { BinlogTail, type StreamStart, type TailCut } from './binlog-stream.js';
 import { WorkflowId } from '../domain/workflow-contract.js';
 import { readableToolLog } from '../domain/tool-failures.js';
 import { untouchableChains } from '../domain/retention.js';
@@ -168,14 +182,49 @@ class ScanningMeter extends Transform {
   }
 }
 
-/** Names of the archived files and of the recorded gaps, from one listing: no record is read. */
-async function listArchive(store: ObjectStore, where: BinlogHistory, signal: AbortSignal): Promise<{ files: string[]; gapKeys: string[] }> {
+/**
+ * Names of the archived files and of the recorded gaps, from one listing: no record is read. A file
+ * the server still writes, streamed in parts (binlogs.rpo), is among the files once it has a part.
+ */
+async function listArchive(store: ObjectStore, where: BinlogHistory, signal: AbortSignal): Promise<{ files: string[]; closed: string[]; gapKeys: string[]; openFiles: string[]; partKeys: string[] }> {
   const folder = binlogFolder(where);
   const keys = (await store.list(folder, { signal })).map((object) => object.key.slice(folder.length));
-  const files = keys.filter((key) => key.endsWith('.json') && !key.startsWith('gap-')).map((key) => key.slice(0, -'.json'.length));
-  return { files, gapKeys: keys.filter((key) => key.startsWith('gap-') && key.endsWith('.json')).map((key) => `${folder}${key}`) };
+  const closed = keys.filter((key) => key.endsWith('.json') && !key.includes('/') && !key.startsWith('gap-')).map((key) => key.slice(0, -'.json'.length));
+  const done = new Set(closed);
+  const streamed = new Set(keys.filter((key) => key.startsWith('segments/') && /\/\d{12}\.json$/.test(key)).map((key) => key.split('/')[1] ?? ''));
+  const openFiles = [...streamed].filter((file) => file !== '' && !done.has(file));
+  return { files: [...closed, ...openFiles], closed, openFiles, partKeys: keys.filter((key) => key.startsWith('segments/')), gapKeys: keys.filter((key) => key.startsWith('gap-') && key.endsWith('.json')).map((key) => `${folder}${key}`) };
 }
 
+/** A file the server still writes, as its streamed parts hold it (undefined: none from its start). */
+async function readOpenFile(store: ObjectStore, where: BinlogHistory, file: string): Promise<ArchivedBinlog | undefined> {
+  const folder = `${binlogFolder(where)}${segmentFolder(file)}`;
+  const keys = (await store.list(folder)).map((object) => object.key).filter((key) => /\/\d{12}\.json$/.test(key));
+  const segments = (await pMap(keys, (key) => readTrustedRecord(store, key, (value) => binlogSegmentSchema.parse(value)), { concurrency: 16 })).filter((segment): segment is BinlogSegment => segment !== undefined);
+  const cover = await readTrustedRecord(store, coverKey(where, file), (value) => binlogCoverSchema.parse(value));
+  return openFileRecord(segments, cover);
+}
+
+/**
+ * A gap, when `next` does not continue `previous` (files purged before they were archived): its
+ * record, and the uploads a killed attempt may have left open for the lost files.
+ */
+async function recordGapIfBroken(store: ObjectStore, where: BinlogHistory, previous: Pick<BinlogRecord, 'file' | 'endGtids'>, next: Pick<BinlogRecord, 'file' | 'startGtids'>): Promise<BinlogGap | undefined> {
+  if (continues(previous, next)) return undefined;
+  const gap: BinlogGap = {
+    formatVersion: 1,
+    ...where,
+    after: previous.file,
+    before: next.file,
+    lost: filesBetween(previous.file, next.file),
+    fromGtids: previous.endGtids,
+    toGtids: next.startGtids,
+    detectedAt: new Date().toISOString(),
+  };
+  await writeRecord(store, binlogGapKey(where, previous.file), gap);
+  await store.abortIncompleteUploads(gap.lost.map((lost) => binlogObjectKey(where, lost)));
+  return gap;
+}
 
 /** The cluster's current history: 0 until its first in-place restore, then that restore's number. */
 async function currentHistory(store: ObjectStore, cluster: string): Promise<{ where: BinlogHistory; restoredAt?: string }> {
@@ -200,11 +249,11 @@ async function historyOfBackup(store: ObjectStore, cluster: string, backup: Comm
   return undefined;
 }
 
-/** Reads the records of the named archived files, in the order given. */
-async function readRecords(store: ObjectStore, where: BinlogHistory, files: string[]): Promise<BinlogRecord[]> {
-  const records: BinlogRecord[] = [];
+/** Reads the records of the named archived files, in the order given: a file with no record of its own, from its streamed parts. */
+async function readRecords(store: ObjectStore, where: BinlogHistory, files: string[]): Promise<ArchivedBinlog[]> {
+  const records: ArchivedBinlog[] = [];
   for (const file of files) {
-    const record = await readTrustedRecord(store, binlogRecordKey(where, file), (value) => binlogRecordSchema.parse(value));
+    const record = (await readTrustedRecord(store, binlogRecordKey(where, file), (value) => binlogRecordSchema.parse(value))) ?? (await readOpenFile(store, where, file));
     if (record) records.push(record);
   }
   return records;
@@ -215,6 +264,18 @@ function bySequence(a: string, b: string): number {
 }
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** How often the stream looks for what arrived. */
+const POLL_MS = 250;
+/** How often a quiet server's archive says it still holds everything (binlogCoverSchema). */
+const COVER_EVERY_MS = 30_000;
+
+/** The replica id the stream asks the server with: one per cluster, high enough to be no real replica's. */
+export function streamServerId(cluster: string): number {
+  let hash = 0;
+  for (const char of cluster) hash = (hash * 31 + char.charCodeAt(0)) % 0x10000;
+  return 0xfffe0000 + hash;
+}
 
 /**
  * Downloads archived files into `folder` (as `nameOf(index)`), each decompressed and checked
@@ -235,20 +296,24 @@ async function downloadArchivedBinlogs(
   const facts: BinlogFacts[] = [];
   let bytes = 0;
   for (const [index, file] of files.entries()) {
-    const key = `${binlogFolder(where)}${file.object}`;
-    const meter = new StreamMeter((done) => progress.update(bytes + done));
     const scanner = new BinlogScanner(stop);
-    const zstd = execa('zstd', ['-q', '-d', '-c'], { buffer: false, cancelSignal: signal, ...childProcessOptions() });
-    // A sealed one is opened chunk by chunk, each checked first; one in plaintext only as its record and the configuration admit.
-    const storedAs = { encryption: file.encryption, storedAt: file.archivedAt };
-    const opener = new DecryptStream(keys, binlogObjectIdentity(where.cluster, where.history, file.object), plaintextAdmitted(encryption, storedAs));
-    await Promise.all([pipeline(await store.download(key), meter, opener, zstd.stdin, { signal }), pipeline(zstd.stdout, new ScanningMeter(scanner), holdingStream(`write ${nameOf(index)} into ${folder}`), createWriteStream(join(folder, nameOf(index))), { signal }), zstd]).catch((error: unknown) => {
-      throw encryptionFailure(error, store, 'archived binlog ', { ...storedAs, object: key });
-    });
-    const sha256 = meter.digest();
-    if (sha256 !== file.sha256 || meter.bytes !== file.size) throw businessFailure(FailureType.ChecksumMismatch, `archived binlog ${store.label}/${key} is corrupt: sha256 ${sha256} (${meter.bytes} bytes) does not match ${file.sha256} (${file.size} bytes) in its record`);
+    // A file the server still writes is its streamed parts, end to end; a closed one is one object.
+    for (const [partIndex, part] of (file.parts ?? [file]).entries()) {
+      const key = `${binlogFolder(where)}${part.object}`;
+      const meter = new StreamMeter((done) => progress.update(bytes + done));
+      const zstd = execa('zstd', ['-q', '-d', '-c'], { buffer: false, cancelSignal: signal, ...childProcessOptions() });
+      // A sealed one is opened chunk by chunk, each checked first; one in plaintext only as its record and the configuration admit.
+      const storedAs = { encryption: part.encryption, storedAt: part.archivedAt };
+      const opener = new DecryptStream(keys, binlogObjectIdentity(where.cluster, where.history, part.object), plaintextAdmitted(encryption, storedAs));
+      const output = createWriteStream(join(folder, nameOf(index)), { flags: partIndex === 0 ? 'w' : 'a' });
+      await Promise.all([pipeline(await store.download(key), meter, opener, zstd.stdin, { signal }), pipeline(zstd.stdout, new ScanningMeter(scanner), holdingStream(`write ${nameOf(index)} into ${folder}`), output, { signal }), zstd]).catch((error: unknown) => {
+        throw encryptionFailure(error, store, 'archived binlog ', { ...storedAs, object: key });
+      });
+      const sha256 = meter.digest();
+      if (sha256 !== part.sha256 || meter.bytes !== part.size) throw businessFailure(FailureType.ChecksumMismatch, `archived binlog ${store.label}/${key} is corrupt: sha256 ${sha256} (${meter.bytes} bytes) does not match ${part.sha256} (${part.size} bytes) in its record`);
+      bytes += meter.bytes;
+    }
     facts.push(scanner.finish());
-    bytes += meter.bytes;
   }
   return facts;
 }
@@ -474,7 +539,7 @@ export function binlogActivities(deps: ActivityDeps) {
       // Only the records from the backup's file to the first that reaches the point (or the GTID) are read.
       const target = input.gtid === undefined ? undefined : parseGtid(input.gtid);
       const start = files.indexOf(backup.manifest.binlog?.file ?? '');
-      const needed: BinlogRecord[] = [];
+      const needed: ArchivedBinlog[] = [];
       for (const file of start < 0 ? [] : files.slice(start)) {
         const [record] = await readRecords(store, where, [file]);
         if (!record) break;
@@ -512,16 +577,18 @@ export function binlogActivities(deps: ActivityDeps) {
         const where = input.replay.history === undefined ? current : { ...current, history: input.replay.history };
         let bytes = 0;
         for (const file of input.replay.files) {
-          const key = `${binlogFolder(where)}${file.object}`;
-          progress.phase(`checking ${file.file}`, { object: key });
-          const meter = new StreamMeter((done) => progress.update(bytes + done));
-          const storedAs = { encryption: file.encryption, storedAt: file.archivedAt };
-          const opener = new DecryptStream(keys, binlogObjectIdentity(where.cluster, where.history, file.object), plaintextAdmitted(deps.config.encryption, storedAs));
-          await pipeline(await store.download(key), meter, opener, new Writable({ write: (_chunk, _encoding, done) => done() }), { signal }).catch((error: unknown) => {
-            throw encryptionFailure(error, store, 'archived binlog ', { ...storedAs, object: key });
-          });
-          if (meter.digest() !== file.sha256 || meter.bytes !== file.size) throw businessFailure(FailureType.ChecksumMismatch, `archived binlog ${store.label}/${key} is corrupt: sha256 ${meter.digest()} (${meter.bytes} bytes) does not match ${file.sha256} (${file.size} bytes) in its record`);
-          bytes += meter.bytes;
+          for (const part of file.parts ?? [file]) {
+            const key = `${binlogFolder(where)}${part.object}`;
+            progress.phase(`checking ${file.file}`, { object: key });
+            const meter = new StreamMeter((done) => progress.update(bytes + done));
+            const storedAs = { encryption: part.encryption, storedAt: part.archivedAt };
+            const opener = new DecryptStream(keys, binlogObjectIdentity(where.cluster, where.history, part.object), plaintextAdmitted(deps.config.encryption, storedAs));
+            await pipeline(await store.download(key), meter, opener, new Writable({ write: (_chunk, _encoding, done) => done() }), { signal }).catch((error: unknown) => {
+              throw encryptionFailure(error, store, 'archived binlog ', { ...storedAs, object: key });
+            });
+            if (meter.digest() !== part.sha256 || meter.bytes !== part.size) throw businessFailure(FailureType.ChecksumMismatch, `archived binlog ${store.label}/${key} is corrupt: sha256 ${meter.digest()} (${meter.bytes} bytes) does not match ${part.sha256} (${part.size} bytes) in its record`);
+            bytes += meter.bytes;
+          }
         }
         return { files: input.replay.files.length, bytes };
       };
@@ -731,6 +798,8 @@ export function binlogActivities(deps: ActivityDeps) {
       const lockDays = cluster.storage.kind === 's3' ? cluster.storage.objectLock?.days : undefined;
       let keptByLock: BinlogRetention['keptByLock'];
       const listing: ArchiveListing = { histories: [] };
+      // Streamed parts, by history and file: they go with their file (or stay while it is kept).
+      const partsOf = new Map<string, string[]>();
       for (const history of histories.sort((a, b) => a - b)) {
         const folder = binlogFolder({ cluster: cluster.name, history });
         const objects = await store.list(folder, { signal });
@@ -738,12 +807,18 @@ export function binlogActivities(deps: ActivityDeps) {
           sizes.set(object.key, object.size);
           storedAt.set(object.key, object.lastModified);
         }
-        const names = objects.map((object) => object.key.slice(folder.length));
+        const names = objects.map((object) => object.key.slice(folder.length)).filter((name) => !name.startsWith('segments/'));
+        for (const object of objects) {
+          const part = /^segments\/([^/]+)\//.exec(object.key.slice(folder.length));
+          if (part) partsOf.set(`${history}/${part[1] ?? ''}`, [...(partsOf.get(`${history}/${part[1] ?? ''}`) ?? []), object.key]);
+        }
         const recorded = names.filter((name) => name.endsWith('.json') && !name.startsWith('gap-')).map((name) => name.slice(0, -'.json'.length));
         const newest = newestFile(recorded);
         // An object with no record is an upload cut short; one newer than the newest record may be in flight now.
         const stray = names.filter((name) => name.endsWith('.zst')).map((name) => name.slice(0, -'.zst'.length)).filter((file) => !recorded.includes(file) && newest !== undefined && isOlderFile(file, newest));
-        listing.histories.push({ history, files: [...recorded, ...stray], gapsAfter: names.filter((name) => name.startsWith('gap-') && name.endsWith('.json')).map((name) => name.slice('gap-'.length, -'.json'.length)) });
+        // A file streamed in parts and never archived whole (its server was replaced by an in-place restore) is a file too.
+        const streamedOnly = [...partsOf.keys()].filter((key) => key.startsWith(`${history}/`)).map((key) => key.slice(`${history}/`.length)).filter((file) => !recorded.includes(file));
+        listing.histories.push({ history, files: [...recorded, ...stray, ...streamedOnly], gapsAfter: names.filter((name) => name.startsWith('gap-') && name.endsWith('.json')).map((name) => name.slice('gap-'.length, -'.json'.length)) });
       }
       const backups = await readCatalog(store, { cluster: cluster.name, signal });
       const removed = new Set(input.removedBackups);
@@ -771,6 +846,8 @@ export function binlogActivities(deps: ActivityDeps) {
           gone.push(`history-${history.history}/${file}`);
           if (input.dryRun) continue;
           for (const key of keys) await store.delete([key]);
+          const parts = partsOf.get(`${history.history}/${file}`) ?? [];
+          if (parts.length > 0) await store.delete([...parts.filter((key) => key.endsWith('.json')), ...parts.filter((key) => !key.endsWith('.json'))]);
         }
         for (const after of history.gapsAfter) if (!input.dryRun) await store.delete([binlogGapKey(where, after)]);
         heartbeat({ phase: `removing archived binlogs of history ${history.history}`, bytesDone: freedBytes });
@@ -790,6 +867,22 @@ export function binlogActivities(deps: ActivityDeps) {
      * the server's binlog is closed now even without new transactions, once the server's clock is
      * past it (its rotation is the archived event of a later second that proves the cover).
      */
+    /**
+     * Streams the cluster's binary log into the archive for up to `forMs` (binlogs.rpo): first every
+     * closed file the archive lacks, whole; then the file the server writes, in parts cut after whole
+     * transactions, each stored once its oldest transaction has waited a third of the RPO; each file
+     * that closes is archived whole and its parts go. A server restart or a cut connection starts the
+     * stream again where the archive ends; storage that refuses a part is tried again while the
+     * stream goes on into the scratch folder. Nothing is rotated on the server.
+     */
+    async streamBinlogs(input: { cluster: string; archivedUpTo?: { history: number; file: string }; forMs: number }): Promise<ArchiveRound> {
+      const cluster = deps.cluster(input.cluster);
+      const store = deps.store(cluster);
+      const signal = Context.current().cancellationSignal;
+      const progress = new Progress('starting the binlog stream');
+      return progress.during(streamRound(cluster, store, progress, signal, input));
+    },
+
     async archiveBinlogs(input: { cluster: string; archivedUpTo?: { history: number; file: string }; coverSecond?: number }): Promise<ArchiveRound> {
       const cluster = deps.cluster(input.cluster);
       const store = deps.store(cluster);
@@ -799,6 +892,223 @@ export function binlogActivities(deps: ActivityDeps) {
       return progress.during(archiveRound(cluster, store, progress, signal, input.archivedUpTo, input.coverSecond));
     },
   };
+
+  /** Stores one streamed part and then its record (the commit: a part with no record is not archived). */
+  async function storePart(where: BinlogHistory, store: ObjectStore, cut: TailCut, signal: AbortSignal): Promise<BinlogSegment> {
+    const seal = (await deps.keys()).current;
+    const object = segmentObject(cut.file, cut.start);
+    const key = `${binlogFolder(where)}${object}`;
+    const zstd = execa('zstd', ['-q', '-c', '-1', '-T1'], { buffer: false, cancelSignal: signal, ...childProcessOptions() });
+    const zstdLog = tailLines(zstd.stderr);
+    const sealer = sealing(seal, binlogObjectIdentity(where.cluster, where.history, object));
+    const stored = new StreamMeter(() => undefined);
+    const source = createReadStream(cut.localPath, { start: cut.localStart, end: cut.localEnd - 1 });
+    const results = await Promise.allSettled([pipeline(source, zstd.stdin, { signal }), zstd, store.upload(key, (sealer ? zstd.stdout.pipe(sealer) : zstd.stdout).pipe(stored), { signal })]);
+    if (signal.aborted) throw signal.reason;
+    const failed = results.find((result) => result.status === 'rejected');
+    if (failed) throw new Error(`storing ${cut.file} from ${cut.start} to ${cut.end}: ${zstdLog() || rootMessage(failed.reason)}`);
+    await failpoint('binlog-part-uploaded');
+    const iso = (seconds: number) => new Date(seconds * 1000).toISOString();
+    const record: BinlogSegment = {
+      formatVersion: 1,
+      ...where,
+      file: cut.file,
+      startPosition: cut.start,
+      endPosition: cut.end,
+      object,
+      size: stored.bytes,
+      sha256: stored.digest(),
+      compression: 'zstd',
+      ...(seal ? { encryption: ENCRYPTION_SCHEME, encryptionKeyId: seal.id } : {}),
+      serverId: cut.facts.serverId,
+      serverVersion: cut.facts.serverVersion,
+      firstEventTime: iso(cut.facts.firstEventTime),
+      lastEventTime: iso(cut.facts.lastEventTime),
+      startGtids: formatGtids(cut.facts.startGtids),
+      endGtids: formatGtids(cut.facts.endGtids),
+      transactions: cut.facts.transactions,
+      seconds: cut.seconds.map((second) => [second.at, formatGtids(second.gtids)]),
+      archivedAt: new Date().toISOString(),
+      archivedBy: Context.current().info.workflowExecution?.workflowId ?? '',
+    };
+    await writeRecord(store, segmentRecordKey(where, cut.file, cut.start), record);
+    return record;
+  }
+
+  /** Removes the streamed parts of every file the archive now holds whole (records before objects). */
+  async function dropClosedParts(store: ObjectStore, where: BinlogHistory, signal: AbortSignal): Promise<void> {
+    const listed = await listArchive(store, where, signal);
+    const closed = new Set(listed.closed);
+    const folder = binlogFolder(where);
+    const keys = listed.partKeys.filter((key) => closed.has(key.split('/')[1] ?? ''));
+    const ordered = [...keys.filter((key) => key.endsWith('.json')), ...keys.filter((key) => !key.endsWith('.json'))];
+    if (ordered.length > 0) await store.delete(ordered.map((key) => `${folder}${key}`));
+  }
+
+  /** Where the stream starts: the oldest file on the server the archive does not hold whole, after its stored parts. */
+  async function streamStart(cluster: ClusterConfig, store: ObjectStore, where: BinlogHistory, signal: AbortSignal): Promise<StreamStart & { known?: ArchivedBinlog }> {
+    const listed = await listArchive(store, where, signal);
+    const newestClosed = newestFile(listed.closed);
+    const server = await serverBinlogs(cluster);
+    const file = server.files.find((name) => newestClosed === undefined || isOlderFile(newestClosed, name)) ?? server.files.at(-1);
+    if (file === undefined) throw businessFailure(FailureType.BinlogUnavailable, `cluster ${cluster.name} lists no binary log (SHOW BINARY LOGS is empty)`);
+    const known = listed.openFiles.includes(file) ? await readOpenFile(store, where, file) : undefined;
+    if (!known) return { file };
+    // A killed attempt may have been uploading the part after them.
+    await store.abortIncompleteUploads([`${binlogFolder(where)}${segmentObject(file, known.endPosition)}`]);
+    return {
+      file,
+      known,
+      resume: { position: known.endPosition, firstEventTime: Date.parse(known.firstEventTime) / 1000, startGtids: parseGtids(known.startGtids) ?? [], endGtids: parseGtids(known.endGtids) ?? [], transactions: known.transactions },
+    };
+  }
+
+  /** Records a gap when a file streamed from its start does not continue the newest file the archive holds before it. */
+  async function gapBeforeStreamed(store: ObjectStore, where: BinlogHistory, cut: TailCut, signal: AbortSignal): Promise<BinlogGap | undefined> {
+    const listed = await listArchive(store, where, signal);
+    const before = newestFile(listed.files.filter((file) => isOlderFile(file, cut.file)));
+    if (before === undefined) return undefined;
+    const [previous] = await readRecords(store, where, [before]);
+    return previous ? recordGapIfBroken(store, where, previous, { file: cut.file, startGtids: formatGtids(cut.facts.startGtids) }) : undefined;
+  }
+
+  async function streamRound(cluster: ClusterConfig, store: ObjectStore, progress: Progress, signal: AbortSignal, input: { archivedUpTo?: { history: number; file: string }; forMs: number }): Promise<ArchiveRound> {
+    const { where } = await currentHistory(store, cluster.name);
+    const dueMs = Math.max(250, Math.floor(durationMs(cluster.binlogs.rpo ?? '5s') / 3));
+    const deadline = Date.now() + input.forMs;
+    let round: ArchiveRound = { history: where.history, archived: [], serverPosition: '', caughtUp: false, gaps: [] };
+    // The first look at the archive checks that it still holds what this archiver archived before.
+    let archivedUpTo = input.archivedUpTo?.history === where.history ? input.archivedUpTo.file : undefined;
+    const archived: ArchiveRound['archived'] = [];
+    let streamed: { file: string; lastEventTime: string; endGtids: string } | undefined;
+    let storedBytes = 0;
+    let lastError: string | undefined;
+    let heldBy: string | undefined;
+    let coveredAt = 0;
+    let failingSince: number | undefined;
+    let reportedAt = 0;
+    let streaming = false;
+    const streamedGaps: BinlogGap[] = [];
+    const scratch = await privateScratchFolder('binlog-stream-');
+    const tail = new BinlogTail(cluster, scratch, streamServerId(cluster.name));
+    const closeFiles = async () => {
+      round = await archiveHistory(cluster, store, where, progress, signal, archivedUpTo, undefined, false);
+      archivedUpTo = undefined;
+      archived.push(...round.archived);
+      await dropClosedParts(store, where, signal);
+    };
+    /** Starts the stream where the archive ends; false when an in-place restore has begun a new history meanwhile. */
+    const startStream = async () => {
+      // An in-place restore replaces the server: nothing is archived while it runs (the step waits, at no cost in Temporal).
+      const restoring = await runningRestore(store, cluster.name);
+      if (restoring) throw new HeldByRestore(restoring);
+      if ((await currentHistory(store, cluster.name)).where.history !== where.history) return false;
+      await closeFiles();
+      const start = await streamStart(cluster, store, where, signal);
+      if (start.known) streamed = { file: start.file, lastEventTime: start.known.lastEventTime, endGtids: start.known.endGtids };
+      await tail.start(start);
+      return true;
+    };
+    try {
+      while (!signal.aborted && Date.now() < deadline) {
+        try {
+          if (!streaming) {
+            if (!(await startStream())) break;
+            streaming = true;
+            heldBy = undefined;
+            lastError = undefined;
+            continue;
+          }
+          const cut = await tail.poll(Date.now(), dueMs);
+          if (cut) {
+            // A file streamed from its start: it must continue what the archive holds before it, or the loss is a gap.
+            const gap = cut.start === 0 ? await gapBeforeStreamed(store, where, cut, signal) : undefined;
+            if (gap) streamedGaps.push(gap);
+            const record = await storePart(where, store, cut, signal);
+            storedBytes += record.size;
+            streamed = { file: record.file, lastEventTime: record.lastEventTime, endGtids: record.endGtids };
+            lastError = undefined;
+            await tail.stored(cut);
+            if (cut.closes) await closeFiles();
+            continue;
+          }
+          if (tail.endedWith !== undefined) {
+            // The server restarted or the connection was cut: the stream starts again where the archive ends.
+            lastError = tail.endedWith;
+            streaming = false;
+            await delay(1000);
+            continue;
+          }
+          if (tail.waitingSince === undefined && streamed && Date.now() - coveredAt >= COVER_EVERY_MS) {
+            coveredAt = Date.now();
+            await writeCoverIfQuiet(cluster, store, where, tail, streamed);
+          }
+        } catch (error) {
+          if (signal.aborted) throw error;
+          if (error instanceof HeldByRestore) {
+            heldBy = error.workflowId;
+            streaming = false;
+            await tail.stop();
+            await delay(2000);
+            continue;
+          }
+          // A refusal (the archive lost files it held, the user lacks a grant) is for a person: the step fails with it.
+          if (businessFailureIn(error)) throw error;
+          // Storage or the server refused: what arrived waits in the scratch folder, and is tried again.
+          lastError = rootMessage(error);
+          await delay(1000);
+        }
+        // Behind by the oldest transaction not stored yet, or by the time the stream has been down.
+        // Held by an in-place restore is not behind: the server is being replaced, and logs nothing to lose.
+        const down = (!streaming && heldBy === undefined) || lastError !== undefined;
+        if (down) failingSince ??= Date.now();
+        else failingSince = undefined;
+        const since = Math.min(tail.waitingSince ?? Infinity, failingSince ?? Infinity);
+        const lagSeconds = since === Infinity ? 0 : (Date.now() - since) / 1000;
+        if (Date.now() - reportedAt >= 1000) {
+          reportedAt = Date.now();
+          const report: StreamReport = { file: tail.file ?? '', position: tail.storedPosition, lagSeconds, caughtUp: lagSeconds === 0, ...(lastError ? { lastError } : {}) };
+          const phase = heldBy
+            ? `held: the in-place restore ${heldBy} is running; the stream goes on in the restored server's history once it is recorded`
+            : `streaming ${report.file}: archived up to position ${report.position}${lagSeconds > 0 ? `, ${lagSeconds.toFixed(1)} s behind` : ''}${lastError ? `; last error: ${lastError}` : ''}`;
+          progress.phase(phase, { archive: report });
+          progress.update(storedBytes);
+        }
+        await delay(POLL_MS);
+      }
+      // The end of this stretch: what arrived whole is stored before the stream stops.
+      const last = streaming && !signal.aborted ? await tail.pending() : undefined;
+      if (last) {
+        const record = await storePart(where, store, last, signal);
+        streamed = { file: record.file, lastEventTime: record.lastEventTime, endGtids: record.endGtids };
+        await tail.stored(last);
+        if (last.closes) await closeFiles();
+      }
+    } finally {
+      await tail.stop();
+      await rm(scratch, { recursive: true, force: true });
+    }
+    if (heldBy) return { history: where.history, archived, serverPosition: '', caughtUp: false, gaps: round.gaps, heldBy };
+    // A server that is down now leaves the position unknown: the next step finds it.
+    const serverPosition = await serverBinlogs(cluster).then((server) => server.position, () => '');
+    const newest = streamed && (!round.newest || isOlderFile(round.newest.file, streamed.file)) ? streamed : round.newest;
+    const caughtUp = serverPosition !== '' && ((parseGtids(serverPosition) ?? []).length === 0 || (newest !== undefined && sameGtidState(gtidPosition(parseGtids(newest.endGtids) ?? []), parseGtids(serverPosition) ?? [])));
+    const gaps = [...round.gaps, ...streamedGaps.filter((gap) => !round.gaps.some((known) => known.after === gap.after))];
+    return { ...round, archived, ...(newest ? { newest } : {}), serverPosition, caughtUp, gaps };
+  }
+
+  /**
+   * A quiet server: when it has logged nothing beyond the stored parts, the archive says so with the
+   * server's time, which covers the seconds after its last transaction too.
+   */
+  async function writeCoverIfQuiet(cluster: ClusterConfig, store: ObjectStore, where: BinlogHistory, tail: BinlogTail, streamed: { file: string; lastEventTime: string; endGtids: string }): Promise<void> {
+    const [[position = '', serverSecond = '0'] = []] = await runSql(cluster.flavour, cluster.connection, 'SELECT @@gtid_binlog_pos, UNIX_TIMESTAMP()');
+    if (tail.file !== streamed.file || !sameGtidState(gtidPosition(parseGtids(streamed.endGtids) ?? []), parseGtids(position) ?? [])) return;
+    const through = new Date(Number(serverSecond) * 1000).toISOString();
+    if (Number(serverSecond) <= pointSecond(Date.parse(streamed.lastEventTime)) + 1) return;
+    const cover: BinlogCover = { formatVersion: 1, ...where, file: streamed.file, endPosition: tail.storedPosition, endGtids: streamed.endGtids, through, writtenAt: new Date().toISOString() };
+    await writeRecord(store, coverKey(where, streamed.file), cover);
+  }
 
   async function archiveRound(cluster: ClusterConfig, store: ObjectStore, progress: Progress, signal: AbortSignal, archivedUpTo?: { history: number; file: string }, coverSecond?: number): Promise<ArchiveRound> {
     // A restored server writes a new binlog history (its file names start again): each has its own folder.
@@ -813,17 +1123,19 @@ export function binlogActivities(deps: ActivityDeps) {
     }
   }
 
-  async function archiveHistory(cluster: ClusterConfig, store: ObjectStore, where: BinlogHistory, progress: Progress, signal: AbortSignal, archivedUpTo?: string, coverSecond?: number): Promise<ArchiveRound> {
+  async function archiveHistory(cluster: ClusterConfig, store: ObjectStore, where: BinlogHistory, progress: Progress, signal: AbortSignal, archivedUpTo?: string, coverSecond?: number, rotate = true): Promise<ArchiveRound> {
     const listed = await listArchive(store, where, signal);
-    const archivedFiles = new Set(listed.files);
-    const newestName = newestFile(listed.files);
+    const archivedFiles = new Set(listed.closed);
+    // A file streamed in parts counts as archived up to its parts (binlogs.rpo).
+    const newestKnown = newestFile(listed.files);
     // Archiving on from an older file would take a file the server purged meanwhile for a gap, and hide the loss.
-    if (archivedUpTo && (newestName === undefined || isOlderFile(newestName, archivedUpTo))) {
+    if (archivedUpTo && (newestKnown === undefined || isOlderFile(newestKnown, archivedUpTo))) {
       throw businessFailure(
         FailureType.BinlogUnavailable,
-        `${VANISHED_BINLOGS} from ${store.label}: this archiver archived up to ${archivedUpTo}, but the store's newest is ${newestName ?? 'none'} (removed by something other than chainbackup, or the store was put back); nothing more is archived until a person has looked: then restart the archiver (temporal workflow terminate --workflow-id ${WorkflowId.binlogArchiver(cluster.name)}, then chainbackup schedules apply)`,
+        `${VANISHED_BINLOGS} from ${store.label}: this archiver archived up to ${archivedUpTo}, but the store's newest is ${newestKnown ?? 'none'} (removed by something other than chainbackup, or the store was put back); nothing more is archived until a person has looked: then restart the archiver (temporal workflow terminate --workflow-id ${WorkflowId.binlogArchiver(cluster.name)}, then chainbackup schedules apply)`,
       );
     }
+    const newestName = newestFile(listed.closed);
     let newest = newestName ? await readTrustedRecord(store, binlogRecordKey(where, newestName), (value) => binlogRecordSchema.parse(value)) : undefined;
     const gaps: BinlogGap[] = [];
     for (const key of listed.gapKeys) {
@@ -838,22 +1150,11 @@ export function binlogActivities(deps: ActivityDeps) {
         if (newest && isOlderFile(file, newest.file)) continue;
         const record = await archiveFile(cluster, where, store, server.folder, file, progress, signal);
         if (!record) continue;
-        if (newest && !continues(newest, record)) {
-          const gap: BinlogGap = {
-            formatVersion: 1,
-            ...where,
-            after: newest.file,
-            before: record.file,
-            lost: filesBetween(newest.file, record.file),
-            fromGtids: newest.endGtids,
-            toGtids: record.startGtids,
-            detectedAt: new Date().toISOString(),
-          };
-          await writeRecord(store, binlogGapKey(where, newest.file), gap);
-          // A killed attempt may have been uploading a file the server purged since: its upload goes too.
-          await store.abortIncompleteUploads(gap.lost.map((lost) => binlogObjectKey(where, lost)));
-          gaps.push(gap);
-        }
+        // The file before it in the archive: the newest closed one, or one streamed in parts after it (binlogs.rpo).
+        const streamedBefore = newestFile(listed.openFiles.filter((open) => isOlderFile(open, file) && (!newest || isOlderFile(newest.file, open))));
+        const previous = (streamedBefore ? await readOpenFile(store, where, streamedBefore) : undefined) ?? newest;
+        const gap = previous ? await recordGapIfBroken(store, where, previous, record) : undefined;
+        if (gap) gaps.push(gap);
         archivedFiles.add(file);
         archived.push({ file, transactions: record.transactions, size: record.size });
         newest = record;
@@ -868,7 +1169,7 @@ export function binlogActivities(deps: ActivityDeps) {
       const [[serverSecond = '0'] = []] = await runSql(cluster.flavour, cluster.connection, 'SELECT UNIX_TIMESTAMP()');
       return Number(serverSecond) > coverSecond;
     };
-    if ((behind(server.position) && (parseGtids(server.position) ?? []).length > 0) || (await uncovered())) {
+    if (rotate && ((behind(server.position) && (parseGtids(server.position) ?? []).length > 0) || (await uncovered()))) {
       progress.phase('closing the current binary log');
       await runSql(cluster.flavour, cluster.connection, 'FLUSH BINARY LOGS');
       server = await serverBinlogs(cluster);

@@ -24,6 +24,7 @@ export type FailpointName =
   | 'unpause-spawned'
   | 'clone-staged'
   | 'binlog-uploaded'
+  | 'binlog-part-uploaded'
   | 'binlog-applying'
   | 'verify-server-running'
   | 'seed-server-running'

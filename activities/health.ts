@@ -8,7 +8,10 @@
 import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { describeCatalog, type BackupListing, type ClusterCatalog } from '../domain/catalog.js';
-import { storageLabel } from '../domain/config.js';
+import { durationMs, storageLabel } from '../domain/config.js';
+import type { temporal } from '@temporalio/proto';
+import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow/index.js';
+import type { ProgressDetails } from './streams.js';
 import { businessFailureIn, FailureType } from '../domain/failures.js';
 import { brokenRules, healthWarnings, type ClusterHealth, type ClusterStatus } from '../domain/health.js';
 import { scheduleId } from '../domain/schedules.js';
@@ -40,7 +43,17 @@ async function within<T>(promise: Promise<T>): Promise<T | undefined> {
 
 const quoted = queryValue;
 
-export async function gatherHealth(client: Client, listing: ClusterCatalog, now = Date.now()): Promise<ClusterHealth> {
+/** How old a streaming step's last heartbeat may be before its report no longer tells the stream's state. */
+const STALE_REPORT_MS = 30_000;
+
+/** The details of a pending activity's last heartbeat, decoded as the client's data converter (and codec) encoded them. */
+export async function heartbeatDetails(client: Client, activity: temporal.api.workflow.v1.IPendingActivityInfo): Promise<unknown> {
+  const payloads = activity.heartbeatDetails?.payloads;
+  if (!payloads || payloads.length === 0) return undefined;
+  return decodeFromPayloadsAtIndex(client.options.loadedDataConverter, 0, payloads).catch(() => undefined);
+}
+
+export async function gatherHealth(client: Client, listing: ClusterCatalog, now = Date.now(), options: { rpo?: string } = {}): Promise<ClusterHealth> {
   const cluster = listing.cluster;
   const committed: BackupListing[] = listing.chains.flatMap((chain) => [chain.base, ...chain.increments]);
   const byFinish = (a: BackupListing, b: BackupListing) => (a.finishedAt ?? '').localeCompare(b.finishedAt ?? '');
@@ -87,17 +100,27 @@ export async function gatherHealth(client: Client, listing: ClusterCatalog, now 
     const window = found ? { from: found.from, to: found.to, gaps: found.gaps.length, ...(found.unreachableFrom ? { unreachableFrom: found.unreachableFrom } : {}) } : null;
     const archiver = client.workflow.getHandle(WorkflowId.binlogArchiver(cluster));
     const state = await within(archiver.query(binlogArchiveQuery));
+    const pending = (await within(archiver.describe()))?.raw.pendingActivities ?? [];
     // A round whose step is being retried (storage or the server down): the archive is failing now, whatever the last round said.
-    const retried = (await within(archiver.describe()))?.raw.pendingActivities?.find((activity) => (activity.attempt ?? 1) > 1 && activity.lastFailure);
-    const lastError = retried?.lastFailure?.message ?? state?.lastError;
+    const retried = pending.find((activity) => (activity.attempt ?? 1) > 1 && activity.lastFailure);
+    // A streamed archive (binlogs.rpo) reports how far behind it is in its step's heartbeats, live.
+    const streaming = options.rpo === undefined ? undefined : pending.find((activity) => activity.activityType?.name === 'streamBinlogs');
+    const beatAt = Number(streaming?.lastHeartbeatTime?.seconds ?? 0) * 1000;
+    const report = streaming && beatAt > 0 ? ((await heartbeatDetails(client, streaming)) as ProgressDetails | undefined)?.archive : undefined;
+    // A report older than this is not the stream's state now (its worker stopped or lost its network).
+    const fresh = report !== undefined && now - beatAt <= STALE_REPORT_MS;
+    const lastError = report?.lastError ?? retried?.lastFailure?.message ?? state?.lastError;
     // Caught up at the end of its last round: the archive lags by the time since; behind: since the newest archived event.
     const since = state?.caughtUp && !retried ? state.lastRoundAt : state?.newest?.lastEventTime;
+    const lagSeconds = report ? (fresh ? report.lagSeconds : Math.max(report.lagSeconds, (now - beatAt) / 1000)) : since ? age(since) : undefined;
+    const caughtUp = report ? fresh && report.caughtUp : state ? state.caughtUp && !retried : undefined;
     pointInTime = {
       window,
-      ...(state ? { caughtUp: state.caughtUp && !retried } : {}),
-      ...(since ? { lagSeconds: age(since) } : {}),
+      ...(caughtUp !== undefined ? { caughtUp } : {}),
+      ...(lagSeconds !== undefined ? { lagSeconds } : {}),
       ...(lastError ? { lastError } : {}),
-      ...(retried || state?.failingSince ? { failing: true } : {}),
+      ...(retried || state?.failingSince || (report && (!fresh || report.lastError)) ? { failing: true } : {}),
+      ...(options.rpo ? { rpoSeconds: durationMs(options.rpo) / 1000 } : {}),
     };
   }
 
@@ -140,7 +163,7 @@ export async function readClusterHealth(deps: ActivityDeps, client: Client, name
         return undefined;
       })
     : undefined;
-  const health = await gatherHealth(client, describeCatalog(backups, cluster.name, storageLabel(cluster.storage), archive));
+  const health = await gatherHealth(client, describeCatalog(backups, cluster.name, storageLabel(cluster.storage), archive), Date.now(), { ...(cluster.binlogs.rpo ? { rpo: cluster.binlogs.rpo } : {}) });
   if (health.pointInTime?.lastError?.startsWith(VANISHED_BINLOGS)) problems.push(`binlog archive: ${health.pointInTime.lastError}`);
   const kept = await readKeptDatadirs(deps, cluster.name);
   return {

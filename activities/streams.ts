@@ -32,6 +32,8 @@ export class StreamMeter extends Transform {
   }
 }
 
+import type { StreamReport } from '../domain/binlog-archive.js';
+
 export interface ProgressDetails {
   phase: string;
   bytesDone: number;
@@ -39,6 +41,8 @@ export interface ProgressDetails {
   /** Where the bytes done (stored, compressed) are not what the total counts: the bytes read of the total (a backup's datadir). */
   readBytes?: number;
   object?: string;
+  /** The binlog stream's own report (binlogs.rpo). */
+  archive?: StreamReport;
 }
 
 /**

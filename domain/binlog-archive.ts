@@ -17,18 +17,17 @@ const gtidList = z.string().refine((text) => parseGtids(text) !== undefined, 'mu
 /** A binlog file name as the server makes it: `<base name>.<sequence>`, with no folder. */
 const binlogFileName = z.string().regex(/^[A-Za-z0-9_.-]{1,200}\.\d{6,}$/, 'must be a binlog file name such as "mariadb-bin.000012"');
 
-export const binlogRecordSchema = z.object({
+/** What every archived piece of a binlog records of itself: where it is, its stored object, the facts read from it. */
+const archivedPiece = {
   formatVersion: z.literal(1),
   cluster: z.string().min(1),
   history: z.number().int().nonnegative(),
   file: binlogFileName,
-  /** The stored object, in the same folder. */
+  /** The stored object, relative to the history's folder. */
   object: z.string().min(1),
   /** Bytes of the stored object, and its sha256. */
   size: z.number().int().nonnegative(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  /** Bytes of the binlog file itself. */
-  fileSize: z.number().int().nonnegative(),
   compression: z.enum(['zstd']),
   /** The stored object is sealed (docs/encryption.md) under this key id; absent: stored as zstd wrote it. */
   encryption: z.enum(['aes-256-gcm-chunked']).optional(),
@@ -39,13 +38,19 @@ export const binlogRecordSchema = z.object({
   lastEventTime: z.iso.datetime(),
   startGtids: gtidList,
   endGtids: gtidList,
-  endPosition: z.number().int().nonnegative(),
   transactions: z.number().int().nonnegative(),
-  closedBy: z.enum(['rotate', 'stop', 'none']),
   /** [seconds since the epoch, GTIDs that moved in that second]: a point in time as a GTID position. */
   seconds: z.array(z.tuple([z.number().int().nonnegative(), gtidList])),
   archivedAt: z.iso.datetime(),
   archivedBy: z.string(),
+};
+
+export const binlogRecordSchema = z.object({
+  ...archivedPiece,
+  /** Bytes of the binlog file itself. */
+  fileSize: z.number().int().nonnegative(),
+  endPosition: z.number().int().nonnegative(),
+  closedBy: z.enum(['rotate', 'stop', 'none']),
 });
 export type BinlogRecord = z.infer<typeof binlogRecordSchema>;
 
@@ -64,6 +69,133 @@ export const binlogGapSchema = z.object({
   detectedAt: z.iso.datetime(),
 });
 export type BinlogGap = z.infer<typeof binlogGapSchema>;
+
+/**
+ * A part of a binlog file the server is still writing, streamed into the archive (binlogs.rpo):
+ * `segments/<file>/<start>.zst` holds the file's bytes from `startPosition` to `endPosition`, cut
+ * after a whole transaction; `<start>.json` beside it, written after it, is this record. The file's
+ * parts from position 0 on, end to start, are the file up to the last one's end: a binlog file cut
+ * short after a whole transaction, which a restore replays as it replays a closed one. Once the file
+ * is closed and archived whole, its parts go.
+ *
+ * Its facts are those of the file up to `endPosition` (its first event, its start GTID state, the
+ * state and the transactions at the end), except `seconds`, which holds this part's own seconds.
+ */
+export const binlogSegmentSchema = z.object({
+  ...archivedPiece,
+  startPosition: z.number().int().nonnegative(),
+  endPosition: z.number().int().positive(),
+});
+export type BinlogSegment = z.infer<typeof binlogSegmentSchema>;
+
+/**
+ * The streaming archiver's word that the server had logged nothing beyond `endGtids` (the end of
+ * the file's newest part) at `through`, by the server's clock: a quiet server's seconds after its
+ * last transaction are covered too. `segments/<file>/covered.json`, rewritten while it stays so.
+ */
+export const binlogCoverSchema = z.object({
+  formatVersion: z.literal(1),
+  cluster: z.string().min(1),
+  history: z.number().int().nonnegative(),
+  file: binlogFileName,
+  endPosition: z.number().int().positive(),
+  endGtids: gtidList,
+  through: z.iso.datetime(),
+  writtenAt: z.iso.datetime(),
+});
+export type BinlogCover = z.infer<typeof binlogCoverSchema>;
+
+/** What the streaming step reports in its heartbeats: where it is and how far behind the server. */
+export interface StreamReport {
+  file: string;
+  /** Where the file's stored parts end. */
+  position: number;
+  /** How long the oldest transaction the store lacks has waited (or the stream has been down). */
+  lagSeconds: number;
+  caughtUp: boolean;
+  lastError?: string;
+}
+
+/** A stored piece of an archived file: the whole file's object, or one streamed part of an open file. */
+export interface BinlogPart {
+  object: string;
+  size: number;
+  sha256: string;
+  encryption?: 'aes-256-gcm-chunked';
+  archivedAt: string;
+}
+
+/** An archived file as a restore reads it: a closed file's record, or an open file's streamed parts as one. */
+export type ArchivedBinlog = BinlogRecord & { parts?: BinlogPart[] };
+
+/** The folder of an open file's streamed parts, relative to its history's folder. */
+export function segmentFolder(file: string): string {
+  return `segments/${file}/`;
+}
+
+export function segmentObject(file: string, startPosition: number): string {
+  return `${segmentFolder(file)}${String(startPosition).padStart(12, '0')}.zst`;
+}
+
+export function segmentRecordKey(where: BinlogHistory, file: string, startPosition: number): string {
+  return `${binlogFolder(where)}${segmentFolder(file)}${String(startPosition).padStart(12, '0')}.json`;
+}
+
+export function coverKey(where: BinlogHistory, file: string): string {
+  return `${binlogFolder(where)}${segmentFolder(file)}covered.json`;
+}
+
+/**
+ * An open file as the archive holds it: its parts from position 0, each starting where the one
+ * before ended (a part after a break is not used), as one record; `cover` moves its last event's
+ * time on when it vouches for the same end. Undefined: no part from position 0.
+ */
+export function openFileRecord(segments: BinlogSegment[], cover?: BinlogCover): ArchivedBinlog | undefined {
+  const ordered = [...segments].sort((a, b) => a.startPosition - b.startPosition);
+  const used: BinlogSegment[] = [];
+  for (const segment of ordered) {
+    const end = used.at(-1)?.endPosition ?? 0;
+    if (segment.startPosition !== end) break;
+    used.push(segment);
+  }
+  const last = used.at(-1);
+  if (!last) return undefined;
+  const seconds = new Map<number, Map<string, string>>();
+  for (const segment of used) {
+    for (const [at, gtids] of segment.seconds) {
+      const moved = seconds.get(at) ?? new Map<string, string>();
+      for (const gtid of parseGtids(gtids) ?? []) moved.set(String(gtid.domain), formatGtids([gtid]));
+      seconds.set(at, moved);
+    }
+  }
+  const covered = cover && cover.endPosition === last.endPosition && sameGtidState(parseGtids(cover.endGtids) ?? [], parseGtids(last.endGtids) ?? []) && cover.through > last.lastEventTime;
+  return {
+    formatVersion: 1,
+    cluster: last.cluster,
+    history: last.history,
+    file: last.file,
+    object: last.object,
+    size: used.reduce((sum, segment) => sum + segment.size, 0),
+    sha256: last.sha256,
+    fileSize: last.endPosition,
+    compression: 'zstd',
+    ...(last.encryption ? { encryption: last.encryption } : {}),
+    ...(last.encryptionKeyId ? { encryptionKeyId: last.encryptionKeyId } : {}),
+    serverId: last.serverId,
+    serverVersion: last.serverVersion,
+    firstEventTime: used[0]?.firstEventTime ?? last.firstEventTime,
+    lastEventTime: covered ? cover.through : last.lastEventTime,
+    startGtids: used[0]?.startGtids ?? last.startGtids,
+    endGtids: last.endGtids,
+    endPosition: last.endPosition,
+    transactions: last.transactions,
+    closedBy: 'none',
+    seconds: [...seconds.entries()].sort(([a], [b]) => a - b).map(([at, moved]) => [at, [...moved.values()].join(',')]),
+    archivedAt: last.archivedAt,
+    archivedBy: last.archivedBy,
+    parts: used.map((segment) => ({ object: segment.object, size: segment.size, sha256: segment.sha256, archivedAt: segment.archivedAt, ...(segment.encryption ? { encryption: segment.encryption } : {}) })),
+  };
+}
 
 /** One history of one cluster's binary log: the cluster, and its history number. */
 export interface BinlogHistory {

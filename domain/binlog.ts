@@ -12,7 +12,11 @@
 
 const MAGIC = [0xfe, 0x62, 0x69, 0x6e];
 const HEADER_BYTES = 19;
-const EVENT = { stop: 3, rotate: 4, formatDescription: 15, gtid: 162, gtidList: 163, startEncryption: 164 } as const;
+const EVENT = { query: 2, stop: 3, rotate: 4, formatDescription: 15, xid: 16, gtid: 162, gtidList: 163, startEncryption: 164 } as const;
+/** A Query event longer than this is a statement, never the COMMIT or ROLLBACK that ends a group. */
+const MAX_GROUP_END_QUERY = 512;
+/** FL_STANDALONE in a GTID event's flags: its group is the GTID event and one Query event (DDL). */
+const GTID_STANDALONE = 1;
 /** The largest body read whole; the events read are a few dozen bytes, anything bigger is damage. */
 const MAX_READ_BODY = 1 << 20;
 
@@ -117,12 +121,25 @@ const u64 = (bytes: Uint8Array, at: number) => BigInt(u32(bytes, at)) + (BigInt(
  * Reads a binlog file chunk by chunk, as it streams to storage: `push` each chunk in order, then
  * `finish`. Holds at most one event header and one small body in memory.
  */
+/**
+ * A scan that starts partway through a file, as a replica's stream does (`mariadb-binlog --raw
+ * --start-position`: the magic and the format description event, then the events from that
+ * position): what the file held before it, from the archive's record of that part.
+ */
+export interface ScanResume {
+  position: number;
+  firstEventTime: number;
+  startGtids: Gtid[];
+  endGtids: Gtid[];
+  transactions: number;
+}
+
 export class BinlogScanner {
   /**
    * @param options.stopAfter seconds since the epoch: find where the first transaction after that second begins.
    * @param options.stopAfterGtid find where the transaction after this one begins (and whether the file holds it).
    */
-  constructor(private readonly options: { stopAfter?: number; stopAfterGtid?: Gtid } = {}) {}
+  constructor(private readonly options: { stopAfter?: number; stopAfterGtid?: Gtid; resume?: ScanResume } = {}) {}
 
   private stopPosition: number | undefined;
   private stopGtidSeen = false;
@@ -143,6 +160,12 @@ export class BinlogScanner {
   private lastType = -1;
   private endPosition = 0;
   private readonly seconds: { at: number; moved: Map<number, Gtid> }[] = [];
+  /** The event group (transaction) under way: its GTID, whose effects count once the group ends. */
+  private group: { gtid: Gtid; time: number; standalone: boolean } | undefined;
+  /** The event under way ends the group once it has arrived whole. */
+  private groupEnds = false;
+  /** Where the last whole group (or event outside any group) ends, and what was known there. */
+  private safe = { position: 0, lastEventTime: 0, events: 0, lastType: -1 };
 
   push(chunk: Uint8Array): void {
     let offset = 0;
@@ -151,7 +174,10 @@ export class BinlogScanner {
       this.skipping -= skipped;
       this.position += skipped;
       offset = skipped;
-      if (this.skipping === 0) this.endPosition = this.position;
+      if (this.skipping === 0) {
+        this.endPosition = this.position;
+        this.eventDone();
+      }
     }
     if (offset === chunk.length) return;
     let bytes = this.pending.length > 0 ? concat(this.pending, chunk.subarray(offset)) : chunk.subarray(offset);
@@ -172,13 +198,15 @@ export class BinlogScanner {
       const length = u32(bytes, at + 9);
       if (length < HEADER_BYTES) throw new BinlogFormatError(`event at position ${this.position} claims ${length} bytes, less than its own header`);
       const type = bytes[at + 4] as number;
-      if (readsBody(type)) {
+      if (readsBody(type, length)) {
         if (length > MAX_READ_BODY) throw new BinlogFormatError(`event of type ${type} at position ${this.position} claims ${length} bytes`);
         if (bytes.length - at < length) break;
         this.event(bytes.subarray(at, at + length), type);
         at += length;
         this.position += length;
         this.endPosition = this.position;
+        if (type === EVENT.formatDescription) this.resumeAfterFormatDescription();
+        this.eventDone();
         continue;
       }
       this.event(bytes.subarray(at, at + HEADER_BYTES), type);
@@ -187,6 +215,7 @@ export class BinlogScanner {
         at += length;
         this.position += length;
         this.endPosition = this.position;
+        this.eventDone();
         continue;
       }
       // The rest of this event's body is in later chunks.
@@ -199,7 +228,56 @@ export class BinlogScanner {
     this.pending = bytes.length > 0 ? bytes.slice() : new Uint8Array(0);
   }
 
+  /** A scan that resumes partway through a file: its events continue at the resumed position, after what the file held before. */
+  private resumeAfterFormatDescription(): void {
+    const resume = this.options.resume;
+    if (!resume || this.startGtids !== undefined) return;
+    this.position = resume.position;
+    this.endPosition = resume.position;
+    this.startGtids = resume.startGtids;
+    for (const gtid of resume.endGtids) this.state.set(`${gtid.domain}-${gtid.server}`, gtid);
+    this.firstEventTime = resume.firstEventTime;
+    // The format description event is the stream's, not an event of this part of the file.
+    this.lastEventTime = resume.firstEventTime;
+    this.transactions = resume.transactions;
+  }
+
+  /** After a whole event: where it closes a group, or stands outside any, the file can be cut after it. */
+  private eventDone(): void {
+    if (this.groupEnds) {
+      this.groupEnds = false;
+      this.endGroup();
+    }
+    if (this.group) return;
+    this.safe = { position: this.position, lastEventTime: this.lastEventTime ?? 0, events: this.events, lastType: this.lastType };
+  }
+
+  /** Whether the file's start is known: its writer (format description) and its GTID state (Gtid_list, or the resumed part). */
+  get knowsStart(): boolean {
+    return this.serverId !== undefined && this.startGtids !== undefined;
+  }
+
+  /** The position after the last whole event group: a cut there leaves no transaction in part. */
+  get safePosition(): number {
+    return this.safe.position;
+  }
+
+  /**
+   * The facts of the file up to its last whole group (safePosition), for a file still being
+   * written: a group whose events have not all arrived counts only once they have.
+   */
+  factsAtSafePoint(): BinlogFacts {
+    const facts = this.factsWith(false);
+    return { ...facts, endPosition: this.safe.position, lastEventTime: this.safe.lastEventTime || facts.firstEventTime, events: this.safe.events, closedBy: this.safe.lastType === EVENT.rotate ? 'rotate' : this.safe.lastType === EVENT.stop ? 'stop' : 'none' };
+  }
+
   finish(): BinlogFacts {
+    return this.factsWith(true);
+  }
+
+  private factsWith(endGroup: boolean): BinlogFacts {
+    // A group cut short at the file's end (a file that is not closed) counts as logged, as its GTID event says.
+    if (endGroup) this.endGroup();
     if (!this.magicSeen) throw new BinlogFormatError('not a binary log: the file is shorter than the binlog magic bytes');
     if (this.serverId === undefined) throw new BinlogFormatError('the file has no format description event');
     if (this.startGtids === undefined) throw new BinlogFormatError('the file has no Gtid_list event: not a MariaDB binary log with GTIDs');
@@ -230,6 +308,7 @@ export class BinlogScanner {
     this.events++;
     this.lastType = type;
     const time = u32(bytes, 0);
+    if (type !== EVENT.gtid) this.groupEvent(bytes, type);
     if (time > 0) {
       this.firstEventTime ??= time;
       this.lastEventTime = Math.max(this.lastEventTime ?? 0, time);
@@ -253,8 +332,8 @@ export class BinlogScanner {
     } else if (type === EVENT.gtid) {
       if (body.length < 12) throw new BinlogFormatError('a GTID event shorter than its sequence number and domain');
       const gtid: Gtid = { domain: u32(body, 8), server: u32(bytes, 5), seq: u64(body, 0).toString() };
-      this.state.set(`${gtid.domain}-${gtid.server}`, gtid);
-      this.transactions++;
+      this.endGroup();
+      this.group = { gtid, time, standalone: ((body[12] ?? 0) & GTID_STANDALONE) !== 0 };
       // Events are read before the position moves past them: `position` is where this one begins.
       if (this.options.stopAfter !== undefined && this.stopPosition === undefined && time > this.options.stopAfter) this.stopPosition = this.position;
       const target = this.options.stopAfterGtid;
@@ -262,15 +341,50 @@ export class BinlogScanner {
         if (this.stopGtidSeen && this.stopPosition === undefined) this.stopPosition = this.position;
         if (gtid.domain === target.domain && gtid.server === target.server && gtid.seq === target.seq) this.stopGtidSeen = true;
       }
-      const last = this.seconds.at(-1);
-      if (last && last.at === time) last.moved.set(gtid.domain, gtid);
-      else this.seconds.push({ at: time, moved: new Map([[gtid.domain, gtid]]) });
     }
+  }
+
+  /** An event other than a GTID event: whether it ends the group under way (or stands outside any). */
+  private groupEvent(bytes: Uint8Array, type: number): void {
+    const group = this.group;
+    if (!group) return;
+    // The group ends once this event has arrived whole (eventDone), not when its header has.
+    if (type === EVENT.xid || (type === EVENT.query && (group.standalone || endsGroup(bytes)))) this.groupEnds = true;
+    // Events that never belong to a group: a group before them has ended, whatever the reason.
+    else if (type === EVENT.rotate || type === EVENT.stop || type === EVENT.formatDescription || type === EVENT.gtidList) this.endGroup();
+  }
+
+  /** The group under way has ended: its GTID moves the state, and its second. */
+  private endGroup(): void {
+    const group = this.group;
+    if (!group) return;
+    this.group = undefined;
+    const { gtid, time } = group;
+    this.state.set(`${gtid.domain}-${gtid.server}`, gtid);
+    this.transactions++;
+    const last = this.seconds.at(-1);
+    if (last && last.at === time) last.moved.set(gtid.domain, gtid);
+    else this.seconds.push({ at: time, moved: new Map([[gtid.domain, gtid]]) });
   }
 }
 
-function readsBody(type: number): boolean {
-  return type === EVENT.formatDescription || type === EVENT.gtidList || type === EVENT.gtid;
+function readsBody(type: number, length: number): boolean {
+  return type === EVENT.formatDescription || type === EVENT.gtidList || type === EVENT.gtid || (type === EVENT.query && length <= MAX_GROUP_END_QUERY);
+}
+
+/**
+ * Whether a Query event is the COMMIT or ROLLBACK that ends a group: after its 13 bytes of
+ * post-header (thread id, time, schema length, error code, status variables' length), the status
+ * variables and the schema's name with its NUL, the statement.
+ */
+function endsGroup(event: Uint8Array): boolean {
+  if (event.length <= HEADER_BYTES + 13) return false;
+  const body = event.subarray(HEADER_BYTES);
+  const schemaLength = body[8] as number;
+  const statusLength = (body[11] as number) | ((body[12] as number) << 8);
+  const at = 13 + statusLength + schemaLength + 1;
+  const text = new TextDecoder().decode(body.subarray(at, at + 8)).toUpperCase();
+  return text.startsWith('COMMIT') || text.startsWith('ROLLBACK');
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {

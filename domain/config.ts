@@ -210,8 +210,16 @@ export const clusterSchema = z.strictObject({
     .strictObject({
       /** Archive the binary log continuously, for point-in-time recovery (the server needs log_bin). */
       archive: z.boolean().default(false),
-      /** How often the archiver rotates the binary log and uploads the files that closed: at most this much is not archived yet. */
+      /** How often the archiver rotates the binary log and uploads the files that closed: at most this much is not archived yet. Unused when `rpo` is set. */
       interval: duration.default('1m'),
+      /**
+       * The recovery point objective: stream the binary log as a replica would, and have every
+       * transaction committed longer ago than this in storage, without rotating the server's binlog
+       * for it (the user needs REPLICATION SLAVE). Absent: archive in rounds every `interval`.
+       */
+      rpo: duration
+        .refine((value) => !DURATION_FORMAT.test(value) || (durationMs(value) >= 1000 && durationMs(value) <= 3_600_000), 'must be between 1s and 1h')
+        .optional(),
       /**
        * Parallel workers of the replication applier that replays archived binlogs into a restored
        * server (`slave_parallel_threads`, optimistic mode); 0 applies them in one thread.
@@ -432,7 +440,8 @@ export interface ClusterSettings {
   retention: ClusterConfig['retention'];
   /** hostWorkerWait is absent in look-ups recorded before it existed. */
   retry: Omit<ClusterConfig['retry'], 'hostWorkerWait'> & { hostWorkerWait?: string };
-  binlogs: Pick<ClusterConfig['binlogs'], 'archive' | 'interval'>;
+  /** rpo is absent in look-ups recorded before the archive streamed, and for clusters archived in rounds. */
+  binlogs: Pick<ClusterConfig['binlogs'], 'archive' | 'interval' | 'rpo'>;
   /** Absent in look-ups recorded before verification after a backup existed. */
   verification?: Pick<ClusterConfig['verification'], 'afterBackup'>;
   /** The storage's Object Lock: how many days each backup and binlog is kept from deletion (absent: none, or a look-up recorded before it). */
@@ -449,7 +458,7 @@ export function clusterSettings(cluster: ClusterConfig): ClusterSettings {
     restore: { timeout: cluster.restore.timeout },
     retention: cluster.retention,
     retry: cluster.retry,
-    binlogs: { archive: cluster.binlogs.archive, interval: cluster.binlogs.interval },
+    binlogs: { archive: cluster.binlogs.archive, interval: cluster.binlogs.interval, ...(cluster.binlogs.rpo ? { rpo: cluster.binlogs.rpo } : {}) },
     verification: { afterBackup: cluster.verification.afterBackup },
     ...(cluster.storage.kind === 's3' && cluster.storage.objectLock ? { objectLockDays: cluster.storage.objectLock.days } : {}),
   };

@@ -4,7 +4,7 @@
  * Prometheus text they are exported as.
  */
 import { durationMs, type ClusterConfig } from './config.js';
-import { formatAge } from './units.js';
+import { formatAge, formatLag, formatSpan } from './units.js';
 
 export interface ClusterHealth {
   cluster: string;
@@ -34,6 +34,8 @@ export interface ClusterHealth {
     lastError?: string;
     /** The archiver's rounds fail now (storage or the server unreachable): the archive falls behind until one succeeds. */
     failing?: boolean;
+    /** A streamed archive's recovery point objective (binlogs.rpo), in seconds: its lag above it breaks the rule `binlogs.rpo`. */
+    rpoSeconds?: number;
   };
   /**
    * Whether the worker signs and checks the store's records (it holds keys), and every record that
@@ -86,6 +88,12 @@ export function brokenRules(health: ClusterHealth, rules: HealthRules): BrokenRu
     const { lagSeconds } = health.pointInTime;
     if (lagSeconds === undefined) broken.push({ rule: 'health.archiveLagWithin', message: `the binlog archiver did not answer${health.pointInTime.lastError ? ` (last error: ${health.pointInTime.lastError})` : ''} (limit ${rules.archiveLagWithin})` });
     else if (lagSeconds > limit) broken.push({ rule: 'health.archiveLagWithin', message: `the binlog archive is ${ageText(lagSeconds)} behind (limit ${rules.archiveLagWithin})` });
+  }
+  const rpo = health.pointInTime?.rpoSeconds;
+  if (rpo !== undefined && health.pointInTime) {
+    const { lagSeconds, lastError } = health.pointInTime;
+    if (lagSeconds === undefined) broken.push({ rule: 'binlogs.rpo', message: `the binlog stream did not report how far behind it is${lastError ? ` (last error: ${lastError})` : ''}: is the host's worker running? (RPO ${formatSpan(rpo)})` });
+    else if (lagSeconds > rpo) broken.push({ rule: 'binlogs.rpo', message: `the binlog archive is ${formatLag(lagSeconds)} behind the server, more than its RPO of ${formatSpan(rpo)}${lastError ? ` (last error: ${lastError})` : ''}` });
   }
   const unreachable = health.pointInTime?.window?.unreachableFrom;
   if (unreachable) {

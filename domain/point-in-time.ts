@@ -3,14 +3,14 @@
  * from where to where. Decided from the manifests and the archive's records alone.
  */
 import { formatGtids, gtidPosition, parseGtid, parseGtids, type Gtid } from './binlog.js';
-import type { BinlogRecord } from './binlog-archive.js';
-import { continues } from './binlog-archive.js';
+import type { ArchivedBinlog, BinlogPart, BinlogRecord } from './binlog-archive.js';
+import { continues, isOlderFile } from './binlog-archive.js';
 import { isCommitted, type CommittedBackup, type StoredBackup } from './chain.js';
 import type { Decision } from './chain.js';
 
 export interface ReplayPlan {
   /** The archived files to replay, in order; the first holds the backup's binlog position. */
-  files: (Pick<BinlogRecord, 'file' | 'object' | 'size' | 'sha256'> & Partial<Pick<BinlogRecord, 'encryption' | 'archivedAt'>>)[];
+  files: (Pick<BinlogRecord, 'file' | 'object' | 'size' | 'sha256'> & Partial<Pick<BinlogRecord, 'encryption' | 'archivedAt'>> & { parts?: BinlogPart[] })[];
   /** Where replay starts in the first file: the position the backup recorded (nothing before it is applied again). */
   startPosition: number;
   /**
@@ -35,8 +35,9 @@ export interface ReplayPlan {
 }
 
 /** What a replay needs of an archived file's record: where it is, what it must hash to, and whether it was sealed (and when archived, for a worker that may admit plaintext from before encryption). */
-function replayedFile({ file, object, size, sha256, encryption, archivedAt }: BinlogRecord): ReplayPlan['files'][number] {
-  return { file, object, size, sha256, archivedAt, ...(encryption ? { encryption } : {}) };
+function replayedFile({ file, object, size, sha256, encryption, archivedAt, parts }: ArchivedBinlog): ReplayPlan['files'][number] {
+  // A file the server still writes is replayed from its streamed parts, end to end.
+  return { file, object, size, sha256, archivedAt, ...(encryption ? { encryption } : {}), ...(parts ? { parts } : {}) };
 }
 
 /** The last second a replay applies: every transaction that began after it is left out. */
@@ -86,16 +87,13 @@ export function chooseBackupForPoint(backups: StoredBackup[], pointMs: number, r
  * not hold the backup's position, does not cover the point's whole second yet, or has a gap between
  * them.
  */
-export function planReplay(backup: CommittedBackup, records: BinlogRecord[], pointMs: number, reach: string): Decision<ReplayPlan> {
+export function planReplay(backup: CommittedBackup, records: ArchivedBinlog[], pointMs: number, reach: string): Decision<ReplayPlan> {
   const binlog = backup.manifest.binlog;
   if (!binlog) return { ok: false, code: 'InvalidRequest', reason: `backup ${backup.name} records no binlog position` };
   const second = pointSecond(pointMs);
   const startIndex = records.findIndex((record) => record.file === binlog.file);
-  if (startIndex < 0) {
-    const from = records[0] ? `${records[0].file} (${records[0].firstEventTime})` : 'nothing';
-    return { ok: false, code: 'BrokenChain', reason: `the binlog archive does not hold ${binlog.file}, where backup ${backup.name} recorded its position: it starts at ${from}; ${reach}` };
-  }
-  const files: BinlogRecord[] = [];
+  if (startIndex < 0) return missingStart(backup, binlog.file, records, reach);
+  const files: ArchivedBinlog[] = [];
   for (let index = startIndex; index < records.length; index++) {
     const record = records[index] as BinlogRecord;
     const previous = files.at(-1);
@@ -122,6 +120,19 @@ export function planReplay(backup: CommittedBackup, records: BinlogRecord[], poi
       ...stopOf(backup, files, second),
     },
   };
+}
+
+/**
+ * The archive lacks the file a backup recorded its position in: not yet, when the archive has not
+ * reached that file (its archiver is behind, or starting in a new history), which a restore may wait
+ * for; lost, when it holds later files but not that one.
+ */
+function missingStart(backup: CommittedBackup, file: string, records: Pick<BinlogRecord, 'file' | 'firstEventTime'>[], reach: string): Decision<ReplayPlan> {
+  const from = records[0] ? `${records[0].file} (${records[0].firstEventTime})` : 'nothing';
+  if (records.every((record) => isOlderFile(record.file, file))) {
+    return { ok: false, code: 'NotYetArchived', reason: `the binlog archive has not reached ${file}, where backup ${backup.name} recorded its position, yet (it holds ${records.at(-1)?.file ?? 'nothing'} at the newest); give an earlier point, or let the restore wait for the archive (--wait-for-archive); ${reach}` };
+  }
+  return { ok: false, code: 'BrokenChain', reason: `the binlog archive does not hold ${file}, where backup ${backup.name} recorded its position: it starts at ${from}; ${reach}` };
 }
 
 /**
@@ -340,7 +351,7 @@ export function unknownGtidSource(gtid: string, states: string[]): string | unde
  * refused, with what the archive covers, when it does not hold the backup's file, ends before the
  * GTID, or has a gap between them. `records` are as for planReplay.
  */
-export function planGtidReplay(backup: CommittedBackup, records: BinlogRecord[], gtid: string): Decision<ReplayPlan> {
+export function planGtidReplay(backup: CommittedBackup, records: ArchivedBinlog[], gtid: string): Decision<ReplayPlan> {
   const target = parseGtid(gtid) as Gtid;
   const binlog = backup.manifest.binlog;
   if (!binlog) return { ok: false, code: 'InvalidRequest', reason: `backup ${backup.name} records no binlog position` };
@@ -350,8 +361,8 @@ export function planGtidReplay(backup: CommittedBackup, records: BinlogRecord[],
   }
   const startIndex = records.findIndex((record) => record.file === binlog.file);
   const covered = () => `the archive holds ${records[0]?.startGtids || '(nothing)'} to ${records.at(-1)?.endGtids || '(nothing)'}`;
-  if (startIndex < 0) return { ok: false, code: 'BrokenChain', reason: `the binlog archive does not hold ${binlog.file}, where backup ${backup.name} recorded its position; ${covered()}` };
-  const files: BinlogRecord[] = [];
+  if (startIndex < 0) return missingStart(backup, binlog.file, records, covered());
+  const files: ArchivedBinlog[] = [];
   for (let index = startIndex; index < records.length; index++) {
     const record = records[index] as BinlogRecord;
     const previous = files.at(-1);

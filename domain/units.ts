@@ -18,6 +18,11 @@ export function formatAge(seconds: number): string {
   return seconds < 3600 ? `${Math.round(seconds / 60)}m` : seconds < 172_800 ? `${(seconds / 3600).toFixed(1)}h` : `${(seconds / 86_400).toFixed(1)}d`;
 }
 
+/** How far behind something is: seconds to a tenth under a minute ("0.4s", "12.0s"), then as an age. */
+export function formatLag(seconds: number): string {
+  return seconds < 60 ? `${seconds.toFixed(1)}s` : formatAge(seconds);
+}
+
 /** A span of time as configurations write it: "45s", "10m", "1h30m", "2d". */
 export function formatSpan(seconds: number): string {
   const parts: string[] = [];

@@ -23,6 +23,13 @@ export const binlogArchiverRequestSchema = z.strictObject({
 
 /** Rounds in one run before it continues as new: keeps the history short whatever the interval. */
 const ROUNDS_PER_RUN = 60;
+/**
+ * How long one streaming step runs (binlogs.rpo): one activity an hour keeps the archive's cost in
+ * Temporal to a few events per cluster-hour, while its heartbeats show its progress live.
+ */
+const STREAM_STRETCH_MS = 3_600_000;
+/** How long the archiver waits after a streaming step failed or was held before it starts the next. */
+const STREAM_RETRY = '10 seconds';
 
 export async function binlogArchiver(input: z.input<typeof binlogArchiverRequestSchema>, carried?: BinlogArchiveState): Promise<void> {
   const { cluster } = await beginClusterWork(binlogArchiverRequestSchema, input, 'binlog archiver request', () => 'binlog-archive');
@@ -34,16 +41,20 @@ export async function binlogArchiver(input: z.input<typeof binlogArchiverRequest
   setHandler(coverArchiveSignal, (second) => {
     coverSecond = Math.max(coverSecond ?? second, second);
   });
-  // The Web UI shows the state this run carries from the start, not only after its first round.
-  setCurrentDetails(describe(state));
-  let upsertedGaps: number | undefined;
   const host = hostActivities(cluster, '6 hours');
+  // Streaming (binlogs.rpo) instead of rounds that rotate the binlog (patched: runs from before it archive in rounds).
+  const streams = cluster.binlogs.rpo !== undefined && patched('archiver-streams');
+  // The Web UI shows the state this run carries from the start, not only after its first round.
+  setCurrentDetails(describe(state, streams ? cluster.binlogs.rpo : undefined));
+  let upsertedGaps: number | undefined;
   for (let round = 0; round < ROUNDS_PER_RUN && !workflowInfo().continueAsNewSuggested; round++) {
     try {
       // What earlier rounds archived: a store that lost it is reported, not archived on from an older file.
       const archivedUpTo = state.newest && state.history !== undefined ? { history: state.history, file: state.newest.file } : undefined;
       const requested = coverSecond;
-      const result = await host.long.archiveBinlogs({ cluster: cluster.name, ...(archivedUpTo ? { archivedUpTo } : {}), ...(requested !== undefined ? { coverSecond: requested } : {}) });
+      const result = streams
+        ? await host.long.streamBinlogs({ cluster: cluster.name, ...(archivedUpTo ? { archivedUpTo } : {}), forMs: STREAM_STRETCH_MS })
+        : await host.long.archiveBinlogs({ cluster: cluster.name, ...(archivedUpTo ? { archivedUpTo } : {}), ...(requested !== undefined ? { coverSecond: requested } : {}) });
       if (requested !== undefined && coverSecond === requested) coverSecond = undefined;
       state.rounds++;
       state.lastRoundAt = new Date().toISOString();
@@ -79,8 +90,10 @@ export async function binlogArchiver(input: z.input<typeof binlogArchiverRequest
       upsertSearchAttributes([{ key: BinlogGapsKey, value: state.gaps.length }]);
       upsertedGaps = state.gaps.length;
     }
-    setCurrentDetails(describe(state));
-    await condition(() => coverSecond !== undefined, cluster.binlogs.interval);
+    setCurrentDetails(describe(state, streams ? cluster.binlogs.rpo : undefined));
+    // A stream goes straight on (its quiet-server covers answer a waiting restore); rounds wait their interval.
+    if (!streams) await condition(() => coverSecond !== undefined, cluster.binlogs.interval);
+    else if (state.failingSince || state.heldBy) await condition(() => false, STREAM_RETRY);
   }
   await continueAsNew<typeof binlogArchiver>(input, state);
 }
@@ -89,8 +102,9 @@ function failureType(error: unknown): string | undefined {
   return businessFailureIn(error)?.type ?? undefined;
 }
 
-function describe(state: BinlogArchiveState): string {
+function describe(state: BinlogArchiveState, rpo?: string): string {
   const lines = [
+    ...(rpo ? [`Streaming the binary log (RPO ${rpo}): the running step's heartbeat shows where it is now`] : []),
     ...(state.failingSince ? [`FAILING since ${state.failingSince}: ${state.lastError ?? '?'} (the next round tries again)`] : []),
     state.newest ? `Archived up to ${state.newest.file} (last event ${state.newest.lastEventTime}, GTID ${state.newest.endGtids})${state.caughtUp ? ', caught up' : ', behind the server'}` : 'Nothing archived yet',
     ...state.gaps.map((gap: BinlogGap) => `GAP after ${gap.after}: ${gap.lost.length > 0 ? gap.lost.join(', ') : 'files'} purged before they were archived (GTID ${gap.fromGtids} to ${gap.toGtids ?? '?'})`),

@@ -113,20 +113,23 @@ export async function restore(input: RestoreRequestInput): Promise<RestoreResult
 async function untilArchived(cluster: ClusterSettings, from: ArchiveSource, point: { gtid: string } | { pointInTime: string | undefined }, label: string, wait: string): Promise<void> {
   const quick = hostActivities(cluster, cluster.restore.timeout).quick;
   const deadline = Date.now() + durationMs(wait);
+  let asked = false;
   for (;;) {
     const planned = await quick.planPointInTimeRestore({ ...from, ...point, waitForArchive: true });
     if (!('notYetArchived' in planned)) return;
     if (Date.now() >= deadline) throw businessFailure(FailureType.NotYetArchived, `cannot restore ${cluster.name} to ${label}: waited ${wait} for the binlog archive, which still does not cover it: ${planned.notYetArchived}`);
     reportPhase(`Waiting for the binlog archive to cover ${label} (until ${new Date(deadline).toISOString()})`);
     // Only the cluster's own archiver can be asked; another cluster's archive is waited for as it goes.
-    if (planned.coverSecond !== undefined && from.sourceCluster === undefined) {
+    // A streamed archive covers a second on its own: it is asked once, which tells whether it runs at all.
+    if (planned.coverSecond !== undefined && from.sourceCluster === undefined && !(cluster.binlogs.rpo !== undefined && asked)) {
+      asked = true;
       try {
         await getExternalWorkflowHandle(WorkflowId.binlogArchiver(cluster.name)).signal(coverArchiveSignal, planned.coverSecond);
       } catch (error) {
         throw businessFailure(FailureType.NotYetArchived, `cannot restore ${cluster.name} to ${label}: the binlog archive does not cover it yet, and no archiver of ${cluster.name} runs to cover it (${rootMessage(error)}): start it (chainbackup schedules apply)`);
       }
     }
-    await sleep(Math.max(1000, Math.min(durationMs(cluster.binlogs.interval), 10_000, deadline - Date.now())));
+    await sleep(Math.max(1000, Math.min(durationMs(cluster.binlogs.rpo ?? cluster.binlogs.interval), 10_000, deadline - Date.now())));
   }
 }
 

@@ -5,7 +5,7 @@ import { formatTimestamp } from '../../domain/names.js';
 import { WorkflowId } from '../../domain/workflow-contract.js';
 import { clusterStatus } from '../../workflows/index.js';
 import { CliError, ExitCode, type CliContext } from '../cli-context.js';
-import { formatAge, formatBytes, formatInZone } from '../../domain/units.js';
+import { formatAge, formatBytes, formatInZone, formatLag } from '../../domain/units.js';
 
 async function readStatus(cli: CliContext, cluster: string): Promise<ClusterStatus> {
   const { clusters } = await cli.config();
@@ -35,7 +35,7 @@ function describe({ health, broken, warnings = [] }: ClusterStatus): string {
     `  storage:          ${formatBytes(health.storage.committedBytes)} in ${health.storage.chains} chain${health.storage.chains === 1 ? '' : 's'}${health.storage.uncommittedBytes > 0 ? ` (+ ${formatBytes(health.storage.uncommittedBytes)} uncommitted)` : ''} at ${health.storage.label}`,
     ...(pitr
       ? [
-          `  point in time:    ${pitr.window ? `${pitr.window.from} to ${pitr.window.to}${pitr.window.gaps > 0 ? ` (${pitr.window.gaps} gaps: see list)` : ''}` : 'nothing reachable yet'}; archive ${pitr.failing ? `FAILING (${pitr.lastError ?? '?'}), ` : ''}${pitr.lagSeconds === undefined ? 'did not answer' : `${age(pitr.lagSeconds)} behind${pitr.caughtUp ? ', caught up' : ''}`}`,
+          `  point in time:    ${pitr.window ? `${pitr.window.from} to ${pitr.window.to}${pitr.window.gaps > 0 ? ` (${pitr.window.gaps} gaps: see list)` : ''}` : 'nothing reachable yet'}; archive ${pitr.failing ? `FAILING (${pitr.lastError ?? '?'}), ` : ''}${pitr.lagSeconds === undefined ? 'did not answer' : `${formatLag(pitr.lagSeconds)} behind${pitr.caughtUp ? ', caught up' : ''}`}`,
         ]
       : []),
     ...(health.keptDatadirs && health.keptDatadirs.count > 0

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BinlogScanner } from '../../domain/binlog.js';
 import fc from 'fast-check';
-import { binlogFolder, binlogRecord, binlogRecordSchema, binlogsToPrune, continues, filesBetween, filesToArchive, isOlderFile, newestFile } from '../../domain/binlog-archive.js';
+import { binlogFolder, binlogRecord, binlogRecordSchema, binlogSegmentSchema, binlogsToPrune, continues, filesBetween, filesToArchive, isOlderFile, newestFile, openFileRecord, segmentObject } from '../../domain/binlog-archive.js';
 import { check, RUNS } from './properties/arbitraries.js';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/binlogs');
@@ -112,5 +112,55 @@ describe('binlog retention', () => {
       ),
       { numRuns: RUNS },
     );
+  });
+});
+
+describe('a file streamed in parts', () => {
+  const part = (start: number, end: number, seconds: [number, string][], endGtids: string, lastEventTime = '2026-12-03T12:00:05.000Z') =>
+    binlogSegmentSchema.parse({
+      formatVersion: 1,
+      cluster: 'shop',
+      history: 0,
+      file: 'mariadb-bin.000004',
+      startPosition: start,
+      endPosition: end,
+      object: segmentObject('mariadb-bin.000004', start),
+      size: end - start,
+      sha256: 'b'.repeat(64),
+      compression: 'zstd',
+      serverId: 1,
+      serverVersion: '11.8.3-MariaDB',
+      firstEventTime: '2026-12-03T12:00:00.000Z',
+      lastEventTime,
+      startGtids: '0-1-10',
+      endGtids,
+      transactions: 3,
+      seconds,
+      archivedAt: '2026-12-03T12:00:06.000Z',
+      archivedBy: 'test',
+    });
+
+  test('its parts from position 0, end to start, are the file up to the last one; the seconds they share merge, the later moves winning', () => {
+    const record = openFileRecord([part(400, 900, [[5, '0-1-12'], [6, '0-1-13']], '0-1-13', '2026-12-03T12:00:06.000Z'), part(0, 400, [[4, '0-1-11'], [5, '0-1-11,1-1-2']], '0-1-11,1-1-2')]);
+    expect(record).toMatchObject({ file: 'mariadb-bin.000004', endPosition: 900, fileSize: 900, size: 900, startGtids: '0-1-10', endGtids: '0-1-13', closedBy: 'none', lastEventTime: '2026-12-03T12:00:06.000Z' });
+    expect(record?.seconds).toEqual([
+      [4, '0-1-11'],
+      [5, '0-1-12,1-1-2'],
+      [6, '0-1-13'],
+    ]);
+    expect(record?.parts?.map((used) => used.object)).toEqual([segmentObject('mariadb-bin.000004', 0), segmentObject('mariadb-bin.000004', 400)]);
+  });
+
+  test('a part after a break is not used, and parts that do not start at position 0 are no file', () => {
+    expect(openFileRecord([part(0, 400, [], '0-1-11'), part(500, 900, [], '0-1-13')])?.endPosition).toBe(400);
+    expect(openFileRecord([part(400, 900, [], '0-1-13')])).toBeUndefined();
+  });
+
+  test("a quiet server's cover moves the last event's time on only when it vouches for the same end", () => {
+    const parts = [part(0, 400, [[5, '0-1-11']], '0-1-11')];
+    const cover = { formatVersion: 1 as const, cluster: 'shop', history: 0, file: 'mariadb-bin.000004', endPosition: 400, endGtids: '0-1-11', through: '2026-12-03T12:09:00.000Z', writtenAt: '2026-12-03T12:09:00.100Z' };
+    expect(openFileRecord(parts, cover)?.lastEventTime).toBe('2026-12-03T12:09:00.000Z');
+    expect(openFileRecord(parts, { ...cover, endPosition: 300 })?.lastEventTime).toBe('2026-12-03T12:00:05.000Z');
+    expect(openFileRecord(parts, { ...cover, endGtids: '0-1-12' })?.lastEventTime).toBe('2026-12-03T12:00:05.000Z');
   });
 });

@@ -173,3 +173,57 @@ describe('a binlog its server encrypted (encrypt_binlog)', () => {
     expect(scan(throughServer, [300, 301])).toMatchObject({ serverId: 1, serverVersion: '10.11.19-MariaDB-0+deb12u1-log', transactions: 3, closedBy: 'rotate', endPosition: encrypted.length, endGtids: [{ domain: 0, server: 1, seq: '3' }] });
   });
 });
+
+describe('a file still being written, as the stream reads it', () => {
+  /** Everything a scan of the first `length` bytes knows at its last whole transaction. */
+  function atSafePoint(bytes: Uint8Array, length: number) {
+    const scanner = new BinlogScanner();
+    scanner.push(bytes.subarray(0, length));
+    return scanner.knowsStart ? scanner.factsAtSafePoint() : undefined;
+  }
+
+  test('a cut is only ever made after a whole transaction: the file cut there reads exactly as the facts at the cut say (property, every file)', () => {
+    for (const name of ['binlog.000001', 'binlog.000002', 'binlog.000005-no-checksums']) {
+      const bytes = fixture(name);
+      const whole = scan(bytes);
+      fc.assert(
+        fc.property(fc.integer({ min: 0, max: bytes.length }), (length) => {
+          const cut = atSafePoint(bytes, length);
+          if (!cut) return;
+          check(cut.endPosition <= length, 'the cut is within what arrived', { name, length });
+          // The prefix up to the cut, scanned on its own: no transaction in part, the same state and count.
+          const prefix = scan(bytes.subarray(0, cut.endPosition));
+          check(prefix.transactions === cut.transactions && formatGtids(prefix.endGtids) === formatGtids(cut.endGtids), 'the prefix holds the transactions the cut counts, whole', { name, length, cut: cut.endPosition });
+          check(JSON.stringify(prefix.seconds) === JSON.stringify(cut.seconds), 'the same seconds', { name, length });
+        }),
+        { numRuns: RUNS },
+      );
+      // All of it arrived: the cut is the file's end, and its facts are the file's.
+      expect(atSafePoint(bytes, bytes.length)).toMatchObject({ endPosition: bytes.length, transactions: whole.transactions, endGtids: whole.endGtids, closedBy: whole.closedBy });
+    }
+  });
+
+  test('a transaction whose events have not all arrived is not counted, and no cut is made inside it', () => {
+    const bytes = fixture('binlog.000001');
+    // Positions as `mariadb-binlog` prints them: GTID 0-7-1 begins at 325.
+    const inside = atSafePoint(bytes, 340);
+    expect(inside).toMatchObject({ endPosition: 325, transactions: 0, endGtids: [] });
+  });
+
+  test('resumed partway (the stream sends the magic and the format description, then the events from there): the same facts as the whole file', () => {
+    const bytes = fixture('binlog.000002');
+    const whole = scan(bytes);
+    const headerEnd = 4 + bytes.readUInt32LE(4 + 9);
+    for (let length = headerEnd; length <= bytes.length; length += 7) {
+      const before = atSafePoint(bytes, length);
+      if (!before || before.endPosition <= headerEnd) continue;
+      const resumed = new BinlogScanner({ resume: { position: before.endPosition, firstEventTime: before.firstEventTime, startGtids: before.startGtids, endGtids: before.endGtids, transactions: before.transactions } });
+      resumed.push(bytes.subarray(0, headerEnd));
+      resumed.push(bytes.subarray(before.endPosition));
+      const facts = resumed.finish();
+      expect({ ...facts, seconds: [], events: 0 }).toEqual({ ...whole, seconds: [], events: 0 });
+      // Its seconds are those of the part it read: the whole file's from the cut's last second on.
+      expect(facts.seconds.every((second) => whole.seconds.some((known) => known.at === second.at))).toBe(true);
+    }
+  });
+});

@@ -109,6 +109,15 @@ describe('workflow requests', () => {
     expect(parseWith(restoreRequestSchema, { cluster: 'shop', backupName: 'shop-2026-04-06T000000.000Z-full', skipVerification: 'yes' }, 'restore request')).toMatchObject({ ok: false, message: expect.stringMatching(/^invalid restore request: skipVerification: /) });
   });
 
+  test('binlogs.rpo is a duration from 1s to 1h, named when it is not', () => {
+    const parsed = (rpo?: unknown) => parseConfig(JSON.stringify({ clusters: [{ ...cluster, binlogs: { archive: true, ...(rpo === undefined ? {} : { rpo }) } }] }), 'test.yaml').clusters[0]?.binlogs.rpo;
+    expect(parsed('5s')).toBe('5s');
+    expect(parsed()).toBeUndefined();
+    expect(configError({ binlogs: { archive: true, rpo: '500ms' } })).toContain('binlogs.rpo: must be between 1s and 1h');
+    expect(configError({ binlogs: { archive: true, rpo: '2h' } })).toContain('binlogs.rpo: must be between 1s and 1h');
+    expect(configError({ binlogs: { archive: true, rpo: 'soon' } })).toContain('binlogs.rpo: must be a duration');
+  });
+
   test('a point in time needs a zone, a GTID is one GTID, and either needs a server to apply binlogs in', () => {
     expect(parseWith(restoreRequestSchema, { cluster: 'shop', pointInTime: '2026-04-06 14:05' }, 'restore request')).toMatchObject({
       ok: false,

@@ -137,6 +137,14 @@ describe('the health rules', () => {
     expect(brokenRules(healthy({ pointInTime: { window: null, lastError: 'access denied' } }), rules)).toEqual([
       { rule: 'health.archiveLagWithin', message: 'the binlog archiver did not answer (last error: access denied) (limit 5m)' },
     ]);
+    // A streamed archive: its lag above its RPO breaks binlogs.rpo, whatever the configured rules; at or below, nothing.
+    expect(brokenRules(healthy({ pointInTime: { window: null, lagSeconds: 7.25, caughtUp: false, rpoSeconds: 5, lastError: 'connection refused' } }), {})).toEqual([
+      { rule: 'binlogs.rpo', message: 'the binlog archive is 7.3s behind the server, more than its RPO of 5s (last error: connection refused)' },
+    ]);
+    expect(brokenRules(healthy({ pointInTime: { window: null, lagSeconds: 5, caughtUp: false, rpoSeconds: 5 } }), {})).toEqual([]);
+    expect(brokenRules(healthy({ pointInTime: { window: null, rpoSeconds: 5 } }), {})).toEqual([
+      { rule: 'binlogs.rpo', message: "the binlog stream did not report how far behind it is: is the host's worker running? (RPO 5s)" },
+    ]);
     expect(brokenRules(healthy({ failedVerifications: [{ name: 'b', verifiedAt: 't', problems: ['x'] }] }), {})).toEqual([{ rule: 'verification', message: 'b failed its verification at t: start a new chain' }]);
   });
 
