@@ -59,6 +59,8 @@ interface TailedFile {
 }
 
 const READ_CHUNK = 1 << 20;
+/** How much of the current file the stream's copy may hold before the stream starts again after the stored parts. */
+const REBASE_BYTES = 64 << 20;
 
 function bySequence(a: string, b: string): number {
   return (splitBinlogName(a)?.sequence ?? 0) - (splitBinlogName(b)?.sequence ?? 0) || a.localeCompare(b);
@@ -171,6 +173,22 @@ export class BinlogTail {
     // What arrived after the cut waits from the next poll that sees it.
     delete current.waitingSince;
     if (cut.closes) await this.next(current.file);
+  }
+
+  /**
+   * The stream's copy of the current file grows with it (up to the server's max_binlog_size), in a
+   * folder that may be memory (a tmpfs /tmp): once it holds more than this, and everything whole in it
+   * is stored, the stream starts again after the stored parts, leaving the copy at a few kilobytes.
+   */
+  async rebaseIfLarge(limitBytes = REBASE_BYTES): Promise<boolean> {
+    const current = this.current;
+    if (!current || current.read < limitBytes || current.shift === undefined || !current.scanner.knowsStart) return false;
+    const facts = current.scanner.factsAtSafePoint();
+    if (facts.endPosition !== current.stored || facts.closedBy !== 'none') return false;
+    const lastSecond = current.lastSecond;
+    await this.start({ file: current.file, resume: { position: current.stored, firstEventTime: facts.firstEventTime, startGtids: facts.startGtids, endGtids: facts.endGtids, transactions: facts.transactions } });
+    if (this.current && lastSecond !== undefined) this.current.lastSecond = lastSecond;
+    return true;
   }
 
   /** Moves on past `file` (its whole file is archived now): the next file the stream wrote, from its start. */

@@ -988,6 +988,7 @@ export function binlogActivities(deps: ActivityDeps) {
     let failingSince: number | undefined;
     let reportedAt = 0;
     let streaming = false;
+    let freshStart: string | undefined;
     const streamedGaps: BinlogGap[] = [];
     const scratch = await privateScratchFolder('binlog-stream-');
     const tail = new BinlogTail(cluster, scratch, streamServerId(cluster.name));
@@ -997,14 +998,39 @@ export function binlogActivities(deps: ActivityDeps) {
       archived.push(...round.archived);
       await dropClosedParts(store, where, signal);
     };
+    // A file the server closed is archived whole beside the stream, which goes on storing the next file's parts meanwhile.
+    let closing: Promise<void> | undefined;
+    let closePending = false;
+    const closeBeside = () => {
+      if (closing || !closePending) return;
+      closePending = false;
+      closing = closeFiles()
+        .catch((error: unknown) => {
+          if (signal.aborted) return;
+          lastError = rootMessage(error);
+          closePending = true;
+        })
+        .finally(() => {
+          closing = undefined;
+        });
+    };
+    const closed = async () => {
+      await closing;
+      if (closePending) {
+        closePending = false;
+        await closeFiles();
+      }
+    };
     /** Starts the stream where the archive ends; false when an in-place restore has begun a new history meanwhile. */
     const startStream = async () => {
       // An in-place restore replaces the server: nothing is archived while it runs (the step waits, at no cost in Temporal).
       const restoring = await runningRestore(store, cluster.name);
       if (restoring) throw new HeldByRestore(restoring);
       if ((await currentHistory(store, cluster.name)).where.history !== where.history) return false;
+      await closed();
       await closeFiles();
       const start = await streamStart(cluster, store, where, signal);
+      freshStart = start.known ? undefined : start.file;
       if (start.known) streamed = { file: start.file, lastEventTime: start.known.lastEventTime, endGtids: start.known.endGtids };
       await tail.start(start);
       return true;
@@ -1021,15 +1047,18 @@ export function binlogActivities(deps: ActivityDeps) {
           }
           const cut = await tail.poll(Date.now(), dueMs);
           if (cut) {
-            // A file streamed from its start: it must continue what the archive holds before it, or the loss is a gap.
-            const gap = cut.start === 0 ? await gapBeforeStreamed(store, where, cut, signal) : undefined;
+            // The first file of a stream, from its start: it must continue what the archive holds before it, or the loss
+            // is a gap. Within one stream the server sends file after file, and purges none it is sending.
+            const gap = cut.start === 0 && cut.file === freshStart ? await gapBeforeStreamed(store, where, cut, signal) : undefined;
             if (gap) streamedGaps.push(gap);
             const record = await storePart(where, store, cut, signal);
             storedBytes += record.size;
             streamed = { file: record.file, lastEventTime: record.lastEventTime, endGtids: record.endGtids };
             lastError = undefined;
             await tail.stored(cut);
-            if (cut.closes) await closeFiles();
+            if (cut.closes) closePending = true;
+            else await tail.rebaseIfLarge();
+            closeBeside();
             continue;
           }
           if (tail.endedWith !== undefined) {
@@ -1039,6 +1068,7 @@ export function binlogActivities(deps: ActivityDeps) {
             await delay(1000);
             continue;
           }
+          closeBeside();
           if (tail.waitingSince === undefined && streamed && Date.now() - coveredAt >= COVER_EVERY_MS) {
             coveredAt = Date.now();
             await writeCoverIfQuiet(cluster, store, where, tail, streamed);
@@ -1082,9 +1112,11 @@ export function binlogActivities(deps: ActivityDeps) {
         const record = await storePart(where, store, last, signal);
         streamed = { file: record.file, lastEventTime: record.lastEventTime, endGtids: record.endGtids };
         await tail.stored(last);
-        if (last.closes) await closeFiles();
+        if (last.closes) closePending = true;
       }
+      await closed();
     } finally {
+      await closing;
       await tail.stop();
       await rm(scratch, { recursive: true, force: true });
     }

@@ -184,7 +184,7 @@ export class BinlogScanner {
     let at = 0;
     if (!this.magicSeen) {
       if (bytes.length < MAGIC.length) {
-        this.pending = bytes.slice();
+        this.pending = Uint8Array.from(bytes);
         return;
       }
       if (MAGIC.some((value, index) => bytes[index] !== value)) throw new BinlogFormatError('not a binary log: the file does not start with the binlog magic bytes');
@@ -225,7 +225,8 @@ export class BinlogScanner {
       break;
     }
     bytes = bytes.subarray(at);
-    this.pending = bytes.length > 0 ? bytes.slice() : new Uint8Array(0);
+    // A copy: a caller may reuse its chunk's memory (a Buffer's slice() would be a view of it).
+    this.pending = bytes.length > 0 ? Uint8Array.from(bytes) : new Uint8Array(0);
   }
 
   /** A scan that resumes partway through a file: its events continue at the resumed position, after what the file held before. */

@@ -59,10 +59,14 @@ async function archiveRecords(storePath: string, cluster: string): Promise<strin
   return entries.filter((entry) => entry.endsWith('.json') && !entry.startsWith('gap-') && !entry.endsWith('covered.json')).map((entry) => join(folder, entry));
 }
 
+/** Every streamed part seen while the load ran (a file's parts go once it is archived whole, so they are counted as they come). */
+const partsSeen = new Set<string>();
+
 /** The newest sequence number (domain 0) the archive holds. */
 async function archivedSeq(storePath: string, cluster: string): Promise<bigint> {
   let newest = 0n;
   const records = await archiveRecords(storePath, cluster);
+  for (const path of records) if (path.includes('/segments/')) partsSeen.add(path);
   // The newest parts are the last by name within each file's folder; reading a few of the newest is enough.
   for (const path of records.sort().slice(-3)) {
     const record = JSON.parse(await readFile(path, 'utf8').catch(() => '{}')) as { endGtids?: string; payload?: { endGtids?: string } };
@@ -73,9 +77,10 @@ async function archivedSeq(storePath: string, cluster: string): Promise<bigint> 
   return newest;
 }
 
-/** How many streamed parts the archive holds. */
+/** How many streamed parts the archive has held since the load began. */
 async function storedParts(storePath: string, cluster: string): Promise<number> {
-  return (await archiveRecords(storePath, cluster)).filter((path) => path.includes('/segments/')).length;
+  for (const path of await archiveRecords(storePath, cluster)) if (path.includes('/segments/')) partsSeen.add(path);
+  return partsSeen.size;
 }
 
 export async function pointInTimeScenario(bench: PointInTimeBench): Promise<ScenarioReport[]> {
@@ -125,7 +130,7 @@ export async function pointInTimeScenario(bench: PointInTimeBench): Promise<Scen
 
     // The product: the chain restored in place, then the archived files applied before the server starts.
     const productId = `bench-pitr-restore-${Date.now()}`;
-    await client.workflow.execute(restoreWorkflow, { taskQueue, workflowId: productId, args: [{ cluster, pointInTime: new Date(pointMs).toISOString() }] });
+    await client.workflow.execute(restoreWorkflow, { taskQueue, workflowId: productId, args: [{ cluster, pointInTime: new Date(pointMs).toISOString(), waitForArchive: '2m' }] });
     const applySeconds = (await activityProfile(client, productId)).applyArchivedBinlogs ?? Number.NaN;
     const restoreEvents = (await client.workflow.getHandle(productId).describe()).historyLength;
     const backupEvents = (await client.workflow.getHandle(fullId).describe()).historyLength;

@@ -197,6 +197,25 @@ describe('the streamed binlog archive', () => {
     expect(status.stdout).toMatch(/archive .* behind|caught up/);
   });
 
+  test('a file that grows past what the stream keeps of it locally (64 MiB): the stream starts again after its stored parts, and nothing is missing or twice', async () => {
+    await source.sql('CREATE TABLE shop.bulk (id INT PRIMARY KEY AUTO_INCREMENT, pad LONGBLOB NOT NULL) ENGINE=InnoDB');
+    const [streamBefore] = await streamProcesses();
+    const sizeBefore = Number((await source.sql('SHOW BINARY LOGS')).at(-1)?.[1]);
+    startWriter();
+    // UUID() makes the statement unsafe for statement logging: each 7 MB row goes to the binlog as a row event.
+    for (let row = 0; row < 12; row++) await source.sql("INSERT INTO shop.bulk (pad) VALUES (REPEAT(UUID(), 200000))");
+    const logged = Number((await source.sql('SHOW BINARY LOGS')).at(-1)?.[1]);
+    expect(logged - sizeBefore).toBeGreaterThan(64 * 1024 * 1024);
+    // The stream started again after its stored parts: another process reads the same file on.
+    await eventually('the stream started again', async () => {
+      const [now] = await streamProcesses();
+      return now !== undefined && now !== streamBefore ? now : undefined;
+    }, 60_000);
+    await sleep(2000);
+    const second = await quietSecond();
+    await exactAt(second, 'large');
+  });
+
   test("the server down, then restarted, and the stream's connection killed on the server: status breaks binlogs.rpo while the stream is down; nothing missing, nothing twice", async () => {
     startWriter();
     await sleep(3000);
