@@ -134,6 +134,10 @@ export async function pointInTimeScenario(bench: PointInTimeBench): Promise<Scen
     const applySeconds = (await activityProfile(client, productId)).applyArchivedBinlogs ?? Number.NaN;
     const restoreEvents = (await client.workflow.getHandle(productId).describe()).historyLength;
     const backupEvents = (await client.workflow.getHandle(fullId).describe()).historyLength;
+    // A verification of the same backup by a real restore on a throw-away server: its history too.
+    const verifyId = `bench-pitr-verify-${Date.now()}`;
+    await client.workflow.execute(restoreWorkflow, { taskQueue, workflowId: verifyId, args: [{ cluster, backupName: full.name, target: { kind: 'verify' } }] });
+    const verifyEvents = (await client.workflow.getHandle(verifyId).describe()).historyLength;
     const productSums = await checksums(server);
 
     // The serial path on the same archived files, downloaded beforehand (its time is the replay alone).
@@ -200,6 +204,7 @@ export async function pointInTimeScenario(bench: PointInTimeBench): Promise<Scen
           { contender: `the archiver during ${loadSeconds.toFixed(0)} s of streaming (one step an hour: about 7 per cluster-hour)`, ...one(archiverEvents), unit: 'events' },
           { contender: 'a full backup', ...one(backupEvents), unit: 'events' },
           { contender: 'a restore to a point in time', ...one(restoreEvents), unit: 'events' },
+          { contender: 'a verification (a real restore on a throw-away server)', ...one(verifyEvents), unit: 'events' },
         ],
         ratios: [],
         goal: 'the archive near zero events per cluster-hour (rounds every minute: 720)',
