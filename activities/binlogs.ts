@@ -1039,7 +1039,11 @@ export function binlogActivities(deps: ActivityDeps) {
       while (!signal.aborted && Date.now() < deadline) {
         try {
           if (!streaming) {
-            if (!(await startStream())) break;
+            if (!(await startStream())) {
+              // A new history: this step ends, and the next one streams in it at once.
+              heldBy = undefined;
+              break;
+            }
             streaming = true;
             heldBy = undefined;
             lastError = undefined;

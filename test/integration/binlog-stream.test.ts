@@ -288,7 +288,23 @@ describe('the streamed binlog archive', () => {
   test('an in-place restore: the stream is held off while it runs, then goes on in the restored server\'s history, from which a restore to a point is exact', async () => {
     const [catalog] = JSON.parse((await cli('list', 'stream', '--json')).stdout) as ClusterCatalog[];
     const newest = catalog?.chains.at(-1)?.base.name ?? '';
+    const archiver = client.workflow.getHandle(archiverId);
+    await eventually('the stream reports', () => streamReport(), 60_000);
+    const stepOf = async () => (await archiver.describe()).raw.pendingActivities?.find((activity) => activity.activityType?.name === 'streamBinlogs')?.activityId ?? undefined;
+    const stepBefore = await stepOf();
+    const eventsBefore = (await archiver.describe()).historyLength;
     await client.workflow.execute(restoreWorkflow, { taskQueue: name, workflowId: uniqueName('restore-stream-in-place'), args: [{ cluster: 'stream', backupName: newest }] });
+    // The step held during the restore ends once the new history is recorded, and the next streams in it: what one
+    // whole step costs the archiver's history (one step an hour: its events per cluster-hour).
+    await eventually('the next step runs', async () => {
+      const step = await stepOf();
+      return step !== undefined && step !== stepBefore ? step : undefined;
+    }, 120_000);
+    const stepEvents = (await archiver.describe()).historyLength - eventsBefore;
+    // The step's start, its completion, one workflow task, the next step's schedule; the first step of a run also
+    // writes its search attribute once.
+    expect(stepEvents).toBeGreaterThanOrEqual(6);
+    expect(stepEvents).toBeLessThanOrEqual(7);
     await client.workflow.execute(backupWorkflow, { taskQueue: name, workflowId: uniqueName('backup-stream-history-1'), args: [{ cluster: 'stream', type: 'full' }] });
     startWriter();
     await sleep(4000);
