@@ -217,7 +217,7 @@ export class BinlogTail {
         const chunk = buffer.subarray(0, bytesRead);
         if (current.shift === undefined && current.resumed) {
           // The stream's own magic and format description event come first: the file's events follow at the resumed position.
-          const head = Buffer.concat([await readAt(handle, 0, 4 + 19)]);
+          const head = await readAt(handle, 0, 4 + 19);
           if (head.length === 4 + 19) current.shift = current.stored - (4 + head.readUInt32LE(4 + 9));
         }
         current.scanner.push(chunk);
