@@ -25,7 +25,7 @@ import type { StreamReport } from '../../domain/binlog-archive.js';
 import { heartbeatDetails } from '../../activities/health.js';
 import { streamServerId } from '../../activities/binlogs.js';
 import type { ProgressDetails } from '../../activities/streams.js';
-import { backup as backupWorkflow, binlogArchiver, restore as restoreWorkflow, type ClusterCatalog, type RestoreResult } from '../../workflows/index.js';
+import { backup as backupWorkflow, binlogArchiver, restore as restoreWorkflow, retention as retentionWorkflow, type ClusterCatalog, type RestoreResult } from '../../workflows/index.js';
 import { stopArchiver } from '../support/binlog-archive.js';
 import { withServerOnFolder } from '../support/server-on-folder.js';
 import { eventually } from '../support/workflow-worker.js';
@@ -190,6 +190,11 @@ describe('the streamed binlog archive', () => {
     expect((await client.workflow.getHandle(archiverId).describe()).historyLength).toBeLessThanOrEqual(eventsBefore + 8);
     const parts = (await storedKeys(`stream/binlogs/stream/history-0/segments/${filesBefore.at(-1) ?? ''}/`)).filter((key) => key.endsWith('.zst'));
     expect(parts.length).toBeGreaterThan(1);
+    // Retention removes nothing of a file the server still writes, which the kept backup needs: its parts stay.
+    const retained = await client.workflow.execute(retentionWorkflow, { taskQueue: name, workflowId: uniqueName('retention-stream'), args: [{ cluster: 'stream' }] });
+    expect(retained.binlogs?.removed ?? []).toEqual([]);
+    const partsAfter = (await storedKeys(`stream/binlogs/stream/history-0/segments/${filesBefore.at(-1) ?? ''}/`)).filter((key) => key.endsWith('.zst'));
+    expect(partsAfter).toEqual(expect.arrayContaining(parts));
     expect((await pointInTimeOf())?.gaps ?? []).toEqual([]);
     // The stream's live report: no rule broken.
     const status = await cli('status', 'stream');
