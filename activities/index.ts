@@ -1,3 +1,4 @@
+import { checkActivities } from './check.js';
 import { clusterSettings, type ClusterSettings, type Config } from '../domain/config.js';
 import { backupActivities } from './backup.js';
 import { binlogActivities } from './binlogs.js';
@@ -26,7 +27,7 @@ export function createOrchestratorActivities(config: Config) {
 /** Activities that must run on the database host: the backup tool, the datadir, the server. */
 export function createHostActivities(config: Config) {
   const deps = new ActivityDeps(config);
-  return { ...backupActivities(deps), ...restoreActivities(deps), ...deletionActivities(deps), ...binlogActivities(deps), ...verificationActivities(deps), ...healthActivities(deps), ...keptDatadirActivities(deps), ...adoptionActivities(deps) };
+  return { ...backupActivities(deps), ...restoreActivities(deps), ...deletionActivities(deps), ...binlogActivities(deps), ...verificationActivities(deps), ...healthActivities(deps), ...keptDatadirActivities(deps), ...adoptionActivities(deps), ...checkActivities(deps) };
 }
 
 export type OrchestratorActivities = ReturnType<typeof createOrchestratorActivities>;

@@ -18,6 +18,7 @@ export const WorkflowType = {
   adoptRecords: 'adoptRecords',
   catalog: 'catalog',
   clusterStatus: 'clusterStatus',
+  checkCluster: 'checkCluster',
   keptDatadirs: 'keptDatadirs',
   clusterLock: 'clusterLock',
   binlogArchiver: 'binlogArchiver',
@@ -118,6 +119,7 @@ export const WorkflowId = {
   adopt: (cluster: string, stamp: string) => `adopt-${cluster}-${stamp}`,
   retentionAfter: (cluster: string, backup: string) => `retention-${cluster}-after-${backup}`,
   catalog: (cluster: string, stamp: string) => `catalog-${cluster}-${stamp}`,
+  check: (cluster: string, stamp: string) => `check-${cluster}-${stamp}`,
   status: (cluster: string, stamp: string) => `status-${cluster}-${stamp}`,
   keptDatadirs: (cluster: string, stamp: string) => `kept-datadirs-${cluster}-${stamp}`,
   /** The one archiver of a cluster's binary log. */

@@ -1,5 +1,6 @@
 import { describeCatalog, type ClusterCatalog } from '../domain/catalog.js';
 import type { ClusterHealth } from '../domain/health.js';
+import type { CheckLine } from '../activities/check.js';
 import { z } from 'zod';
 import { clusterName } from '../domain/config.js';
 import { hostActivities } from './activities.js';
@@ -31,4 +32,13 @@ export async function clusterStatus(input: z.input<typeof statusRequestSchema>):
   const { cluster } = await beginClusterWork(statusRequestSchema, input, 'status request', () => 'status');
   reportPhase(`Gathering the health of ${cluster.name}`);
   return hostActivities(cluster, '10 minutes').quick.clusterHealth({ cluster: cluster.name });
+}
+
+export const checkRequestSchema = z.strictObject({ cluster: clusterName });
+
+/** The set-up of a cluster's host, checked there (read-only but for a probe object; the CLI's `check`). */
+export async function checkCluster(input: z.input<typeof checkRequestSchema>): Promise<CheckLine[]> {
+  const { cluster } = await beginClusterWork(checkRequestSchema, input, 'check request', () => 'check');
+  reportPhase(`Checking the set-up of ${cluster.name} on its host`);
+  return hostActivities(cluster, '10 minutes').quick.checkHost({ cluster: cluster.name });
 }

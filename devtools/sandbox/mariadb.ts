@@ -1,6 +1,7 @@
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { MARIADB_GRANT_LIST } from '../../domain/grants.js';
 import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 import type { StorageConfig } from '../../domain/config.js';
@@ -13,7 +14,7 @@ import { freePort, isRunning, stopPid, waitFor } from './processes.js';
  * (BINLOG ADMIN, REPLICATION MASTER ADMIN, REPLICATION SLAVE ADMIN); the binlog archive reads a
  * binlog the server encrypts (encrypt_binlog) through the server (REPLICATION SLAVE).
  */
-export const BACKUP_GRANTS = 'RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, SELECT, BINLOG ADMIN, REPLICATION MASTER ADMIN, REPLICATION SLAVE ADMIN, REPLICATION SLAVE';
+export const BACKUP_GRANTS = MARIADB_GRANT_LIST;
 
 export interface SandboxSettings {
   /** Encrypt data at rest with new keys (true), or with the keys of another sandbox, whose files this one is to read. */
