@@ -1,50 +1,16 @@
 #!/usr/bin/env node
 /**
  * The operator's CLI over @temporalio/client. Connection settings follow Temporal's conventions
- * (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS, profiles). Exit codes:
- * 0 done; 1 the work failed; 2 the request was refused (bad arguments, configuration or input);
- * 3 Temporal could not be reached; 4 `status` found a health rule broken; 130 Ctrl-C stopped
- * following (the work goes on) or answered a confirmation (nothing was changed).
+ * (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS, profiles). Its exit codes are
+ * EXIT_CODE_MEANINGS in help.ts (every command's help and docs/reference/cli.md list them).
  */
-import { Command } from 'commander';
-import { addHelpFooters } from './help.js';
 import { ConfigError } from '../config/file.js';
-import { productVersion } from '../config/release.js';
-import { CliContext, CliError, ExitCode } from './cli-context.js';
-import { registerCatalogCommands } from './commands/catalog.js';
-import { registerScheduleCommands } from './commands/schedules.js';
-import { registerStatusCommand } from './commands/status.js';
-import { registerCheckCommand } from './commands/check.js';
-import { registerWatchCommands } from './commands/watch.js';
-import { registerKeptCommands } from './commands/kept.js';
-import { registerDecryptCommand } from './commands/decrypt.js';
-import { registerCodecServerCommand } from './commands/codec-server.js';
-import { registerWorkCommands } from './commands/work.js';
+import { CliError, ExitCode } from './cli-context.js';
+import { buildProgram } from './program.js';
 
 export { CliError, ExitCode };
 
-
-const program = new Command()
-  .name('chainbackup')
-  .description('Physical incremental backups of MariaDB and MySQL, orchestrated by Temporal')
-  .version(productVersion, '-V, --version')
-  .option('-c, --config <path>', 'configuration file', process.env.CHAINBACKUP_CONFIG ?? 'chainbackup.yaml')
-  .option('--worker-timeout <seconds>', 'how long list, show, status and kept wait for a worker to take their workflow up', '20')
-  .option('--read-timeout <seconds>', 'how long list, show, status and kept wait in all once a worker has taken their workflow', '180')
-  .showHelpAfterError()
-  .exitOverride();
-
-const cli = new CliContext(program);
-registerScheduleCommands(program, cli);
-registerWorkCommands(program, cli);
-registerCatalogCommands(program, cli);
-registerStatusCommand(program, cli);
-registerCheckCommand(program, cli);
-registerWatchCommands(program, cli);
-registerKeptCommands(program, cli);
-registerDecryptCommand(program, cli);
-registerCodecServerCommand(program, cli);
-addHelpFooters(program);
+const { program, cli } = buildProgram();
 
 async function main(argv: string[]): Promise<number> {
   try {

@@ -3,7 +3,6 @@
  * The worker process. On a database host it serves that host's queue (the backup tool, the datadir,
  * the server); any worker with the configuration can also serve the shared queue that runs workflows.
  */
-import { Command } from 'commander';
 import { DefaultLogger, NativeConnection, Runtime, type LogLevel, type LogMetadata, type Worker } from '@temporalio/worker';
 import { loadConfig } from '../config/file.js';
 import { loadKeyRing } from '../encryption/keys.js';
@@ -15,6 +14,7 @@ import { productVersion } from '../config/release.js';
 import { SEARCH_ATTRIBUTES } from '../domain/search-attributes.js';
 import { startMetricsEndpoint } from './metrics.js';
 import { createWorkers } from './workers.js';
+import { buildWorkerProgram, type WorkerOptions } from './options.js';
 import { openStore } from '../activities/storage/index.js';
 
 // On Node 20 the AWS SDK warns in every process that its releases after the first week of January
@@ -32,16 +32,7 @@ class WorkerLogger extends DefaultLogger {
   }
 }
 
-const program = new Command()
-  .name('chainbackup-worker')
-  .description('Serve chainbackup workflows and the activities of this host’s clusters')
-  .option('-c, --config <path>', 'configuration file', process.env.CHAINBACKUP_CONFIG ?? 'chainbackup.yaml')
-  .option('--clusters <names>', 'comma-separated clusters whose host queue this worker serves (default: all in the configuration)')
-  .option('--no-orchestrator', 'do not serve the shared workflow queue')
-  .option('--no-host', 'serve no host queue: an orchestration-only worker')
-  .parse();
-
-const options = program.opts<{ config: string; clusters?: string; orchestrator: boolean; host: boolean }>();
+const options = buildWorkerProgram().parse().opts<WorkerOptions>();
 
 async function main(): Promise<void> {
   const config = await loadConfig(options.config);

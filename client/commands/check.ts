@@ -5,7 +5,7 @@
  * tool, the datadir, storage, binlog settings, keys and the space a restore needs.
  */
 import type { Command } from 'commander';
-import { temporal } from '@temporalio/proto';
+import proto from '@temporalio/proto';
 import type { CheckLine } from '../../activities/check.js';
 import { hostTaskQueue } from '../../domain/config.js';
 import { formatTimestamp } from '../../domain/names.js';
@@ -17,6 +17,8 @@ import { CliError, ExitCode, type CliContext } from '../cli-context.js';
 interface Finding extends CheckLine {
   cluster?: string;
 }
+
+const { TaskQueueKind, TaskQueueType } = proto.temporal.api.enums.v1;
 
 const describeLine = (finding: Finding) => `${{ ok: 'ok  ', warn: 'WARN', fail: 'FAIL' }[finding.result]}  ${finding.cluster ?? '-'}  ${finding.check}: ${finding.detail}`;
 
@@ -66,11 +68,11 @@ export function registerCheckCommand(program: Command, cli: CliContext): void {
               },
       );
 
-      const pollers = async (queue: string, type: temporal.api.enums.v1.TaskQueueType) =>
-        ((await client.workflowService.describeTaskQueue({ namespace, taskQueue: { name: queue, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL }, taskQueueType: type })).pollers ?? []).map(
+      const pollers = async (queue: string, type: proto.temporal.api.enums.v1.TaskQueueType) =>
+        ((await client.workflowService.describeTaskQueue({ namespace, taskQueue: { name: queue, kind: TaskQueueKind.TASK_QUEUE_KIND_NORMAL }, taskQueueType: type })).pollers ?? []).map(
           (poller) => poller.identity ?? '?',
         );
-      const orchestrators = await pollers(config.temporal.taskQueue, temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW);
+      const orchestrators = await pollers(config.temporal.taskQueue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW);
       findings.push(
         orchestrators.length > 0
           ? { check: 'workflow worker', result: 'ok', detail: `${orchestrators.length} worker(s) serve the shared queue ${config.temporal.taskQueue} (${orchestrators.join(', ')})` }
@@ -79,7 +81,7 @@ export function registerCheckCommand(program: Command, cli: CliContext): void {
 
       for (const name of clusters) {
         const queue = hostTaskQueue(config.clusters.find((cluster) => cluster.name === name) ?? { name });
-        const hosts = await pollers(queue, temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY);
+        const hosts = await pollers(queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY);
         if (hosts.length === 0) {
           findings.push({ cluster: name, check: 'host worker', result: 'fail', detail: `no worker serves ${queue}: start one on ${name}'s database host (chainbackup-worker --config … --clusters ${name}); its host is not checked` });
           continue;
