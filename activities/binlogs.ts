@@ -95,6 +95,7 @@ import { DecryptStream, ENCRYPTION_SCHEME, type KeyRing } from '../encryption/ob
 import { binlogObjectIdentity, encryptionFailure, plaintextAdmitted, sealing } from './sealed-store.js';
 import { Progress, StreamMeter, tailLines } from './streams.js';
 import { readTrustedRecord, writeRecord } from './records.js';
+import { countArchivedBinlog } from './counters.js';
 import { lockEnd } from '../domain/object-lock.js';
 
 /** What binlog retention removed (or, in a dry run, would remove). */
@@ -477,6 +478,7 @@ export function binlogActivities(deps: ActivityDeps) {
       });
       // The record is the commit: an upload cut short before it is invisible, and replaced next round.
       await writeRecord(store, binlogRecordKey(where, file), record);
+      countArchivedBinlog(where.cluster, 'file', meter.bytes);
       return record;
     }
   }
@@ -932,6 +934,7 @@ export function binlogActivities(deps: ActivityDeps) {
       archivedBy: Context.current().info.workflowExecution?.workflowId ?? '',
     };
     await writeRecord(store, segmentRecordKey(where, cut.file, cut.start), record);
+    countArchivedBinlog(where.cluster, 'part', cut.end - cut.start);
     return record;
   }
 

@@ -9,8 +9,7 @@ import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { describeCatalog, type BackupListing, type ClusterCatalog } from '../domain/catalog.js';
 import { durationMs, storageLabel } from '../domain/config.js';
-import type { temporal } from '@temporalio/proto';
-import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow/index.js';
+import { heartbeatDetails, lastFailureMessage } from './pending-activity.js';
 import type { ProgressDetails } from './streams.js';
 import { businessFailureIn, FailureType } from '../domain/failures.js';
 import { brokenRules, healthWarnings, type ClusterHealth, type ClusterStatus } from '../domain/health.js';
@@ -46,13 +45,6 @@ const quoted = queryValue;
 /** How old a streaming step's last heartbeat may be before its report no longer tells the stream's state. */
 const STALE_REPORT_MS = 30_000;
 
-/** The details of a pending activity's last heartbeat, decoded as the client's data converter (and codec) encoded them. */
-export async function heartbeatDetails(client: Client, activity: temporal.api.workflow.v1.IPendingActivityInfo): Promise<unknown> {
-  const payloads = activity.heartbeatDetails?.payloads;
-  if (!payloads || payloads.length === 0) return undefined;
-  return decodeFromPayloadsAtIndex(client.options.loadedDataConverter, 0, payloads).catch(() => undefined);
-}
-
 export async function gatherHealth(client: Client, listing: ClusterCatalog, now = Date.now(), options: { rpo?: string } = {}): Promise<ClusterHealth> {
   const cluster = listing.cluster;
   const committed: BackupListing[] = listing.chains.flatMap((chain) => [chain.base, ...chain.increments]);
@@ -60,6 +52,10 @@ export async function gatherHealth(client: Client, listing: ClusterCatalog, now 
   const age = (iso: string) => Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
   const newest = [...committed].sort(byFinish).at(-1);
   const verified = committed.filter((backup) => backup.verification?.result === 'passed').sort(byFinish).at(-1);
+  const lastVerified = committed
+    .flatMap((backup) => (backup.verification ? [{ name: backup.name, verification: backup.verification }] : []))
+    .sort((a, b) => a.verification.verifiedAt.localeCompare(b.verification.verifiedAt))
+    .at(-1);
   const newestChain = [...listing.chains].sort((a, b) => byFinish(a.base, b.base)).at(-1);
 
   const failuresQuery = [
@@ -109,7 +105,7 @@ export async function gatherHealth(client: Client, listing: ClusterCatalog, now 
     const report = streaming && beatAt > 0 ? ((await heartbeatDetails(client, streaming)) as ProgressDetails | undefined)?.archive : undefined;
     // A report older than this is not the stream's state now (its worker stopped or lost its network).
     const fresh = report !== undefined && now - beatAt <= STALE_REPORT_MS;
-    const lastError = report?.lastError ?? retried?.lastFailure?.message ?? state?.lastError;
+    const lastError = report?.lastError ?? (retried ? await lastFailureMessage(client, retried) : undefined) ?? state?.lastError;
     // Caught up at the end of its last round: the archive lags by the time since; behind: since the newest archived event.
     const since = state?.caughtUp && !retried ? state.lastRoundAt : state?.newest?.lastEventTime;
     const lagSeconds = report ? (fresh ? report.lagSeconds : Math.max(report.lagSeconds, (now - beatAt) / 1000)) : since ? age(since) : undefined;
@@ -133,7 +129,17 @@ export async function gatherHealth(client: Client, listing: ClusterCatalog, now 
       uncommittedBytes: listing.uncommitted.reduce((sum, backup) => sum + backup.sizeBytes, 0),
       chains: listing.chains.length,
     },
-    newestBackup: newest?.finishedAt ? { name: newest.name, type: newest.type, finishedAt: newest.finishedAt, ageSeconds: age(newest.finishedAt) } : null,
+    newestBackup: newest?.finishedAt
+      ? {
+          name: newest.name,
+          type: newest.type,
+          finishedAt: newest.finishedAt,
+          ageSeconds: age(newest.finishedAt),
+          sizeBytes: newest.sizeBytes,
+          ...(newest.startedAt ? { durationSeconds: (Date.parse(newest.finishedAt) - Date.parse(newest.startedAt)) / 1000 } : {}),
+        }
+      : null,
+    lastVerification: lastVerified ? { name: lastVerified.name, verifiedAt: lastVerified.verification.verifiedAt, passed: lastVerified.verification.result === 'passed' } : null,
     newestVerified: verified?.finishedAt && verified.verification ? { name: verified.name, finishedAt: verified.finishedAt, verifiedAt: verified.verification.verifiedAt, ageSeconds: age(verified.finishedAt) } : null,
     failedVerifications: (newestChain ? [newestChain.base, ...newestChain.increments] : []).flatMap((backup) =>
       backup.verification?.result === 'failed' ? [{ name: backup.name, verifiedAt: backup.verification.verifiedAt, problems: backup.verification.problems }] : [],

@@ -12,9 +12,10 @@ import { connectClient, temporalConnectConfig } from '../config/temporal-connect
 import type { Config } from '../domain/config.js';
 import { isRefusal } from '../domain/failures.js';
 import { follow } from './follow.js';
+import { lastFailureMessage, untakenFirstAttempt } from '../activities/pending-activity.js';
 
-export const ExitCode = { ok: 0, failed: 1, refused: 2, unreachable: 3, unhealthy: 4 } as const;
-
+/** 130 is the shell's code for a command stopped by Ctrl-C (128 + SIGINT): the CLI stopped, not the work. */
+export const ExitCode = { ok: 0, failed: 1, refused: 2, unreachable: 3, unhealthy: 4, interrupted: 130 } as const;
 
 /** An error the CLI reports in one line, with the exit code scripts can rely on. */
 export class CliError extends Error {
@@ -131,9 +132,8 @@ export class CliContext {
       if (first !== 'stalled') return first;
       const description = await handle.describe();
       const events = (await handle.fetchHistory()).events ?? [];
-      // PendingActivityState 1 is SCHEDULED: no worker of its queue has taken the step (a first attempt;
-      // a later one is waiting for its retry, which is not a missing worker).
-      const waiting = (description.raw.pendingActivities ?? []).some((activity) => Number(activity.state) === 1 && (activity.attempt ?? 1) <= 1 && !activity.lastFailure);
+      // A first attempt no worker has taken: its queue has no worker (a retry waiting for its turn is not that).
+      const waiting = (description.raw.pendingActivities ?? []).some(untakenFirstAttempt);
       const noWorkflowWorker = !events.some((event) => event.workflowTaskStartedEventAttributes);
       if (noWorkflowWorker || waiting) {
         const queue = noWorkflowWorker ? `the shared queue ${temporal.taskQueue}` : "the cluster's host queue (a worker on its database host)";
@@ -142,8 +142,11 @@ export class CliContext {
       }
       const second = await Promise.race([result, after(limitMs - patienceMs)]);
       if (second !== 'stalled') return second;
-      const steps = ((await handle.describe()).raw.pendingActivities ?? []).map(
-        (activity) => `step ${activity.activityType?.name ?? '?'} (attempt ${activity.attempt ?? 1}${activity.lastFailure?.message ? `, last failure: ${activity.lastFailure.message}` : ''})`,
+      const steps = await Promise.all(
+        ((await handle.describe()).raw.pendingActivities ?? []).map(async (activity) => {
+          const lastFailure = await lastFailureMessage(handle.client, activity);
+          return `step ${activity.activityType?.name ?? '?'} (attempt ${activity.attempt ?? 1}${lastFailure ? `, last failure: ${lastFailure}` : ''})`;
+        }),
       );
       await handle.terminate('the chainbackup CLI stopped waiting').catch(() => undefined);
       throw new CliError(`workflow ${start.workflowId} did not finish within ${Math.round(limitMs / 1000)} s (--read-timeout), waiting on ${steps.join('; ') || 'no step'}; see the worker's log`, ExitCode.unreachable);

@@ -4,12 +4,12 @@
  * (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS, profiles). Exit codes:
  * 0 done; 1 the work failed; 2 the request was refused (bad arguments, configuration or input);
  * 3 Temporal could not be reached; 4 `status` found a health rule broken; 130 Ctrl-C stopped
- * following (the work goes on).
+ * following (the work goes on) or answered a confirmation (nothing was changed).
  */
-import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { addHelpFooters } from './help.js';
 import { ConfigError } from '../config/file.js';
+import { productVersion } from '../config/release.js';
 import { CliContext, CliError, ExitCode } from './cli-context.js';
 import { registerCatalogCommands } from './commands/catalog.js';
 import { registerScheduleCommands } from './commands/schedules.js';
@@ -22,12 +22,11 @@ import { registerWorkCommands } from './commands/work.js';
 
 export { CliError, ExitCode };
 
-const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 const program = new Command()
   .name('chainbackup')
   .description('Physical incremental backups of MariaDB and MySQL, orchestrated by Temporal')
-  .version(version, '-V, --version')
+  .version(productVersion, '-V, --version')
   .option('-c, --config <path>', 'configuration file', process.env.CHAINBACKUP_CONFIG ?? 'chainbackup.yaml')
   .option('--worker-timeout <seconds>', 'how long list, show, status and kept wait for a worker to take their workflow up', '20')
   .option('--read-timeout <seconds>', 'how long list, show, status and kept wait in all once a worker has taken their workflow', '180')

@@ -26,9 +26,18 @@ export async function confirmPlan(what: string, plan: string[], options: Confirm
     throw new CliError(`${text}\nrefused: this changes or removes data; run again with --yes to do it (or --dry-run to see the plan only)`, ExitCode.refused);
   }
   const prompt = createInterface({ input: process.stdin, output: process.stderr });
+  // Ctrl-C at the question stops the command as Ctrl-C does anywhere else (exit 130), having changed nothing.
+  const interrupted = new AbortController();
+  prompt.once('SIGINT', () => interrupted.abort());
   try {
-    const answer = await prompt.question(`${text}\nGo on? [y/N] `);
+    const answer = await prompt.question(`${text}\nGo on? [y/N] `, { signal: interrupted.signal });
     if (/^y(es)?$/i.test(answer.trim())) return true;
+  } catch (error) {
+    if (interrupted.signal.aborted) {
+      process.stderr.write('\n');
+      throw new CliError('stopped at the question (Ctrl-C): nothing was changed', ExitCode.interrupted);
+    }
+    throw error;
   } finally {
     prompt.close();
   }

@@ -15,6 +15,7 @@ export interface BackupListing {
   fromLsn?: string;
   toLsn?: string;
   sizeBytes: number;
+  startedAt?: string;
   finishedAt?: string;
   /** Its newest verification by a real server: passed or failed, when, and every problem found. */
   verification?: { result: 'passed' | 'failed'; verifiedAt: string; problems: string[] };
@@ -54,6 +55,7 @@ function listing(backup: StoredBackup): BackupListing {
     fromLsn: manifest.fromLsn,
     toLsn: manifest.toLsn,
     sizeBytes: manifest.sizeBytes,
+    startedAt: manifest.startedAt,
     finishedAt: manifest.finishedAt,
     ...(verification ? { verification: { result: verification.result, verifiedAt: verification.verifiedAt, problems: verification.problems } } : {}),
     ...(backup.verificationProblem ? { verificationProblem: backup.verificationProblem } : {}),

@@ -124,8 +124,11 @@ export const deleteRequestSchema = z.strictObject({
   cluster: clusterName,
   /** A full backup (its whole chain goes) or the last increment of a chain. */
   backupName: backupNameField,
+  /** Plan only: what would go, or why the deletion would be refused; nothing is removed and no lock is taken. */
+  dryRun: z.boolean().default(false),
 });
 export type DeleteRequest = z.infer<typeof deleteRequestSchema>;
+export type DeleteRequestInput = z.input<typeof deleteRequestSchema>;
 
 export const retentionRequestSchema = z.strictObject({
   cluster: clusterName,

@@ -26,8 +26,8 @@ export const queryValue = (value: string) => `"${value.replace(/\\/g, '\\\\').re
 
 /** `BackupType` of work that changes or proves a cluster's backups or data. */
 export const WORK_BACKUP_TYPES = ['full', 'incremental', 'restore', 'verify', 'delete', 'retention', 'pin', 'unpin', 'remove-kept', 'adopt'] as const;
-/** `BackupType` of the short read-only runs of `list`, `show`, `status` and `kept list`: left out of the views below. */
-export const READ_ONLY_BACKUP_TYPES = ['catalog', 'status', 'kept-datadirs'] as const;
+/** `BackupType` of the short read-only runs of `list`, `show`, `status`, `kept list` and a deletion's plan: left out of the views below. */
+export const READ_ONLY_BACKUP_TYPES = ['catalog', 'status', 'kept-datadirs', 'deletion-plan'] as const;
 
 const keywordList = (values: readonly string[]) => values.map((value) => `"${value}"`).join(', ');
 

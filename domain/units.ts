@@ -58,14 +58,22 @@ export interface FollowState {
   total?: number;
   /** The highest attempt among running activities, when one is a retry, and that activity's last error. */
   retry?: { activity: string; attempt: number; lastError?: string };
-  /** A step no worker has taken yet, and for how long (its host worker is down, or none serves its queue). */
-  waiting?: { activity: string; seconds: number };
+  /**
+   * Work no worker has taken yet, and for how long: a step (its host worker is down) or, with `queue`,
+   * the workflow itself (no worker serves the shared queue).
+   */
+  waiting?: { activity: string; seconds: number } | { queue: string; seconds: number };
 }
 
 /**
  * One progress line, at most `width` characters: the figures are kept whole and the phase text is
  * shortened to make room (the last error last, shortened first).
  */
+function waitingNotice(waiting: NonNullable<FollowState['waiting']>): string {
+  if ('queue' in waiting) return `no worker has taken this work for ${waiting.seconds} s: is a chainbackup worker serving queue ${waiting.queue} running?`;
+  return `no worker has taken ${waiting.activity} for ${waiting.seconds} s: is the cluster's host worker running?`;
+}
+
 export function progressLine(elapsedMs: number, state: FollowState, rate: number | undefined, width: number): string {
   const figures: string[] = [];
   if (state.bytes !== undefined) {
@@ -76,7 +84,7 @@ export function progressLine(elapsedMs: number, state: FollowState, rate: number
       if (known) figures.push(`${formatDuration((((state.total as number) - state.bytes) / rate) * 1000)} left`);
     }
   }
-  const retry = state.retry ? `attempt ${state.retry.attempt}` : state.waiting ? `no worker has taken ${state.waiting.activity} for ${state.waiting.seconds} s: is the cluster's host worker running?` : '';
+  const retry = state.retry ? `attempt ${state.retry.attempt}` : state.waiting ? waitingNotice(state.waiting) : '';
   const head = `[${formatDuration(elapsedMs)}] `;
   const tail = [...figures, ...(retry ? [retry] : [])].join('  ');
   const error = state.retry?.lastError ? `last error: ${state.retry.lastError.replace(/\s+/g, ' ')}` : '';

@@ -111,6 +111,8 @@ export const WorkflowId = {
   verifyAfter: (cluster: string, backup: string) => `verify-${cluster}-after-${backup}`,
   /** One deletion per backup at a time: a second request for the same backup is refused by Temporal. */
   deleteBackup: (cluster: string, backup: string) => `delete-${cluster}-${backup}`,
+  /** A deletion planned only (`--dry-run`, or before the confirmation): as many as asked. */
+  deletionPlan: (cluster: string, backup: string, stamp: string) => `delete-${cluster}-${backup}-plan-${stamp}`,
   retention: (cluster: string, stamp: string) => `retention-${cluster}-${stamp}`,
   pin: (cluster: string, backup: string, stamp: string) => `pin-${cluster}-${backup}-${stamp}`,
   adopt: (cluster: string, stamp: string) => `adopt-${cluster}-${stamp}`,

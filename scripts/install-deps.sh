@@ -27,7 +27,8 @@ log() { printf '[install] %s\n' "$*"; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 install_debian_packages() {
-  local wanted=(mariadb-server mariadb-client mariadb-backup sysbench zstd procps jq)
+  # prometheus: only its promtool, which checks the metrics endpoint's text and the shipped alert rules in the suite.
+  local wanted=(mariadb-server mariadb-client mariadb-backup sysbench zstd procps jq prometheus)
   # docs/restore-by-hand.md fetches from S3 with the aws CLI (its test follows it); any install of it will do.
   command -v aws >/dev/null 2>&1 || wanted+=(awscli)
   local missing=()

@@ -4,13 +4,14 @@
  * the server); any worker with the configuration can also serve the shared queue that runs workflows.
  */
 import { Command } from 'commander';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, type LogLevel, type LogMetadata, type Worker } from '@temporalio/worker';
 import { loadConfig } from '../config/file.js';
 import { loadKeyRing } from '../encryption/keys.js';
 import { sealedDataConverter } from '../encryption/payload-codec.js';
 import { removeOwnPrivateFolder, secretsFolderRoot, sweepSecretsFolder } from '../activities/database/defaults-file.js';
 import { runningSteps } from '../activities/liveness.js';
 import { temporalConnectConfig } from '../config/temporal-connection.js';
+import { productVersion } from '../config/release.js';
 import { SEARCH_ATTRIBUTES } from '../domain/search-attributes.js';
 import { startMetricsEndpoint } from './metrics.js';
 import { createWorkers } from './workers.js';
@@ -20,6 +21,16 @@ import { openStore } from '../activities/storage/index.js';
 // 2027 will need Node 22. The version package-lock.json pins supports Node 20; docs/development.md says
 // when this product's support for Node 20 ends. Nothing for an operator to act on here, so no warning.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+/** What the SDK warns of a worker that serves only activities: a host queue's worker does that by design. */
+const HOST_QUEUE_NOTICE = 'No workflows registered, not polling for workflow tasks';
+
+/** The SDK's logger, but a host queue's worker serving only activities is not reported as a problem. */
+class WorkerLogger extends DefaultLogger {
+  override log(level: LogLevel, message: string, meta?: LogMetadata): void {
+    super.log(message === HOST_QUEUE_NOTICE ? 'DEBUG' : level, message, meta);
+  }
+}
 
 const program = new Command()
   .name('chainbackup-worker')
@@ -59,13 +70,18 @@ async function main(): Promise<void> {
   // Credential files of workers that were killed (and so could not remove them) go before any work starts.
   const swept = await sweepSecretsFolder();
   if (swept.length > 0) console.log(`removed the credential files and scratch folders of ${swept.length} stopped process(es) from ${secretsFolderRoot()}`);
+  Runtime.install({ logger: new WorkerLogger('INFO') });
   const { connectionOptions, namespace } = temporalConnectConfig();
   const connection = await NativeConnection.connect(connectionOptions);
   try {
     await checkSearchAttributes(connection, namespace);
-    const workers = await createWorkers(connection, namespace, config, { orchestrator: options.orchestrator, clusters }, dataConverter);
+    // The metrics address first: a worker that cannot serve it stops before it holds any task queue.
     const metrics = await startMetricsEndpoint(connection, namespace, config, clusters, dataConverter);
-    console.log(`chainbackup worker ready: namespace ${namespace}, queues ${workers.map((worker) => worker.options.taskQueue).join(', ')}${metrics ? `, metrics at http://${config.worker.metrics?.listen}/metrics` : ''}`);
+    const workers = await createWorkers(connection, namespace, config, { orchestrator: options.orchestrator, clusters }, dataConverter).catch((error: unknown) => {
+      metrics?.close();
+      throw error;
+    });
+    console.log(`chainbackup worker ready: release ${productVersion} on Node ${process.versions.node}, namespace ${namespace}, queues ${workers.map((worker) => worker.options.taskQueue).join(', ')}${metrics ? `, metrics at http://${config.worker.metrics?.listen}/metrics` : ''}`);
     // SIGINT and SIGTERM shut the workers down gracefully (the SDK's default shutdown signals; see stopGracefullyOnSignals).
     stopGracefullyOnSignals(config.worker.shutdownGraceTime, workers);
     try {

@@ -1,6 +1,6 @@
 import { log, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';
-import { isCommitted, orderChain } from '../domain/chain.js';
+import { isCommitted, orderChain, type CommittedBackup, type StoredBackup } from '../domain/chain.js';
 import { clusterName } from '../domain/config.js';
 import { backupsOf } from '../domain/ownership.js';
 import type { BinlogRetention } from '../activities/binlogs.js';
@@ -8,7 +8,7 @@ import type { ClusterSettings } from '../domain/config.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
 import { chainDeletion, planDeletion, planRetention, type DeletionPlan, type UntouchableChain } from '../domain/retention.js';
 import type { LockWait } from '../domain/object-lock.js';
-import { deleteRequestSchema, retentionRequestSchema, type DeleteRequest, type RetentionRequestInput } from '../domain/requests.js';
+import { deleteRequestSchema, retentionRequestSchema, type DeleteRequestInput, type RetentionRequestInput } from '../domain/requests.js';
 import { BackupChainBaseKey, BackupNameKey, LedgerSeqKey } from '../domain/search-attributes.js';
 import { hostActivities, orchestrator } from './activities.js';
 import { withClusterLock } from './cluster-lock.js';
@@ -18,9 +18,11 @@ import { formatBytes } from '../domain/units.js';
 
 export interface DeletionResult {
   cluster: string;
-  /** Backups removed, newest first. */
+  /** Backups removed (with `dryRun`: that would be), newest first. */
   removed: string[];
   freedBytes: number;
+  /** A plan only: nothing was removed. */
+  dryRun?: boolean;
 }
 
 export interface RetentionResult extends DeletionResult {
@@ -40,6 +42,11 @@ export interface RetentionResult extends DeletionResult {
   binlogs?: BinlogRetention;
 }
 
+/** The backups a deletion removes, in the order it removes them. */
+function deletedMembers(plan: DeletionPlan): CommittedBackup[] {
+  return plan.kind === 'chain' ? plan.members : [plan.backup];
+}
+
 /**
  * Carries out a deletion so that no intermediate state looks like a valid backup: a chain is first
  * marked (one object makes it all invisible), then each manifest goes, newest increment first, then
@@ -48,7 +55,7 @@ export interface RetentionResult extends DeletionResult {
  */
 async function carryOut(cluster: ClusterSettings, plan: DeletionPlan): Promise<DeletionResult> {
   const host = hostActivities(cluster, '1 hour');
-  const members = plan.kind === 'chain' ? plan.members : [plan.backup];
+  const members = deletedMembers(plan);
   if (plan.kind === 'chain') await host.removal.markChainDeleting({ cluster: cluster.name, base: plan.base.name, workflowId: workflowInfo().workflowId });
   for (const member of members) {
     reportPhase(`Hiding ${member.name}`);
@@ -67,20 +74,28 @@ async function carryOut(cluster: ClusterSettings, plan: DeletionPlan): Promise<D
 }
 
 /** Deletes a full backup with its whole chain, or the last increment of a chain. A middle increment is refused. */
-export async function deleteBackup(input: DeleteRequest): Promise<DeletionResult> {
-  const { request, cluster } = await beginClusterWork(deleteRequestSchema, input, 'delete request', () => 'delete');
+export async function deleteBackup(input: DeleteRequestInput): Promise<DeletionResult> {
+  const { request, cluster } = await beginClusterWork(deleteRequestSchema, input, 'delete request', (request) => (request.dryRun ? 'deletion-plan' : 'delete'));
   upsertSearchAttributes([{ key: BackupNameKey, value: request.backupName }]);
+  // The same planner as the deletion, so a plan says what the deletion itself would do or why it would refuse.
+  const planFrom = (backups: StoredBackup[]) => {
+    const plan = planDeletion(backups, cluster.name, request.backupName, cluster.storageLabel, cluster.objectLockDays === undefined ? undefined : { days: cluster.objectLockDays, nowMs: Date.now() });
+    if (!plan.ok) throw businessFailure(plan.code, plan.reason);
+    return plan.value;
+  };
+  if (request.dryRun) {
+    const members = deletedMembers(planFrom(await hostActivities(cluster, '1 hour').quick.listBackups({ cluster: cluster.name })));
+    return { cluster: cluster.name, removed: members.map((member) => member.name), freedBytes: members.reduce((sum, member) => sum + member.manifest.sizeBytes, 0), dryRun: true };
+  }
   // Under the cluster's lock: no backup or restore of this cluster is using the chain meanwhile.
   return withClusterLock(cluster.name, `delete ${request.backupName}`, async () => {
     const host = hostActivities(cluster, '1 hour');
-    const backups = await host.quick.listBackups({ cluster: cluster.name });
-    const plan = planDeletion(backups, cluster.name, request.backupName, cluster.storageLabel, cluster.objectLockDays === undefined ? undefined : { days: cluster.objectLockDays, nowMs: Date.now() });
-    if (!plan.ok) throw businessFailure(plan.code, plan.reason);
-    const base = plan.value.kind === 'chain' ? plan.value.base.name : plan.value.backup.manifest.base;
+    const plan = planFrom(await host.quick.listBackups({ cluster: cluster.name }));
+    const base = plan.kind === 'chain' ? plan.base.name : plan.backup.manifest.base;
     const [reader] = await orchestrator.restoresReading({ bases: [base] });
     if (reader) throw businessFailure(FailureType.ChainInUse, `chain ${base} is being restored by workflow ${reader.workflowId}; delete once that restore has finished`);
     upsertSearchAttributes([{ key: BackupChainBaseKey, value: base }]);
-    const result = await carryOut(cluster, plan.value);
+    const result = await carryOut(cluster, plan);
     reportPhase(`Deleted ${result.removed.join(', ')}`);
     return result;
   });

@@ -12,7 +12,6 @@ export async function readCatalog(cli: CliContext, cluster: string, backupName?:
   return cli.readOnly(catalog, { workflowId: WorkflowId.catalog(cluster, formatTimestamp(Date.now())), args: [{ cluster, ...(backupName ? { backupName } : {}) }], summary: `List the backups of ${cluster} (chainbackup CLI)` });
 }
 
-/** Where one of a cluster's backups lives: its storage and folder, for a restore from another cluster. */
 /** The storage a configured cluster keeps its backups and binlog archive in. */
 export async function storageOf(cli: CliContext, cluster: string): Promise<Config['clusters'][number]['storage']> {
   const entry = (await cli.config()).clusters.find((candidate) => candidate.name === cluster);
@@ -20,6 +19,7 @@ export async function storageOf(cli: CliContext, cluster: string): Promise<Confi
   return entry.storage;
 }
 
+/** Where one of a cluster's backups lives: its storage and folder, for a restore from another cluster. */
 export async function backupPath(cli: CliContext, cluster: string, name: string): Promise<{ storage: Config['clusters'][number]['storage']; path: string }> {
   const storage = await storageOf(cli, cluster);
   const listing = await readCatalog(cli, cluster, name);

@@ -1,5 +1,6 @@
 /** `status`: each cluster's health, checked against the `health` rules of its configuration (exit 4 when one is broken). */
 import type { Command } from 'commander';
+import { buildInfo } from '../../config/release.js';
 import { brokenRules, healthWarnings, prometheusText, type ClusterStatus } from '../../domain/health.js';
 import { formatTimestamp } from '../../domain/names.js';
 import { WorkflowId } from '../../domain/workflow-contract.js';
@@ -57,7 +58,7 @@ export function registerStatusCommand(program: Command, cli: CliContext): void {
     .action(async (clusters: string[], options: { json?: boolean; prometheus?: boolean }) => {
       const names = clusters.length > 0 ? await Promise.all(clusters.map((name) => cli.knownCluster(name))) : (await cli.config()).clusters.map((cluster) => cluster.name);
       const statuses = await Promise.all(names.map((name) => readStatus(cli, name)));
-      if (options.prometheus) process.stdout.write(prometheusText(statuses));
+      if (options.prometheus) process.stdout.write(prometheusText(statuses.map((status) => ({ cluster: status.health.cluster, status, up: true, readAtMs: Date.parse(status.health.checkedAt) })), buildInfo));
       else console.log(options.json ? JSON.stringify(statuses, null, 2) : statuses.map(describe).join('\n\n'));
       const broken = statuses.flatMap((status) => status.broken.map((rule) => `${status.health.cluster} ${rule.rule}`));
       if (broken.length > 0) throw new CliError(`unhealthy: ${broken.join(', ')}`, ExitCode.unhealthy);

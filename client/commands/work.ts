@@ -1,6 +1,7 @@
 /** The commands that start work on a cluster: backup, restore, verify, delete, retention. */
 import { Option, type Command } from 'commander';
 import { formatTimestamp } from '../../domain/names.js';
+import { storageLabel } from '../../domain/config.js';
 import { restoreRequestSchema, type RestoreRequestInput } from '../../domain/requests.js';
 import { parseWith } from '../../domain/validation.js';
 import { WorkflowId } from '../../domain/workflow-contract.js';
@@ -8,6 +9,7 @@ import { adoptRecords, backup, deleteBackup, pinBackup, restore, retention, type
 import { CliError, ExitCode, waitOptions, type CliContext, type RunOptions } from '../cli-context.js';
 import { formatBytes } from '../../domain/units.js';
 import { confirmPlan, type ConfirmOptions } from '../confirm.js';
+import type { VerificationReport } from '../../activities/verification.js';
 import { backupPath, readCatalog, storageOf } from './catalog.js';
 
 const stamp = () => formatTimestamp(Date.now());
@@ -62,6 +64,14 @@ async function pointPlan(cli: CliContext, request: RestoreRequestInput): Promise
   return [`from backup ${planned.restored}, then ${files.length} archived binlog${files.length === 1 ? '' : 's'}${files.length > 0 ? ` (${files[0] ?? ''} to ${files.at(-1) ?? ''})` : ''}`, ...stopLines(planned)];
 }
 
+/** What a verification by a real restore found, as one clause. */
+function verificationFound(report: VerificationReport): string {
+  const inventory = report.inventoryNotCompared ? `no inventory compared: ${report.inventoryNotCompared}` : `${report.inventoryTables} recorded at backup time`;
+  const lsn = report.serverLsn ? `, at LSN ${report.serverLsn}` : '';
+  const checks = report.checks?.length ? `; checks passed: ${report.checks.join(', ')}` : '';
+  return `a throw-away server on it found ${report.tables} tables (${inventory}), each checked and read end to end${lsn}${checks}, in ${report.durationSeconds} s`;
+}
+
 const confirmOptions = (command: Command) => command.option('--yes', 'do it without asking').option('--dry-run', 'print what it would do, change nothing');
 
 export function registerWorkCommands(program: Command, cli: CliContext): void {
@@ -78,6 +88,7 @@ export function registerWorkCommands(program: Command, cli: CliContext): void {
     await cli.run(backup, { workflowId: WorkflowId.backup(cluster, options.type, stamp()), args: [request], summary: `${options.type} backup of ${cluster} (chainbackup CLI)` }, options, (result) =>
       [`${result.name}  ${result.type}, LSN ${result.fromLsn} to ${result.toLsn} (redo to ${result.lastLsn}), ${formatBytes(result.sizeBytes)} stored (${formatBytes(result.streamBytes)} streamed) in ${result.durationSeconds.toFixed(1)} s`, `  at ${result.storage}/${result.path}`,
         ...(result.newChainBecause ? [`  a full backup, starting a new chain: ${result.newChainBecause}`] : []),
+        ...(result.verification ? [`  verified after it (verification.afterBackup): ${verificationFound(result.verification)}`] : []),
         ...(result.warnings ?? []).map((warning) => `  WARNING: ${warning}`),
         ...(result.retention
           ? [
@@ -167,7 +178,7 @@ export function registerWorkCommands(program: Command, cli: CliContext): void {
       (result) =>
         `verified ${result.restored}: ${result.chain.length} backups downloaded (${formatBytes(result.downloadedBytes)}), checksums matched, prepared cleanly${
           result.verification
-            ? `; a throw-away server on it found ${result.verification.tables} tables (${result.verification.inventoryNotCompared ? `no inventory compared: ${result.verification.inventoryNotCompared}` : `${result.verification.inventoryTables} recorded at backup time`}), each checked and read end to end${result.verification.serverLsn ? `, at LSN ${result.verification.serverLsn}` : ''}${result.verification.checks?.length ? `; checks passed: ${result.verification.checks.join(', ')}` : ''}, in ${result.verification.durationSeconds} s`
+            ? `; ${verificationFound(result.verification)}`
             : ''
         }`,
     );
@@ -176,15 +187,17 @@ export function registerWorkCommands(program: Command, cli: CliContext): void {
   confirmOptions(waitOptions(program.command('delete <cluster> <backup>').description('delete a full backup with its whole chain (asks first, or --yes), or the last increment of a chain'))).action(
     async (cluster: string, backupName: string, options: RunOptions & ConfirmOptions) => {
       await cli.knownCluster(cluster);
-      // A full backup takes its whole chain with it: say what goes, and go on only when confirmed.
+      // A full backup takes its whole chain with it: say what goes, and go on only when confirmed. The plan is the
+      // deletion's own (the workflow, planning only), so it also says when the deletion would be refused, and why.
       if (backupName.endsWith('-full') || options.dryRun) {
-        const listing = await readCatalog(cli, cluster);
-        const chain = listing.chains.find((candidate) => candidate.base.name === backupName);
-        const members = chain ? [chain.base, ...chain.increments] : listing.chains.flatMap((candidate) => candidate.increments.filter((increment) => increment.name === backupName));
-        const plan = members.length
-          ? [`removes ${members.map((backup) => backup.name).join(', ')} (${formatBytes(members.reduce((sum, backup) => sum + backup.sizeBytes, 0))} stored) from ${listing.storage}`, 'restores of these backups are no longer possible']
-          : [`${backupName} is not a committed backup in ${listing.storage} now: the deletion will refuse it`];
-        if (!(await confirmPlan(`delete ${backupName}${chain ? ' and its whole chain' : ''}`, plan, options))) return;
+        const planned = await cli
+          .readOnly(deleteBackup, { workflowId: WorkflowId.deletionPlan(cluster, backupName, stamp()), args: [{ cluster, backupName, dryRun: true }], summary: `Plan the deletion of ${backupName} (chainbackup CLI, changes nothing)` })
+          .catch((error: unknown) => {
+            if (error instanceof CliError && error.exitCode === ExitCode.refused) throw new CliError(`${error.message}\n(${options.dryRun ? 'dry run: ' : ''}nothing was changed)`, ExitCode.refused);
+            throw error;
+          });
+        const plan = [`removes ${planned.removed.join(', ')} (${formatBytes(planned.freedBytes)} stored) from ${storageLabel(await storageOf(cli, cluster))}`, 'restores of these backups are no longer possible'];
+        if (!(await confirmPlan(`delete ${backupName}${planned.removed.length > 1 || backupName.endsWith('-full') ? ' and its whole chain' : ''}`, plan, options))) return;
       }
       await cli.run(deleteBackup, { workflowId: WorkflowId.deleteBackup(cluster, backupName), args: [{ cluster, backupName }], summary: `Delete ${backupName} (chainbackup CLI)` }, options, (result) =>
         `deleted ${result.removed.join(', ')} (${formatBytes(result.freedBytes)} freed)`,

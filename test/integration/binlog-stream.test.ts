@@ -22,7 +22,7 @@ import { startMinio, type MinioServer } from '../../devtools/sandbox/minio.js';
 import type { StorageConfig } from '../../domain/config.js';
 import { WorkflowId } from '../../domain/workflow-contract.js';
 import type { StreamReport } from '../../domain/binlog-archive.js';
-import { heartbeatDetails } from '../../activities/health.js';
+import { heartbeatDetails } from '../../activities/pending-activity.js';
 import { streamServerId } from '../../activities/binlogs.js';
 import type { ProgressDetails } from '../../activities/streams.js';
 import { backup as backupWorkflow, binlogArchiver, restore as restoreWorkflow, retention as retentionWorkflow, type ClusterCatalog, type RestoreResult } from '../../workflows/index.js';

@@ -173,6 +173,13 @@ describe('a pinned backup', () => {
       expect(refused).toMatchObject({ type: 'Pinned', message: expect.stringContaining(`${oldIncrement.name} is pinned (since `) as unknown });
       expect(refused?.message).toContain(': legal hold); unpin it first (chainbackup unpin pin-fs <backup>)');
     }
+    // A dry run says what the deletion itself would: refused, naming the pin (exit 2), and nothing changed.
+    for (const name of [old.name, oldIncrement.name]) {
+      const dryRun = await cli('delete', 'pin-fs', name, '--dry-run');
+      expect(dryRun.exitCode).toBe(2);
+      expect(dryRun.stderr).toContain(`Pinned: cannot delete ${name}: ${oldIncrement.name} is pinned (since `);
+      expect(dryRun.stderr).toContain('(dry run: nothing was changed)');
+    }
     expect(await storedKeys(storage)).toEqual(before);
 
     // Unpinned, the next retention removes the old chain as its rules say.

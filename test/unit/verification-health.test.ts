@@ -2,7 +2,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { checkVerifiedChain, isCommitted, type CommittedBackup } from '../../domain/chain.js';
 import { configSchema, userCheckSchema } from '../../domain/config.js';
-import { brokenRules, prometheusText, type ClusterHealth } from '../../domain/health.js';
+import { brokenRules, prometheusText, type ClusterHealth, type ClusterStatus, type MetricsReading } from '../../domain/health.js';
 import { parseVerificationRecord, type VerificationRecord } from '../../domain/manifest.js';
 import { backupRequestSchema, restoreRequestSchema } from '../../domain/requests.js';
 import { parseWith } from '../../domain/validation.js';
@@ -113,6 +113,9 @@ const healthy = (overrides: Partial<ClusterHealth> = {}): ClusterHealth => ({
   ...overrides,
 });
 
+/** A cluster read just now, as the metrics endpoint serves it. */
+const reading = (status: ClusterStatus): MetricsReading => ({ cluster: status.health.cluster, status, up: true, readAtMs: Date.parse(status.health.checkedAt) });
+
 describe('the health rules', () => {
   const rules = { newestBackupWithin: '26h', newestVerifiedWithin: '8d', maxFailuresSinceBackup: 0, archiveLagWithin: '5m' };
 
@@ -153,13 +156,13 @@ describe('the health rules', () => {
     expect(brokenRules(healthy({ pointInTime: gap }), {})).toEqual([
       { rule: 'binlogs.gap', message: 'binlogs after bin.000007 were purged before they were archived: no point in time from 2026-04-07T12:00:00.000Z on can be restored until the next backup (take one now)' },
     ]);
-    const failing = prometheusText([{ health: healthy({ pointInTime: { window: null, lagSeconds: 400, caughtUp: false, failing: true, lastError: 'storage down' } }), broken: [] }]);
+    const failing = prometheusText([reading({ health: healthy({ pointInTime: { window: null, lagSeconds: 400, caughtUp: false, failing: true, lastError: 'storage down' } }), broken: [] })]);
     expect(failing).toContain('chainbackup_binlog_archive_failing{cluster="shop"} 1\n');
-    expect(prometheusText([{ health: healthy(), broken: [] }])).toContain('chainbackup_binlog_archive_failing{cluster="shop"} 0\n');
+    expect(prometheusText([reading({ health: healthy(), broken: [] })])).toContain('chainbackup_binlog_archive_failing{cluster="shop"} 0\n');
   });
 
   test('exported as Prometheus text: one gauge per fact, a sample per cluster, nothing for an unknown fact', () => {
-    const text = prometheusText([{ health: healthy(), broken: [] }, { health: healthy({ cluster: 'a"b', newestBackup: null, pointInTime: undefined }), broken: [{ rule: 'r', message: 'm' }] }], ['down']);
+    const text = prometheusText([reading({ health: healthy(), broken: [] }), reading({ health: healthy({ cluster: 'a"b', newestBackup: null, pointInTime: undefined }), broken: [{ rule: 'r', message: 'm' }] }), { cluster: 'down', up: false }]);
     expect(text).toContain('# TYPE chainbackup_last_backup_timestamp_seconds gauge\nchainbackup_last_backup_timestamp_seconds{cluster="shop"} 1775523600\n');
     expect(text).not.toContain('chainbackup_last_backup_timestamp_seconds{cluster="a\\"b"}');
     expect(text).toContain('chainbackup_healthy{cluster="shop"} 1\nchainbackup_healthy{cluster="a\\"b"} 0\n');
