@@ -192,7 +192,7 @@ describe("the README's quick start", () => {
           if ((pid > 0 && !isRunning(pid)) || Date.now() > deadline) throw new Error(`the worker did not start:\n${log}`);
           await new Promise((resolve) => setTimeout(resolve, 200));
         }
-        expect(await readFile(workerLog, 'utf8')).toContain(`chainbackup worker ready: namespace ${namespace}, queues chainbackup, chainbackup-host-shop, metrics at http://127.0.0.1:9464/metrics`);
+        expect(await readFile(workerLog, 'utf8')).toMatch(new RegExp(`^chainbackup worker ready: release ${version.replaceAll('.', '\\.')} on Node [\\d.]+, namespace ${namespace}, queues chainbackup, chainbackup-host-shop, metrics at http://127\\.0\\.0\\.1:9464/metrics$`, 'm'));
       } else {
         await session.run(text).catch(async (error: unknown) => {
           const log = await readFile(workerLog, 'utf8').catch(() => '(no worker yet)');
