@@ -1,8 +1,8 @@
 /**
- * The README's Web UI pictures, taken from a real Web UI: runs the demo (a Temporal dev server with
+ * The Web UI pictures of docs/guide/operations.md, taken from a real Web UI: runs the demo (a Temporal dev server with
  * its UI, two MariaDB sandboxes, a worker, a chain and a restore), adds the work the views sort
  * (a verification, a refused backup, read-only listings), then drives Debian's Chromium headless
- * with playwright-core as an operator would: saves each of the README's views, adds the search
+ * with playwright-core as an operator would: saves each of the guide's views, adds the search
  * attributes as columns, and takes the pictures into docs/images/. Stops the demo whatever happens.
  * Run by `npm run screenshots`.
  */

@@ -31,7 +31,7 @@ export const READ_ONLY_BACKUP_TYPES = ['catalog', 'status', 'check', 'kept-datad
 
 const keywordList = (values: readonly string[]) => values.map((value) => `"${value}"`).join(', ');
 
-/** The Web UI's saved views the README recommends (and `devtools/web-ui-screenshots.ts` saves): a name and its visibility query. */
+/** The Web UI's saved views docs/guide/operations.md recommends (and `devtools/web-ui-screenshots.ts` saves): a name and its visibility query. */
 export const SAVED_VIEWS = [
   { name: 'Backup work', query: `BackupType IN (${keywordList(WORK_BACKUP_TYPES)})` },
   { name: 'Running backups', query: 'ExecutionStatus = "Running" AND BackupType IN ("full", "incremental")' },

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks (not part of the test suite): `npm run bench` (about 2 GB) or `npm run bench -- --quick`;
-# `npm run bench -- --render-only` rewrites the Markdown and the README summary from the stored results.
+# `npm run bench -- --render-only` rewrites the Markdown and the summary in docs/benchmarks/README.md from the stored results.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"

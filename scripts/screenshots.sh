@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's Web UI pictures (docs/images/web-ui-*.png), from a real Web UI in headless Chromium:
+# The operator guide's Web UI pictures (docs/images/web-ui-*.png), from a real Web UI in headless Chromium:
 # see devtools/web-ui-screenshots.ts. Installs Debian's Chromium when it is missing (only this
 # script needs it), then everything else the project needs.
 set -euo pipefail

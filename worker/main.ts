@@ -18,8 +18,8 @@ import { buildWorkerProgram, type WorkerOptions } from './options.js';
 import { openStore } from '../activities/storage/index.js';
 
 // On Node 20 the AWS SDK warns in every process that its releases after the first week of January
-// 2027 will need Node 22. The version package-lock.json pins supports Node 20; the README says when
-// this product's support for Node 20 ends. Nothing for an operator to act on here, so no warning.
+// 2027 will need Node 22. The version package-lock.json pins supports Node 20; docs/development.md says
+// when this product's support for Node 20 ends. Nothing for an operator to act on here, so no warning.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 /** What the SDK warns of a worker that serves only activities: a host queue's worker does that by design. */

@@ -36,7 +36,7 @@ const options = new Command()
   .option('--size-mb <mb>', 'dataset size in MB (default 2000, or 200 with --quick)', process.env.BENCH_SIZE_MB)
   .option('--repeat <n>', 'runs of each contender per scenario', '3')
   .option('--only <scenarios>', 'run only these, comma-separated: backups (backups, restores, memory, overhead, fleet), pitr (point-in-time replay and archive lag), encryption (backup and restore with encryption on against off); the stored results of the others are kept')
-  .option('--render-only', 'rewrite the Markdown (and, for the full mode, the README summary) from the stored JSON results, without running anything')
+  .option('--render-only', 'rewrite the Markdown (and, for the full mode, the summary in docs/benchmarks/README.md) from the stored JSON results, without running anything')
   .parse()
   .opts<{ quick?: boolean; sizeMb?: string; repeat: string; only?: string; renderOnly?: boolean }>();
 
@@ -625,10 +625,12 @@ interface BenchResults {
   scenarios: ScenarioReport[];
 }
 
+/** docs/benchmarks/README.md quotes the full run between these lines. */
+const SUMMARY_FILE = 'docs/benchmarks/README.md';
 const README_START = '<!-- benchmark-summary:start -->';
 const README_END = '<!-- benchmark-summary:end -->';
 
-/** Writes docs/benchmarks/<mode>.md from the results and, for the full mode, the README's summary table. */
+/** Writes docs/benchmarks/<mode>.md from the results and, for the full mode, the summary table of docs/benchmarks/README.md. */
 async function renderResults({ run, machine, scenarios }: BenchResults): Promise<void> {
   const mode = String(run.mode);
   const described = `${String(run.dataMb)} MB of sysbench data (${TABLES} tables × ${String(run.tableSize)} rows), ${String(run.repeat)} runs per contender, ${machine.cpus} cores, Node ${machine.node}, ${machine.date}`;
@@ -647,10 +649,10 @@ async function renderResults({ run, machine, scenarios }: BenchResults): Promise
   say(lines.join('\n'));
   say(`Written to docs/benchmarks/${mode}.json and .md`);
   if (mode !== 'full') return;
-  // The README quotes the full run: medians, pair-by-pair ratios and the verdict of every goal.
+  // docs/benchmarks/README.md quotes the full run: medians, pair-by-pair ratios and the verdict of every goal.
   const summary = [
     README_START,
-    `From [docs/benchmarks/full.md](docs/benchmarks/full.md): ${described}.`,
+    `From [full.md](full.md): ${described}.`,
     '',
     '| scenario | goal | median (pair-by-pair ratios where there are contenders) | |',
     '| --- | --- | --- | --- |',
@@ -660,13 +662,13 @@ async function renderResults({ run, machine, scenarios }: BenchResults): Promise
     }),
     README_END,
   ].join('\n');
-  const readmePath = join(repoRoot, 'README.md');
+  const readmePath = join(repoRoot, SUMMARY_FILE);
   const readme = await readFile(readmePath, 'utf8');
   const from = readme.indexOf(README_START);
   const to = readme.indexOf(README_END);
-  if (from < 0 || to < from) throw new Error(`README.md has no ${README_START} … ${README_END} section for the summary`);
+  if (from < 0 || to < from) throw new Error(`${SUMMARY_FILE} has no ${README_START} … ${README_END} section for the summary`);
   await writeFile(readmePath, readme.slice(0, from) + summary + readme.slice(to + README_END.length));
-  say('README.md benchmark summary updated');
+  say(`${SUMMARY_FILE} benchmark summary updated`);
 }
 
 function verdict(met: boolean | null, emphasis: string): string {

@@ -7,7 +7,7 @@
  * has ended, the invariants:
  * - the work completed, with the right data (checksums of the restored server or clone equal to
  *   what the source held; a backup committed; what deletion and retention remove gone), or, where
- *   the README says a kill fails it (a binlog replay cut mid-way), it failed saying so, and cleanly;
+ *   the documentation says a kill fails it (a binlog replay cut mid-way), it failed saying so, and cleanly;
  * - no process the dead worker started is left (mariadbd, mariadb-backup, mbstream, zstd, mariadb,
  *   mariadb-binlog), and the cluster's own server is up;
  * - no scratch folder: no restore workspace, no private server's folder, no credential or scratch
@@ -242,7 +242,7 @@ const kinds: WorkKind[] = [
       await rm(prepared.path ?? '', { recursive: true, force: true });
     },
     failsAt: {
-      // A replay cut mid-way leaves data holding part of it (README: a replay interrupted by a kill fails the restore):
+      // A replay cut mid-way leaves data holding part of it (docs/guide/point-in-time-recovery.md: a replay interrupted by a kill fails the restore):
       // the restore fails saying so, and the partial clone is set aside, never left at the path asked for.
       'binlog-applying': async (failure, prepared) => {
         expect(failure).toMatchObject({ type: 'RestoreFailed', message: expect.stringContaining('the binlog replay into km was interrupted (its worker stopped)') as unknown });

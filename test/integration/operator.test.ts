@@ -1,7 +1,7 @@
 /**
  * Issue 7: the operator's tools against the real dev server and real MariaDB. The chainbackup CLI
  * run as a child process (backup, list, show, verify, restore, delete, refusals and their exit
- * codes); the `temporal` CLI commands printed in the README, run as written; and workflows found by
+ * codes); the `temporal` CLI commands printed in docs/guide/operations.md, run as written; and workflows found by
  * each search attribute.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
@@ -41,7 +41,7 @@ beforeAll(async () => {
   await source.loadSampleData();
   const config = {
     temporal: { taskQueue },
-    // "shop" is the cluster the README's commands name; no other test uses it.
+    // "shop" is the cluster the guide's commands name; no other test in this namespace uses it.
     clusters: [
       source.clusterConfig('shop', filesystemStorage(taskQueue)),
       source.clusterConfig('ops', filesystemStorage(`${taskQueue}-ops`)),
@@ -268,21 +268,24 @@ describe('following work', () => {
   });
 });
 
-/** The README's `temporal` lines, split like a shell would (single quotes only, as they are written). */
-async function readmeTemporalCommands(): Promise<string[][]> {
-  const readme = await readFile(join(repoRoot, 'README.md'), 'utf8');
-  const block = /<!-- temporal-cli-commands -->\n```sh\n([\s\S]*?)```/.exec(readme)?.[1];
-  if (!block) throw new Error('README has no temporal-cli-commands block');
+/** The operator's guide, where the `temporal` lines and the Web UI's views are printed. */
+const operationsGuide = join(repoRoot, 'docs/guide/operations.md');
+
+/** The guide's `temporal` lines, split like a shell would (single quotes only, as they are written). */
+async function guideTemporalCommands(): Promise<string[][]> {
+  const guide = await readFile(operationsGuide, 'utf8');
+  const block = /<!-- temporal-cli-commands -->\n```sh\n([\s\S]*?)```/.exec(guide)?.[1];
+  if (!block) throw new Error('docs/guide/operations.md has no temporal-cli-commands block');
   return block
     .trim()
     .split('\n')
     .map((line) => [...line.matchAll(/'([^']*)'|(\S+)/g)].map((match) => match[1] ?? match[2] ?? ''));
 }
 
-describe('the README’s temporal CLI commands', () => {
-  test('run as written against the dev server and say what the README promises', async () => {
+describe('the operator guide’s temporal CLI commands', () => {
+  test('run as written against the dev server and say what the guide promises', async () => {
     expect((await cli('schedule', 'apply')).exitCode).toBe(0);
-    const commands = await readmeTemporalCommands();
+    const commands = await guideTemporalCommands();
     expect(commands.length).toBeGreaterThanOrEqual(8);
     const outputs: string[] = [];
     let backupName = '<backup name>';
@@ -317,15 +320,15 @@ describe('the README’s temporal CLI commands', () => {
 });
 
 describe('the saved views', () => {
-  test('the README lists each one; each query runs on the server; the work views leave the read-only runs out', async () => {
-    const readme = await readFile(join(repoRoot, 'README.md'), 'utf8');
+  test('the guide lists each one; each query runs on the server; the work views leave the read-only runs out', async () => {
+    const guide = await readFile(operationsGuide, 'utf8');
     const ids = async (query: string) => {
       const found: string[] = [];
       for await (const execution of client.workflow.list({ query: `(${query}) AND TaskQueue = "${taskQueue}"` })) found.push(execution.workflowId);
       return found;
     };
     const views = Object.fromEntries(SAVED_VIEWS.map((view) => [view.name, view.query]));
-    for (const view of SAVED_VIEWS) expect(readme).toContain(`| ${view.name} | \`${view.query}\` |`);
+    for (const view of SAVED_VIEWS) expect(guide).toContain(`| ${view.name} | \`${view.query}\` |`);
     // The earlier tests ran list, show, status and kept list (read-only), backups, a refused backup and a verification.
     const readOnly = await eventually('the read-only runs are listed', async () => {
       const found = await ids(`BackupType IN (${READ_ONLY_BACKUP_TYPES.map((type) => `"${type}"`).join(', ')})`);
@@ -353,8 +356,8 @@ describe('the saved views', () => {
       await client.workflow.getHandle(slow.stdout).result().catch(() => undefined);
     }
     expect(await ids(views['Failed verifications'] ?? '')).toEqual([]);
-    // The README's shell line for "failed in the last day", as written but for this test's queue.
-    const line = /`(temporal workflow list --query "ExecutionStatus = 'Failed'[^`]*)`/.exec(readme)?.[1];
+    // The guide's shell line for "failed in the last day", as written but for this test's queue.
+    const line = /`(temporal workflow list --query "ExecutionStatus = 'Failed'[^`]*)`/.exec(guide)?.[1];
     expect(line).toBeDefined();
     const run = await execa('bash', ['-c', (line ?? '').replace('temporal ', `${toolPath('temporal')} `).replace('CloseTime >', `TaskQueue = '${taskQueue}' AND CloseTime >`)], { env: { ...process.env }, reject: false });
     expect(run).toMatchObject({ exitCode: 0, stdout: expect.stringMatching(/backup-ops-incremental-/) as unknown });

@@ -64,7 +64,7 @@ beforeAll(async () => {
   encryptedCopy = await createSandbox(`${taskQueue}-enc-copy`, [], { dataAtRestEncryption: { keysOf: encrypted } });
   series = releaseSeries((await plain.sql('SELECT @@version'))[0]?.[0]) ?? '?';
   await Promise.all([encrypted.loadSampleData(), plain.loadSampleData(), damaged.loadSampleData()]);
-  // The archive reads an encrypted binlog through the server: the README's grants include REPLICATION SLAVE for it.
+  // The archive reads an encrypted binlog through the server: the documented grants (README quick start) include REPLICATION SLAVE for it.
   const config = {
     temporal: { taskQueue },
     clusters: [

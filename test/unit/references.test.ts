@@ -82,14 +82,16 @@ function schemaProblems(value: unknown, node: JsonSchema, path: string): string[
 
 /** The YAML blocks of the README and of docs/ that show the configuration file, or a part of one. */
 async function documentedConfigurations(): Promise<{ where: string; text: string; value: Record<string, unknown> }[]> {
-  const files = ['README.md', ...(await readdir(join(repoRoot, 'docs'))).filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`)];
+  const markdownIn = async (folder: string) => (await readdir(join(repoRoot, folder))).filter((name) => name.endsWith('.md')).map((name) => `${folder}/${name}`);
+  const files = ['README.md', ...(await markdownIn('docs')), ...(await markdownIn('docs/guide'))];
   const blocks = await Promise.all(
     files.map(async (file) => {
       const markdown = await readFile(join(repoRoot, file), 'utf8');
-      return [...markdown.matchAll(/^```yaml\n([\s\S]*?)^```/gm)].map((match) => ({
+      // YAML blocks, and configuration files a shell block writes (`cat > chainbackup.yaml <<'EOF'`).
+      return [...markdown.matchAll(/^```yaml[^\n]*\n([\s\S]*?)^```|^cat > \S+\.ya?ml <<'EOF'\n([\s\S]*?)^EOF$/gm)].map((match) => ({
         where: `${file}:${markdown.slice(0, match.index).split('\n').length}`,
-        text: match[1] ?? '',
-        value: YAML.parse(match[1] ?? '') as unknown,
+        text: match[1] ?? match[2] ?? '',
+        value: YAML.parse(match[1] ?? match[2] ?? '') as unknown,
       }));
     }),
   );
