@@ -17,7 +17,7 @@ set -euo pipefail
 root_checkout="$(cd "$(dirname "$0")/.." && pwd)"
 cache="${CHAINBACKUP_CACHE:-$HOME/.cache/chainbackup}/roots"
 # What the suite needs inside: the server, its backup tool and client, and the tools the tests call.
-packages=(mariadb-server mariadb-client mariadb-backup zstd procps jq awscli ca-certificates)
+packages=(mariadb-server mariadb-client mariadb-backup zstd procps jq awscli ca-certificates prometheus)
 
 log() { printf '[debian-root] %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }

@@ -63,7 +63,9 @@ async function main(): Promise<void> {
   if (swept.length > 0) console.log(`removed the credential files and scratch folders of ${swept.length} stopped process(es) from ${secretsFolderRoot()}`);
   Runtime.install({ logger: new WorkerLogger('INFO') });
   const { connectionOptions, namespace } = temporalConnectConfig();
-  const connection = await NativeConnection.connect(connectionOptions);
+  const connection = await NativeConnection.connect(connectionOptions).catch((error: unknown) => {
+    throw new Error(`cannot reach Temporal at ${connectionOptions.address ?? 'localhost:7233'} (${error instanceof Error ? error.message : String(error)}); set TEMPORAL_ADDRESS or a profile`);
+  });
   try {
     await checkSearchAttributes(connection, namespace);
     // The metrics address first: a worker that cannot serve it stops before it holds any task queue.

@@ -81,6 +81,8 @@ beforeAll(async () => {
   });
   worker = await startWorker(configPath, [], minioEnv());
   ({ client, close: closeClient } = await connectTestClient(sealedDataConverter(await loadKeyRing(payloadEncryption))));
+  // The backup the metrics, the outage and the confirmation below read.
+  expect((await cli('backup', 'signals', '--type', 'full')).exitCode).toBe(0);
 });
 
 afterAll(async () => {
@@ -158,6 +160,16 @@ describe('the metrics endpoint', () => {
     expect(second.exitCode).toBe(1);
     expect(second.stderr).toContain(`worker.metrics.listen: cannot serve metrics at ${metricsListen}: the address is in use`);
     expect(second.stderr).not.toContain('Cannot close connection');
+  });
+});
+
+describe('a worker that cannot start', () => {
+  test('says which address of Temporal it could not reach', async () => {
+    const closed = `127.0.0.1:${await freePort()}`;
+    const run = await execa(process.execPath, [join(repoRoot, 'dist/worker/main.js'), '--config', configPath, '--no-orchestrator'], { reject: false, env: { ...process.env, ...minioEnv(), TEMPORAL_ADDRESS: closed }, timeout: 60_000 });
+    expect(run.exitCode).toBe(1);
+    expect(run.stderr).toContain(`chainbackup worker: cannot reach Temporal at ${closed} (`);
+    expect(run.stderr).toContain('set TEMPORAL_ADDRESS or a profile');
   });
 });
 
