@@ -15,6 +15,7 @@ const EXAMPLES: Record<string, string> = {
   list: 'chainbackup list shop --json',
   show: 'chainbackup show shop shop-2026-04-06T010000.000Z-full',
   status: 'chainbackup status shop || alert "backups of shop are not healthy"',
+  check: 'chainbackup check shop',
   watch: 'chainbackup watch backup-shop-full-2026-04-06T010000.000Z',
   cancel: 'chainbackup cancel restore-shop-2026-04-06T010000.000Z',
   schedule: 'chainbackup schedule apply',

@@ -23,8 +23,8 @@ export function buildProgram(environment: NodeJS.ProcessEnv = process.env): { pr
     .description('Physical incremental backups of MariaDB and MySQL, orchestrated by Temporal')
     .version(productVersion, '-V, --version')
     .option('-c, --config <path>', 'configuration file', environment.CHAINBACKUP_CONFIG ?? 'chainbackup.yaml')
-    .option('--worker-timeout <seconds>', 'how long list, show, status and kept wait for a worker to take their workflow up', '20')
-    .option('--read-timeout <seconds>', 'how long list, show, status and kept wait in all once a worker has taken their workflow', '180')
+    .option('--worker-timeout <seconds>', 'how long list, show, status, check, kept and the plans of delete and restore wait for a worker to take their workflow up', '20')
+    .option('--read-timeout <seconds>', 'how long list, show, status, check, kept and the plans of delete and restore wait in all once a worker has taken their workflow', '180')
     .showHelpAfterError()
     .exitOverride();
 
