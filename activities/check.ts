@@ -10,6 +10,7 @@ import { access, statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { ClusterConfig } from '../domain/config.js';
 import { missingGrants } from '../domain/grants.js';
+import { CHECK_PROBE_FOLDER } from '../domain/layout.js';
 import { releaseSeries } from '../domain/tool-version.js';
 import { formatBytes } from '../domain/units.js';
 import { loadKeyRing } from '../encryption/keys.js';
@@ -119,14 +120,14 @@ async function checkFiles(cluster: ClusterConfig): Promise<CheckLine[]> {
 
 async function checkStorage(deps: ActivityDeps, cluster: ClusterConfig): Promise<CheckLine[]> {
   const store = deps.store(cluster);
-  const probe = `.chainbackup-check/${randomUUID()}`;
+  const probe = `${CHECK_PROBE_FOLDER}/${randomUUID()}`;
   const text = `chainbackup check ${new Date().toISOString()}`;
   const lines = [
     await checked('storage', async () => {
       await store.putText(probe, text).catch((error: unknown) => Promise.reject(new Error(`cannot write to ${store.label}: ${message(error)}`)));
       try {
         if ((await store.getText(probe)) !== text) throw new Error(`${store.label}: a probe object read back differs from what was written`);
-        if (!(await store.list('.chainbackup-check/')).some((object) => object.key === probe)) throw new Error(`${store.label}: a probe object written is not listed`);
+        if (!(await store.list(`${CHECK_PROBE_FOLDER}/`)).some((object) => object.key === probe)) throw new Error(`${store.label}: a probe object written is not listed`);
       } finally {
         await store.delete([probe]).catch((error: unknown) => Promise.reject(new Error(`${store.label}: a probe object could not be removed: ${message(error)}`)));
       }

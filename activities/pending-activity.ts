@@ -37,8 +37,3 @@ export async function lastFailureMessage(client: Decoding, activity: PendingActi
 export function untakenFirstAttempt(activity: PendingActivity): boolean {
   return Number(activity.state) === SCHEDULED && (activity.attempt ?? 1) <= 1 && !activity.lastFailure;
 }
-
-/** A step waiting for its next attempt after a failure: a worker took it, and the work failed. */
-export function awaitingRetry(activity: PendingActivity): boolean {
-  return (activity.attempt ?? 1) > 1 || Boolean(activity.lastFailure);
-}

@@ -98,6 +98,9 @@ export const DATA_OBJECTS = [dataObjectName('zstd'), dataObjectName('none')] as 
 /** Written first into a backup's folder, so that even a backup killed before any object completed is visible to the sweep. */
 export const STARTED_OBJECT = 'started.json';
 
+/** Where `chainbackup check` writes, reads and removes its probe object: never a backup, never locked. */
+export const CHECK_PROBE_FOLDER = '.chainbackup-check';
+
 /**
  * Splits a user-given path to a backup folder (relative to a storage root, possibly under a prefix)
  * into the prefix and the backup's location, e.g. "prod/shop-…-full.incr/shop-…-incr/".

@@ -6,7 +6,7 @@
  */
 import { BINLOG_FOLDER } from './binlog-archive.js';
 import type { StoredBackup } from './chain.js';
-import { DELETING_OBJECT, PIN_OBJECT, STARTED_OBJECT, VERIFICATION_OBJECT } from './layout.js';
+import { CHECK_PROBE_FOLDER, DELETING_OBJECT, PIN_OBJECT, STARTED_OBJECT, VERIFICATION_OBJECT } from './layout.js';
 
 const DAY_MS = 86_400_000;
 const MUTABLE_MARKERS = new Set([VERIFICATION_OBJECT, PIN_OBJECT, DELETING_OBJECT, STARTED_OBJECT]);
@@ -16,7 +16,7 @@ export function isLockedKey(key: string): boolean {
   const parts = key.split('/');
   const name = parts.at(-1) ?? '';
   if (parts[0] === BINLOG_FOLDER) return parts.length === 4 && !name.startsWith('gap-');
-  if (parts[0] === 'ledger' || parts[0] === 'restores' || parts.length < 2) return false;
+  if (parts[0] === 'ledger' || parts[0] === 'restores' || parts[0] === CHECK_PROBE_FOLDER || parts.length < 2) return false;
   return !MUTABLE_MARKERS.has(name);
 }
 

@@ -134,6 +134,14 @@ describe('S3 Object Lock', () => {
     expect(await target.checksums(['shop'])).toEqual(expected);
   });
 
+  test('check on a locked bucket: the storage and lock lines pass, and no version or delete marker of its probe stays', async () => {
+    const run = await runCli(['--config', configPath, 'check', 'lock']);
+    expect(run.stdout).toMatch(/^ok {4}lock {2}storage: .* written, read, listed and removed$/m);
+    expect(run.stdout).toMatch(/^ok {4}lock {2}object lock: governance for 1 days$/m);
+    const left = await s3.send(new ListObjectVersionsCommand({ Bucket: BUCKET, Prefix: `${storage.prefix}/.chainbackup-check/` }));
+    expect([...(left.Versions ?? []), ...(left.DeleteMarkers ?? [])].map((version) => version.Key)).toEqual([]);
+  });
+
   test('a forged newer version of a locked record is refused, naming the earlier version that is authentic; copied back, it restores', async () => {
     const key = `${storage.prefix}/${increment.path}manifest.json`;
     const [authentic] = (await locks(storage.prefix)).filter((entry) => entry.key === `${increment.path}manifest.json`);

@@ -19,7 +19,7 @@ const backups = () => [at(stored(OLD, OLD, {}), '2026-03-01T00:10:00.000Z'), at(
 describe('Object Lock', () => {
   test('locks backups and archived binlogs, never the markers chainbackup rewrites', () => {
     for (const key of [`${OLD}/backup.xbstream.zst`, `${OLD}/manifest.json`, `${OLD}/xtrabackup_checkpoints`, `${OLD}.incr/${OLD_I1}/manifest.json`, 'binlogs/shop/history-0/mysql-bin.000003.zst', 'binlogs/shop/history-0/mysql-bin.000003.json']) expect({ key, locked: isLockedKey(key) }).toEqual({ key, locked: true });
-    for (const key of [`${OLD}/verification.json`, `${OLD}/pinned.json`, `${OLD}/deleting.json`, `${OLD}/started.json`, 'binlogs/shop/history-0/gap-mysql-bin.000002.json', 'ledger/shop.json', 'restores/shop.json', 'restores/shop.running.json']) expect({ key, locked: isLockedKey(key) }).toEqual({ key, locked: false });
+    for (const key of [`${OLD}/verification.json`, `${OLD}/pinned.json`, `${OLD}/deleting.json`, `${OLD}/started.json`, 'binlogs/shop/history-0/gap-mysql-bin.000002.json', 'ledger/shop.json', 'restores/shop.json', 'restores/shop.running.json', '.chainbackup-check/0b9e2c4a-probe']) expect({ key, locked: isLockedKey(key) }).toEqual({ key, locked: false });
   });
 
   test('a chain is kept until its newest object plus the lock', () => {
