@@ -32,10 +32,12 @@ const STREAM_STRETCH_MS = 3_600_000;
 const STREAM_RETRY = '10 seconds';
 
 export async function binlogArchiver(input: z.input<typeof binlogArchiverRequestSchema>, carried?: BinlogArchiveState): Promise<void> {
+  // Answered from the run's first moment: a run that continued as new answers with the state it carries
+  // (its last error too) while it looks its cluster up, instead of with "no handler".
+  const state: BinlogArchiveState = carried ?? { cluster: input.cluster, rounds: 0, caughtUp: false, gaps: [] };
+  setHandler(binlogArchiveQuery, () => state);
   const { cluster } = await beginClusterWork(binlogArchiverRequestSchema, input, 'binlog archiver request', () => 'binlog-archive');
   if (!cluster.binlogs.archive) throw businessFailure(FailureType.InvalidRequest, `cluster ${cluster.name} does not archive its binary log: set binlogs.archive: true in its configuration`);
-  const state: BinlogArchiveState = carried ?? { cluster: cluster.name, rounds: 0, caughtUp: false, gaps: [] };
-  setHandler(binlogArchiveQuery, () => state);
   // A restore waiting for the archive to cover a second: the next round starts at once and closes the binlog for it.
   let coverSecond: number | undefined;
   setHandler(coverArchiveSignal, (second) => {
