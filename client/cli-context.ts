@@ -10,7 +10,7 @@ import { loadKeyRing } from '../encryption/keys.js';
 import { sealedDataConverter } from '../encryption/payload-codec.js';
 import { connectClient, temporalConnectConfig } from '../config/temporal-connection.js';
 import type { Config } from '../domain/config.js';
-import { isRefusal } from '../domain/failures.js';
+import { isRefusal, refusalIn } from '../domain/failures.js';
 import { follow } from './follow.js';
 import { lastFailureMessage, untakenFirstAttempt } from '../activities/pending-activity.js';
 
@@ -53,6 +53,19 @@ export function workflowFailure(error: unknown, workflowId: string): CliError | 
   const refused = isRefusal(application?.type);
   const message = application ? `${application.type ?? 'failed'}: ${application.message}` : messages.join(': ') || error.message;
   return new CliError(`${refused ? 'refused' : 'failed'} (workflow ${workflowId}): ${message}`, refused ? ExitCode.refused : ExitCode.failed);
+}
+
+/** A run that completed with a refusal (workflows/interceptors.ts): the same line and exit code as a refusal that failed it. */
+export function refusedResult(result: unknown, workflowId: string): CliError | undefined {
+  const refusal = refusalIn(result);
+  return refusal ? new CliError(`refused (workflow ${workflowId}): ${refusal.type}: ${refusal.message}`, ExitCode.refused) : undefined;
+}
+
+/** The result of a run, or the refusal it completed with thrown as the CLI reports it. */
+function unlessRefused<T>(result: T, workflowId: string): T {
+  const refused = refusedResult(result, workflowId);
+  if (refused) throw refused;
+  return result;
 }
 
 export class CliContext {
@@ -129,7 +142,7 @@ export class CliContext {
     const after = (ms: number) => new Promise<'stalled'>((resolve) => timers.push(setTimeout(() => resolve('stalled'), ms)));
     try {
       const first = await Promise.race([result, after(patienceMs)]);
-      if (first !== 'stalled') return first;
+      if (first !== 'stalled') return unlessRefused(first, start.workflowId);
       const description = await handle.describe();
       const events = (await handle.fetchHistory()).events ?? [];
       // A first attempt no worker has taken: its queue has no worker (a retry waiting for its turn is not that).
@@ -141,7 +154,7 @@ export class CliContext {
         throw new CliError(`no worker answered within ${Math.round(patienceMs / 1000)} s (workflow ${start.workflowId} waited on ${queue}): is a chainbackup worker running with this configuration?`, ExitCode.unreachable);
       }
       const second = await Promise.race([result, after(limitMs - patienceMs)]);
-      if (second !== 'stalled') return second;
+      if (second !== 'stalled') return unlessRefused(second, start.workflowId);
       const steps = await Promise.all(
         ((await handle.describe()).raw.pendingActivities ?? []).map(async (activity) => {
           const lastFailure = await lastFailureMessage(handle.client, activity);
@@ -177,7 +190,7 @@ export class CliContext {
       return;
     }
     try {
-      const result = await follow(handle, options.json === true);
+      const result = unlessRefused(await follow(handle, options.json === true), start.workflowId);
       print(options.json, result, () => describe(result));
     } catch (error) {
       throw workflowFailure(error, start.workflowId) ?? error;

@@ -49,6 +49,22 @@ export function isRefusal(type: string | null | undefined): boolean {
   return type !== null && type !== undefined && (FAILURE_TABLE as Record<string, string>)[type] === 'refusal';
 }
 
+/**
+ * What a refused request completes with when a person or a schedule started it (a run without a
+ * parent): the refusal's type and message. Nothing was changed; the run reads as completed, not
+ * failed, in the Web UI, and the CLI exits 2 on it. Refusals inside a run (a child's) still fail it.
+ */
+export interface Refusal {
+  refused: { type: string; message: string };
+}
+
+/** The refusal a workflow's result holds, if it is one. */
+export function refusalIn(result: unknown): Refusal['refused'] | undefined {
+  if (typeof result !== 'object' || result === null || !('refused' in result)) return undefined;
+  const { refused } = result as { refused?: { type?: unknown; message?: unknown } };
+  return typeof refused?.type === 'string' && typeof refused.message === 'string' ? { type: refused.type, message: refused.message } : undefined;
+}
+
 export function businessFailure(type: FailureTypeName, message: string, options: { details?: unknown[]; cause?: Error } = {}): ApplicationFailure {
   return ApplicationFailure.create({ type, message, nonRetryable: true, ...options });
 }

@@ -11,6 +11,8 @@ import { livenessHeartbeats } from '../activities/liveness.js';
 import { stepEndFailpoints } from '../activities/failpoints.js';
 
 const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
+/** Registered with the workflows: in the prebuilt bundles at build time, else here (workflows/interceptors.ts). */
+export const workflowInterceptorModules = [fileURLToPath(new URL('../workflows/interceptors.js', import.meta.url))];
 /** Written by `npm run build`; saves every worker start the seconds of bundling the workflows. */
 const prebuiltBundle = fileURLToPath(new URL('../workflow-bundle.js', import.meta.url));
 /** The same, built with the failure converter of payload encryption (the bundle and the worker must agree on it). */
@@ -23,8 +25,14 @@ export interface WorkerSelection {
   clusters: string[];
 }
 
+/** The workflows, prebuilt with their interceptors, or bundled now with them. */
 function workflowCode(bundle: string): { workflowBundle: { codePath: string } } | { workflowsPath: string } {
   return existsSync(bundle) ? { workflowBundle: { codePath: bundle } } : { workflowsPath };
+}
+
+/** The workflow interceptor modules a worker registers itself: none when its bundle already holds them. */
+function workflowModules(code: ReturnType<typeof workflowCode>): string[] {
+  return 'workflowsPath' in code ? workflowInterceptorModules : [];
 }
 
 export async function createWorkers(connection: NativeConnection, namespace: string, config: Config, selection: WorkerSelection, dataConverter: DataConverter): Promise<Worker[]> {
@@ -33,15 +41,16 @@ export async function createWorkers(connection: NativeConnection, namespace: str
   // then the fence that asks Temporal which attempt is current: a stale task reaching a thawed worker does nothing.
   const activityInterceptors = [livenessHeartbeats, currentAttemptOnly(new Client({ connection, namespace })), stepEndFailpoints];
   if (selection.orchestrator) {
+    const code = workflowCode(dataConverter.failureConverterPath !== undefined ? prebuiltSealedBundle : prebuiltBundle);
     workers.push(
       await Worker.create({
         connection,
         namespace,
         taskQueue: config.temporal.taskQueue,
         dataConverter,
-        ...workflowCode(dataConverter.failureConverterPath !== undefined ? prebuiltSealedBundle : prebuiltBundle),
+        ...code,
         activities: createOrchestratorActivities(config),
-        interceptors: { activity: activityInterceptors },
+        interceptors: { activity: activityInterceptors, workflowModules: workflowModules(code) },
         shutdownGraceTime: config.worker.shutdownGraceTime,
       }),
     );

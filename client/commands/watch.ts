@@ -1,7 +1,7 @@
 /** `watch` and `cancel`: any running piece of work, by its workflow id (printed first by every command that waits). */
 import type { Command } from 'commander';
 import { CancelledFailure, WorkflowFailedError, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
-import { CliError, ExitCode, print, workflowFailure, type CliContext } from '../cli-context.js';
+import { CliError, ExitCode, print, refusedResult, workflowFailure, type CliContext } from '../cli-context.js';
 import { follow } from '../follow.js';
 
 async function runningHandle(cli: CliContext, workflowId: string): Promise<{ handle: WorkflowHandle; status: string }> {
@@ -23,6 +23,8 @@ export function registerWatchCommands(program: Command, cli: CliContext): void {
       const { handle } = await runningHandle(cli, workflowId);
       try {
         const result: unknown = await follow(handle, options.json === true);
+        const refused = refusedResult(result, workflowId);
+        if (refused) throw refused;
         print(options.json, result, () => `${workflowId} completed:\n${JSON.stringify(result, null, 2)}`);
       } catch (error) {
         throw workflowFailure(error, workflowId) ?? error;
@@ -38,7 +40,8 @@ export function registerWatchCommands(program: Command, cli: CliContext): void {
       await handle.cancel();
       console.error(`cancellation requested for ${workflowId}; waiting for its clean-up`);
       try {
-        await handle.result();
+        const refused = refusedResult(await handle.result(), workflowId);
+        if (refused) throw refused;
         console.log(`${workflowId} finished before the cancellation took effect: its work is done`);
       } catch (error) {
         if (error instanceof WorkflowFailedError && error.cause instanceof CancelledFailure) {

@@ -5,6 +5,7 @@
  * every refusal, with its message.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { refusalIn } from '../../domain/failures.js';
 import { createHash } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
@@ -68,9 +69,10 @@ async function refusal(cluster: string, type: 'full' | 'incremental', extra: Rec
     (result) => ({ result }),
     (error: unknown) => ({ error }),
   );
-  if ('result' in outcome) throw new Error(`expected a refusal, but backup ${outcome.result.name} was taken`);
-  const [failure] = failureChain(outcome.error);
-  return failure ?? { message: String(outcome.error) };
+  if ('result' in outcome && !refusalIn(outcome.result)) throw new Error(`expected a refusal, but backup ${outcome.result.name} was taken`);
+  const ended = 'result' in outcome ? outcome.result : outcome.error;
+  const [failure] = failureChain(ended);
+  return failure ?? { message: String(ended) };
 }
 
 async function manifestOf(prefix: string, backup: BackupResult): Promise<Manifest> {

@@ -146,7 +146,7 @@ describe('the binlog archiver', () => {
     // Restoring to a point after the gap would lose what the gap held: refused before anything is touched, giving the window.
     const point = caughtUp.newest?.lastEventTime as string;
     const refused = await client.workflow.execute(restoreWorkflow, { taskQueue, workflowId: uniqueName('restore-pitr'), args: [{ cluster: 'pitr', pointInTime: point }] }).then(
-      () => undefined,
+      (result: unknown) => failureChain(result).find((failure) => failure.type !== undefined),
       (error: unknown) => failureChain(error).find((failure) => failure.type !== undefined),
     );
     expect(refused?.type).toBe('BrokenChain');

@@ -32,6 +32,7 @@
  * table to docs/kill-matrix.md.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { refusalIn } from '../../domain/failures.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { appendFile, mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -504,8 +505,11 @@ async function runCase(kind: WorkKind, place: string, fault: Fault): Promise<str
     await writeFile(join(failpoints, place), kind.name === 'archive round' ? archiverId : workflowId);
     const work = await kind.start(workflowId, prepared);
     frozen = await faultAt(fault, place, work.done);
-    const outcome = await work.done.then(
-      (result: unknown) => ({ result }),
+    const outcome: { result: unknown } | { failure: { type?: string; message: string } } = await work.done.then(
+      (result: unknown) => {
+        const refusal = refusalIn(result);
+        return refusal ? { failure: refusal } : { result };
+      },
       (error: unknown) => ({ failure: failureChain(error).find((link) => link.type !== undefined) ?? failureChain(error).at(-1) ?? { message: String(error) } }),
     );
     // The data checks below run after the thawed attempt has had its chance to do damage.

@@ -16,6 +16,7 @@
  * - Storage down: the archiver's state says it is failing and not caught up; back up, it recovers.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { refusalIn } from '../../domain/failures.js';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
@@ -151,7 +152,7 @@ async function cloneTo(request: Record<string, unknown>, tag: string): Promise<{
 
 async function refusalOf(request: Record<string, unknown>): Promise<{ type?: string; message: string }> {
   const outcome = await client.workflow.execute(restoreWorkflow, { taskQueue: name, workflowId: uniqueName('restore-edges-refused'), args: [{ cluster: 'edges', ...request }] }).then(
-    () => undefined,
+    (result: unknown) => (refusalIn(result) ? result : undefined),
     (error: unknown) => error,
   );
   if (outcome === undefined) throw new Error(`expected ${JSON.stringify(request)} to be refused`);

@@ -8,6 +8,7 @@
  * a gap, are refused before anything is touched, giving the recoverable window.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { refusalIn } from '../../domain/failures.js';
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
@@ -93,9 +94,12 @@ async function restoreTo(pointMs: number) {
   return client.workflow.execute(restoreWorkflow, { taskQueue, workflowId: uniqueName('restore-pit'), args: [{ cluster: 'pit', pointInTime: new Date(pointMs).toISOString() }] });
 }
 
+/** The first typed failure of a run that failed or completed refused. */
+const firstTyped = (ended: unknown) => failureChain(ended).find((failure) => failure.type !== undefined);
+
 async function refusal(pointMs: number): Promise<{ type?: string; message: string }> {
   const outcome = await restoreTo(pointMs).then(
-    () => undefined,
+    (result: unknown) => (refusalIn(result) ? result : undefined),
     (error: unknown) => error,
   );
   if (outcome === undefined) throw new Error(`expected the restore to ${new Date(pointMs).toISOString()} to be refused`);
@@ -222,7 +226,7 @@ describe('restore to a point in time', () => {
     expect(bad.exitCode).not.toBe(0);
     expect(bad.stderr).toContain('gtid: must be one GTID such as "0-1-1234"');
     const [domain, server, sequence] = gtid.split('-');
-    const past = await client.workflow.execute(restoreWorkflow, { taskQueue, workflowId: uniqueName('restore-pit-gtid'), args: [{ cluster: 'pit', gtid: `${domain}-${server}-${Number(sequence) + 1000}` }] }).catch((error: unknown) => failureChain(error).find((failure) => failure.type !== undefined));
+    const past = await client.workflow.execute(restoreWorkflow, { taskQueue, workflowId: uniqueName('restore-pit-gtid'), args: [{ cluster: 'pit', gtid: `${domain}-${server}-${Number(sequence) + 1000}` }] }).then(firstTyped, firstTyped);
     expect(past).toMatchObject({ type: 'NotYetArchived', message: expect.stringContaining(`is not archived yet: the archive's newest transaction of domain ${domain ?? '?'} from server ${server ?? '?'} is`) });
 
     const clone = join(testRoot(), `${taskQueue}-gtid-clone`);
@@ -261,7 +265,7 @@ describe('restore to a point in time', () => {
     expect(cloned).toEqual(expected);
     expect(await markers()).toEqual(live);
     // A GTID names no older history (GTIDs started again at the restore): refused, saying to give a time.
-    const refused = await client.workflow.execute(restoreWorkflow, { taskQueue, workflowId: uniqueName('restore-pit-old-gtid'), args: [{ cluster: 'pit', gtid: firstMarkerGtid, target: { kind: 'new-datadir', path: `${clone}-gtid` } }] }).catch((error: unknown) => failureChain(error).find((item) => item.type !== undefined));
+    const refused = await client.workflow.execute(restoreWorkflow, { taskQueue, workflowId: uniqueName('restore-pit-old-gtid'), args: [{ cluster: 'pit', gtid: firstMarkerGtid, target: { kind: 'new-datadir', path: `${clone}-gtid` } }] }).then(firstTyped, firstTyped);
     expect(refused).toMatchObject({ type: 'InvalidRequest', message: expect.stringContaining('GTIDs started again at the in-place restore of') });
     await expect(stat(`${clone}-gtid`)).rejects.toThrow('ENOENT');
   });

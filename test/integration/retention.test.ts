@@ -15,7 +15,7 @@ import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
 import type { StorageConfig } from '../../domain/config.js';
 import { WorkflowId } from '../../domain/workflow-contract.js';
 import { backup as backupWorkflow, deleteBackup as deleteWorkflow, retention as retentionWorkflow, type BackupResult } from '../../workflows/index.js';
-import { connectTestClient, createSandbox, failureChain, filesystemStorage, runCli, s3Storage, startWorker, TestBucket, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
+import { connectTestClient, createSandbox, failureChain, outcomeOf, filesystemStorage, runCli, s3Storage, startWorker, TestBucket, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
 
 const taskQueue = uniqueName('retain');
 const fastRetry = { maximumAttempts: 3, initialInterval: '200ms' };
@@ -169,7 +169,7 @@ describe('a pinned backup', () => {
     expect(retentionRun.stdout).toContain(`kept by a pin (the rules would remove them): ${old.name}`);
 
     for (const name of [old.name, oldIncrement.name]) {
-      const refused = await startDelete('pin-fs', name).then((handle) => handle.result()).then(() => undefined, (error: unknown) => failureChain(error).find((link) => link.type !== undefined));
+      const refused = failureChain(await outcomeOf(startDelete('pin-fs', name).then((handle) => handle.result()))).find((link) => link.type !== undefined);
       expect(refused).toMatchObject({ type: 'Pinned', message: expect.stringContaining(`${oldIncrement.name} is pinned (since `) as unknown });
       expect(refused?.message).toContain(': legal hold); unpin it first (chainbackup unpin pin-fs <backup>)');
     }

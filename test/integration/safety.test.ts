@@ -5,6 +5,7 @@
  * the suite: a cluster's lock workflow is named after it) share one storage prefix, as in the report.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { refusalIn } from '../../domain/failures.js';
 import { chmod, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -109,7 +110,7 @@ function runBackup(cluster: string, type: 'full' | 'incremental', workflowId = u
 async function failedRestore(args: Record<string, unknown>): Promise<{ workflowId: string; failure: { type?: string; message: string } }> {
   const workflowId = uniqueName(`restore-${String(args.cluster)}`);
   const error = await client.workflow.execute(restoreWorkflow, { taskQueue, workflowId, args: [args as never] }).then(
-    () => undefined,
+    (result: unknown) => (refusalIn(result) ? result : undefined),
     (caught: unknown) => caught,
   );
   expect(error).toBeDefined();

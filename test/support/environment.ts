@@ -7,6 +7,7 @@ import YAML from 'yaml';
 import { execa, execaSync } from 'execa';
 import { TOOL_FILE_GENERATIONS } from '../../domain/layout.js';
 import { releaseSeries } from '../../domain/tool-version.js';
+import { refusalIn } from '../../domain/failures.js';
 import { CreateMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, ListMultipartUploadsCommand, UploadPartCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
@@ -123,8 +124,21 @@ export async function connectTestClient(dataConverter?: DataConverter): Promise<
   return { client: new Client({ connection, namespace: 'default', ...(dataConverter ? { dataConverter } : {}) }), close: () => connection.close() };
 }
 
-/** The messages of a workflow failure and its causes, outermost first, with their types. */
+/** How a piece of work ended: its result, or the error it failed with (for failureChain). */
+export function outcomeOf(work: Promise<unknown>): Promise<unknown> {
+  return work.then(
+    (result) => result,
+    (error: unknown) => error,
+  );
+}
+
+/**
+ * The messages of a workflow failure and its causes, outermost first, with their types; for a run
+ * that completed with a refusal (workflows/interceptors.ts), that refusal.
+ */
 export function failureChain(error: unknown): { type?: string; message: string }[] {
+  const refusal = refusalIn(error);
+  if (refusal) return [refusal];
   const chain: { type?: string; message: string }[] = [];
   let current: unknown = error instanceof WorkflowFailedError ? error.cause : error;
   while (current instanceof Error) {
@@ -135,13 +149,13 @@ export function failureChain(error: unknown): { type?: string; message: string }
   return chain;
 }
 
-/** The first typed failure (or the error itself) of work that must fail; a success fails the test. */
+/** The first typed failure (or the error itself) of work that must fail or be refused; a success fails the test. */
 export async function typedFailureOf(work: Promise<unknown>): Promise<{ type?: string; message: string }> {
   const error = await work.then(
-    () => undefined,
+    (result) => (refusalIn(result) ? result : undefined),
     (caught: unknown) => caught,
   );
-  if (error === undefined) throw new Error('expected the work to fail, but it succeeded');
+  if (error === undefined) throw new Error('expected the work to fail or be refused, but it succeeded');
   return failureChain(error).find((failure) => failure.type !== undefined) ?? { message: error instanceof Error ? error.message : JSON.stringify(error) };
 }
 

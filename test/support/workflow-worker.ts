@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
 import { connectTestClient } from './environment.js';
+import { workflowInterceptorModules } from '../../worker/workers.js';
 
 const workflowsPath = fileURLToPath(new URL('../workflows/harness-workflows.js', import.meta.url));
 
@@ -24,6 +25,7 @@ export async function startHarnessWorker(taskQueue: string, activities: object):
     namespace: 'default',
     taskQueue,
     workflowsPath,
+    interceptors: { workflowModules: workflowInterceptorModules },
     activities,
   });
   const running = worker.run();

@@ -2,7 +2,8 @@
  * The workflows the workflow tests run: the product's own, and one that only holds a cluster's lock
  * until it is told to let go, so that the lock can be driven without a backup or a restore.
  */
-import { condition, defineQuery, defineSignal, setHandler } from '@temporalio/workflow';
+import { condition, defineQuery, defineSignal, executeChild, setHandler } from '@temporalio/workflow';
+import { businessFailure, FailureType } from '../../domain/failures.js';
 import { withClusterLock } from '../../workflows/cluster-lock.js';
 
 export * from '../../workflows/index.js';
@@ -22,4 +23,14 @@ export async function holdClusterLock(cluster: string, purpose: string): Promise
     await condition(() => letGo);
     holding = false;
   });
+}
+
+/** A request the product refuses: fails with a refusal, as a workflow that validates its input does. */
+export function refuseRequest(reason: string): Promise<string> {
+  return Promise.reject(businessFailure(FailureType.InvalidRequest, reason));
+}
+
+/** A run whose child refuses, left unhandled. */
+export async function parentOfARefusal(childId: string): Promise<string> {
+  return executeChild(refuseRequest, { workflowId: childId, args: ['the child says no'] });
 }

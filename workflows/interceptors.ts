@@ -1,0 +1,24 @@
+/**
+ * Workflow interceptors, bundled with the workflows (worker/bundle.ts) and registered by every
+ * worker and the replayer. A refused request is not a failure of the work: a run without a parent
+ * that ends in a refusal completes with it (domain/failures.ts › Refusal), so the Web UI, the
+ * views and the health's failure counts show real failures only.
+ */
+import { log, patched, workflowInfo, type Next, type WorkflowExecuteInput, type WorkflowInboundCallsInterceptor, type WorkflowInterceptorsFactory } from '@temporalio/workflow';
+import { businessFailureIn, isRefusal, type Refusal } from '../domain/failures.js';
+
+class RefusalsComplete implements WorkflowInboundCallsInterceptor {
+  async execute(input: WorkflowExecuteInput, next: Next<WorkflowInboundCallsInterceptor, 'execute'>): Promise<unknown> {
+    try {
+      return await next(input);
+    } catch (error) {
+      const failure = businessFailureIn(error);
+      // A child's refusal is its parent's to handle; runs recorded before this completed failed.
+      if (!failure || !isRefusal(failure.type) || workflowInfo().parent !== undefined || !patched('refusals-complete')) throw error;
+      log.info('request refused', { type: failure.type, message: failure.message });
+      return { refused: { type: failure.type ?? '', message: failure.message } } satisfies Refusal;
+    }
+  }
+}
+
+export const interceptors: WorkflowInterceptorsFactory = () => ({ inbound: [new RefusalsComplete()] });
