@@ -7,6 +7,11 @@ export const BackupNameKey = defineSearchAttributeKey('BackupName', SearchAttrib
 export const BackupChainBaseKey = defineSearchAttributeKey('BackupChainBase', SearchAttributeType.KEYWORD);
 /** On a verification (BackupType "verify") and on a backup verified right after it was taken: "passed" or "failed". */
 export const VerificationResultKey = defineSearchAttributeKey('VerificationResult', SearchAttributeType.KEYWORD);
+/**
+ * On a request that was refused (bad input, a rule that says no; workflows/interceptors.ts): the
+ * refusal's type. The run completes, so that the Web UI's failures are real ones; this tells it apart.
+ */
+export const BackupRefusalKey = defineSearchAttributeKey('BackupRefusal', SearchAttributeType.KEYWORD);
 /** On a cluster's binlog archiver: how many gaps its archive has (0 when every transaction since the first archived file is there). */
 export const BinlogGapsKey = defineSearchAttributeKey('BinlogGaps', SearchAttributeType.INT);
 /**
@@ -17,7 +22,7 @@ export const LedgerSeqKey = defineSearchAttributeKey('LedgerSeq', SearchAttribut
 
 /** Names and types, for registering them with a Temporal server (`--search-attribute NAME=Keyword`). */
 export const SEARCH_ATTRIBUTES = [
-  ...[BackupClusterKey, BackupTypeKey, BackupNameKey, BackupChainBaseKey, VerificationResultKey].map((key) => ({ name: key.name, type: 'Keyword' as const })),
+  ...[BackupClusterKey, BackupTypeKey, BackupNameKey, BackupChainBaseKey, VerificationResultKey, BackupRefusalKey].map((key) => ({ name: key.name, type: 'Keyword' as const })),
   ...[BinlogGapsKey, LedgerSeqKey].map((key) => ({ name: key.name, type: 'Int' as const })),
 ];
 
@@ -36,6 +41,7 @@ export const SAVED_VIEWS = [
   { name: 'Backup work', query: `BackupType IN (${keywordList(WORK_BACKUP_TYPES)})` },
   { name: 'Running backups', query: 'ExecutionStatus = "Running" AND BackupType IN ("full", "incremental")' },
   { name: 'Failed backup work', query: `ExecutionStatus IN ("Failed", "TimedOut", "Terminated") AND BackupType IN (${keywordList(WORK_BACKUP_TYPES)})` },
-  { name: 'Unverified backups', query: 'ExecutionStatus = "Completed" AND BackupType IN ("full", "incremental") AND VerificationResult IS NULL' },
+  { name: 'Refused requests', query: 'BackupRefusal IS NOT NULL' },
+  { name: 'Unverified backups', query: 'ExecutionStatus = "Completed" AND BackupType IN ("full", "incremental") AND VerificationResult IS NULL AND BackupRefusal IS NULL' },
   { name: 'Failed verifications', query: 'VerificationResult = "failed"' },
 ] as const;

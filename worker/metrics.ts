@@ -15,9 +15,9 @@ import { archivedBinlogCounts } from '../activities/counters.js';
 import { clusterStatus } from '../activities/health.js';
 import { buildInfo } from '../config/release.js';
 import { durationMs, type Config } from '../domain/config.js';
-import { businessFailureIn, isRefusal, refusalIn } from '../domain/failures.js';
+import { businessFailureIn, isRefusal } from '../domain/failures.js';
 import { prometheusText, type MetricsReading } from '../domain/health.js';
-import { queryValue, WORK_BACKUP_TYPES } from '../domain/search-attributes.js';
+import { BackupRefusalKey, queryValue, WORK_BACKUP_TYPES } from '../domain/search-attributes.js';
 
 /** Visibility is eventually consistent: each look at ended work goes back this far, and counts each run once. */
 const ENDED_WORK_LOOKBACK_MS = 10 * 60_000;
@@ -71,11 +71,9 @@ export async function startMetricsEndpoint(connection: NativeConnection, namespa
 /** How a piece of work ended, as the `result` label says it. */
 async function resultOf(client: Client, execution: WorkflowExecutionInfo): Promise<string | undefined> {
   switch (execution.status.name) {
-    case 'COMPLETED': {
-      // A refused request completes with its refusal (workflows/interceptors.ts).
-      const result: unknown = await client.workflow.getHandle(execution.workflowId, execution.runId).result();
-      return refusalIn(result) ? 'refused' : 'success';
-    }
+    case 'COMPLETED':
+      // A refused request completes with its refusal, and says so in a search attribute (workflows/interceptors.ts).
+      return execution.typedSearchAttributes.get(BackupRefusalKey) === undefined ? 'success' : 'refused';
     case 'FAILED': {
       // A refused request (bad input, a rule that says no) is not a failure of the backups: read its type.
       const failure = await client.workflow.getHandle(execution.workflowId, execution.runId).result().then(

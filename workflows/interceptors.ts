@@ -4,8 +4,9 @@
  * that ends in a refusal completes with it (domain/failures.ts › Refusal), so the Web UI, the
  * views and the health's failure counts show real failures only.
  */
-import { log, patched, workflowInfo, type Next, type WorkflowExecuteInput, type WorkflowInboundCallsInterceptor, type WorkflowInterceptorsFactory } from '@temporalio/workflow';
+import { log, patched, upsertSearchAttributes, workflowInfo, type Next, type WorkflowExecuteInput, type WorkflowInboundCallsInterceptor, type WorkflowInterceptorsFactory } from '@temporalio/workflow';
 import { businessFailureIn, isRefusal, type Refusal } from '../domain/failures.js';
+import { BackupRefusalKey } from '../domain/search-attributes.js';
 
 class RefusalsComplete implements WorkflowInboundCallsInterceptor {
   async execute(input: WorkflowExecuteInput, next: Next<WorkflowInboundCallsInterceptor, 'execute'>): Promise<unknown> {
@@ -15,8 +16,10 @@ class RefusalsComplete implements WorkflowInboundCallsInterceptor {
       const failure = businessFailureIn(error);
       // A child's refusal is its parent's to handle; runs recorded before this completed failed.
       if (!failure || !isRefusal(failure.type) || workflowInfo().parent !== undefined || !patched('refusals-complete')) throw error;
-      log.info('request refused', { type: failure.type, message: failure.message });
-      return { refused: { type: failure.type ?? '', message: failure.message } } satisfies Refusal;
+      const type = failure.type ?? '';
+      log.info('request refused', { type, message: failure.message });
+      upsertSearchAttributes([{ key: BackupRefusalKey, value: type }]);
+      return { refused: { type, message: failure.message } } satisfies Refusal;
     }
   }
 }

@@ -349,7 +349,13 @@ describe('the saved views', () => {
     }
     expect(refusedRuns).toHaveLength(1);
     expect(failed.filter((id) => refusedRuns.includes(id))).toEqual([]);
-    expect(await ids(views['Unverified backups'] ?? '')).toEqual(expect.arrayContaining([expect.stringMatching(/^backup-ops-full-/)]));
+    // The refused requests view has it (and only refusals); the unverified backups view does not.
+    const refusedView = await ids(views['Refused requests'] ?? '');
+    expect(refusedView).toEqual(expect.arrayContaining(refusedRuns));
+    expect(refusedView.filter((id) => id.startsWith('backup-ops-full-') || id.startsWith('backup-ops-flaky-'))).toEqual([]);
+    const unverified = await ids(views['Unverified backups'] ?? '');
+    expect(unverified).toEqual(expect.arrayContaining([expect.stringMatching(/^backup-ops-full-/)]));
+    expect(unverified.filter((id) => refusedRuns.includes(id))).toEqual([]);
     // A backup held by its slow tool is running: the view has it, and only running backups.
     const slow = await cli('backup', 'ops-slow', '--type', 'full', '--no-wait');
     expect(slow.exitCode).toBe(0);

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { refusalIn } from '../../domain/failures.js';
+import { BackupRefusalKey } from '../../domain/search-attributes.js';
 import { uniqueName } from '../support/environment.js';
 import { startHarnessWorker, type HarnessWorker } from '../support/workflow-worker.js';
 import { parentOfARefusal, refuseRequest } from './harness-workflows.js';
@@ -25,7 +26,9 @@ describe('a refused request', () => {
     const workflowId = uniqueName('refused');
     const result: unknown = await harness.client.workflow.execute(refuseRequest, { taskQueue, workflowId, args: ['no such backup'] });
     expect(refusalIn(result)).toEqual({ type: 'InvalidRequest', message: 'no such backup' });
-    expect((await harness.client.workflow.getHandle(workflowId).describe()).status.name).toBe('COMPLETED');
+    const described = await harness.client.workflow.getHandle(workflowId).describe();
+    expect(described.status.name).toBe('COMPLETED');
+    expect(described.typedSearchAttributes.get(BackupRefusalKey)).toBe('InvalidRequest');
   });
 
   test("a child's refusal fails the child; its parent, a top-level run, completes with it", async () => {
@@ -33,7 +36,9 @@ describe('a refused request', () => {
     const childId = `${parentId}-child`;
     const result: unknown = await harness.client.workflow.execute(parentOfARefusal, { taskQueue, workflowId: parentId, args: [childId] });
     expect(refusalIn(result)).toEqual({ type: 'InvalidRequest', message: 'the child says no' });
-    expect((await harness.client.workflow.getHandle(childId).describe()).status.name).toBe('FAILED');
+    const child = await harness.client.workflow.getHandle(childId).describe();
+    expect(child.status.name).toBe('FAILED');
+    expect(child.typedSearchAttributes.get(BackupRefusalKey)).toBeUndefined();
     expect((await harness.client.workflow.getHandle(parentId).describe()).status.name).toBe('COMPLETED');
   });
 });
