@@ -20,7 +20,7 @@ import { attemptLapsed } from './attempt-lease.js';
 import { removeFolder } from './deletion.js';
 import { privateScratchFolder, readPassword, writeDefaultsFile } from './database/defaults-file.js';
 import { failpointInStream } from './failpoints.js';
-import { runSql, serverFacts } from './database/sql.js';
+import { runSql, runSqlQueries, SERVER_FACTS_SQL, serverFactsIn } from './database/sql.js';
 import { readTargetServer } from './database/server-layout.js';
 import type { ServerLayout } from '../domain/server-layout.js';
 import type { ClusterConfig } from '../domain/config.js';
@@ -97,39 +97,49 @@ function upperBoundRawBytes(storedBytes: number): number {
   return storedBytes * 8;
 }
 
-/**
- * What the manifest records about the source server, asked before the tool runs: a wrong endpoint
- * or password fails here, naming the endpoint. Also where the source kept its files, and which
- * tablespaces lived outside its datadir.
- */
-async function readSource(cluster: ClusterConfig): Promise<{ version: string; layout?: ServerLayout; remoteTablespaces?: { name: string; path: string }[] }> {
-  const facts = await serverFacts(cluster.flavour, cluster.connection);
-  if (cluster.flavour !== 'mariadb') return { version: facts.version };
-  const { layout } = await readTargetServer(cluster);
-  const rows = await runSql(cluster.flavour, cluster.connection, `SELECT name, filename FROM information_schema.innodb_sys_tablespaces WHERE filename LIKE '/%'`);
-  return { version: facts.version, layout, remoteTablespaces: rows.map(([name = '', path = '']) => ({ name, path })) };
-}
-
 /** The source's base tables and their engines, outside the server's own schemas. */
-async function readInventory(cluster: ClusterConfig): Promise<TableInventory> {
-  const rows = await runSql(cluster.flavour, cluster.connection, `SELECT table_schema, table_name, engine FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')`);
-  return rows.map(([schema = '', table = '', engine = '']) => ({ schema, table, engine }));
-}
+const INVENTORY_SQL = `SELECT table_schema, table_name, engine FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')`;
+const inventoryIn = (rows: string[][]): TableInventory => rows.map(([schema = '', table = '', engine = '']) => ({ schema, table, engine }));
 
 /**
- * Why the inventory cannot be trusted, or undefined: information_schema shows a user only the tables
- * it holds a privilege on, so without SELECT on *.* the inventory would be empty, and a verification
- * would compare nothing.
+ * Whether the backup user holds SELECT on *.*: information_schema shows a user only the tables it
+ * holds a privilege on, so without it the inventory would be empty, and a verification would compare nothing.
  */
-async function inventoryProblem(cluster: ClusterConfig): Promise<string | undefined> {
-  const [[granted = '0', user = ''] = []] = await runSql(
-    cluster.flavour,
-    cluster.connection,
-    "SELECT COUNT(*), CURRENT_USER() FROM information_schema.user_privileges WHERE privilege_type = 'SELECT' AND grantee = CONCAT(\"'\", SUBSTRING_INDEX(CURRENT_USER(), '@', 1), \"'@'\", SUBSTRING_INDEX(CURRENT_USER(), '@', -1), \"'\")",
-  );
+const INVENTORY_GRANT_SQL = "SELECT COUNT(*), CURRENT_USER() FROM information_schema.user_privileges WHERE privilege_type = 'SELECT' AND grantee = CONCAT(\"'\", SUBSTRING_INDEX(CURRENT_USER(), '@', 1), \"'@'\", SUBSTRING_INDEX(CURRENT_USER(), '@', -1), \"'\")";
+function inventoryProblemIn([[granted = '0', user = ''] = []]: string[][]): string | undefined {
   if (granted !== '0') return undefined;
   const [name = user, host = '%'] = user.split('@');
   return `the backup user ${user} lacks SELECT on *.*, so information_schema hides the tables: no inventory was recorded, and a verification cannot compare one (GRANT SELECT ON *.* TO '${name}'@'${host}')`;
+}
+
+/** Tablespaces a MariaDB server keeps outside its datadir (an absolute path). */
+const REMOTE_TABLESPACES_SQL = `SELECT name, filename FROM information_schema.innodb_sys_tablespaces WHERE filename LIKE '/%'`;
+
+interface SourceFacts {
+  version: string;
+  layout?: ServerLayout;
+  remoteTablespaces?: { name: string; path: string }[];
+  /** The tables before the backup (empty when they cannot be read: see inventoryProblem). */
+  inventory: TableInventory;
+  /** Why no inventory can be recorded (a missing grant). */
+  inventoryProblem: string | undefined;
+}
+
+/**
+ * What the manifest records about the source server, asked before the tool runs (in one client
+ * process): a wrong endpoint or password fails here, naming the endpoint. Also where the source kept
+ * its files, which tablespaces lived outside its datadir, and its tables.
+ */
+async function readSource(cluster: ClusterConfig): Promise<SourceFacts> {
+  const mariadb = cluster.flavour === 'mariadb';
+  const [[facts = [], grant = [], inventory = [], tablespaces = []], target] = await Promise.all([
+    runSqlQueries(cluster.flavour, cluster.connection, [SERVER_FACTS_SQL, INVENTORY_GRANT_SQL, INVENTORY_SQL, ...(mariadb ? [REMOTE_TABLESPACES_SQL] : [])]),
+    mariadb ? readTargetServer(cluster) : undefined,
+  ]);
+  const problem = inventoryProblemIn(grant);
+  const read = { version: serverFactsIn(facts).version, inventory: problem ? [] : inventoryIn(inventory), inventoryProblem: problem };
+  if (!target) return read;
+  return { ...read, layout: target.layout, remoteTablespaces: tablespaces.map(([name = '', path = '']) => ({ name, path })) };
 }
 
 interface StreamInput {
@@ -383,8 +393,6 @@ export function backupActivities(deps: ActivityDeps) {
         const continuable = checkContinuableBy(input.parent, { serverVersion: source.version, cluster: cluster.name });
         if (!continuable.ok) throw businessFailure(continuable.code, continuable.reason);
       }
-      const unreadableInventory = await inventoryProblem(cluster);
-      const inventoryBefore = unreadableInventory ? [] : await readInventory(cluster);
       const defaults = await writeDefaultsFile(cluster.connection, await readPassword(cluster.connection));
       const scratch = await privateScratchFolder('backup-');
       const abort = new AbortController();
@@ -393,8 +401,12 @@ export function backupActivities(deps: ActivityDeps) {
       try {
         const streamed = await streamBackup({ cluster, store, folder, defaultsFile: defaults.path, scratch, abort, cancelled: activitySignal, progress, backup: input.location.name, seal, ...(input.incrementalLsn !== undefined ? { incrementalLsn: input.incrementalLsn } : {}) });
         progress.phase('recording checkpoints');
-        const recorded = await storeCheckpoints(store, folder, streamed.lsnDir, streamed.toolBinary, input.location.name, seal);
-        const inventory = unreadableInventory ? undefined : stableInventory(inventoryBefore, await readInventory(cluster));
+        // The tables after the backup are read while its checkpoints are stored.
+        const [recorded, inventoryAfter] = await Promise.all([
+          storeCheckpoints(store, folder, streamed.lsnDir, streamed.toolBinary, input.location.name, seal),
+          source.inventoryProblem ? undefined : runSql(cluster.flavour, cluster.connection, INVENTORY_SQL),
+        ]);
+        const inventory = inventoryAfter ? stableInventory(source.inventory, inventoryIn(inventoryAfter)) : undefined;
         return {
           objects: [{ name: streamed.dataObject, size: streamed.storedBytes, sha256: streamed.sha256 }, ...recorded.objects],
           dataObject: streamed.dataObject,
@@ -411,7 +423,7 @@ export function backupActivities(deps: ActivityDeps) {
           finishedAt: new Date().toISOString(),
           ...(source.layout ? { layout: source.layout } : {}),
           ...(source.remoteTablespaces ? { remoteTablespaces: source.remoteTablespaces } : {}),
-          ...(inventory ? { inventory } : { inventoryProblem: unreadableInventory }),
+          ...(inventory ? { inventory } : { inventoryProblem: source.inventoryProblem }),
         };
       } catch (error) {
         // An attempt the server timed out has been replaced by a newer one that owns the folder now (its

@@ -21,8 +21,9 @@ class CurrentAttemptOnly implements ActivityInboundCallsInterceptor {
   ) {}
 
   async execute(input: ActivityExecuteInput, next: Next<ActivityInboundCallsInterceptor, 'execute'>): Promise<unknown> {
-    const { workflowExecution, activityId, attempt, activityType } = this.context.info;
-    if (workflowExecution) {
+    const { workflowExecution, activityId, attempt, activityType, isLocal } = this.context.info;
+    // A local activity runs inside its workflow's task, which Temporal never hands to two workers at once; it has no pending entry.
+    if (workflowExecution && !isLocal) {
       // The raw service call: pending activities' details stay encoded, nothing here needs them.
       const description = await this.client.workflowService.describeWorkflowExecution({ namespace: this.client.options.namespace, execution: workflowExecution });
       const pending = description.pendingActivities?.find((activity) => activity.activityId === activityId);

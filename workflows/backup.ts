@@ -15,7 +15,7 @@ import { beginClusterWork } from './cluster-work.js';
 import { reportPhase } from './progress.js';
 import { formatBytes } from '../domain/units.js';
 import { restore } from './restore.js';
-import { retention, type RetentionResult } from './retention.js';
+import { applyRetention, retention, type RetentionResult } from './retention.js';
 
 export interface BackupResult {
   name: string;
@@ -41,8 +41,11 @@ export interface BackupResult {
   newChainBecause?: string;
   /** With `verification.afterBackup`: what the verification by a real restore found. */
   verification?: VerificationReport;
-  /** After a full backup: what the retention it started removed (or why it failed); absent for runs from before it was reported. */
-  retention?: Pick<RetentionResult, 'removed' | 'freedBytes' | 'keptChains' | 'orphans'> & { workflowId: string; keptByPin?: string[]; failed?: string };
+  /**
+   * After a full backup: what the retention that followed it removed (or why it failed); absent for runs from before it was
+   * reported. `workflowId` is the run that applied it: the backup's own (earlier runs started a child for it).
+   */
+  retention?: Pick<RetentionResult, 'removed' | 'freedBytes' | 'keptChains' | 'orphans'> & { workflowId: string; keptByPin?: string[]; binlogs?: RetentionResult['binlogs']; failed?: string };
 }
 
 /** Takes one backup of a cluster: a full backup, or an increment of a chain. */
@@ -65,15 +68,24 @@ export async function backup(input: BackupRequestInput): Promise<BackupResult> {
   // The retention it started runs once the lock is free; its outcome is part of this backup's result.
   if (retentionRun && patched('backup-reports-retention')) {
     reportPhase(`Waiting for the retention that follows ${result.name}`);
-    result.retention = await retentionRun.result().then(
-      (removed) => ({ workflowId: retentionRun.workflowId, removed: removed.removed, freedBytes: removed.freedBytes, keptChains: removed.keptChains, orphans: removed.orphans, ...(removed.keptByPin ? { keptByPin: removed.keptByPin } : {}) }),
-      (error: unknown) => ({ workflowId: retentionRun.workflowId, removed: [], freedBytes: 0, keptChains: [], orphans: [], failed: rootMessage(error) }),
-    );
-    reportPhase(`Committed ${result.name} (LSN ${result.fromLsn} to ${result.toLsn}, ${formatBytes(result.sizeBytes)} stored); ${result.retention.failed ? `the retention after it failed: ${result.retention.failed}` : `the retention after it removed ${result.retention.removed.length} backups`}`);
+    result.retention = await retentionReport(retentionRun.workflowId, retentionRun.result());
+    reportRetention(result, result.retention);
   }
   // Verified once the lock is free: the verification is a restore of its own, which takes the lock.
   if (cluster.verification?.afterBackup && patched('verify-after-backup')) return { ...result, verification: await verifyAfterBackup(cluster, result) };
   return result;
+}
+
+/** What the retention after a full backup removed, or why it failed: part of the backup's result. */
+function retentionReport(workflowId: string, outcome: Promise<RetentionResult>): Promise<NonNullable<BackupResult['retention']>> {
+  return outcome.then(
+    (removed) => ({ workflowId, removed: removed.removed, freedBytes: removed.freedBytes, keptChains: removed.keptChains, orphans: removed.orphans, ...(removed.keptByPin ? { keptByPin: removed.keptByPin } : {}), ...(removed.binlogs ? { binlogs: removed.binlogs } : {}) }),
+    (error: unknown) => ({ workflowId, removed: [], freedBytes: 0, keptChains: [], orphans: [], failed: rootMessage(error) }),
+  );
+}
+
+function reportRetention(result: BackupResult, retention: NonNullable<BackupResult['retention']>): void {
+  reportPhase(`Committed ${result.name} (LSN ${result.fromLsn} to ${result.toLsn}, ${formatBytes(result.sizeBytes)} stored); ${retention.failed ? `the retention after it failed: ${retention.failed}` : `the retention after it removed ${retention.removed.length} backups`}`);
 }
 
 /** Verifies a just-committed backup by a real restore; a failure fails the backup's workflow too, saying the backup is committed. */
@@ -210,8 +222,16 @@ async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings)
     );
     throw error;
   }
+  if (result.type === 'full' && patched('fewer-round-trips')) {
+    // A new chain may let an old one go: the retention runs now, under the lock this backup holds. A committed
+    // backup is not undone by a cancellation, and neither is the retention that follows it; its failure is reported.
+    reportPhase(`Applying the retention of ${cluster.name} after ${result.name}`);
+    const applied = await retentionReport(workflowInfo().workflowId, CancellationScope.nonCancellable(() => applyRetention(cluster, false)));
+    reportRetention(result, applied);
+    return { result: { ...result, retention: applied } };
+  }
   if (result.type === 'full') {
-    // A new chain may let an old one go. The child waits for this backup's lock and outlives it.
+    // Runs recorded before: a child that waits for this backup's lock and outlives it.
     const retentionRun = await startChild(retention, {
       workflowId: WorkflowId.retentionAfter(cluster.name, result.name),
       args: [{ cluster: cluster.name }],

@@ -11,13 +11,14 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   log,
+  patched,
   setCurrentDetails,
   setHandler,
   workflowInfo,
   allHandlersFinished,
 } from '@temporalio/workflow';
 import { acquireSignal, grantedSignal, lockStateQuery, releaseSignal, WorkflowId, type LockState, type LockTiming, type WorkflowRun } from '../domain/workflow-contract.js';
-import { orchestrator } from './activities.js';
+import { localOrchestrator, orchestrator } from './activities.js';
 import { reportPhase } from './progress.js';
 
 const DEFAULT_TIMING: LockTiming = { idleLifetime: '10 minutes', holderCheckInterval: '1 minute' };
@@ -88,7 +89,7 @@ export async function withClusterLock<T>(cluster: string, purpose: string, work:
   const lockId = WorkflowId.clusterLock(cluster);
   const me: WorkflowRun = { workflowId: info.workflowId, runId: info.runId };
   try {
-    await orchestrator.requestClusterLock({ cluster, lockWorkflowId: lockId, request: { ...me, purpose } });
+    await (patched('fewer-round-trips') ? localOrchestrator : orchestrator).requestClusterLock({ cluster, lockWorkflowId: lockId, request: { ...me, purpose } });
     if (!granted) reportPhase(`Waiting for earlier work on cluster ${cluster} to finish (lock ${lockId})`);
     await condition(() => granted);
     return await work();

@@ -1,10 +1,10 @@
-import { upsertSearchAttributes } from '@temporalio/workflow';
+import { patched, upsertSearchAttributes } from '@temporalio/workflow';
 import type { z } from 'zod';
 import type { ClusterSettings } from '../domain/config.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
 import { BackupClusterKey, BackupTypeKey } from '../domain/search-attributes.js';
 import { parseWith } from '../domain/validation.js';
-import { orchestrator } from './activities.js';
+import { localOrchestrator, orchestrator } from './activities.js';
 import { reportPhase, serveProgress } from './progress.js';
 
 /**
@@ -26,6 +26,6 @@ export async function beginClusterWork<T extends { cluster: string }>(
     { key: BackupTypeKey, value: kind(request) },
   ]);
   reportPhase(`Looking up cluster ${request.cluster}`);
-  const cluster = await orchestrator.describeCluster(request.cluster);
+  const cluster = await (patched('fewer-round-trips') ? localOrchestrator : orchestrator).describeCluster(request.cluster);
   return { request, cluster };
 }

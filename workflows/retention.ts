@@ -107,47 +107,55 @@ export async function deleteBackup(input: DeleteRequestInput): Promise<DeletionR
  */
 export async function retention(input: RetentionRequestInput): Promise<RetentionResult> {
   const { request, cluster } = await beginClusterWork(retentionRequestSchema, input, 'retention request', () => 'retention');
-  return withClusterLock(cluster.name, 'retention', async () => {
-    const host = hostActivities(cluster, '1 hour');
-    const backups = await host.quick.listBackups({ cluster: cluster.name });
-    const now = Date.now();
-    const plan = planRetention(backups, cluster.name, { ...cluster.retention, objectLockDays: cluster.objectLockDays }, now);
-    const { chains, orphans, leftAlone } = plan;
-    for (const chain of leftAlone) log.warn('chain left alone: a manifest cannot be read', { cluster: cluster.name, base: chain.base, reasons: chain.reasons });
-    // A chain being restored (perhaps by another cluster) waits for the next retention run.
-    const inUse = new Set((await orchestrator.restoresReading({ bases: plan.expired.map((chain) => chain.base.name) })).map((reader) => reader.base));
-    const expired = plan.expired.filter((chain) => !inUse.has(chain.base.name));
-    const result: RetentionResult = {
-      cluster: cluster.name,
-      dryRun: request.dryRun,
-      checkedAt: new Date(now).toISOString(),
-      removed: expired.flatMap((chain) => chainDeletion(chain).members.map((member) => member.name)),
-      freedBytes: expired.reduce((sum, chain) => sum + chain.sizeBytes, 0) + orphans.reduce((sum, orphan) => sum + orphan.objects.reduce((total, object) => total + object.size, 0), 0),
-      keptChains: chains.filter((chain) => !expired.includes(chain)).map((chain) => chain.base.name),
-      ...(plan.pinned.length > 0 ? { keptByPin: plan.pinned.map((chain) => chain.base.name) } : {}),
-      ...(plan.locked.length > 0 ? { keptByLock: plan.locked } : {}),
-      orphans: orphans.map((orphan) => orphan.folder),
-      leftAlone,
-    };
-    // Binlog retention follows: what no kept backup needs, the chains above counted as gone.
-    const binlogRetention = patched('binlog-retention');
-    const pruneBinlogs = () => host.removal.pruneBinlogArchive({ cluster: cluster.name, removedBackups: result.removed, dryRun: request.dryRun });
-    if (request.dryRun) return binlogRetention ? { ...result, binlogs: await pruneBinlogs() } : result;
-    for (const chain of expired) {
-      reportPhase(`Removing chain ${chain.base.name} (${chain.increments.length} increments)`);
-      await carryOut(cluster, chainDeletion(chain));
-    }
-    for (const orphan of orphans) {
-      reportPhase(`Sweeping uncommitted ${orphan.folder}`);
-      await host.removal.removeBackupData({ cluster: cluster.name, location: orphan, removeMarker: true });
-    }
-    if (binlogRetention) {
-      reportPhase('Removing archived binlogs no kept backup needs');
-      result.binlogs = await pruneBinlogs();
-    }
-    reportPhase(`Removed ${result.removed.length} backups, ${result.orphans.length} orphan folders and ${result.binlogs?.removed.length ?? 0} archived binlogs, ${formatBytes(result.freedBytes + (result.binlogs?.freedBytes ?? 0))} freed`);
-    return result;
-  });
+  return withClusterLock(cluster.name, 'retention', () => applyRetention(cluster, request.dryRun));
+}
+
+/**
+ * The retention itself, for a run that holds the cluster's lock: a retention run, and a full backup
+ * that applies it right after its commit without letting the lock go (workflows/backup.ts).
+ */
+export async function applyRetention(cluster: ClusterSettings, dryRun: boolean): Promise<RetentionResult> {
+  const host = hostActivities(cluster, '1 hour');
+  const backups = await host.quick.listBackups({ cluster: cluster.name });
+  const now = Date.now();
+  const plan = planRetention(backups, cluster.name, { ...cluster.retention, objectLockDays: cluster.objectLockDays }, now);
+  const { chains, orphans, leftAlone } = plan;
+  for (const chain of leftAlone) log.warn('chain left alone: a manifest cannot be read', { cluster: cluster.name, base: chain.base, reasons: chain.reasons });
+  // A chain being restored (perhaps by another cluster) waits for the next retention run. Nothing expired: nothing to ask
+  // (runs recorded before asked all the same).
+  const asked = plan.expired.length > 0 || !patched('fewer-round-trips') ? await orchestrator.restoresReading({ bases: plan.expired.map((chain) => chain.base.name) }) : [];
+  const inUse = new Set(asked.map((reader) => reader.base));
+  const expired = plan.expired.filter((chain) => !inUse.has(chain.base.name));
+  const result: RetentionResult = {
+    cluster: cluster.name,
+    dryRun,
+    checkedAt: new Date(now).toISOString(),
+    removed: expired.flatMap((chain) => chainDeletion(chain).members.map((member) => member.name)),
+    freedBytes: expired.reduce((sum, chain) => sum + chain.sizeBytes, 0) + orphans.reduce((sum, orphan) => sum + orphan.objects.reduce((total, object) => total + object.size, 0), 0),
+    keptChains: chains.filter((chain) => !expired.includes(chain)).map((chain) => chain.base.name),
+    ...(plan.pinned.length > 0 ? { keptByPin: plan.pinned.map((chain) => chain.base.name) } : {}),
+    ...(plan.locked.length > 0 ? { keptByLock: plan.locked } : {}),
+    orphans: orphans.map((orphan) => orphan.folder),
+    leftAlone,
+  };
+  // Binlog retention follows: what no kept backup needs, the chains above counted as gone.
+  const binlogRetention = patched('binlog-retention');
+  const pruneBinlogs = () => host.removal.pruneBinlogArchive({ cluster: cluster.name, removedBackups: result.removed, dryRun });
+  if (dryRun) return binlogRetention ? { ...result, binlogs: await pruneBinlogs() } : result;
+  for (const chain of expired) {
+    reportPhase(`Removing chain ${chain.base.name} (${chain.increments.length} increments)`);
+    await carryOut(cluster, chainDeletion(chain));
+  }
+  for (const orphan of orphans) {
+    reportPhase(`Sweeping uncommitted ${orphan.folder}`);
+    await host.removal.removeBackupData({ cluster: cluster.name, location: orphan, removeMarker: true });
+  }
+  if (binlogRetention) {
+    reportPhase('Removing archived binlogs no kept backup needs');
+    result.binlogs = await pruneBinlogs();
+  }
+  reportPhase(`Removed ${result.removed.length} backups, ${result.orphans.length} orphan folders and ${result.binlogs?.removed.length ?? 0} archived binlogs, ${formatBytes(result.freedBytes + (result.binlogs?.freedBytes ?? 0))} freed`);
+  return result;
 }
 
 export const pinRequestSchema = z.strictObject({

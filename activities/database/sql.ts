@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { execa } from 'execa';
 import type { ConnectionConfig } from '../../domain/config.js';
 import type { Flavour } from '../../domain/manifest.js';
@@ -9,6 +10,21 @@ export class DatabaseError extends Error {}
 /** The command-line client of the flavour: SQL goes through it so no driver holds the password in this process. */
 export function clientBinary(flavour: Flavour): string {
   return flavour === 'mariadb' ? 'mariadb' : 'mysql';
+}
+
+/**
+ * Runs several queries through one client process (each start of the client costs tens of
+ * milliseconds): the rows of each, in order. A line holding a random marker separates their results.
+ */
+export async function runSqlQueries(flavour: Flavour, connection: ConnectionConfig, queries: string[], options: { timeoutMs?: number } = {}): Promise<string[][][]> {
+  const marker = `chainbackup-result-${randomUUID()}`;
+  const rows = await runSql(flavour, connection, queries.map((query) => `${query.replace(/;\s*$/, '')}; SELECT '${marker}';`).join(' '), options);
+  const results: string[][][] = [[]];
+  for (const row of rows) {
+    if (row.length === 1 && row[0] === marker) results.push([]);
+    else results.at(-1)?.push(row);
+  }
+  return results.slice(0, queries.length);
 }
 
 /** Runs SQL through the client with a defaults file; returns rows as arrays of column strings. */
@@ -39,10 +55,16 @@ export interface ServerFacts {
   logError: string;
 }
 
-export async function serverFacts(flavour: Flavour, connection: ConnectionConfig): Promise<ServerFacts> {
-  const [row] = await runSql(flavour, connection, 'SELECT @@version, @@datadir, @@pid_file, @@log_error');
+export const SERVER_FACTS_SQL = 'SELECT @@version, @@datadir, @@pid_file, @@log_error';
+
+/** The facts from the rows of SERVER_FACTS_SQL. */
+export function serverFactsIn([row]: string[][]): ServerFacts {
   const [version = '', datadir = '', pidFile = '', logError = ''] = row ?? [];
   return { version, datadir, pidFile, logError };
+}
+
+export async function serverFacts(flavour: Flavour, connection: ConnectionConfig): Promise<ServerFacts> {
+  return serverFactsIn(await runSql(flavour, connection, SERVER_FACTS_SQL));
 }
 
 /** Liveness: succeeds when the server responds at all, even if it refuses the login. */

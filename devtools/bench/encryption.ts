@@ -12,7 +12,7 @@ import type { Client } from '@temporalio/client';
 import type { MariaDbSandbox } from '../sandbox/mariadb.js';
 import type { StorageConfig } from '../../domain/config.js';
 import { backup as backupWorkflow, restore as restoreWorkflow } from '../../workflows/index.js';
-import { median, pairwise, round, stats, timed, type ScenarioReport } from './measure.js';
+import { describeTimeline, median, pairwise, round, stats, timed, workflowTimeline, type ScenarioReport } from './measure.js';
 import { openRecord, recordKeys, signRecord } from '../../encryption/records.js';
 import { openStore } from '../../activities/storage/index.js';
 
@@ -95,6 +95,9 @@ export async function encryptionScenario(input: EncryptionScenarioInput, variant
       if (deployment.label === 'on') lastOnBackupPath = backup.value.path;
       await rm(clone, { recursive: true, force: true });
       say(`  run ${run + 1}, ${variantName} ${deployment.label}: backup ${backup.seconds.toFixed(2)} s, restore ${restore.seconds.toFixed(2)} s`);
+      // Where each one's time went, from its history: what a key adds shows as the steps that grew.
+      say(`    backup: ${describeTimeline(await workflowTimeline(client, `bench-${variantName}-backup-${deployment.label}-${run}`))}`);
+      say(`    restore: ${describeTimeline(await workflowTimeline(client, `bench-${variantName}-restore-${deployment.label}-${run}`))}`);
     }
   }
   const backupRatio = pairwise(backupSeconds.on ?? [], backupSeconds.off ?? []);

@@ -14,6 +14,7 @@ import type { MariaDbSandbox } from '../../devtools/sandbox/mariadb.js';
 import { repoRoot, toolPath } from '../../devtools/sandbox/processes.js';
 import type { KeptDatadirs } from '../../domain/kept-datadirs.js';
 import type { Manifest } from '../../domain/manifest.js';
+import { productVersion } from '../../config/release.js';
 import { READ_ONLY_BACKUP_TYPES, SAVED_VIEWS } from '../../domain/search-attributes.js';
 import { WorkflowType } from '../../domain/workflow-contract.js';
 import { formatBytes } from '../../domain/units.js';
@@ -215,7 +216,7 @@ describe('the chainbackup CLI, as an operator runs it', () => {
     const noWorker = await runCli(['--config', lonely, '--worker-timeout', '3', 'list', 'ops']);
     expect(noWorker).toMatchObject({ exitCode: 3, stderr: expect.stringMatching(new RegExp(`^chainbackup: no worker answered within 3 s \\(workflow catalog-ops-\\S+ waited on the shared queue ${taskQueue}-nobody\\): is a chainbackup worker running`)) as unknown });
     for await (const execution of client.workflow.list({ query: `TaskQueue = "${taskQueue}-nobody" AND ExecutionStatus = "Running"` })) throw new Error(`left running: ${execution.workflowId}`);
-    expect(await runCli(['--version'])).toMatchObject({ exitCode: 0, stdout: '0.1.0' });
+    expect(await runCli(['--version'])).toMatchObject({ exitCode: 0, stdout: productVersion });
     expect(await runCli(['--config', '/no/such/chainbackup.yaml', 'list'])).toMatchObject({ exitCode: 2, stderr: expect.stringContaining('no configuration file at /no/such/chainbackup.yaml: name one with --config <path> or the CHAINBACKUP_CONFIG environment variable') as unknown });
     expect((await runCli(['backup', '--help'])).stdout).toMatch(/Example:\n {2}chainbackup backup shop --type full\n\nExit codes: 0 done; [^\n]+\nEnvironment: CHAINBACKUP_CONFIG/);
 

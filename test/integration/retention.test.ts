@@ -87,16 +87,19 @@ describe.each([['MinIO', 'keep-s3'], ['the filesystem store', 'keep-fs']])('rete
     const second = await runBackup(cluster, 'full');
     const secondIncrement = await runBackup(cluster, 'incremental');
     const third = await runBackup(cluster, 'full');
-    // The retention that followed the second full backup kept both chains.
-    const afterSecond = await client.workflow.getHandle<typeof retentionWorkflow>(WorkflowId.retentionAfter(cluster, second.name)).result();
-    expect(afterSecond.removed).toEqual([]);
-    const afterThird = await client.workflow.getHandle<typeof retentionWorkflow>(WorkflowId.retentionAfter(cluster, third.name)).result();
-    expect(afterThird.removed).toEqual([firstIncrement.name, first.name]);
-    expect(afterThird.keptChains).toEqual([third.name, second.name]);
-    expect(afterThird.freedBytes).toBe(first.sizeBytes + firstIncrement.sizeBytes);
-    // The backup's own result says what the retention after it removed.
-    expect(third.retention).toEqual({ workflowId: WorkflowId.retentionAfter(cluster, third.name), removed: [firstIncrement.name, first.name], freedBytes: afterThird.freedBytes, keptChains: [third.name, second.name], orphans: [] });
-    expect(second.retention).toMatchObject({ removed: [] });
+    // The retention that followed the second full backup kept both chains; the one after the third removed the first.
+    // Each ran inside its backup's own run, under the lock the backup held: the backup's result says what it removed.
+    expect(second.retention).toMatchObject({ removed: [], keptChains: [second.name, first.name] });
+    expect(third.retention).toEqual({
+      workflowId: expect.stringMatching(new RegExp(`^backup-${cluster}-`)) as unknown,
+      removed: [firstIncrement.name, first.name],
+      freedBytes: first.sizeBytes + firstIncrement.sizeBytes,
+      keptChains: [third.name, second.name],
+      orphans: [],
+      binlogs: expect.objectContaining({ removed: [] }) as unknown,
+    });
+    // No retention run of its own was started for it.
+    await expect(client.workflow.getHandle(WorkflowId.retentionAfter(cluster, third.name)).describe()).rejects.toThrow();
 
     const keys = await storedKeys(storage);
     expect(keys.filter((key) => key.includes(first.name))).toEqual([]);
@@ -132,9 +135,8 @@ describe.each([['MinIO', 'del-s3'], ['the filesystem store', 'del-fs']])('deleti
 
   test('the orphan sweep removes uncommitted leftovers and reports them; a dry run removes nothing', async () => {
     const storage = storages[cluster] as StorageConfig;
+    // The retention that follows every full backup ran inside it (it would sweep the orphan too): done once it returns.
     const committed = await runBackup(cluster, 'full');
-    // Let the retention that follows every full backup finish first: it would sweep the orphan too.
-    await client.workflow.getHandle(`retention-${cluster}-after-${committed.name}`).result();
     // A folder a crashed backup left behind (the configured orphan age is 0 hours).
     const orphan = `${cluster}-2026-01-01T000000.000Z-full`;
     const store = openStore(storage);

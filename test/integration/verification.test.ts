@@ -8,7 +8,7 @@
  * `status` exiting non-zero naming each health rule that is broken.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join, relative } from 'node:path';
 import { execa } from 'execa';
@@ -289,9 +289,20 @@ describe('status, against the health rules', () => {
       { rule: 'health.newestVerifiedWithin', message: expect.stringMatching(new RegExp(`^the newest verified backup ${full.name} is \\d+m old \\(limit 1s\\)$`)) as unknown },
     ]);
 
-    // A failed backup since the newest committed one.
+    // A refused backup is not a failure (it completes with its refusal): the rule still holds.
     const refused = await typedFailureOf(takeBackup('vf-health', 'incremental', { baseBackupName: 'vf-health-2026-01-01T000000.000Z-full' }));
     expect(refused.type).toBe('InvalidBaseBackup');
+    expect(await status('vf-health', generous)).toMatchObject({ exitCode: 0 });
+    // A failed backup since the newest committed one: its store's folder replaced by a file, every step that reads it fails.
+    const { path: storePath } = storage('vf-health') as { path: string };
+    await rename(storePath, `${storePath}.aside`);
+    try {
+      await writeFile(storePath, 'not a folder\n');
+      await expect(takeBackup('vf-health', 'full')).rejects.toThrow();
+    } finally {
+      await rm(storePath, { force: true });
+      await rename(`${storePath}.aside`, storePath);
+    }
     const failures = await eventually('the failed backup in status', async () => {
       const result = await status('vf-health', generous);
       return result.exitCode === 4 ? result : undefined;
