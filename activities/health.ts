@@ -16,7 +16,7 @@ import { brokenRules, healthWarnings, type ClusterHealth, type ClusterStatus } f
 import { scheduleId } from '../domain/schedules.js';
 import { queryValue, WORK_BACKUP_TYPES } from '../domain/search-attributes.js';
 import { binlogArchiveQuery, progressQuery, WorkflowId } from '../domain/workflow-contract.js';
-import { summarizeArchive } from './binlogs.js';
+import { summarizeArchive } from './binlogs/summary.js';
 import { readCatalogAndLedger } from './catalog.js';
 import { ledgerAgainstTemporal } from './ledger.js';
 import { VANISHED_BINLOGS } from '../domain/binlog-archive.js';

@@ -1,7 +1,7 @@
 import { checkActivities } from './check.js';
 import { clusterSettings, type ClusterSettings, type Config } from '../domain/config.js';
 import { backupActivities } from './backup.js';
-import { binlogActivities } from './binlogs.js';
+import { binlogActivities } from './binlogs/index.js';
 import { clusterLockActivities } from './cluster-lock.js';
 import { deletionActivities } from './deletion.js';
 import { healthActivities } from './health.js';
@@ -35,5 +35,5 @@ export type HostActivities = ReturnType<typeof createHostActivities>;
 export type { TakenBackup } from './backup.js';
 export type { VerificationReport } from './verification.js';
 export type { RestoreSource } from './restore.js';
-export type { ArchiveSource } from './binlogs.js';
+export type { ArchiveSource } from './binlogs/shared.js';
 export type { TargetServer } from './database/server-layout.js';

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { isCommitted, orderChain, type CommittedBackup, type StoredBackup } from '../domain/chain.js';
 import { clusterName } from '../domain/config.js';
 import { backupsOf } from '../domain/ownership.js';
-import type { BinlogRetention } from '../activities/binlogs.js';
+import type { BinlogRetention } from '../activities/binlogs/retention.js';
 import type { ClusterSettings } from '../domain/config.js';
 import { businessFailure, FailureType } from '../domain/failures.js';
 import { chainDeletion, planDeletion, planRetention, type DeletionPlan, type UntouchableChain } from '../domain/retention.js';

@@ -23,7 +23,7 @@ import type { StorageConfig } from '../../domain/config.js';
 import { WorkflowId } from '../../domain/workflow-contract.js';
 import type { StreamReport } from '../../domain/binlog-archive.js';
 import { heartbeatDetails } from '../../activities/pending-activity.js';
-import { streamServerId } from '../../activities/binlogs.js';
+import { streamServerId } from '../../activities/binlogs/archive.js';
 import type { ProgressDetails } from '../../activities/streams.js';
 import { backup as backupWorkflow, binlogArchiver, restore as restoreWorkflow, retention as retentionWorkflow, type ClusterCatalog, type RestoreResult } from '../../workflows/index.js';
 import { stopArchiver } from '../support/binlog-archive.js';
