@@ -167,7 +167,7 @@ export const connectionSchema = z
     host: z.string().min(1).optional().meta({ description: "The server's host name or address, reached over TCP.", examples: ['127.0.0.1'] }),
     port: z.number().int().min(1).max(65535).optional().meta({ description: "The server's TCP port, with host; absent: 3306.", examples: [3306] }),
     user: z.string().min(1).meta({
-      description: `The database user the worker logs in as; it needs the grants listed in the README's "Configuration".`,
+      description: `The database user the worker logs in as; it needs the grants of docs/guide/configuration.md ("The backup user's grants"), which chainbackup check checks one by one.`,
       examples: ['backup'],
     }),
     passwordEnv: environmentVariableName.optional().meta({
