@@ -238,7 +238,11 @@ describe('the streamed binlog archive', () => {
     }
     startWriter();
     await sleep(3000);
-    const dumps = await source.sql("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'");
+    // The stream connects again by itself once the server is back (its retries back off, so not at a fixed moment): one connection.
+    const dumps = await eventually('the stream connected again', async () => {
+      const found = await source.sql("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'");
+      return found.length > 0 ? found : undefined;
+    }, 120_000);
     expect(dumps.length).toBe(1);
     await source.sql(`KILL ${dumps[0]?.[0] ?? ''}`);
     await sleep(3000);
