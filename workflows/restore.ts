@@ -533,11 +533,33 @@ function rollbackFailure(cluster: string, restoreError: unknown, rollbackError: 
 
 /**
  * Downloads every piece of the chain into `into` and prepares it: the full backup, then each
- * increment applied in order. Downloads run two at a time from the start, independent of the
- * applies: each piece starts as soon as the one two places before it is in, so the next increment
- * is usually on disk before it is needed. They run in a scope of their own so that a failure stops
- * the others before the workspace goes.
+ * increment applied in order. Nothing can be prepared before the full backup is in, so it downloads
+ * alone, with the machine's cores to itself (runs recorded before `full-downloads-first` started two
+ * pieces at once from the start); then the increments, two at a time in chain order, each as soon as
+ * a download ends, independent of the applies, so the next increment is usually on disk before it
+ * is needed. They run in a scope of their own so that a failure stops the others before the
+ * workspace goes.
  */
+/** At most `count` downloads at once, started in the order they asked (a workflow's promises resolve deterministically). */
+function downloadSlots(count: number): { take: () => Promise<void>; give: () => void } {
+  let free = count;
+  const waiting: (() => void)[] = [];
+  return {
+    take: () => {
+      if (free > 0) {
+        free--;
+        return Promise.resolve();
+      }
+      return new Promise<void>((resolve) => waiting.push(resolve));
+    },
+    give: () => {
+      const next = waiting.shift();
+      if (next) next();
+      else free++;
+    },
+  };
+}
+
 async function downloadAndPrepare(
   host: Host,
   cluster: ClusterSettings,
@@ -551,14 +573,26 @@ async function downloadAndPrepare(
   let downloadedBytes = 0;
   const downloadScope = new CancellationScope();
   const downloads: Promise<void>[] = [];
+  const fullFirst = patched('full-downloads-first');
+  const slots = downloadSlots(DOWNLOADS_AT_ONCE);
   for (const [index, piece] of chain.entries()) {
-    const turn = index >= DOWNLOADS_AT_ONCE ? (downloads[index - DOWNLOADS_AT_ONCE] as Promise<void>) : Promise.resolve();
+    const turn = fullFirst
+      ? index === 0
+        ? slots.take()
+        : (downloads[0] as Promise<void>).then(slots.take)
+      : index >= DOWNLOADS_AT_ONCE
+        ? (downloads[index - DOWNLOADS_AT_ONCE] as Promise<void>)
+        : Promise.resolve();
     const download = downloadScope.run(async () => {
       await turn;
-      const { bytes } = await host.long.downloadBackup.executeWithOptions({ summary: `download and verify ${piece.name}` }, [
-        { cluster: cluster.name, ...(source ? { source } : {}), backup: piece, into: dirs[index] as string },
-      ]);
-      downloadedBytes += bytes;
+      try {
+        const { bytes } = await host.long.downloadBackup.executeWithOptions({ summary: `download and verify ${piece.name}` }, [
+          { cluster: cluster.name, ...(source ? { source } : {}), backup: piece, into: dirs[index] as string },
+        ]);
+        downloadedBytes += bytes;
+      } finally {
+        if (fullFirst) slots.give();
+      }
     });
     // Awaited in order below; this only keeps an early failure from counting as unhandled meanwhile.
     download.catch(() => undefined);
