@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 import type { Flavour } from '../../domain/manifest.js';
 import { childEnv, childProcessOptions } from '../child-env.js';
-import { runSql } from './sql.js';
+import { runSql, runSqlQueries } from './sql.js';
 import { processExists } from '../processes.js';
 import { assertAttemptHolds, removeUnlessReplaced } from '../attempt-lease.js';
 import { readStorageOptions, type TargetServer } from './server-layout.js';
@@ -177,6 +177,8 @@ const PRIVATE_ACCOUNT = 'chainbackup_private';
 export interface PrivateSession extends PrivateServer {
   /** Runs SQL as the one-time account (rows of columns; with `columnNames`, the first row names them). */
   sql: (query: string, options?: { columnNames?: boolean; timeoutMs?: number }) => Promise<string[][]>;
+  /** Runs several queries through one client process: the rows of each, in order. */
+  sqlQueries: (queries: string[], options?: { timeoutMs?: number }) => Promise<string[][][]>;
   /** Drops the one-time account (unlogged); call before a clean stop. */
   dropAccount: () => Promise<void>;
 }
@@ -194,5 +196,6 @@ export async function startPrivateSession(target: TargetServer, settings: Privat
     initStatements: [...settings.initStatements, 'SET sql_log_bin = 0;', `CREATE OR REPLACE USER ${account} IDENTIFIED BY '${password}';`, `GRANT ALL PRIVILEGES ON *.* TO ${account};`],
   });
   const sql = (query: string, options: { columnNames?: boolean; timeoutMs?: number } = {}) => runSql(settings.flavour, { socket: server.socket, user: PRIVATE_ACCOUNT }, query, { password, ...options });
-  return { ...server, sql, dropAccount: async () => void (await sql(`SET sql_log_bin = 0; DROP USER ${account}`)) };
+  const sqlQueries = (queries: string[], options: { timeoutMs?: number } = {}) => runSqlQueries(settings.flavour, { socket: server.socket, user: PRIVATE_ACCOUNT }, queries, { password, ...options });
+  return { ...server, sql, sqlQueries, dropAccount: async () => void (await sql(`SET sql_log_bin = 0; DROP USER ${account}`)) };
 }

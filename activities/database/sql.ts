@@ -16,7 +16,7 @@ export function clientBinary(flavour: Flavour): string {
  * Runs several queries through one client process (each start of the client costs tens of
  * milliseconds): the rows of each, in order. A line holding a random marker separates their results.
  */
-export async function runSqlQueries(flavour: Flavour, connection: ConnectionConfig, queries: string[], options: { timeoutMs?: number } = {}): Promise<string[][][]> {
+export async function runSqlQueries(flavour: Flavour, connection: ConnectionConfig, queries: string[], options: { timeoutMs?: number; password?: string } = {}): Promise<string[][][]> {
   const marker = `chainbackup-result-${randomUUID()}`;
   const rows = await runSql(flavour, connection, queries.map((query) => `${query.replace(/;\s*$/, '')}; SELECT '${marker}';`).join(' '), options);
   const results: string[][][] = [[]];
