@@ -384,10 +384,19 @@ export function backupActivities(deps: ActivityDeps) {
       // Written first, so the folder is visible to the sweep even if this attempt dies before any upload completes.
       const { workflowExecution, attempt } = Context.current().info;
       const workflowId = workflowExecution?.workflowId ?? '';
-      await store.putText(`${folder}${STARTED_OBJECT}`, `${JSON.stringify({ backup: input.location.name, workflowId, attempt, startedAt })}\n`);
-      // A key that cannot be read fails the backup before the tool runs, naming the key.
-      const seal = (await deps.keys()).current;
-      const source = await readSource(cluster);
+      // The marker, the keys and the source's facts are independent and each waits on the store, a disk or the server:
+      // asked at once. A key that cannot be read fails the backup before the tool runs, naming the key (the first failure
+      // in this order is the one reported, whichever came first).
+      const [marker, keys, sourceRead] = await Promise.allSettled([
+        store.putText(`${folder}${STARTED_OBJECT}`, `${JSON.stringify({ backup: input.location.name, workflowId, attempt, startedAt })}\n`),
+        deps.keys(),
+        readSource(cluster),
+      ]);
+      if (marker.status === 'rejected') throw marker.reason;
+      if (keys.status === 'rejected') throw keys.reason;
+      if (sourceRead.status === 'rejected') throw sourceRead.reason;
+      const seal = keys.value.current;
+      const source = sourceRead.value;
       // A server upgraded to another release series since its chain began cannot continue it.
       if (input.parent) {
         const continuable = checkContinuableBy(input.parent, { serverVersion: source.version, cluster: cluster.name });
