@@ -1,7 +1,8 @@
 /**
  * One piece of work at a time per cluster, whoever starts it. Every backup, restore and deletion of a
- * cluster asks the cluster's lock workflow (`chainbackup-lock-<cluster>`, signal-with-started by an
- * activity so exactly one exists) and waits for its grant; requests are served in arrival order.
+ * cluster asks the cluster's lock workflow (`<deployment>-lock-<cluster>`, `WorkflowId.clusterLock`;
+ * signal-with-started by an activity so exactly one exists per deployment) and waits for its grant;
+ * requests are served in arrival order.
  * The holder releases in a non-cancellable scope; a holder that dies without releasing (terminated,
  * timed out) is noticed by the lock, which checks every minute whether the holder is still open.
  */
@@ -19,6 +20,7 @@ import {
 } from '@temporalio/workflow';
 import { acquireSignal, grantedSignal, lockStateQuery, releaseSignal, WorkflowId, type LockState, type LockTiming, type WorkflowRun } from '../domain/workflow-contract.js';
 import { localOrchestrator, orchestrator } from './activities.js';
+import { deploymentOfRun } from './cluster-work.js';
 import { reportPhase } from './progress.js';
 
 const DEFAULT_TIMING: LockTiming = { idleLifetime: '10 minutes', holderCheckInterval: '1 minute' };
@@ -86,7 +88,7 @@ export async function withClusterLock<T>(cluster: string, purpose: string, work:
   setHandler(grantedSignal, () => {
     granted = true;
   });
-  const lockId = WorkflowId.clusterLock(cluster);
+  const lockId = WorkflowId.clusterLock(deploymentOfRun(), cluster);
   const me: WorkflowRun = { workflowId: info.workflowId, runId: info.runId };
   try {
     await (patched('fewer-round-trips') ? localOrchestrator : orchestrator).requestClusterLock({ cluster, lockWorkflowId: lockId, request: { ...me, purpose } });

@@ -18,15 +18,20 @@ import { clusterLock, holdClusterLock, holdingQuery, letGoSignal } from './harne
 const taskQueue = uniqueName('lock-tests');
 let harness: HarnessWorker;
 
-beforeAll(async () => {
-  const config = parseConfig(
-    JSON.stringify({
-      temporal: { taskQueue },
-      clusters: [{ name: 'unused', connection: { socket: '/nonexistent.sock', user: 'backup' }, datadir: '/nonexistent', storage: { kind: 'filesystem', path: '/nonexistent' }, controller: { kind: 'command', stop: ['false'], start: ['false'] } }],
-    }),
-    'lock-tests.yaml',
+/** The lock's activities of a deployment whose workflows run on `queue`. */
+const lockActivitiesOf = (queue: string) =>
+  clusterLockActivities(
+    parseConfig(
+      JSON.stringify({
+        temporal: { taskQueue: queue },
+        clusters: [{ name: 'unused', connection: { socket: '/nonexistent.sock', user: 'backup' }, datadir: '/nonexistent', storage: { kind: 'filesystem', path: '/nonexistent' }, controller: { kind: 'command', stop: ['false'], start: ['false'] } }],
+      }),
+      'lock-tests.yaml',
+    ),
   );
-  harness = await startHarnessWorker(taskQueue, clusterLockActivities(config));
+
+beforeAll(async () => {
+  harness = await startHarnessWorker(taskQueue, lockActivitiesOf(taskQueue));
 });
 
 const startedLocks: string[] = [];
@@ -41,15 +46,15 @@ const NEVER: LockTiming = { idleLifetime: '1 hour', holderCheckInterval: '1 hour
 
 /** A lock that a test started itself, with its waits chosen by the test. */
 async function startLock(cluster: string, timing: LockTiming, initial: Partial<LockState> = {}) {
-  startedLocks.push(WorkflowId.clusterLock(cluster));
+  startedLocks.push(WorkflowId.clusterLock(taskQueue, cluster));
   return harness.client.workflow.start(clusterLock, {
     taskQueue,
-    workflowId: WorkflowId.clusterLock(cluster),
+    workflowId: WorkflowId.clusterLock(taskQueue, cluster),
     args: [{ cluster, holder: null, waiting: [], timing, ...initial }],
   });
 }
 
-const lockState = (cluster: string) => harness.client.workflow.getHandle(WorkflowId.clusterLock(cluster)).query(lockStateQuery);
+const lockState = (cluster: string) => harness.client.workflow.getHandle(WorkflowId.clusterLock(taskQueue, cluster)).query(lockStateQuery);
 const holderOf = async (cluster: string) => (await lockState(cluster)).holder?.workflowId ?? null;
 const waitingOn = async (cluster: string) => (await lockState(cluster)).waiting.map((request) => request.workflowId);
 
@@ -86,7 +91,7 @@ describe('the cluster lock', () => {
 
     // A retried request (the activity's signal-with-start sent twice) is not queued twice.
     const secondRun = (await second.describe()).runId;
-    await harness.client.workflow.getHandle(WorkflowId.clusterLock(cluster)).signal(acquireSignal, { workflowId: second.workflowId, runId: secondRun, purpose: 'second' });
+    await harness.client.workflow.getHandle(WorkflowId.clusterLock(taskQueue, cluster)).signal(acquireSignal, { workflowId: second.workflowId, runId: secondRun, purpose: 'second' });
     const state = await lockState(cluster);
     expect(state).toMatchObject({ cluster, holder: { workflowId: first.workflowId, purpose: 'first' } });
     expect(state.waiting.map((request) => [request.workflowId, request.purpose])).toEqual([
@@ -142,7 +147,7 @@ describe('the cluster lock', () => {
     await startLock(cluster, NEVER);
     const first = await startHolder(cluster, 'first');
     await untilHolding(cluster, first);
-    const lock = harness.client.workflow.getHandle(WorkflowId.clusterLock(cluster));
+    const lock = harness.client.workflow.getHandle(WorkflowId.clusterLock(taskQueue, cluster));
     await lock.signal(acquireSignal, { workflowId: `${cluster}-never-existed`, runId: randomUUID(), purpose: 'gone' });
     const after = await startHolder(cluster, 'after');
     await untilWaiting(cluster, [`${cluster}-never-existed`, after.workflowId]);
@@ -163,7 +168,7 @@ describe('the cluster lock', () => {
     // The request path starts a lock of its own (with the production waits) when none is running.
     const later = await startHolder(cluster, 'later');
     await untilHolding(cluster, later);
-    const restarted = await harness.client.workflow.getHandle(WorkflowId.clusterLock(cluster)).describe();
+    const restarted = await harness.client.workflow.getHandle(WorkflowId.clusterLock(taskQueue, cluster)).describe();
     expect(restarted.runId).not.toBe(lock.firstExecutionRunId);
     expect(restarted.status.name).toBe('RUNNING');
     await letGo(later);
@@ -182,10 +187,10 @@ describe('the cluster lock', () => {
     for (const request of vanished) await lock.signal(acquireSignal, request);
 
     const newRun = await eventually('the lock continued as new', async () => {
-      const current = await harness.client.workflow.getHandle(WorkflowId.clusterLock(cluster)).describe();
+      const current = await harness.client.workflow.getHandle(WorkflowId.clusterLock(taskQueue, cluster)).describe();
       return current.runId !== lock.firstExecutionRunId ? current.runId : undefined;
     });
-    expect((await harness.client.workflow.getHandle(WorkflowId.clusterLock(cluster), lock.firstExecutionRunId).describe()).status.name).toBe('CONTINUED_AS_NEW');
+    expect((await harness.client.workflow.getHandle(WorkflowId.clusterLock(taskQueue, cluster), lock.firstExecutionRunId).describe()).status.name).toBe('CONTINUED_AS_NEW');
     const carried = await lockState(cluster);
     expect(carried.holder?.workflowId).toBe(holder.workflowId);
     expect(carried.waiting.map((request) => request.workflowId)).toEqual([next.workflowId, ...vanished.map((request) => request.workflowId)]);
@@ -199,7 +204,7 @@ describe('the cluster lock', () => {
       const state = await lockState(cluster);
       return state.holder === null && state.waiting.length === 0 ? true : undefined;
     });
-    expect((await harness.client.workflow.getHandle(WorkflowId.clusterLock(cluster)).describe()).runId).not.toBe(lock.firstExecutionRunId);
+    expect((await harness.client.workflow.getHandle(WorkflowId.clusterLock(taskQueue, cluster)).describe()).runId).not.toBe(lock.firstExecutionRunId);
     expect(newRun).not.toBe(lock.firstExecutionRunId);
   });
 });
