@@ -13,9 +13,8 @@ import { heartbeatDetails, lastFailureMessage } from './pending-activity.js';
 import type { ProgressDetails } from './streams.js';
 import { businessFailureIn, FailureType } from '../domain/failures.js';
 import { brokenRules, healthWarnings, type ClusterHealth, type ClusterStatus } from '../domain/health.js';
-import { scheduleId } from '../domain/schedules.js';
 import { queryValue, WORK_BACKUP_TYPES } from '../domain/search-attributes.js';
-import { binlogArchiveQuery, progressQuery, WorkflowId } from '../domain/workflow-contract.js';
+import { binlogArchiveQuery, DEFAULT_DEPLOYMENT, progressQuery, WorkflowId } from '../domain/workflow-contract.js';
 import { summarizeArchive } from './binlogs/summary.js';
 import { readCatalogAndLedger } from './catalog.js';
 import { ledgerAgainstTemporal } from './ledger.js';
@@ -45,7 +44,9 @@ const quoted = queryValue;
 /** How old a streaming step's last heartbeat may be before its report no longer tells the stream's state. */
 const STALE_REPORT_MS = 30_000;
 
-export async function gatherHealth(client: Client, listing: ClusterCatalog, now = Date.now(), options: { rpo?: string } = {}): Promise<ClusterHealth> {
+/** `options.deployment`: the `temporal.taskQueue` whose schedules and archiver are looked at (default: the default deployment). */
+export async function gatherHealth(client: Client, listing: ClusterCatalog, now = Date.now(), options: { rpo?: string; deployment?: string } = {}): Promise<ClusterHealth> {
+  const deployment = options.deployment ?? DEFAULT_DEPLOYMENT;
   const cluster = listing.cluster;
   const committed: BackupListing[] = listing.chains.flatMap((chain) => [chain.base, ...chain.increments]);
   const byFinish = (a: BackupListing, b: BackupListing) => (a.finishedAt ?? '').localeCompare(b.finishedAt ?? '');
@@ -80,7 +81,7 @@ export async function gatherHealth(client: Client, listing: ClusterCatalog, now 
 
   const schedules: ClusterHealth['schedules'] = [];
   for (const type of ['full', 'incremental'] as const) {
-    const id = scheduleId(cluster, type);
+    const id = WorkflowId.schedule(deployment, cluster, type);
     const description = await client.schedule
       .getHandle(id)
       .describe()
@@ -94,7 +95,7 @@ export async function gatherHealth(client: Client, listing: ClusterCatalog, now 
   if (listing.pointInTime !== undefined) {
     const found = listing.pointInTime;
     const window = found ? { from: found.from, to: found.to, gaps: found.gaps.length, ...(found.unreachableFrom ? { unreachableFrom: found.unreachableFrom } : {}) } : null;
-    const archiver = client.workflow.getHandle(WorkflowId.binlogArchiver(cluster));
+    const archiver = client.workflow.getHandle(WorkflowId.binlogArchiver(deployment, cluster));
     const state = await within(archiver.query(binlogArchiveQuery));
     const pending = (await within(archiver.describe()))?.raw.pendingActivities ?? [];
     // A round whose step is being retried (storage or the server down): the archive is failing now, whatever the last round said.
@@ -169,7 +170,7 @@ export async function readClusterHealth(deps: ActivityDeps, client: Client, name
         return undefined;
       })
     : undefined;
-  const health = await gatherHealth(client, describeCatalog(backups, cluster.name, storageLabel(cluster.storage), archive), Date.now(), { ...(cluster.binlogs.rpo ? { rpo: cluster.binlogs.rpo } : {}) });
+  const health = await gatherHealth(client, describeCatalog(backups, cluster.name, storageLabel(cluster.storage), archive), Date.now(), { deployment: deps.config.temporal.taskQueue, ...(cluster.binlogs.rpo ? { rpo: cluster.binlogs.rpo } : {}) });
   if (health.pointInTime?.lastError?.startsWith(VANISHED_BINLOGS)) problems.push(`binlog archive: ${health.pointInTime.lastError}`);
   const kept = await readKeptDatadirs(deps, cluster.name);
   return {

@@ -19,7 +19,7 @@ export function createOrchestratorActivities(config: Config) {
     /** The cluster's non-secret settings, or a non-retryable UnknownCluster failure. */
     // eslint-disable-next-line @typescript-eslint/require-await
     async describeCluster(name: string): Promise<ClusterSettings> {
-      return clusterSettings(deps.cluster(name));
+      return clusterSettings(deps.cluster(name), config.temporal.taskQueue);
     },
   };
 }

@@ -3,13 +3,13 @@
  * schedules so they match the configuration, and reports what it changed; the other operations
  * pause, resume, trigger and describe a cluster's schedules.
  */
-import { ScheduleNotFoundError, ScheduleOverlapPolicy, WorkflowExecutionAlreadyStartedError, type Client, type DayOfWeek, type ScheduleDescription, type ScheduleOptions } from '@temporalio/client';
+import { ScheduleNotFoundError, ScheduleOverlapPolicy, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client, type DayOfWeek, type ScheduleDescription, type ScheduleOptions } from '@temporalio/client';
 import pMap from 'p-map';
 import type { Config } from '../domain/config.js';
-import { describeCadence, desiredSchedules, scheduleFingerprint, scheduleId, SCHEDULE_ID_PREFIX, type ApplyReport, type ClusterScheduleView, type DesiredSchedule } from '../domain/schedules.js';
+import { describeCadence, desiredSchedules, scheduleFingerprint, type ApplyReport, type ClusterScheduleView, type DesiredSchedule } from '../domain/schedules.js';
 import { BackupClusterKey, BackupTypeKey } from '../domain/search-attributes.js';
 import type { Weekday } from '../domain/week.js';
-import { WorkflowId, WorkflowType } from '../domain/workflow-contract.js';
+import { DEFAULT_DEPLOYMENT, WorkflowId, WorkflowType } from '../domain/workflow-contract.js';
 import { backup, binlogArchiver } from '../workflows/index.js';
 
 export type { ApplyReport, ClusterScheduleView };
@@ -42,7 +42,7 @@ function scheduleOptions(schedule: DesiredSchedule): Omit<ScheduleOptions, 'sche
       workflowType: backup,
       taskQueue: schedule.taskQueue,
       // Temporal appends the scheduled time, so every run's id says cluster, kind and when.
-      workflowId: WorkflowId.scheduledBackup(schedule.cluster, schedule.type),
+      workflowId: WorkflowId.scheduledBackup(schedule.taskQueue, schedule.cluster, schedule.type),
       args: [schedule.request],
       typedSearchAttributes: [
         { key: BackupClusterKey, value: schedule.cluster },
@@ -56,11 +56,17 @@ function scheduleOptions(schedule: DesiredSchedule): Omit<ScheduleOptions, 'sche
   };
 }
 
-/** This deployment's schedules on the server, by id. */
+/**
+ * This deployment's schedules on the server, by id: those with its owner memo, under its ids and under
+ * the ids of the default deployment, which every deployment used before release 0.2.0 (issue 38); `apply`
+ * replaces the latter with the former.
+ */
 async function ownSchedules(client: Client, config: Config): Promise<Set<string>> {
+  const deployment = config.temporal.taskQueue;
+  const prefixes = [WorkflowId.schedulePrefix(deployment), WorkflowId.schedulePrefix(DEFAULT_DEPLOYMENT)];
   const ids = new Set<string>();
   for await (const summary of client.schedule.list()) {
-    if (summary.scheduleId.startsWith(SCHEDULE_ID_PREFIX) && summary.memo?.[OWNER_MEMO] === config.temporal.taskQueue) ids.add(summary.scheduleId);
+    if (prefixes.some((prefix) => summary.scheduleId.startsWith(prefix)) && summary.memo?.[OWNER_MEMO] === deployment) ids.add(summary.scheduleId);
   }
   return ids;
 }
@@ -112,12 +118,18 @@ export async function applySchedules(client: Client, config: Config): Promise<Ap
  * (archiving switched off, or the cluster removed) are cancelled. Reported beside the schedules.
  */
 async function applyArchivers(client: Client, config: Config, report: ApplyReport): Promise<void> {
+  const deployment = config.temporal.taskQueue;
   const running = new Set<string>();
-  const query = `WorkflowType = "${WorkflowType.binlogArchiver}" AND ExecutionStatus = "Running" AND TaskQueue = "${config.temporal.taskQueue}"`;
+  const query = `WorkflowType = "${WorkflowType.binlogArchiver}" AND ExecutionStatus = "Running" AND TaskQueue = "${deployment}"`;
   for await (const execution of client.workflow.list({ query })) running.add(execution.workflowId);
   const wanted = config.clusters.filter((cluster) => cluster.binlogs.archive);
   for (const cluster of wanted) {
-    const id = WorkflowId.binlogArchiver(cluster.name);
+    const id = WorkflowId.binlogArchiver(deployment, cluster.name);
+    const legacyId = WorkflowId.binlogArchiver(DEFAULT_DEPLOYMENT, cluster.name);
+    if (legacyId !== id && (await stopLegacyArchiver(client, legacyId, deployment))) {
+      report.deleted.push(legacyId);
+      running.delete(legacyId);
+    }
     // The list is eventually consistent: a start that finds the archiver running reports it unchanged.
     const started = await client.workflow
       .start(binlogArchiver, {
@@ -143,11 +155,31 @@ async function applyArchivers(client: Client, config: Config, report: ApplyRepor
   }
 }
 
-/** The schedules of one cluster as the server has them now. */
-export async function describeClusterSchedules(client: Client, cluster: string): Promise<ClusterScheduleView[]> {
+/**
+ * Issue 38, release 0.2.0: a deployment with its own task queue ran its archivers under the default
+ * deployment's ids before (`chainbackup-binlogs-<cluster>`). Two archivers of one cluster must never
+ * archive at once, so the one under the old id, when it runs on this deployment's queue (the default
+ * deployment's own archiver has that id too), is cancelled and waited for before the new one starts.
+ * Whether it stopped: false when none of this deployment ran.
+ */
+async function stopLegacyArchiver(client: Client, legacyId: string, deployment: string): Promise<boolean> {
+  const handle = client.workflow.getHandle(legacyId);
+  const description = await handle.describe().catch((error: unknown) => {
+    if (error instanceof WorkflowNotFoundError) return undefined;
+    throw error;
+  });
+  if (description?.status.name !== 'RUNNING' || description.taskQueue !== deployment) return false;
+  await handle.cancel();
+  // Cancelled: its step stops (and cleans up) first; the archive in the store is where the new archiver goes on from.
+  await handle.result().catch(() => undefined);
+  return true;
+}
+
+/** The schedules of one cluster of the deployment `deployment` as the server has them now. */
+export async function describeClusterSchedules(client: Client, deployment: string, cluster: string): Promise<ClusterScheduleView[]> {
   const views: ClusterScheduleView[] = [];
   for (const type of ['full', 'incremental'] as const) {
-    const id = scheduleId(cluster, type);
+    const id = WorkflowId.schedule(deployment, cluster, type);
     const description = await describeOrUndefined(client, id);
     if (!description) continue;
     const calendar = description.spec.calendars?.[0];
@@ -175,11 +207,12 @@ export async function describeClusterSchedules(client: Client, cluster: string):
   return views;
 }
 
-/** The ids of a cluster's schedules that exist on the server (described, not listed: listing lags). */
-export async function clusterScheduleIds(client: Client, cluster: string): Promise<string[]> {
+/** The ids of a cluster's schedules of the deployment `deployment` that exist on the server (described, not listed: listing lags). */
+export async function clusterScheduleIds(client: Client, deployment: string, cluster: string): Promise<string[]> {
   const ids: string[] = [];
   for (const type of ['full', 'incremental'] as const) {
-    if (await describeOrUndefined(client, scheduleId(cluster, type))) ids.push(scheduleId(cluster, type));
+    const id = WorkflowId.schedule(deployment, cluster, type);
+    if (await describeOrUndefined(client, id)) ids.push(id);
   }
   return ids;
 }

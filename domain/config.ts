@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { FLAVOURS } from './manifest.js';
 import { CLUSTER_NAME_RULE, isValidClusterName } from './names.js';
 import { parseWeekSchedule } from './week.js';
+import { DEFAULT_DEPLOYMENT, WorkflowId } from './workflow-contract.js';
 
 const DURATION_FORMAT = /^\d+(ms|s|m|h|d)$/;
 export const duration = z
@@ -275,7 +276,7 @@ export const clusterSchema = z.strictObject({
     examples: ['shop'],
   }),
   taskQueue: z.string().min(1).optional().meta({
-    description: "The task queue of the worker on this cluster's database host; default: chainbackup-host-<name>.",
+    description: "The task queue of the worker on this cluster's database host; default: <temporal.taskQueue>-host-<name> (chainbackup-host-<name>).",
     examples: ['chainbackup-host-shop'],
   }),
   flavour: z.enum(FLAVOURS).default('mariadb').meta({
@@ -572,10 +573,11 @@ export const configSchema = z
   .strictObject({
     temporal: z
       .strictObject({
-        taskQueue: z.string().min(1).default('chainbackup').meta({
+        taskQueue: z.string().min(1).default(DEFAULT_DEPLOYMENT).meta({
           description:
             'The shared queue that runs workflows and cluster look-ups (hosts have ' +
-            'queues of their own); `schedule apply` manages only the schedules of this queue.',
+            'queues of their own); `schedule apply` manages only the schedules of this queue. It names the deployment: ' +
+            'the ids of its locks, archivers and schedules and its default host queues begin with it.',
           examples: ['chainbackup-prod'],
         }),
         payloadEncryption: encryptionSchema.optional().meta({
@@ -650,8 +652,9 @@ export function restoreSourceRoots(config: Config): string[] {
   return config.worker.restoreSourceRoots ?? config.clusters.flatMap((cluster) => (cluster.storage.kind === 'filesystem' ? [cluster.storage.path] : []));
 }
 
-export function hostTaskQueue(cluster: Pick<ClusterConfig, 'name' | 'taskQueue'>): string {
-  return cluster.taskQueue ?? `chainbackup-host-${cluster.name}`;
+/** The host queue of a cluster of the deployment `deployment` (`temporal.taskQueue`). */
+export function hostTaskQueue(cluster: Pick<ClusterConfig, 'name' | 'taskQueue'>, deployment: string): string {
+  return cluster.taskQueue ?? WorkflowId.hostTaskQueue(deployment, cluster.name);
 }
 
 export function storageLabel(storage: StorageConfig): string {
@@ -677,10 +680,10 @@ export interface ClusterSettings {
   objectLockDays?: number;
 }
 
-export function clusterSettings(cluster: ClusterConfig): ClusterSettings {
+export function clusterSettings(cluster: ClusterConfig, deployment: string): ClusterSettings {
   return {
     name: cluster.name,
-    taskQueue: hostTaskQueue(cluster),
+    taskQueue: hostTaskQueue(cluster, deployment),
     flavour: cluster.flavour,
     storageLabel: storageLabel(cluster.storage),
     backup: cluster.backup,

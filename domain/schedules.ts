@@ -7,12 +7,7 @@ import type { ClusterConfig, Config } from './config.js';
 import type { BackupType } from './names.js';
 import type { BackupRequestInput } from './requests.js';
 import { parseWeekSchedule, WEEKDAYS, type Weekday } from './week.js';
-
-export const SCHEDULE_ID_PREFIX = 'chainbackup-schedule-';
-
-export function scheduleId(cluster: string, type: BackupType): string {
-  return `${SCHEDULE_ID_PREFIX}${cluster}-${type}`;
-}
+import { WorkflowId } from './workflow-contract.js';
 
 /** Everything that defines one schedule; two equal values mean nothing to update. */
 export interface DesiredSchedule {
@@ -30,6 +25,7 @@ export interface DesiredSchedule {
   request: BackupRequestInput;
 }
 
+/** `taskQueue`: the deployment's (`temporal.taskQueue`), which runs the schedule's backups and names its ids. */
 function clusterSchedules(cluster: ClusterConfig, taskQueue: string): DesiredSchedule[] {
   if (!cluster.schedule.enabled) return [];
   const [hour, minute] = cluster.schedule.time.split(':').map(Number) as [number, number];
@@ -38,9 +34,9 @@ function clusterSchedules(cluster: ClusterConfig, taskQueue: string): DesiredSch
   const week = cluster.incremental.enabled && cluster.incremental.fullBackupWeekSchedule !== undefined ? parseWeekSchedule(cluster.incremental.fullBackupWeekSchedule) : undefined;
   const fullDays = week?.ok ? week.days : [...WEEKDAYS];
   const incrementalDays = WEEKDAYS.filter((day) => !fullDays.includes(day));
-  const schedules: DesiredSchedule[] = [{ ...common, id: scheduleId(cluster.name, 'full'), type: 'full', days: fullDays, request: { cluster: cluster.name, type: 'full' } }];
+  const schedules: DesiredSchedule[] = [{ ...common, id: WorkflowId.schedule(taskQueue, cluster.name, 'full'), type: 'full', days: fullDays, request: { cluster: cluster.name, type: 'full' } }];
   if (incrementalDays.length > 0) {
-    schedules.push({ ...common, id: scheduleId(cluster.name, 'incremental'), type: 'incremental', days: incrementalDays, request: { cluster: cluster.name, type: 'incremental', newChainWhenNeeded: true } });
+    schedules.push({ ...common, id: WorkflowId.schedule(taskQueue, cluster.name, 'incremental'), type: 'incremental', days: incrementalDays, request: { cluster: cluster.name, type: 'incremental', newChainWhenNeeded: true } });
   }
   return schedules;
 }

@@ -50,6 +50,12 @@ export interface LockState {
   waiting: LockRequest[];
   /** The lock's waits; absent in production (the lock's defaults). The workflow tests shorten them. */
   timing?: LockTiming;
+  /**
+   * This run holds the lock of the same cluster that its deployment's runs of release 0.1.0 used
+   * (`chainbackup-lock-<cluster>`, see `clusterLock`), and releases it before it completes or
+   * continues as new. Absent: it holds none.
+   */
+  holdsLegacyLock?: boolean;
 }
 
 export const acquireSignal = defineSignal<[LockRequest]>('acquire');
@@ -97,31 +103,59 @@ export const binlogArchiveQuery = defineQuery<BinlogArchiveState>('binlogArchive
 export const coverArchiveSignal = defineSignal<[number]>('coverArchive');
 
 /**
- * Workflow ids: they say the cluster and the kind of work, so the Web UI's list reads as a log.
- * `stamp` is `formatTimestamp` of the moment the work was asked for.
+ * The deployment a configuration defines: its orchestrator task queue (`temporal.taskQueue`), which
+ * is also what its schedules carry as their owner. Inside a workflow it is the run's own task queue:
+ * every workflow runs on the orchestrator queue (host queues carry activities only).
+ */
+export const DEFAULT_DEPLOYMENT = 'chainbackup';
+
+/**
+ * An id that must be unique per deployment but did not name one before release 0.2.0: the default
+ * deployment keeps it as it is (most operators run that one, and need no migration), any other
+ * deployment puts its name in front.
+ */
+const perDeployment = (deployment: string, id: string) => (deployment === DEFAULT_DEPLOYMENT ? id : `${deployment}-${id}`);
+
+/**
+ * Workflow ids, schedule ids and the default host task queue: they say the cluster and the kind of
+ * work, so the Web UI's list reads as a log. Every id of which one may exist at a time (the lock, the
+ * archiver, the schedules and their runs, the work a backup starts of itself, a deletion) names the
+ * deployment too, so two deployments that share a namespace and name a cluster alike never share
+ * one (issue 38); with the default deployment `chainbackup` each is what it was before. `stamp` is
+ * `formatTimestamp` of the moment the work was asked for (milliseconds): the stamped ids keep their
+ * form, because they are not singletons; two deployments collide only when the same-named cluster's
+ * work of the same kind is asked for in the same millisecond, and then Temporal refuses the second
+ * start (a retry gets a new stamp) instead of mixing the two.
  */
 export const WorkflowId = {
   /** The one workflow that serializes all work on one cluster (backups, restores, deletions). */
-  clusterLock: (cluster: string) => `chainbackup-lock-${cluster}`,
-  backup: (cluster: string, type: BackupType, stamp: string) => `backup-${cluster}-${type}-${stamp}`,
+  clusterLock: (deployment: string, cluster: string) => `${deployment}-lock-${cluster}`,
+  /** The one archiver of a cluster's binary log. */
+  binlogArchiver: (deployment: string, cluster: string) => `${deployment}-binlogs-${cluster}`,
+  /** The task queue of a cluster's host worker when the cluster names none (`clusters[].taskQueue`). */
+  hostTaskQueue: (deployment: string, cluster: string) => `${deployment}-host-${cluster}`,
+  /** What every schedule id of a deployment begins with (`schedule apply` manages those that carry its owner memo). */
+  schedulePrefix: (deployment: string) => `${deployment}-schedule-`,
+  /** A cluster's schedule of one backup type. */
+  schedule: (deployment: string, cluster: string, type: BackupType) => `${deployment}-schedule-${cluster}-${type}`,
   /** A schedule's runs; Temporal appends the scheduled time. */
-  scheduledBackup: (cluster: string, type: BackupType) => `backup-${cluster}-${type}-scheduled`,
+  scheduledBackup: (deployment: string, cluster: string, type: BackupType) => perDeployment(deployment, `backup-${cluster}-${type}-scheduled`),
+  /** The verification a backup starts of itself once committed (`verification.afterBackup`). */
+  verifyAfter: (deployment: string, cluster: string, backup: string) => perDeployment(deployment, `verify-${cluster}-after-${backup}`),
+  /** The retention a full backup started of itself as a child, in runs from before `fewer-round-trips`. */
+  retentionAfter: (deployment: string, cluster: string, backup: string) => perDeployment(deployment, `retention-${cluster}-after-${backup}`),
+  /** One deletion per backup at a time: a second request for the same backup is refused by Temporal. */
+  deleteBackup: (deployment: string, cluster: string, backup: string) => perDeployment(deployment, `delete-${cluster}-${backup}`),
+  backup: (cluster: string, type: BackupType, stamp: string) => `backup-${cluster}-${type}-${stamp}`,
   restore: (cluster: string, stamp: string) => `restore-${cluster}-${stamp}`,
   verify: (cluster: string, backup: string, stamp: string) => `verify-${cluster}-${backup}-${stamp}`,
-  /** The verification a backup starts of itself once committed (`verification.afterBackup`). */
-  verifyAfter: (cluster: string, backup: string) => `verify-${cluster}-after-${backup}`,
-  /** One deletion per backup at a time: a second request for the same backup is refused by Temporal. */
-  deleteBackup: (cluster: string, backup: string) => `delete-${cluster}-${backup}`,
   /** A deletion planned only (`--dry-run`, or before the confirmation): as many as asked. */
   deletionPlan: (cluster: string, backup: string, stamp: string) => `delete-${cluster}-${backup}-plan-${stamp}`,
   retention: (cluster: string, stamp: string) => `retention-${cluster}-${stamp}`,
   pin: (cluster: string, backup: string, stamp: string) => `pin-${cluster}-${backup}-${stamp}`,
   adopt: (cluster: string, stamp: string) => `adopt-${cluster}-${stamp}`,
-  retentionAfter: (cluster: string, backup: string) => `retention-${cluster}-after-${backup}`,
   catalog: (cluster: string, stamp: string) => `catalog-${cluster}-${stamp}`,
   check: (cluster: string, stamp: string) => `check-${cluster}-${stamp}`,
   status: (cluster: string, stamp: string) => `status-${cluster}-${stamp}`,
   keptDatadirs: (cluster: string, stamp: string) => `kept-datadirs-${cluster}-${stamp}`,
-  /** The one archiver of a cluster's binary log. */
-  binlogArchiver: (cluster: string) => `chainbackup-binlogs-${cluster}`,
 } as const;

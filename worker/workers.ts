@@ -56,7 +56,7 @@ export async function createWorkers(connection: NativeConnection, namespace: str
     );
   }
   const hostActivities = createHostActivities(config);
-  const queues = new Set(config.clusters.filter((cluster) => selection.clusters.includes(cluster.name)).map(hostTaskQueue));
+  const queues = new Set(config.clusters.filter((cluster) => selection.clusters.includes(cluster.name)).map((cluster) => hostTaskQueue(cluster, config.temporal.taskQueue)));
   for (const taskQueue of queues) {
     workers.push(
       await Worker.create({

@@ -11,7 +11,7 @@ import type { VerificationReport } from '../activities/index.js';
 import { WorkflowId } from '../domain/workflow-contract.js';
 import { hostActivities } from './activities.js';
 import { withClusterLock } from './cluster-lock.js';
-import { beginClusterWork } from './cluster-work.js';
+import { beginClusterWork, deploymentOfRun } from './cluster-work.js';
 import { reportPhase } from './progress.js';
 import { formatBytes } from '../domain/units.js';
 import { restore } from './restore.js';
@@ -93,7 +93,7 @@ async function verifyAfterBackup(cluster: ClusterSettings, result: BackupResult)
   reportPhase(`Verifying ${result.name} by restoring it into a scratch folder and starting a server on it`);
   try {
     const verified = await executeChild(restore, {
-      workflowId: WorkflowId.verifyAfter(cluster.name, result.name),
+      workflowId: WorkflowId.verifyAfter(deploymentOfRun(), cluster.name, result.name),
       args: [{ cluster: cluster.name, backupName: result.name, target: { kind: 'verify' } }],
       staticSummary: `Verify ${result.name} after it was taken`,
     });
@@ -233,7 +233,7 @@ async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings)
   if (result.type === 'full') {
     // Runs recorded before: a child that waits for this backup's lock and outlives it.
     const retentionRun = await startChild(retention, {
-      workflowId: WorkflowId.retentionAfter(cluster.name, result.name),
+      workflowId: WorkflowId.retentionAfter(deploymentOfRun(), cluster.name, result.name),
       args: [{ cluster: cluster.name }],
       parentClosePolicy: ParentClosePolicy.ABANDON,
       staticSummary: `Retention of ${cluster.name} after full backup ${result.name}`,

@@ -1,5 +1,5 @@
 /**
- * A cluster's binlog archiver: one long-running workflow per cluster (`chainbackup-binlogs-<cluster>`)
+ * A cluster's binlog archiver: one long-running workflow per cluster (`<deployment>-binlogs-<cluster>`, `WorkflowId.binlogArchiver`)
  * that runs an archiving round every `binlogs.interval` and continues as new now and then. A workflow
  * rather than a schedule: a round a minute as schedule runs would flood the Web UI's list with a
  * thousand runs a day per cluster, while one workflow keeps the archive's state (newest file, lag,

@@ -14,7 +14,7 @@ import type { ArchiveSource, RestoreSource, TargetServer, VerificationReport } f
 import type { ReplayPlan } from '../domain/point-in-time.js';
 import { hostActivities } from './activities.js';
 import { withClusterLock } from './cluster-lock.js';
-import { beginClusterWork } from './cluster-work.js';
+import { beginClusterWork, deploymentOfRun } from './cluster-work.js';
 import { reportPhase } from './progress.js';
 
 /** Pieces of a chain downloading at once: the piece being applied next and the one after it. */
@@ -124,7 +124,7 @@ async function untilArchived(cluster: ClusterSettings, from: ArchiveSource, poin
     if (planned.coverSecond !== undefined && from.sourceCluster === undefined && !(cluster.binlogs.rpo !== undefined && asked)) {
       asked = true;
       try {
-        await getExternalWorkflowHandle(WorkflowId.binlogArchiver(cluster.name)).signal(coverArchiveSignal, planned.coverSecond);
+        await getExternalWorkflowHandle(WorkflowId.binlogArchiver(deploymentOfRun(), cluster.name)).signal(coverArchiveSignal, planned.coverSecond);
       } catch (error) {
         throw businessFailure(FailureType.NotYetArchived, `cannot restore ${cluster.name} to ${label}: the binlog archive does not cover it yet, and no archiver of ${cluster.name} runs to cover it (${rootMessage(error)}): start it (chainbackup schedules apply)`);
       }

@@ -571,7 +571,7 @@ export function binlogArchiveActivities(deps: ActivityDeps) {
     if (archivedUpTo && (newestKnown === undefined || isOlderFile(newestKnown, archivedUpTo))) {
       throw businessFailure(
         FailureType.BinlogUnavailable,
-        `${VANISHED_BINLOGS} from ${store.label}: this archiver archived up to ${archivedUpTo}, but the store's newest is ${newestKnown ?? 'none'} (removed by something other than chainbackup, or the store was put back); nothing more is archived until a person has looked: then restart the archiver (temporal workflow terminate --workflow-id ${WorkflowId.binlogArchiver(cluster.name)}, then chainbackup schedules apply)`,
+        `${VANISHED_BINLOGS} from ${store.label}: this archiver archived up to ${archivedUpTo}, but the store's newest is ${newestKnown ?? 'none'} (removed by something other than chainbackup, or the store was put back); nothing more is archived until a person has looked: then restart the archiver (temporal workflow terminate --workflow-id ${WorkflowId.binlogArchiver(deps.config.temporal.taskQueue, cluster.name)}, then chainbackup schedules apply)`,
       );
     }
     const newestName = newestFile(listed.closed);

@@ -80,7 +80,7 @@ export function registerCheckCommand(program: Command, cli: CliContext): void {
       );
 
       for (const name of clusters) {
-        const queue = hostTaskQueue(config.clusters.find((cluster) => cluster.name === name) ?? { name });
+        const queue = hostTaskQueue(config.clusters.find((cluster) => cluster.name === name) ?? { name }, config.temporal.taskQueue);
         const hosts = await pollers(queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY);
         if (hosts.length === 0) {
           findings.push({ cluster: name, check: 'host worker', result: 'fail', detail: `no worker serves ${queue}: start one on ${name}'s database host (chainbackup-worker --config … --clusters ${name}); its host is not checked` });

@@ -34,7 +34,7 @@ export function registerScheduleCommands(program: Command, cli: CliContext): voi
     .option('--json', 'print JSON')
     .action(async (cluster: string, options: { json?: boolean }) => {
       const name = await cli.knownCluster(cluster);
-      const views = await describeClusterSchedules(await cli.client(), name);
+      const views = await describeClusterSchedules(await cli.client(), (await cli.config()).temporal.taskQueue, name);
       print(options.json, views, () =>
         views.length === 0
           ? `cluster ${name} has no schedules: run \`chainbackup schedule apply\``
@@ -55,7 +55,7 @@ export function registerScheduleCommands(program: Command, cli: CliContext): voi
 
   async function existingScheduleIds(cluster: string): Promise<string[]> {
     const name = await cli.knownCluster(cluster);
-    const ids = await clusterScheduleIds(await cli.client(), name);
+    const ids = await clusterScheduleIds(await cli.client(), (await cli.config()).temporal.taskQueue, name);
     if (ids.length === 0) throw new CliError(`cluster ${name} has no schedules: run \`chainbackup schedule apply\` first`, ExitCode.refused);
     return ids;
   }

@@ -199,7 +199,7 @@ export function registerWorkCommands(program: Command, cli: CliContext): void {
         const plan = [`removes ${planned.removed.join(', ')} (${formatBytes(planned.freedBytes)} stored) from ${storageLabel(await storageOf(cli, cluster))}`, 'restores of these backups are no longer possible'];
         if (!(await confirmPlan(`delete ${backupName}${planned.removed.length > 1 || backupName.endsWith('-full') ? ' and its whole chain' : ''}`, plan, options))) return;
       }
-      await cli.run(deleteBackup, { workflowId: WorkflowId.deleteBackup(cluster, backupName), args: [{ cluster, backupName }], summary: `Delete ${backupName} (chainbackup CLI)` }, options, (result) =>
+      await cli.run(deleteBackup, { workflowId: WorkflowId.deleteBackup((await cli.config()).temporal.taskQueue, cluster, backupName), args: [{ cluster, backupName }], summary: `Delete ${backupName} (chainbackup CLI)` }, options, (result) =>
         `deleted ${result.removed.join(', ')} (${formatBytes(result.freedBytes)} freed)`,
       );
     },

@@ -89,7 +89,7 @@ export async function pointInTimeScenario(bench: PointInTimeBench): Promise<Scen
   const sysbench = ['--db-driver=mysql', `--mysql-socket=${server.socket}`, '--mysql-user=root', '--mysql-db=sbtest', `--tables=${TABLES}`, `--table-size=${TABLE_SIZE}`];
   await server.sql('CREATE DATABASE IF NOT EXISTS sbtest');
   await execa('sysbench', ['oltp_write_only', ...sysbench, '--threads=2', 'prepare']);
-  const archiverId = WorkflowId.binlogArchiver(cluster);
+  const archiverId = WorkflowId.binlogArchiver(taskQueue, cluster);
   await client.workflow.start(binlogArchiver, { taskQueue, workflowId: archiverId, args: [{ cluster }] });
   try {
     const fullId = `bench-pitr-full-${Date.now()}`;

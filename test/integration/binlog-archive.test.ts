@@ -26,7 +26,7 @@ const taskQueue = uniqueName('binlogs');
 const prefix = `${taskQueue}-archive`;
 const archiveFolder = `${prefix}/binlogs/pitr/history-0/`;
 const bucket = new TestBucket();
-const archiverId = WorkflowId.binlogArchiver('pitr');
+const archiverId = WorkflowId.binlogArchiver(taskQueue, 'pitr');
 const failpoints = join(testRoot(), `${taskQueue}-failpoints`);
 
 let source: MariaDbSandbox;

@@ -18,7 +18,7 @@ const taskQueue = uniqueName('binlog-keep');
 const prefix = `${taskQueue}-store`;
 const cluster = 'keep';
 const archiveFolder = `${prefix}/binlogs/${cluster}/history-0`;
-const archiverId = WorkflowId.binlogArchiver(cluster);
+const archiverId = WorkflowId.binlogArchiver(taskQueue, cluster);
 const bucket = new TestBucket();
 
 let source: MariaDbSandbox;

@@ -34,7 +34,7 @@ import { connectTestClient, createSandbox, runCli, startWorker, testRoot, unique
 const name = uniqueName('stream');
 const dir = join(testRoot(), name);
 const failpoints = join(dir, 'failpoints');
-const archiverId = WorkflowId.binlogArchiver('stream');
+const archiverId = WorkflowId.binlogArchiver(name, 'stream');
 
 let minio: MinioServer;
 let source: MariaDbSandbox;

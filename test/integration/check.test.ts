@@ -109,7 +109,7 @@ describe('chainbackup check', () => {
     const run = await check(['check-no-worker']);
     expect(run.exitCode).toBe(4);
     const lonely = lines(run.stdout, 'check-no-worker');
-    expect(lonely.get('host worker')).toBe(`FAIL no worker serves chainbackup-host-check-no-worker: start one on check-no-worker's database host (chainbackup-worker --config … --clusters check-no-worker); its host is not checked`);
+    expect(lonely.get('host worker')).toBe(`FAIL no worker serves ${name}-host-check-no-worker: start one on check-no-worker's database host (chainbackup-worker --config … --clusters check-no-worker); its host is not checked`);
     expect([...lonely.keys()]).toEqual(['host worker']);
   });
 

@@ -68,7 +68,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await stopArchiver(client, WorkflowId.binlogArchiver('enc'));
+  await stopArchiver(client, WorkflowId.binlogArchiver(`${name}-main`, 'enc'));
   bucket.close();
   await closeClient?.();
   for (const worker of workers) await worker.stop();
@@ -124,7 +124,7 @@ describe('encryption at rest', () => {
     // The rotation, as an operator does it: the same worker restarted with k2026 sealing from now on, and
     // k2025 (now from a variable) still there to open the full backup.
     rotatedQueue = await workerWith('main', { currentKey: 'k2026', keys: [{ id: 'k2026', file: keyFiles.k2026 }, { id: 'k2025', env: 'ENC_TEST_K2025' }] }, { ENC_TEST_K2025: keyHex.k2025 });
-    await client.workflow.start(binlogArchiver, { taskQueue: rotatedQueue, workflowId: WorkflowId.binlogArchiver('enc'), args: [{ cluster: 'enc' }] });
+    await client.workflow.start(binlogArchiver, { taskQueue: rotatedQueue, workflowId: WorkflowId.binlogArchiver(`${name}-main`, 'enc'), args: [{ cluster: 'enc' }] });
     await source.sql('USE shop; UPDATE orders SET total = total + 2 WHERE id % 5 = 0');
     const first = await backup(rotatedQueue, 'incremental');
     await source.sql('USE shop; INSERT INTO customers SELECT 200000 + seq, CONCAT(\'enc \', seq), NULL FROM seq_1_to_700');
@@ -148,7 +148,7 @@ describe('encryption at rest', () => {
     // Written after the last backup: only the archived binlogs bring these back, and they are sealed too.
     await source.sql("USE shop; INSERT INTO customers SELECT 300000 + seq, 'after the chain', NULL FROM seq_1_to_300");
     await source.sql('FLUSH BINARY LOGS');
-    await untilArchiveCaughtUp(client, WorkflowId.binlogArchiver('enc'), source);
+    await untilArchiveCaughtUp(client, WorkflowId.binlogArchiver(`${name}-main`, 'enc'), source);
     const archived = (await bucket.list(`${prefix}/binlogs/enc/history-0`)).filter((object) => object.key.endsWith('.json') && !object.key.startsWith('gap-'));
     expect(archived.length).toBeGreaterThan(0);
     for (const entry of archived) {

@@ -57,7 +57,7 @@ const dir = join(testRoot(), taskQueue);
 const failpoints = join(dir, 'failpoints');
 const workerTmp = join(dir, 'tmp');
 const clones = join(dir, 'clones');
-const archiverId = WorkflowId.binlogArchiver('km');
+const archiverId = WorkflowId.binlogArchiver(taskQueue, 'km');
 // A kill is noticed after a heartbeat time-out; a retry follows at once.
 const retry = { maximumAttempts: 6, initialInterval: '500ms', heartbeatTimeout: '10s' };
 const TOOL_PROCESSES = ['mariadbd', 'mariadb-backup', 'mbstream', 'zstd', 'mariadb', 'mariadb-binlog'];
@@ -440,7 +440,7 @@ async function expectNothingLeft(): Promise<void> {
   // The lock: free within a minute of the work ending.
   for (const cluster of ['km', 'km-removal']) {
     await eventually(`the lock of ${cluster} is free`, async () => {
-      const lock = client.workflow.getHandle(WorkflowId.clusterLock(cluster));
+      const lock = client.workflow.getHandle(WorkflowId.clusterLock(taskQueue, cluster));
       const running = await lock.describe().then((description) => description.status.name === 'RUNNING', () => false);
       if (!running) return true;
       const state = await lock.query(lockStateQuery).catch(() => undefined);

@@ -21,7 +21,7 @@ const taskQueue = uniqueName('kills');
 const dir = join(testRoot(), taskQueue);
 const failpoints = join(dir, 'failpoints');
 const store = s3Storage(`${taskQueue}-store`);
-const archiverId = WorkflowId.binlogArchiver('k');
+const archiverId = WorkflowId.binlogArchiver(taskQueue, 'k');
 const bucket = new TestBucket();
 const retry = { maximumAttempts: 5, initialInterval: '500ms', heartbeatTimeout: '10s' };
 /** Cluster k's: long enough for a killed worker's successor to start, shorter than the absence below. */
@@ -131,7 +131,7 @@ describe('a host worker that never comes', () => {
         (caught: unknown) => caught,
       );
       const failure = failureChain(error).find((link) => link.type === 'HostWorkerMissing');
-      expect(failure?.message).toMatch(/^no worker took the step \w+ of cluster k-absent from its host queue chainbackup-host-k-absent within 3s: start a chainbackup worker/);
+      expect(failure?.message).toMatch(new RegExp(`^no worker took the step \\w+ of cluster k-absent from its host queue ${taskQueue}-host-k-absent within 3s: start a chainbackup worker`));
       // The second request fails the same way instead of waiting for ever behind the first: the lock was released.
     }
   });

@@ -109,7 +109,7 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(async () => {
-  await stopArchiver(client, WorkflowId.binlogArchiver('lp'));
+  await stopArchiver(client, WorkflowId.binlogArchiver(name, 'lp'));
   await closeClient?.();
   await worker?.stop();
   await server?.stop();
@@ -157,13 +157,13 @@ describe('the worker as the documented unit runs it', () => {
   });
 
   test('an in-place restore to a GTID is exact; the datadir keeps its owner and mode, and the server it starts runs as the account', async () => {
-    await client.workflow.start(binlogArchiver, { taskQueue: name, workflowId: WorkflowId.binlogArchiver('lp'), args: [{ cluster: 'lp' }] });
+    await client.workflow.start(binlogArchiver, { taskQueue: name, workflowId: WorkflowId.binlogArchiver(name, 'lp'), args: [{ cluster: 'lp' }] });
     await server.sql('USE shop; INSERT INTO customers SELECT 200000 + seq, "before the point", NULL FROM seq_1_to_300');
     const atPoint = await server.checksums(['shop']);
     const [[gtid = ''] = []] = await server.sql('SELECT @@gtid_binlog_pos');
     await server.sql('USE shop; DELETE FROM orders WHERE id % 3 = 0; INSERT INTO customers SELECT 300000 + seq, "after the point", NULL FROM seq_1_to_100');
     await server.sql('FLUSH BINARY LOGS');
-    await untilArchiveCaughtUp(client, WorkflowId.binlogArchiver('lp'), server);
+    await untilArchiveCaughtUp(client, WorkflowId.binlogArchiver(name, 'lp'), server);
     const before = await lstat(server.datadir);
     const pidBefore = await server.pid();
 

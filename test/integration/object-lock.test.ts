@@ -56,7 +56,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await stopArchiver(client, WorkflowId.binlogArchiver('lock'));
+  await stopArchiver(client, WorkflowId.binlogArchiver(name, 'lock'));
   s3?.destroy();
   await closeClient?.();
   await worker?.stop();
@@ -84,12 +84,12 @@ describe('S3 Object Lock', () => {
     configPath = await writeConfig(name, { temporal: { taskQueue: name }, clusters, integrity: { currentKey: 'records', keys: [{ id: 'records', file: keyFile }] } });
     worker = await startWorker(configPath);
     expect(worker.output()).toContain('cluster lock: backups and archived binlogs are locked (governance) for 1 days');
-    await client.workflow.start(binlogArchiver, { taskQueue: name, workflowId: WorkflowId.binlogArchiver('lock'), args: [{ cluster: 'lock' }] });
+    await client.workflow.start(binlogArchiver, { taskQueue: name, workflowId: WorkflowId.binlogArchiver(name, 'lock'), args: [{ cluster: 'lock' }] });
     const before = Date.now();
     full = await backup('lock', 'full');
     await source.sql('USE shop; UPDATE orders SET total = total + 1 WHERE id % 3 = 0');
     await source.sql('FLUSH BINARY LOGS');
-    await untilArchiveCaughtUp(client, WorkflowId.binlogArchiver('lock'), source);
+    await untilArchiveCaughtUp(client, WorkflowId.binlogArchiver(name, 'lock'), source);
     const incrementStarted = Date.now();
     increment = await backup('lock', 'incremental');
 

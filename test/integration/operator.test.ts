@@ -316,7 +316,7 @@ describe('the operator guide’s temporal CLI commands', () => {
     expect(listByName).toContain('backup-shop-full-manual-1');
     expect(restoreStart).toContain('restore-shop-manual-1');
     expect(restoreResult).toMatch(new RegExp(`"restored":\\s*"${backupName}"`));
-    expect(schedules).toContain('chainbackup-schedule-shop-full');
+    expect(schedules).toContain(`${taskQueue}-schedule-shop-full`);
     expect(trigger).toBeDefined();
   });
 });
@@ -338,7 +338,7 @@ describe('the saved views', () => {
     });
     expect(readOnly.length).toBeGreaterThan(3);
     const work = await ids(views['Backup work'] ?? '');
-    expect(work).toEqual(expect.arrayContaining([expect.stringMatching(/^backup-ops-full-/), expect.stringMatching(/^restore-ops-/), expect.stringMatching(/^verify-ops-/), expect.stringMatching(/^delete-ops-/)]));
+    expect(work).toEqual(expect.arrayContaining([expect.stringMatching(/^backup-ops-full-/), expect.stringMatching(/^restore-ops-/), expect.stringMatching(/^verify-ops-/), expect.stringMatching(new RegExp(`^(${taskQueue}-)?delete-ops-`))]));
     expect(work.filter((id) => readOnly.includes(id))).toEqual([]);
     const failed = await ids(views['Failed backup work'] ?? '');
     expect(failed).toEqual(expect.arrayContaining([expect.stringMatching(/^backup-ops-flaky-full-/)]));

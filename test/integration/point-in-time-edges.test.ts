@@ -32,7 +32,7 @@ import { connectTestClient, createSandbox, failureChain, runCli, startWorker, te
 
 const name = uniqueName('edges');
 const dir = join(testRoot(), name);
-const archiverId = WorkflowId.binlogArchiver('edges');
+const archiverId = WorkflowId.binlogArchiver(name, 'edges');
 
 let minio: MinioServer;
 let source: MariaDbSandbox;

@@ -24,7 +24,7 @@ import { eventually } from '../support/workflow-worker.js';
 import { withServerOnFolder } from '../support/server-on-folder.js';
 
 const taskQueue = uniqueName('pitr');
-const archiverId = WorkflowId.binlogArchiver('pit');
+const archiverId = WorkflowId.binlogArchiver(taskQueue, 'pit');
 const bucket = new TestBucket();
 const failpoints = join(testRoot(), `${taskQueue}-failpoints`);
 

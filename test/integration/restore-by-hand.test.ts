@@ -63,7 +63,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const store of Object.keys(stores) as Store[]) await stopArchiver(client, WorkflowId.binlogArchiver(clusterOf(store)));
+  for (const store of Object.keys(stores) as Store[]) await stopArchiver(client, WorkflowId.binlogArchiver(queueOf(store), clusterOf(store)));
   await closeClient?.();
   for (const worker of workers) await worker.stop();
   await Promise.all(Object.values(servers).flatMap((pair) => [pair.source.stop(), pair.target.stop()]));
@@ -87,7 +87,7 @@ describe('docs/restore-by-hand.md, followed literally', () => {
   test.each(['filesystem', 's3'] as const)('a full backup and two increments from the %s store, then the archived binlogs', async (store) => {
     const { source, target } = servers[store] as { source: MariaDbSandbox; target: MariaDbSandbox };
     const cluster = clusterOf(store);
-    const archiverId = WorkflowId.binlogArchiver(cluster);
+    const archiverId = WorkflowId.binlogArchiver(queueOf(store), cluster);
     await client.workflow.start(binlogArchiver, { taskQueue: queueOf(store), workflowId: archiverId, args: [{ cluster }] });
 
     await source.loadSampleData(3000);

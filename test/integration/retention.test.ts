@@ -99,7 +99,7 @@ describe.each([['MinIO', 'keep-s3'], ['the filesystem store', 'keep-fs']])('rete
       binlogs: expect.objectContaining({ removed: [] }) as unknown,
     });
     // No retention run of its own was started for it.
-    await expect(client.workflow.getHandle(WorkflowId.retentionAfter(cluster, third.name)).describe()).rejects.toThrow();
+    await expect(client.workflow.getHandle(WorkflowId.retentionAfter(taskQueue, cluster, third.name)).describe()).rejects.toThrow();
 
     const keys = await storedKeys(storage);
     expect(keys.filter((key) => key.includes(first.name))).toEqual([]);

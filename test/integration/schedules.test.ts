@@ -67,7 +67,7 @@ afterAll(async () => {
 describe('schedule apply and describe', () => {
   test('apply creates the schedules the configuration implies, and describe shows their calendars', async () => {
     const report = await apply();
-    expect(report.created.sort()).toEqual([`chainbackup-schedule-${daily}-full`, `chainbackup-schedule-${weekly}-full`, `chainbackup-schedule-${weekly}-incremental`].sort());
+    expect(report.created.sort()).toEqual([`${taskQueue}-schedule-${daily}-full`, `${taskQueue}-schedule-${weekly}-full`, `${taskQueue}-schedule-${weekly}-incremental`].sort());
     expect(report.updated).toEqual([]);
     expect(await cadences(weekly)).toEqual({ full: 'mon,thu at 02:30 Europe/Berlin', incremental: 'sun,tue,wed,fri,sat at 02:30 Europe/Berlin' });
     expect(await cadences(daily)).toEqual({ full: 'every day at 01:00 UTC' });
@@ -80,14 +80,14 @@ describe('schedule apply and describe', () => {
     expect([1, 4]).toContain(new Date(next.toLocaleString('en-US', { timeZone: 'Europe/Berlin' })).getDay());
     // For people: the jitter as a duration, the next runs in the cluster's time zone; the note says the cadence.
     const text = (await cli('schedule', 'describe', weekly)).stdout;
-    expect(text).toContain(`chainbackup-schedule-${weekly}-full  full backups, mon,thu at 02:30 Europe/Berlin, starting up to 10m later\n  note: created by chainbackup: mon,thu at 02:30 Europe/Berlin\n`);
+    expect(text).toContain(`${taskQueue}-schedule-${weekly}-full  full backups, mon,thu at 02:30 Europe/Berlin, starting up to 10m later\n  note: created by chainbackup: mon,thu at 02:30 Europe/Berlin\n`);
     expect(text).toMatch(/^ {2}next: \d{4}-\d\d-\d\d 02:(3\d|40) Europe\/Berlin, /m);
     expect(full?.timezone).toBe('Europe/Berlin');
   });
 
   test('applying the same configuration twice changes nothing the second time', async () => {
     const report = await apply();
-    expect(report).toEqual({ created: [], updated: [], deleted: [], unchanged: expect.arrayContaining([`chainbackup-schedule-${weekly}-full`, `chainbackup-schedule-${weekly}-incremental`, `chainbackup-schedule-${daily}-full`]) as unknown });
+    expect(report).toEqual({ created: [], updated: [], deleted: [], unchanged: expect.arrayContaining([`${taskQueue}-schedule-${weekly}-full`, `${taskQueue}-schedule-${weekly}-incremental`, `${taskQueue}-schedule-${daily}-full`]) as unknown });
     const human = await cli('schedule', 'apply');
     expect(human.stdout).toMatch(/no change: schedules already match the configuration$/);
   });
@@ -97,10 +97,10 @@ describe('incremental enable and disable (the Aiven settings)', () => {
   test('new full-backup days move both calendars, and the file keeps its comments', async () => {
     const run = await cli('incremental', 'enable', weekly, '--days', 'tue,sat', '--json');
     expect(run.exitCode).toBe(0);
-    expect((JSON.parse(run.stdout) as ApplyReport).updated.sort()).toEqual([`chainbackup-schedule-${weekly}-full`, `chainbackup-schedule-${weekly}-incremental`]);
+    expect((JSON.parse(run.stdout) as ApplyReport).updated.sort()).toEqual([`${taskQueue}-schedule-${weekly}-full`, `${taskQueue}-schedule-${weekly}-incremental`]);
     expect(await cadences(weekly)).toEqual({ full: 'tue,sat at 02:30 Europe/Berlin', incremental: 'sun,mon,wed,thu,fri at 02:30 Europe/Berlin' });
     // The note, the calendar's comment and the runs' memo follow the new cadence.
-    const described = await client.schedule.getHandle(`chainbackup-schedule-${weekly}-full`).describe();
+    const described = await client.schedule.getHandle(`${taskQueue}-schedule-${weekly}-full`).describe();
     expect(described.state.note).toBe('updated by chainbackup: tue,sat at 02:30 Europe/Berlin');
     expect(described.spec.calendars?.[0]?.comment).toBe('full backups, tue,sat at 02:30 Europe/Berlin');
     expect(described.action.type === 'startWorkflow' ? described.action.memo?.chainbackupCadence : undefined).toBe('full backups, tue,sat at 02:30 Europe/Berlin');
@@ -113,7 +113,7 @@ describe('incremental enable and disable (the Aiven settings)', () => {
   test('disabling removes the incremental schedule and makes the full one daily', async () => {
     const run = await cli('incremental', 'disable', weekly);
     expect(run.exitCode).toBe(0);
-    expect(run.stdout).toContain(`deleted    chainbackup-schedule-${weekly}-incremental`);
+    expect(run.stdout).toContain(`deleted    ${taskQueue}-schedule-${weekly}-incremental`);
     expect(await cadences(weekly)).toEqual({ full: 'every day at 02:30 Europe/Berlin' });
   });
 
@@ -136,7 +136,7 @@ describe('pause, resume and trigger', () => {
     expect((await cli('schedule', 'pause', daily, '--note', 'maintenance window')).exitCode).toBe(0);
     expect(await describeSchedules(daily)).toEqual([expect.objectContaining({ paused: true, note: 'maintenance window', nextRuns: [] })]);
     // The server still computes the times a paused schedule would run: none is shown as if it would.
-    expect((await client.schedule.getHandle(`chainbackup-schedule-${daily}-full`).describe()).info.nextActionTimes.length).toBeGreaterThan(0);
+    expect((await client.schedule.getHandle(`${taskQueue}-schedule-${daily}-full`).describe()).info.nextActionTimes.length).toBeGreaterThan(0);
     expect((await cli('schedule', 'describe', daily)).stdout).toContain('[PAUSED]\n  note: maintenance window\n  next: none while paused (`chainbackup schedule resume` to run again)');
     expect((await cli('status', daily)).stdout).toContain('  schedules:        full PAUSED (no run until resumed)');
     // A paused schedule stays paused when apply updates nothing or something else.
@@ -147,14 +147,14 @@ describe('pause, resume and trigger', () => {
   });
 
   test('trigger runs a backup of the schedule’s type, which lands in storage', async () => {
-    expect(await cli('schedule', 'trigger', daily, '--type', 'full')).toMatchObject({ exitCode: 0, stdout: `triggered chainbackup-schedule-${daily}-full` });
+    expect(await cli('schedule', 'trigger', daily, '--type', 'full')).toMatchObject({ exitCode: 0, stdout: `triggered ${taskQueue}-schedule-${daily}-full` });
     let workflowId: string | undefined;
     for (let tries = 0; !workflowId; tries++) {
       if (tries > 100) throw new Error('the triggered run never appeared');
       workflowId = (await describeSchedules(daily))[0]?.recentRuns[0]?.workflowId;
       if (!workflowId) await new Promise((resolve) => setTimeout(resolve, 200));
     }
-    expect(workflowId).toMatch(new RegExp(`^backup-${daily}-full-scheduled-`));
+    expect(workflowId).toMatch(new RegExp(`^${taskQueue}-backup-${daily}-full-scheduled-`));
     const result = (await client.workflow.getHandle(workflowId).result()) as { name: string; type: string };
     expect(result.type).toBe('full');
     expect(await readdir(join(storage.kind === 'filesystem' ? storage.path : '', result.name))).toContain('manifest.json');

@@ -31,7 +31,7 @@ const taskQueue = uniqueName('releases');
 const encryptedStore = s3Storage(`${taskQueue}-encrypted`);
 const plainStore = filesystemStorage(`${taskQueue}-plain`);
 const storePath = plainStore.kind === 'filesystem' ? plainStore.path : '';
-const archiverId = WorkflowId.binlogArchiver('rel-enc');
+const archiverId = WorkflowId.binlogArchiver(taskQueue, 'rel-enc');
 const fastRetry = { maximumAttempts: 3, initialInterval: '200ms', heartbeatTimeout: '10s' };
 const bucket = new TestBucket();
 

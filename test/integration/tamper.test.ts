@@ -39,8 +39,8 @@ function tamperEvidence(configurationName: (typeof CONFIGURATIONS)[number]['name
   const sealed = configurationName === 'sealed';
   const cluster = sealed ? 'tamper-sealed' : 'tamper';
   const copyCluster = `${cluster}-copy`;
-  const archiverId = WorkflowId.binlogArchiver(cluster);
   const name = uniqueName(cluster);
+  const archiverId = WorkflowId.binlogArchiver(name, cluster);
   const bucket = new TestBucket();
   /** The store, or a copy of it for one attack, with what a test reads and writes of it past the product. */
   const storeNamed = (tag?: string): { storage: StorageConfig; stored: StoreInspector } => {

@@ -254,7 +254,7 @@ describe('verification right after a backup', () => {
     const taken = await takeBackup('vf-after', 'full');
     expect(taken.verification).toMatchObject({ tables: 3, inventoryTables: 3 });
     const stored = JSON.parse(await readFile(join((storage('vf-after') as { path: string }).path, taken.path, 'verification.json'), 'utf8')) as VerificationRecord;
-    expect(stored).toMatchObject({ result: 'passed', backup: taken.name, workflowId: `verify-vf-after-after-${taken.name}` });
+    expect(stored).toMatchObject({ result: 'passed', backup: taken.name, workflowId: `${taskQueue}-verify-vf-after-after-${taken.name}` });
     await eventually('the backup by its verification result', async () => {
       for await (const execution of client.workflow.list({ query: `BackupCluster = "vf-after" AND BackupType = "full" AND VerificationResult = "passed"` })) return execution.workflowId;
       return undefined;

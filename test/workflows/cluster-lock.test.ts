@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
 import { parseConfig } from '../../config/file.js';
 import { clusterLockActivities } from '../../activities/cluster-lock.js';
-import { acquireSignal, lockStateQuery, WorkflowId, type LockState, type LockTiming } from '../../domain/workflow-contract.js';
+import { acquireSignal, DEFAULT_DEPLOYMENT, lockStateQuery, releaseSignal, WorkflowId, type LockState, type LockTiming } from '../../domain/workflow-contract.js';
 import { uniqueName } from '../support/environment.js';
 import { eventually, startHarnessWorker, type HarnessWorker } from '../support/workflow-worker.js';
 import { clusterLock, holdClusterLock, holdingQuery, letGoSignal } from './harness-workflows.js';
@@ -18,15 +18,20 @@ import { clusterLock, holdClusterLock, holdingQuery, letGoSignal } from './harne
 const taskQueue = uniqueName('lock-tests');
 let harness: HarnessWorker;
 
-beforeAll(async () => {
-  const config = parseConfig(
-    JSON.stringify({
-      temporal: { taskQueue },
-      clusters: [{ name: 'unused', connection: { socket: '/nonexistent.sock', user: 'backup' }, datadir: '/nonexistent', storage: { kind: 'filesystem', path: '/nonexistent' }, controller: { kind: 'command', stop: ['false'], start: ['false'] } }],
-    }),
-    'lock-tests.yaml',
+/** The lock's activities of a deployment whose workflows run on `queue`. */
+const lockActivitiesOf = (queue: string) =>
+  clusterLockActivities(
+    parseConfig(
+      JSON.stringify({
+        temporal: { taskQueue: queue },
+        clusters: [{ name: 'unused', connection: { socket: '/nonexistent.sock', user: 'backup' }, datadir: '/nonexistent', storage: { kind: 'filesystem', path: '/nonexistent' }, controller: { kind: 'command', stop: ['false'], start: ['false'] } }],
+      }),
+      'lock-tests.yaml',
+    ),
   );
-  harness = await startHarnessWorker(taskQueue, clusterLockActivities(config));
+
+beforeAll(async () => {
+  harness = await startHarnessWorker(taskQueue, lockActivitiesOf(taskQueue));
 });
 
 const startedLocks: string[] = [];
@@ -41,15 +46,15 @@ const NEVER: LockTiming = { idleLifetime: '1 hour', holderCheckInterval: '1 hour
 
 /** A lock that a test started itself, with its waits chosen by the test. */
 async function startLock(cluster: string, timing: LockTiming, initial: Partial<LockState> = {}) {
-  startedLocks.push(WorkflowId.clusterLock(cluster));
+  startedLocks.push(WorkflowId.clusterLock(taskQueue, cluster));
   return harness.client.workflow.start(clusterLock, {
     taskQueue,
-    workflowId: WorkflowId.clusterLock(cluster),
+    workflowId: WorkflowId.clusterLock(taskQueue, cluster),
     args: [{ cluster, holder: null, waiting: [], timing, ...initial }],
   });
 }
 
-const lockState = (cluster: string) => harness.client.workflow.getHandle(WorkflowId.clusterLock(cluster)).query(lockStateQuery);
+const lockState = (cluster: string) => harness.client.workflow.getHandle(WorkflowId.clusterLock(taskQueue, cluster)).query(lockStateQuery);
 const holderOf = async (cluster: string) => (await lockState(cluster)).holder?.workflowId ?? null;
 const waitingOn = async (cluster: string) => (await lockState(cluster)).waiting.map((request) => request.workflowId);
 
@@ -86,7 +91,7 @@ describe('the cluster lock', () => {
 
     // A retried request (the activity's signal-with-start sent twice) is not queued twice.
     const secondRun = (await second.describe()).runId;
-    await harness.client.workflow.getHandle(WorkflowId.clusterLock(cluster)).signal(acquireSignal, { workflowId: second.workflowId, runId: secondRun, purpose: 'second' });
+    await harness.client.workflow.getHandle(WorkflowId.clusterLock(taskQueue, cluster)).signal(acquireSignal, { workflowId: second.workflowId, runId: secondRun, purpose: 'second' });
     const state = await lockState(cluster);
     expect(state).toMatchObject({ cluster, holder: { workflowId: first.workflowId, purpose: 'first' } });
     expect(state.waiting.map((request) => [request.workflowId, request.purpose])).toEqual([
@@ -142,7 +147,7 @@ describe('the cluster lock', () => {
     await startLock(cluster, NEVER);
     const first = await startHolder(cluster, 'first');
     await untilHolding(cluster, first);
-    const lock = harness.client.workflow.getHandle(WorkflowId.clusterLock(cluster));
+    const lock = harness.client.workflow.getHandle(WorkflowId.clusterLock(taskQueue, cluster));
     await lock.signal(acquireSignal, { workflowId: `${cluster}-never-existed`, runId: randomUUID(), purpose: 'gone' });
     const after = await startHolder(cluster, 'after');
     await untilWaiting(cluster, [`${cluster}-never-existed`, after.workflowId]);
@@ -163,7 +168,7 @@ describe('the cluster lock', () => {
     // The request path starts a lock of its own (with the production waits) when none is running.
     const later = await startHolder(cluster, 'later');
     await untilHolding(cluster, later);
-    const restarted = await harness.client.workflow.getHandle(WorkflowId.clusterLock(cluster)).describe();
+    const restarted = await harness.client.workflow.getHandle(WorkflowId.clusterLock(taskQueue, cluster)).describe();
     expect(restarted.runId).not.toBe(lock.firstExecutionRunId);
     expect(restarted.status.name).toBe('RUNNING');
     await letGo(later);
@@ -182,10 +187,10 @@ describe('the cluster lock', () => {
     for (const request of vanished) await lock.signal(acquireSignal, request);
 
     const newRun = await eventually('the lock continued as new', async () => {
-      const current = await harness.client.workflow.getHandle(WorkflowId.clusterLock(cluster)).describe();
+      const current = await harness.client.workflow.getHandle(WorkflowId.clusterLock(taskQueue, cluster)).describe();
       return current.runId !== lock.firstExecutionRunId ? current.runId : undefined;
     });
-    expect((await harness.client.workflow.getHandle(WorkflowId.clusterLock(cluster), lock.firstExecutionRunId).describe()).status.name).toBe('CONTINUED_AS_NEW');
+    expect((await harness.client.workflow.getHandle(WorkflowId.clusterLock(taskQueue, cluster), lock.firstExecutionRunId).describe()).status.name).toBe('CONTINUED_AS_NEW');
     const carried = await lockState(cluster);
     expect(carried.holder?.workflowId).toBe(holder.workflowId);
     expect(carried.waiting.map((request) => request.workflowId)).toEqual([next.workflowId, ...vanished.map((request) => request.workflowId)]);
@@ -199,7 +204,73 @@ describe('the cluster lock', () => {
       const state = await lockState(cluster);
       return state.holder === null && state.waiting.length === 0 ? true : undefined;
     });
-    expect((await harness.client.workflow.getHandle(WorkflowId.clusterLock(cluster)).describe()).runId).not.toBe(lock.firstExecutionRunId);
+    expect((await harness.client.workflow.getHandle(WorkflowId.clusterLock(taskQueue, cluster)).describe()).runId).not.toBe(lock.firstExecutionRunId);
     expect(newRun).not.toBe(lock.firstExecutionRunId);
+  });
+});
+
+/**
+ * Issue 38: a deployment is its orchestrator queue, and a lock belongs to one deployment. The harness's
+ * queue is a deployment other than the default one, so its locks are named after it, and a lock of
+ * release 0.1.0 (`chainbackup-lock-<cluster>`) on its queue is the one its older runs used.
+ */
+describe('the cluster lock of a deployment', () => {
+  const otherQueue = uniqueName('lock-tests-other');
+  let other: HarnessWorker;
+
+  beforeAll(async () => {
+    other = await startHarnessWorker(otherQueue, lockActivitiesOf(otherQueue));
+  });
+
+  afterAll(async () => {
+    await other?.stop();
+  });
+
+  test('two deployments in one namespace hold the locks of a cluster they name alike at the same time', async () => {
+    const cluster = uniqueName('shared');
+    startedLocks.push(WorkflowId.clusterLock(taskQueue, cluster), WorkflowId.clusterLock(otherQueue, cluster), WorkflowId.clusterLock(DEFAULT_DEPLOYMENT, cluster));
+    // The default deployment's lock of its own cluster of that name (its id is that of release 0.1.0, on a queue of its
+    // own, here one that no worker serves): open, and waited for by neither.
+    const foreignHolder = { workflowId: `${cluster}-foreign`, runId: randomUUID(), purpose: 'the default deployment' };
+    await harness.client.workflow.start(clusterLock, { taskQueue: uniqueName('lock-tests-nobody'), workflowId: WorkflowId.clusterLock(DEFAULT_DEPLOYMENT, cluster), args: [{ cluster, holder: foreignHolder, waiting: [], timing: NEVER }] });
+
+    const mine = await startHolder(cluster, 'mine');
+    const theirs = await other.client.workflow.start(holdClusterLock, { taskQueue: otherQueue, workflowId: `${cluster}-theirs`, args: [cluster, 'theirs'] });
+    await untilHolding(cluster, mine);
+    await eventually(`${theirs.workflowId} holds its own deployment's lock`, async () => ((await theirs.query(holdingQuery)) ? true : undefined));
+    expect(await mine.query(holdingQuery)).toBe(true);
+    const theirLock = await other.client.workflow.getHandle(WorkflowId.clusterLock(otherQueue, cluster)).query(lockStateQuery);
+    expect(theirLock).toMatchObject({ cluster, holder: { workflowId: theirs.workflowId }, waiting: [] });
+    expect(theirLock.holdsLegacyLock).toBeUndefined();
+    expect(await holderOf(cluster)).toBe(mine.workflowId);
+    await letGo(mine);
+    await letGo(theirs);
+  });
+
+  test('a lock of release 0.1.0 held by a run of the same deployment keeps the new lock from granting until it is released', async () => {
+    const cluster = uniqueName('legacy');
+    const legacyId = WorkflowId.clusterLock(DEFAULT_DEPLOYMENT, cluster);
+    const lockId = WorkflowId.clusterLock(taskQueue, cluster);
+    startedLocks.push(legacyId);
+    // The old run that holds it: a backup started before the upgrade, still running.
+    const oldHolder = { workflowId: `${cluster}-old-backup`, runId: randomUUID(), purpose: 'full backup (release 0.1.0)' };
+    const legacy = await harness.client.workflow.start(clusterLock, { taskQueue, workflowId: legacyId, args: [{ cluster, holder: oldHolder, waiting: [], timing: NEVER }] });
+    const lock = await startLock(cluster, { idleLifetime: '2 seconds', holderCheckInterval: '1 hour' });
+
+    const next = await startHolder(cluster, 'next');
+    await untilWaiting(cluster, [next.workflowId]);
+    await eventually('the new lock waits in the legacy lock', async () => ((await legacy.query(lockStateQuery)).waiting.some((request) => request.workflowId === lockId) ? true : undefined));
+    expect(await holderOf(cluster)).toBeNull();
+    expect(await next.query(holdingQuery)).toBe(false);
+
+    await legacy.signal(releaseSignal, oldHolder);
+    await untilHolding(cluster, next);
+    expect((await legacy.query(lockStateQuery)).holder?.workflowId).toBe(lockId);
+    expect((await lockState(cluster)).holdsLegacyLock).toBe(true);
+
+    // Idle, the new lock lets the legacy one go before it completes.
+    await letGo(next);
+    await lock.result();
+    await eventually('the legacy lock is free', async () => ((await legacy.query(lockStateQuery)).holder === null ? true : undefined));
   });
 });

@@ -38,7 +38,7 @@ const config = parseConfig(
   }),
   'rollback-tests.yaml',
 );
-const template = clusterSettings(config.clusters[0] as (typeof config.clusters)[0]);
+const template = clusterSettings(config.clusters[0] as (typeof config.clusters)[0], taskQueue);
 
 /** A full backup and one increment of `cluster`, as the catalog lists them, every object present. */
 function chainOf(cluster: string): CommittedBackup[] {
