@@ -123,8 +123,8 @@ export async function encryptionScenario(input: EncryptionScenarioInput, variant
     note: `the same dataset and MinIO, two deployments alike but for the key (each its own worker, queues and empty prefix), turn about in one run, the order swapped every other run. ${variant.note} Differences within a few percent either way are noise of the 2-core machine.`,
   };
   if (variantName === 'encryption') {
-    // The end-to-end pairs move by more than sealing's work on this machine (two deployments' runs differ by a few tenths of a
-    // second either way): that work is timed alone too, on the run's own stored object, and the goal judged on it.
+    // Sealing's own work is timed alone too, on the run's own stored object: what the cipher costs, beside what the
+    // end-to-end pairs show. The goal is judged end to end (both must hold): a cost outside the cipher counts too.
     const onStorage = deployments.find((deployment) => deployment.label === 'on')?.storage ?? s3;
     const sealing = await sealingWork(onStorage, lastOnBackupPath, keyFile);
     say(`  sealing the backup's ${Math.round(sealing.bytes / 1e6)} MB: ${sealing.sealSeconds.toFixed(3)} s, opening it: ${sealing.openSeconds.toFixed(3)} s`);
@@ -138,8 +138,8 @@ export async function encryptionScenario(input: EncryptionScenarioInput, variant
         { of: 'backup off + sealing its object', to: 'backup off', median: backupBound, min: backupBound, max: backupBound },
         { of: 'restore off + opening its object', to: 'restore off', median: restoreBound, min: restoreBound, max: restoreBound },
       ],
-      met: backupBound <= variant.limit && restoreBound <= variant.limit,
-      note: `${report.note} The end-to-end ratios move by more than the work a key adds (the min and max columns); that work, sealing and opening the run's own stored object in the worker's code (encryption/objects.ts), is timed alone too and the goal judged on it.`,
+      met: report.met && backupBound <= variant.limit && restoreBound <= variant.limit,
+      note: `${report.note} The cipher's own work, sealing and opening the run's own stored object with the worker's streams (encryption/objects.ts) into a sink that only counts, less the same pipeline without them, is timed alone too: where the end-to-end ratio is above the bound it gives, the difference is spent outside the cipher. The goal is judged end to end.`,
     };
   }
   if (variantName !== 'integrity') return report;
