@@ -32,14 +32,11 @@ export function clusterLockActivities(config: Config) {
       return found;
     },
 
-    /**
-     * Whether a workflow run (without `runId`: the workflow's newest run) is still open, on `taskQueue`
-     * when given; a closed or vanished one can hold nothing.
-     */
-    async isWorkflowOpen(input: { workflowId: string; runId?: string; taskQueue?: string }): Promise<boolean> {
+    /** Whether a workflow run is still open; a closed or vanished one can hold nothing. */
+    async isWorkflowOpen(input: { workflowId: string; runId: string }): Promise<boolean> {
       try {
         const description = await Context.current().client.workflow.getHandle(input.workflowId, input.runId).describe();
-        return description.status.name === 'RUNNING' && (input.taskQueue === undefined || description.taskQueue === input.taskQueue);
+        return description.status.name === 'RUNNING';
       } catch (error) {
         if (error instanceof WorkflowNotFoundError) return false;
         throw error;

@@ -50,12 +50,6 @@ export interface LockState {
   waiting: LockRequest[];
   /** The lock's waits; absent in production (the lock's defaults). The workflow tests shorten them. */
   timing?: LockTiming;
-  /**
-   * This run holds the lock of the same cluster that its deployment's runs of release 0.1.0 used
-   * (`chainbackup-lock-<cluster>`, see `clusterLock`), and releases it before it completes or
-   * continues as new. Absent: it holds none.
-   */
-  holdsLegacyLock?: boolean;
 }
 
 export const acquireSignal = defineSignal<[LockRequest]>('acquire');

@@ -12,13 +12,12 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   log,
-  patched,
   setCurrentDetails,
   setHandler,
   workflowInfo,
   allHandlersFinished,
 } from '@temporalio/workflow';
-import { acquireSignal, DEFAULT_DEPLOYMENT, grantedSignal, lockStateQuery, releaseSignal, WorkflowId, type LockState, type LockTiming, type WorkflowRun } from '../domain/workflow-contract.js';
+import { acquireSignal, grantedSignal, lockStateQuery, releaseSignal, WorkflowId, type LockState, type LockTiming, type WorkflowRun } from '../domain/workflow-contract.js';
 import { localOrchestrator, orchestrator } from './activities.js';
 import { deploymentOfRun } from './cluster-work.js';
 import { reportPhase } from './progress.js';
@@ -40,11 +39,9 @@ export async function clusterLock(initial: LockState): Promise<void> {
     if (state.holder && sameRun(state.holder, release)) state.holder = null;
     state.waiting = state.waiting.filter((waiting) => !sameRun(waiting, release));
   });
-  await takeLegacyLock(state, holderCheckInterval);
 
   for (;;) {
     if (workflowInfo().continueAsNewSuggested) {
-      await releaseLegacyLock(state);
       await condition(allHandlersFinished);
       await continueAsNew<typeof clusterLock>(state);
     }
@@ -66,7 +63,6 @@ export async function clusterLock(initial: LockState): Promise<void> {
       setCurrentDetails(`Free`);
       const requested = await condition(() => state.waiting.length > 0, idleLifetime);
       if (!requested && state.waiting.length === 0) {
-        await releaseLegacyLock(state);
         await condition(allHandlersFinished);
         if (state.waiting.length === 0) return;
       }
@@ -82,53 +78,6 @@ export async function clusterLock(initial: LockState): Promise<void> {
 }
 
 /**
- * Issue 38, release 0.2.0: a deployment with its own task queue named its lock `chainbackup-lock-<cluster>`
- * before; work its workers started then may still hold or wait for that lock. A new lock of such a
- * deployment, when it starts fresh, first takes the legacy lock as any requester would (if one of its
- * deployment is open: the default deployment's own lock has that id too, on its own queue), and grants
- * nothing before; it holds it until it completes or continues as new. Old runs queued for the legacy
- * lock are served before it, in arrival order. No patch: only this release starts a lock under an id
- * other than the legacy one, and a continued run (the only kind 0.1.0 histories hold) skips this.
- * Can go with the patch `ids-per-deployment`.
- */
-async function takeLegacyLock(state: LockState, checkInterval: string): Promise<void> {
-  const info = workflowInfo();
-  const legacyId = WorkflowId.clusterLock(DEFAULT_DEPLOYMENT, state.cluster);
-  if (info.continuedFromExecutionRunId !== undefined || info.workflowId === legacyId) return;
-  let granted = false;
-  setHandler(grantedSignal, () => {
-    granted = true;
-  });
-  let asked = false;
-  for (;;) {
-    // A legacy lock that closed without granting this one (idle, or terminated) holds nothing any more.
-    if (!(await localOrchestrator.isWorkflowOpen({ workflowId: legacyId, taskQueue: info.taskQueue }))) return;
-    if (!asked) {
-      setCurrentDetails(`Waiting for the lock of release 0.1.0, ${legacyId}, before granting; ${state.waiting.length} waiting`);
-      log.info('cluster lock waits for the legacy lock of its cluster', { cluster: state.cluster, legacy: legacyId });
-      // A signal, not the signal-with-start of the request path: a legacy lock that closed meanwhile is not started again.
-      const asking = getExternalWorkflowHandle(legacyId).signal(acquireSignal, { workflowId: info.workflowId, runId: info.runId, purpose: `the lock ${info.workflowId} of the next release` });
-      if (!(await asking.then(() => true, () => false))) return;
-      asked = true;
-    }
-    if (await condition(() => granted, checkInterval)) {
-      state.holdsLegacyLock = true;
-      return;
-    }
-  }
-}
-
-/** Lets the legacy lock go, when this run holds it (`takeLegacyLock`). */
-async function releaseLegacyLock(state: LockState): Promise<void> {
-  if (!state.holdsLegacyLock) return;
-  const legacyId = WorkflowId.clusterLock(DEFAULT_DEPLOYMENT, state.cluster);
-  const { workflowId, runId } = workflowInfo();
-  // A legacy lock that is gone holds nothing.
-  await getExternalWorkflowHandle(legacyId).signal(releaseSignal, { workflowId, runId }).catch((error: unknown) => log.warn('could not release the legacy cluster lock', { lock: legacyId, error: String(error) }));
-  delete state.holdsLegacyLock;
-}
-
-/**
  * Runs `work` while holding the cluster's lock. Waits (durably, for as long as it takes) behind any
  * earlier backup, restore or deletion of the same cluster; always releases, even when cancelled.
  */
@@ -141,7 +90,7 @@ export async function withClusterLock<T>(cluster: string, purpose: string, work:
   const lockId = WorkflowId.clusterLock(deploymentOfRun(), cluster);
   const me: WorkflowRun = { workflowId: info.workflowId, runId: info.runId };
   try {
-    await (patched('fewer-round-trips') ? localOrchestrator : orchestrator).requestClusterLock({ cluster, lockWorkflowId: lockId, request: { ...me, purpose } });
+    await localOrchestrator.requestClusterLock({ cluster, lockWorkflowId: lockId, request: { ...me, purpose } });
     if (!granted) reportPhase(`Waiting for earlier work on cluster ${cluster} to finish (lock ${lockId})`);
     await condition(() => granted);
     return await work();

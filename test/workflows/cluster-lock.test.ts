@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
 import { parseConfig } from '../../config/file.js';
 import { clusterLockActivities } from '../../activities/cluster-lock.js';
-import { acquireSignal, DEFAULT_DEPLOYMENT, lockStateQuery, releaseSignal, WorkflowId, type LockState, type LockTiming } from '../../domain/workflow-contract.js';
+import { acquireSignal, DEFAULT_DEPLOYMENT, lockStateQuery, WorkflowId, type LockState, type LockTiming } from '../../domain/workflow-contract.js';
 import { uniqueName } from '../support/environment.js';
 import { eventually, startHarnessWorker, type HarnessWorker } from '../support/workflow-worker.js';
 import { clusterLock, holdClusterLock, holdingQuery, letGoSignal } from './harness-workflows.js';
@@ -211,8 +211,7 @@ describe('the cluster lock', () => {
 
 /**
  * Issue 38: a deployment is its orchestrator queue, and a lock belongs to one deployment. The harness's
- * queue is a deployment other than the default one, so its locks are named after it, and a lock of
- * release 0.1.0 (`chainbackup-lock-<cluster>`) on its queue is the one its older runs used.
+ * queue is a deployment other than the default one, so its locks are named after it.
  */
 describe('the cluster lock of a deployment', () => {
   const otherQueue = uniqueName('lock-tests-other');
@@ -229,8 +228,8 @@ describe('the cluster lock of a deployment', () => {
   test('two deployments in one namespace hold the locks of a cluster they name alike at the same time', async () => {
     const cluster = uniqueName('shared');
     startedLocks.push(WorkflowId.clusterLock(taskQueue, cluster), WorkflowId.clusterLock(otherQueue, cluster), WorkflowId.clusterLock(DEFAULT_DEPLOYMENT, cluster));
-    // The default deployment's lock of its own cluster of that name (its id is that of release 0.1.0, on a queue of its
-    // own, here one that no worker serves): open, and waited for by neither.
+    // The default deployment's lock of its own cluster of that name (on a queue of its own, here one that no
+    // worker serves): open, and waited for by neither.
     const foreignHolder = { workflowId: `${cluster}-foreign`, runId: randomUUID(), purpose: 'the default deployment' };
     await harness.client.workflow.start(clusterLock, { taskQueue: uniqueName('lock-tests-nobody'), workflowId: WorkflowId.clusterLock(DEFAULT_DEPLOYMENT, cluster), args: [{ cluster, holder: foreignHolder, waiting: [], timing: NEVER }] });
 
@@ -241,36 +240,8 @@ describe('the cluster lock of a deployment', () => {
     expect(await mine.query(holdingQuery)).toBe(true);
     const theirLock = await other.client.workflow.getHandle(WorkflowId.clusterLock(otherQueue, cluster)).query(lockStateQuery);
     expect(theirLock).toMatchObject({ cluster, holder: { workflowId: theirs.workflowId }, waiting: [] });
-    expect(theirLock.holdsLegacyLock).toBeUndefined();
     expect(await holderOf(cluster)).toBe(mine.workflowId);
     await letGo(mine);
     await letGo(theirs);
-  });
-
-  test('a lock of release 0.1.0 held by a run of the same deployment keeps the new lock from granting until it is released', async () => {
-    const cluster = uniqueName('legacy');
-    const legacyId = WorkflowId.clusterLock(DEFAULT_DEPLOYMENT, cluster);
-    const lockId = WorkflowId.clusterLock(taskQueue, cluster);
-    startedLocks.push(legacyId);
-    // The old run that holds it: a backup started before the upgrade, still running.
-    const oldHolder = { workflowId: `${cluster}-old-backup`, runId: randomUUID(), purpose: 'full backup (release 0.1.0)' };
-    const legacy = await harness.client.workflow.start(clusterLock, { taskQueue, workflowId: legacyId, args: [{ cluster, holder: oldHolder, waiting: [], timing: NEVER }] });
-    const lock = await startLock(cluster, { idleLifetime: '2 seconds', holderCheckInterval: '1 hour' });
-
-    const next = await startHolder(cluster, 'next');
-    await untilWaiting(cluster, [next.workflowId]);
-    await eventually('the new lock waits in the legacy lock', async () => ((await legacy.query(lockStateQuery)).waiting.some((request) => request.workflowId === lockId) ? true : undefined));
-    expect(await holderOf(cluster)).toBeNull();
-    expect(await next.query(holdingQuery)).toBe(false);
-
-    await legacy.signal(releaseSignal, oldHolder);
-    await untilHolding(cluster, next);
-    expect((await legacy.query(lockStateQuery)).holder?.workflowId).toBe(lockId);
-    expect((await lockState(cluster)).holdsLegacyLock).toBe(true);
-
-    // Idle, the new lock lets the legacy one go before it completes.
-    await letGo(next);
-    await lock.result();
-    await eventually('the legacy lock is free', async () => ((await legacy.query(lockStateQuery)).holder === null ? true : undefined));
   });
 });
