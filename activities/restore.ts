@@ -13,7 +13,7 @@ import { readableToolLog } from '../domain/tool-failures.js';
 import { installedToolVersion } from './tools/installed-version.js';
 import { restoreRecordKey, restoreRunningKey, TOOL_FILE_GENERATIONS, toolFileGenerationIn } from '../domain/layout.js';
 import { owningCluster } from '../domain/ownership.js';
-import { belongsToPlace, dataFileNames, gtidRestartStatements, isWithinPath, placesOutsideDatadir, serverLayout, serverPath, unsupportedLayout, type ServerLayout } from '../domain/server-layout.js';
+import { belongsToPlace, dataFileNames, gtidRestartStatements, isWithinPath, placesOutsideDatadir, serverPath, unsupportedLayout } from '../domain/server-layout.js';
 import { readCatalog } from './catalog.js';
 import { childProcessOptions } from './child-env.js';
 import { failpoint } from './failpoints.js';
@@ -74,11 +74,6 @@ function refusingStorage(error: unknown): unknown {
 /** Where a restore works: beside the datadir by default, so the final move is a rename on one filesystem. */
 function restoreRoot(datadir: string, workDir: string | undefined): string {
   return workDir ?? join(dirname(datadir.replace(/\/+$/, '')), '.chainbackup-restore');
-}
-
-/** The layout of a server all of whose files are in its datadir (what restores before this one assumed). */
-function datadirOnlyLayout(datadir: string): ServerLayout {
-  return serverLayout({ datadir, innodbDataHomeDir: null, innodbDataFilePath: 'ibdata1:12M:autoextend', innodbUndoTablespaces: 0, innodbLogGroupHomeDir: null, innodbUndoDirectory: null, logBinBasename: null, logBinIndex: null, relayLogBasename: null, relayLogIndex: null, ariaLogDirPath: null });
 }
 
 function keptDatadir(datadir: string, restoreId: string): string {
@@ -281,11 +276,11 @@ export function restoreActivities(deps: ActivityDeps) {
      * Puts the prepared data in place of the datadir. The old datadir is kept as
      * <datadir>.before-restore-<restoreId>, never deleted. Safe to retry after a crash at any point.
      */
-    async swapDatadir(input: { cluster: string; preparedDir: string; restoreId: string; target?: TargetServer; sameServer?: boolean }): Promise<{ previousDatadir: string }> {
+    async swapDatadir(input: { cluster: string; preparedDir: string; restoreId: string; target: TargetServer; sameServer: boolean }): Promise<{ previousDatadir: string }> {
       const cluster = deps.cluster(input.cluster);
       const datadir = cluster.datadir.replace(/\/+$/, '');
       const previousDatadir = keptDatadir(datadir, input.restoreId);
-      const layout = input.target?.layout ?? datadirOnlyLayout(datadir);
+      const layout = input.target.layout;
       const progress = new Progress('swapping the datadir', { object: datadir });
       return progress.during(
         (async () => {
@@ -295,7 +290,7 @@ export function restoreActivities(deps: ActivityDeps) {
             kept: previousDatadir,
             prepared: input.preparedDir,
             layout,
-            sameServer: input.sameServer === true,
+            sameServer: input.sameServer,
             otherServersFolders: deps.config.clusters.filter((other) => other.name !== cluster.name).map((other) => other.datadir),
           });
           await adoptOwnerAndMode(datadir, owner);
@@ -315,14 +310,14 @@ export function restoreActivities(deps: ActivityDeps) {
     },
 
     /** Puts the kept datadir (and every file set aside with it) back after a failed restore; the restored data is removed. */
-    async rollbackDatadir(input: { cluster: string; restoreId: string; target?: TargetServer }): Promise<void> {
+    async rollbackDatadir(input: { cluster: string; restoreId: string; target: TargetServer }): Promise<void> {
       const cluster = deps.cluster(input.cluster);
       // A private server a dead worker left running on the restored files stops before they move.
       await stopLeftoverServers(restoreRoot(cluster.datadir, cluster.restore.workDir));
       const datadir = cluster.datadir.replace(/\/+$/, '');
       const previousDatadir = keptDatadir(datadir, input.restoreId);
       if (!(await exists(previousDatadir))) return; // Never swapped, or already rolled back.
-      await new Progress('rolling back the datadir', { object: datadir }).during(rollbackServerFiles({ datadir, kept: previousDatadir, layout: input.target?.layout ?? datadirOnlyLayout(datadir) }));
+      await new Progress('rolling back the datadir', { object: datadir }).during(rollbackServerFiles({ datadir, kept: previousDatadir, layout: input.target.layout }));
     },
 
     /** Starts the restored server's binlog history at the backup's GTID position, before the server starts (see binlog-seed.ts). */
@@ -364,13 +359,13 @@ export function restoreActivities(deps: ActivityDeps) {
      * opens, and every tablespace the data dictionary lists is a restored file. Any problem fails
      * the restore (and so rolls it back), naming the table.
      */
-    async settleRestoredServer(input: { cluster: string; target?: TargetServer; gtid?: string }): Promise<{ gtid?: string }> {
+    async settleRestoredServer(input: { cluster: string; target: TargetServer; gtid?: string }): Promise<{ gtid?: string }> {
       const cluster = deps.cluster(input.cluster);
       const sql = (query: string) => runSql(cluster.flavour, cluster.connection, query, { timeoutMs: 10 * 60_000 });
       let gtid: string | undefined;
       const restart = input.gtid === undefined ? undefined : gtidRestartStatements(input.gtid);
-      if (cluster.flavour === 'mariadb' && input.gtid && restart && input.target?.logBin) {
-        // Set already before the server started (seedBinlogHistory); set now only for a restore that began before that step existed.
+      if (cluster.flavour === 'mariadb' && input.gtid && restart && input.target.logBin) {
+        // Set before the server started (seedBinlogHistory, or the binlogs applied up to the point); set again only if the server says otherwise.
         const [[position = ''] = []] = await sql('SELECT @@gtid_binlog_pos');
         if (position !== input.gtid) await sql(restart.join(' '));
         gtid = input.gtid;
@@ -381,7 +376,7 @@ export function restoreActivities(deps: ActivityDeps) {
         const name = `\`${schema.replace(/`/g, '``')}\`.\`${table.replace(/`/g, '``')}\``;
         await sql(`SELECT 1 FROM ${name} LIMIT 1`).catch((error: unknown) => unreadable.push(`${schema}.${table} (${(error as Error).message})`));
       }
-      if (cluster.flavour === 'mariadb' && input.target) {
+      if (cluster.flavour === 'mariadb') {
         const layout = input.target.layout;
         const own = [layout.datadir, ...placesOutsideDatadir(layout).map((place) => place.folder)];
         for (const [name = '', file = ''] of await sql(`SELECT name, filename FROM information_schema.innodb_sys_tablespaces WHERE name LIKE '%/%'`)) {

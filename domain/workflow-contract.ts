@@ -136,8 +136,6 @@ export const WorkflowId = {
   scheduledBackup: (deployment: string, cluster: string, type: BackupType) => perDeployment(deployment, `backup-${cluster}-${type}-scheduled`),
   /** The verification a backup starts of itself once committed (`verification.afterBackup`). */
   verifyAfter: (deployment: string, cluster: string, backup: string) => perDeployment(deployment, `verify-${cluster}-after-${backup}`),
-  /** The retention a full backup started of itself as a child, in runs from before `fewer-round-trips`. */
-  retentionAfter: (deployment: string, cluster: string, backup: string) => perDeployment(deployment, `retention-${cluster}-after-${backup}`),
   /** One deletion per backup at a time: a second request for the same backup is refused by Temporal. */
   deleteBackup: (deployment: string, cluster: string, backup: string) => perDeployment(deployment, `delete-${cluster}-${backup}`),
   backup: (cluster: string, type: BackupType, stamp: string) => `backup-${cluster}-${type}-${stamp}`,

@@ -15,8 +15,7 @@ export const orchestrator = proxyActivities<OrchestratorActivities>({ startToClo
 /**
  * The same steps as local activities: run by the worker that runs the workflow, inside its workflow
  * task, with no round trip through the queue (each such trip is a few tens of milliseconds every piece
- * of work paid). For the short look-ups every cluster workflow begins with; runs recorded before
- * (patch fewer-round-trips) took them from the queue.
+ * of work paid). For the short look-ups every cluster workflow begins with, and its lock request.
  */
 export const localOrchestrator = proxyLocalActivities<OrchestratorActivities>({ startToCloseTimeout: '1 minute', retry: orchestratorRetry });
 
@@ -29,7 +28,7 @@ export const localOrchestrator = proxyLocalActivities<OrchestratorActivities>({ 
  * on a short interval, so that a dead worker is replaced within seconds, not minutes. Retries are
  * bounded by the cluster's configuration and are for faults only: a refused request fails at once.
  */
-export function hostActivities(cluster: ClusterSettings, timeout: string, options: { serverDownWaitsForCancellation?: boolean; waitsForHost?: boolean } = {}) {
+export function hostActivities(cluster: ClusterSettings, timeout: string, options: { waitsForHost?: boolean } = {}) {
   const retry = { initialInterval: cluster.retry.initialInterval, backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: cluster.retry.maximumAttempts };
   const heartbeatTimeout = cluster.retry.heartbeatTimeout;
   const shortHeartbeatMs = Math.max(10_000, Math.round(durationMs(heartbeatTimeout) / 3));
@@ -54,7 +53,7 @@ export function hostActivities(cluster: ClusterSettings, timeout: string, option
       startToCloseTimeout: timeout,
       heartbeatTimeout: shortHeartbeatMs,
       // A cancelled step finishes before the workflow moves on: a rollback must never move files under a swap still running.
-      ...(options.serverDownWaitsForCancellation ? { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED } : {}),
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
       // The server is down while these run: retry promptly.
       retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: cluster.retry.maximumAttempts },
     })),

@@ -1,4 +1,4 @@
-import { CancellationScope, type ChildWorkflowHandle, executeChild, log, ParentClosePolicy, patched, startChild, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, executeChild, log, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { checkContinuity, checkNotRestoredSince, checkVerifiedChain, chooseBase, chooseParent, orderChain, validateParentCheckpoints, type CommittedBackup } from '../domain/chain.js';
 import type { ClusterSettings } from '../domain/config.js';
 import { businessFailure, businessFailureIn, describeFailure, FailureType, rootMessage } from '../domain/failures.js';
@@ -15,7 +15,7 @@ import { beginClusterWork, deploymentOfRun } from './cluster-work.js';
 import { reportPhase } from './progress.js';
 import { formatBytes } from '../domain/units.js';
 import { restore } from './restore.js';
-import { applyRetention, retention, type RetentionResult } from './retention.js';
+import { applyRetention, type RetentionResult } from './retention.js';
 
 export interface BackupResult {
   name: string;
@@ -41,10 +41,7 @@ export interface BackupResult {
   newChainBecause?: string;
   /** With `verification.afterBackup`: what the verification by a real restore found. */
   verification?: VerificationReport;
-  /**
-   * After a full backup: what the retention that followed it removed (or why it failed); absent for runs from before it was
-   * reported. `workflowId` is the run that applied it: the backup's own (earlier runs started a child for it).
-   */
+  /** After a full backup: what the retention it applied right after its commit removed (or why it failed); `workflowId` is the backup's own run. */
   retention?: Pick<RetentionResult, 'removed' | 'freedBytes' | 'keptChains' | 'orphans'> & { workflowId: string; keptByPin?: string[]; binlogs?: RetentionResult['binlogs']; failed?: string };
 }
 
@@ -52,7 +49,7 @@ export interface BackupResult {
 export async function backup(input: BackupRequestInput): Promise<BackupResult> {
   const { request, cluster } = await beginClusterWork(backupRequestSchema, input, 'backup request', (backup) => backup.type);
   // The chain is read only once the lock is held: a backup that waited continues from the one before it.
-  const { result, retentionRun } = await withClusterLock(cluster.name, `${request.type} backup`, async () => {
+  const result = await withClusterLock(cluster.name, `${request.type} backup`, async () => {
     try {
       return await takeChainBackup(request, cluster);
     } catch (error) {
@@ -62,24 +59,18 @@ export async function backup(input: BackupRequestInput): Promise<BackupResult> {
       log.warn('the chain cannot continue; starting a new one with a full backup', { cluster: cluster.name, reason: cause.message });
       reportPhase(`The chain cannot continue (${cause.message}); taking a full backup instead`);
       const full = await takeChainBackup({ ...request, type: 'full' }, cluster);
-      return { ...full, result: { ...full.result, newChainBecause: cause.message } };
+      return { ...full, newChainBecause: cause.message };
     }
   });
-  // The retention it started runs once the lock is free; its outcome is part of this backup's result.
-  if (retentionRun && patched('backup-reports-retention')) {
-    reportPhase(`Waiting for the retention that follows ${result.name}`);
-    result.retention = await retentionReport(retentionRun.workflowId, retentionRun.result());
-    reportRetention(result, result.retention);
-  }
   // Verified once the lock is free: the verification is a restore of its own, which takes the lock.
-  if (cluster.verification?.afterBackup && patched('verify-after-backup')) return { ...result, verification: await verifyAfterBackup(cluster, result) };
+  if (cluster.verification?.afterBackup) return { ...result, verification: await verifyAfterBackup(cluster, result) };
   return result;
 }
 
 /** What the retention after a full backup removed, or why it failed: part of the backup's result. */
 function retentionReport(workflowId: string, outcome: Promise<RetentionResult>): Promise<NonNullable<BackupResult['retention']>> {
   return outcome.then(
-    (removed) => ({ workflowId, removed: removed.removed, freedBytes: removed.freedBytes, keptChains: removed.keptChains, orphans: removed.orphans, ...(removed.keptByPin ? { keptByPin: removed.keptByPin } : {}), ...(removed.binlogs ? { binlogs: removed.binlogs } : {}) }),
+    (removed) => ({ workflowId, removed: removed.removed, freedBytes: removed.freedBytes, keptChains: removed.keptChains, orphans: removed.orphans, ...(removed.keptByPin ? { keptByPin: removed.keptByPin } : {}), binlogs: removed.binlogs }),
     (error: unknown) => ({ workflowId, removed: [], freedBytes: 0, keptChains: [], orphans: [], failed: rootMessage(error) }),
   );
 }
@@ -111,7 +102,7 @@ async function verifyAfterBackup(cluster: ClusterSettings, result: BackupResult)
   }
 }
 
-async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings): Promise<{ result: BackupResult; retentionRun?: ChildWorkflowHandle<typeof retention> }> {
+async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings): Promise<BackupResult> {
   const host = hostActivities(cluster, cluster.backup.timeout);
 
   reportPhase(`Reading the backups of ${cluster.name} in ${cluster.storageLabel}`);
@@ -128,11 +119,9 @@ async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings)
     const chainTip = chooseParent(stored, base.value);
     if (!chainTip.ok) throw businessFailure(chainTip.code, chainTip.reason);
     parent = chainTip.value;
-    if (patched('refuse-failed-verification')) {
-      const chain = orderChain(stored, base.value.name);
-      const verified = checkVerifiedChain([base.value, ...(chain.ok ? chain.value : [parent])], 'continue', request.acceptFailedVerification);
-      if (!verified.ok) throw businessFailure(verified.code, verified.reason);
-    }
+    const chain = orderChain(stored, base.value.name);
+    const verified = checkVerifiedChain([base.value, ...(chain.ok ? chain.value : [parent])], 'continue', request.acceptFailedVerification);
+    if (!verified.ok) throw businessFailure(verified.code, verified.reason);
     const restoredSince = checkNotRestoredSince(parent, await host.quick.readInPlaceRestore({ cluster: cluster.name }));
     if (!restoredSince.ok) throw businessFailure(restoredSince.code, restoredSince.reason);
     const recorded = await host.quick.readStoredCheckpoints({ cluster: cluster.name, location: parent });
@@ -189,9 +178,8 @@ async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings)
       ...(taken.inventoryProblem ? { inventoryProblem: taken.inventoryProblem } : {}),
     };
     reportPhase(`Committing ${location.name}: writing its manifest`);
-    const committed: { ledgerSeq?: number } | null = await host.quick.commitBackup({ cluster: cluster.name, manifest });
-    // Runs recorded before the ledger committed without one (their step returned nothing).
-    if (committed?.ledgerSeq !== undefined && patched('ledger-seq')) upsertSearchAttributes([{ key: LedgerSeqKey, value: committed.ledgerSeq }]);
+    const committed = await host.quick.commitBackup({ cluster: cluster.name, manifest });
+    upsertSearchAttributes([{ key: LedgerSeqKey, value: committed.ledgerSeq }]);
     log.info('backup committed', { backup: manifest.name, type: manifest.type, fromLsn: manifest.fromLsn, toLsn: manifest.toLsn, sizeBytes: manifest.sizeBytes });
     reportPhase(`Committed ${location.name} (LSN ${manifest.fromLsn} to ${manifest.toLsn}, ${formatBytes(manifest.sizeBytes)} stored)`);
     result = {
@@ -222,23 +210,13 @@ async function takeChainBackup(request: BackupRequest, cluster: ClusterSettings)
     );
     throw error;
   }
-  if (result.type === 'full' && patched('fewer-round-trips')) {
+  if (result.type === 'full') {
     // A new chain may let an old one go: the retention runs now, under the lock this backup holds. A committed
     // backup is not undone by a cancellation, and neither is the retention that follows it; its failure is reported.
     reportPhase(`Applying the retention of ${cluster.name} after ${result.name}`);
     const applied = await retentionReport(workflowInfo().workflowId, CancellationScope.nonCancellable(() => applyRetention(cluster, false)));
     reportRetention(result, applied);
-    return { result: { ...result, retention: applied } };
+    return { ...result, retention: applied };
   }
-  if (result.type === 'full') {
-    // Runs recorded before: a child that waits for this backup's lock and outlives it.
-    const retentionRun = await startChild(retention, {
-      workflowId: WorkflowId.retentionAfter(deploymentOfRun(), cluster.name, result.name),
-      args: [{ cluster: cluster.name }],
-      parentClosePolicy: ParentClosePolicy.ABANDON,
-      staticSummary: `Retention of ${cluster.name} after full backup ${result.name}`,
-    });
-    return { result, retentionRun };
-  }
-  return { result };
+  return result;
 }

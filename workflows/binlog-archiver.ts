@@ -7,7 +7,7 @@
  * search attribute show. A failed round is reported and retried at the next interval: the archiver
  * never stops on its own.
  */
-import { condition, isCancellation, log, patched, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo, continueAsNew } from '@temporalio/workflow';
+import { condition, isCancellation, log, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo, continueAsNew } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { BinlogGap } from '../domain/binlog-archive.js';
 import { clusterName } from '../domain/config.js';
@@ -44,8 +44,8 @@ export async function binlogArchiver(input: z.input<typeof binlogArchiverRequest
     coverSecond = Math.max(coverSecond ?? second, second);
   });
   const host = hostActivities(cluster, '6 hours');
-  // Streaming (binlogs.rpo) instead of rounds that rotate the binlog (patched: runs from before it archive in rounds).
-  const streams = cluster.binlogs.rpo !== undefined && patched('archiver-streams');
+  // Streaming (binlogs.rpo) instead of rounds that rotate the binlog.
+  const streams = cluster.binlogs.rpo !== undefined;
   // The Web UI shows the state this run carries from the start, not only after its first round.
   setCurrentDetails(describe(state, streams ? cluster.binlogs.rpo : undefined));
   let upsertedGaps: number | undefined;
@@ -86,9 +86,8 @@ export async function binlogArchiver(input: z.input<typeof binlogArchiverRequest
       state.caughtUp = false;
       log.warn('binlog archiving round failed; the next round tries again', { cluster: cluster.name, error: state.lastError, type: failureType(error) });
     }
-    // Only a change is written to the visibility store: a round that found nothing new costs no extra event
-    // (patched: runs from before this upserted after every round).
-    if (upsertedGaps !== state.gaps.length || !patched('archiver-upserts-changes-only')) {
+    // Only a change is written to the visibility store: a round that found nothing new costs no extra event.
+    if (upsertedGaps !== state.gaps.length) {
       upsertSearchAttributes([{ key: BinlogGapsKey, value: state.gaps.length }]);
       upsertedGaps = state.gaps.length;
     }

@@ -4,7 +4,7 @@
  * that ends in a refusal completes with it (domain/failures.ts › Refusal), so the Web UI, the
  * views and the health's failure counts show real failures only.
  */
-import { log, patched, upsertSearchAttributes, workflowInfo, type Next, type WorkflowExecuteInput, type WorkflowInboundCallsInterceptor, type WorkflowInterceptorsFactory } from '@temporalio/workflow';
+import { log, upsertSearchAttributes, workflowInfo, type Next, type WorkflowExecuteInput, type WorkflowInboundCallsInterceptor, type WorkflowInterceptorsFactory } from '@temporalio/workflow';
 import { businessFailureIn, isRefusal, type Refusal } from '../domain/failures.js';
 import { BackupRefusalKey } from '../domain/search-attributes.js';
 
@@ -14,8 +14,8 @@ class RefusalsComplete implements WorkflowInboundCallsInterceptor {
       return await next(input);
     } catch (error) {
       const failure = businessFailureIn(error);
-      // A child's refusal is its parent's to handle; runs recorded before this completed failed.
-      if (!failure || !isRefusal(failure.type) || workflowInfo().parent !== undefined || !patched('refusals-complete')) throw error;
+      // A child's refusal is its parent's to handle.
+      if (!failure || !isRefusal(failure.type) || workflowInfo().parent !== undefined) throw error;
       const type = failure.type ?? '';
       log.info('request refused', { type, message: failure.message });
       upsertSearchAttributes([{ key: BackupRefusalKey, value: type }]);

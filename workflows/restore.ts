@@ -1,4 +1,4 @@
-import { CancellationScope, getExternalWorkflowHandle, log, patched, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, getExternalWorkflowHandle, log, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { checkOwnBackup, checkVerifiedChain, isCommitted, resolveRestoreChain, type CommittedBackup } from '../domain/chain.js';
 import { durationMs, type ClusterSettings } from '../domain/config.js';
 import { businessFailure, businessFailureIn, FailureType, rootMessage } from '../domain/failures.js';
@@ -43,7 +43,7 @@ export interface RestoreResult {
   dryRun?: true;
   /** A plan only: the archived binlogs it would replay, in order. */
   replayFiles?: string[];
-  /** A verification: what the throw-away server found (absent for runs from before it started one). */
+  /** A verification: what the throw-away server found. */
   verification?: VerificationReport;
   /** In-place restores: how the data was proven before the pause (now, by a recorded verification of the same objects, or skipped by the request). */
   verifiedBeforePause?: { by: 'now'; tables: number } | { by: 'recorded'; verifiedAt: string } | { by: 'skipped' };
@@ -69,7 +69,7 @@ function missingObjects(chain: CommittedBackup[]): string[] {
  */
 export async function restore(input: RestoreRequestInput): Promise<RestoreResult> {
   // Verifications carry a type of their own, so that the Web UI does not count them as restores.
-  const { request, cluster } = await beginClusterWork(restoreRequestSchema, input, 'restore request', (request) => (request.target.kind === 'verify' && patched('verify-backup-type') ? 'verify' : 'restore'));
+  const { request, cluster } = await beginClusterWork(restoreRequestSchema, input, 'restore request', (request) => (request.target.kind === 'verify' ? 'verify' : 'restore'));
   const { pointInTime, gtid } = request;
   if (pointInTime !== undefined || gtid !== undefined) {
     const label = gtid !== undefined ? `GTID ${gtid}` : (pointInTime as string);
@@ -201,15 +201,14 @@ function pointFields(toPoint: PointInTime | undefined): Pick<RestoreResult, 'poi
 }
 
 async function restoreChain(request: RestoreRequest, cluster: ClusterSettings, { source, targetName }: ResolvedSource, toPoint?: PointInTime): Promise<RestoreResult> {
-  const serverDownWaitsForCancellation = patched('server-down-steps-wait-for-cancellation');
-  const host = hostActivities(cluster, cluster.restore.timeout, { serverDownWaitsForCancellation });
+  const host = hostActivities(cluster, cluster.restore.timeout);
   const chain = await resolveChain(host, cluster, targetName ?? (await newestBackup(host, cluster)), source);
   // A chain that failed its verification restores only when the caller accepts that (verifying it again is always allowed).
-  if (request.target.kind !== 'verify' && patched('refuse-failed-verification')) {
+  if (request.target.kind !== 'verify') {
     const verified = checkVerifiedChain(chain, 'restore', request.acceptFailedVerification);
     if (!verified.ok) throw businessFailure(verified.code, verified.reason);
   }
-  if (request.target.kind === 'new-datadir' && patched('clone-target-checked-before-download')) {
+  if (request.target.kind === 'new-datadir') {
     reportPhase(`Checking the clone target ${request.target.path}`);
     await host.quick.checkCloneTarget({ cluster: cluster.name, path: request.target.path });
   }
@@ -222,7 +221,7 @@ async function restoreChain(request: RestoreRequest, cluster: ClusterSettings, {
   const target = chain.at(-1) as CommittedBackup;
   const prepared: PreparedRestore = {
     host,
-    replacing: hostActivities(cluster, cluster.restore.timeout, { serverDownWaitsForCancellation, waitsForHost: true }),
+    replacing: hostActivities(cluster, cluster.restore.timeout, { waitsForHost: true }),
     cluster,
     request,
     chain,
@@ -237,40 +236,30 @@ async function restoreChain(request: RestoreRequest, cluster: ClusterSettings, {
 
   switch (request.target.kind) {
     case 'verify': {
-      // A throw-away server on the prepared data proves it restores (earlier runs stopped at the prepare).
-      let verification: VerificationReport | undefined;
-      if (patched('verify-starts-a-server')) {
-        // The outcome is stored beside a backup of the cluster's own storage (a source's is read-only here).
-        const recorded = source === undefined && patched('verification-recorded');
-        // The outcome as a search attribute, so that the Web UI lists failed verifications.
-        const tagged = patched('verification-search-attribute');
-        const tag = (result: 'passed' | 'failed') => {
-          if (tagged) upsertSearchAttributes([{ key: VerificationResultKey, value: result }]);
-        };
-        const startedAt = Date.now();
-        const record = verificationRecorder(host, cluster, chain);
-        try {
-          reportPhase(`Starting a throw-away server on the prepared data of ${target.name} and checking every table`);
-          verification = await host.serverDown.verifyPreparedData.executeWithOptions({ summary: `check every table of ${target.name}` }, [
-            { cluster: cluster.name, backup: target.name, preparedDir: fullDir, lastLsn: target.manifest.lastLsn, ...(target.manifest.inventory ? { inventory: target.manifest.inventory } : {}), ...(target.manifest.inventoryProblem ? { inventoryProblem: target.manifest.inventoryProblem } : {}) },
-          ]);
-          if (recorded) await record({ result: 'passed', problems: [], ...verification });
-          tag('passed');
-        } catch (error) {
-          const failure = businessFailureIn(error, FailureType.VerificationFailed);
-          if (recorded && failure) await CancellationScope.nonCancellable(() => record({ result: 'failed', problems: [failure.message], durationSeconds: Math.round((Date.now() - startedAt) / 1000) }));
-          if (failure) tag('failed');
-          throw error;
-        } finally {
-          await CancellationScope.nonCancellable(() => host.quick.removeRestoreWorkspace({ workDir }));
-        }
-      } else {
-        await host.quick.removeRestoreWorkspace({ workDir });
+      // A throw-away server on the prepared data proves it restores. The outcome is stored beside a backup
+      // of the cluster's own storage (a source's is read-only here), and tagged as a search attribute, so
+      // that the Web UI lists failed verifications.
+      const recorded = source === undefined;
+      const startedAt = Date.now();
+      const record = verificationRecorder(host, cluster, chain);
+      let verification: VerificationReport;
+      try {
+        reportPhase(`Starting a throw-away server on the prepared data of ${target.name} and checking every table`);
+        verification = await host.serverDown.verifyPreparedData.executeWithOptions({ summary: `check every table of ${target.name}` }, [
+          { cluster: cluster.name, backup: target.name, preparedDir: fullDir, lastLsn: target.manifest.lastLsn, ...(target.manifest.inventory ? { inventory: target.manifest.inventory } : {}), ...(target.manifest.inventoryProblem ? { inventoryProblem: target.manifest.inventoryProblem } : {}) },
+        ]);
+        if (recorded) await record({ result: 'passed', problems: [], ...verification });
+        upsertSearchAttributes([{ key: VerificationResultKey, value: 'passed' }]);
+      } catch (error) {
+        const failure = businessFailureIn(error, FailureType.VerificationFailed);
+        if (recorded && failure) await CancellationScope.nonCancellable(() => record({ result: 'failed', problems: [failure.message], durationSeconds: Math.round((Date.now() - startedAt) / 1000) }));
+        if (failure) upsertSearchAttributes([{ key: VerificationResultKey, value: 'failed' }]);
+        throw error;
+      } finally {
+        await CancellationScope.nonCancellable(() => host.quick.removeRestoreWorkspace({ workDir }));
       }
-      reportPhase(
-        `Verified ${target.name}: every object matched its sha256, the data's LSNs matched every manifest, the chain prepared cleanly${verification ? `, and a server started on it found ${verification.tables} tables, each checked and read end to end` : ''}`,
-      );
-      return { ...prepared.result, ...(verification ? { verification } : {}) };
+      reportPhase(`Verified ${target.name}: every object matched its sha256, the data's LSNs matched every manifest, the chain prepared cleanly, and a server started on it found ${verification.tables} tables, each checked and read end to end`);
+      return { ...prepared.result, verification };
     }
     case 'new-datadir':
       return placeClone(prepared, request.target.path);
@@ -363,19 +352,17 @@ async function replaceInPlace(prepared: PreparedRestore): Promise<RestoreResult>
   const { host, cluster, source, workDir, fullDir, toPoint } = prepared;
   // Where the target server keeps its files (redo, undo, system tablespace, logs): read while it still
   // runs, and refused here, before the pause, if the restore could not honour it.
-  let targetServer: TargetServer | undefined;
-  if (patched('restore-whole-server-layout')) {
-    reportPhase(`Reading the layout of ${cluster.name}`);
-    try {
-      targetServer = await host.quick.readRestoreTarget({ cluster: cluster.name, preparedDir: fullDir });
-    } catch (error) {
-      await CancellationScope.nonCancellable(() => host.quick.removeRestoreWorkspace({ workDir }));
-      throw error;
-    }
+  reportPhase(`Reading the layout of ${cluster.name}`);
+  let targetServer: TargetServer;
+  try {
+    targetServer = await host.quick.readRestoreTarget({ cluster: cluster.name, preparedDir: fullDir });
+  } catch (error) {
+    await CancellationScope.nonCancellable(() => host.quick.removeRestoreWorkspace({ workDir }));
+    throw error;
   }
-  const placement = targetServer ? { target: targetServer, sameServer: source === undefined } : {};
+  const placement = { target: targetServer, sameServer: source === undefined };
   // Every archived binlog the replay needs is read and checked (sha256, every sealed chunk, its key) before the server is stopped.
-  if (toPoint && toPoint.replay.files.length > 0 && patched('binlogs-checked-before-pause')) {
+  if (toPoint && toPoint.replay.files.length > 0) {
     reportPhase(`Checking the ${toPoint.replay.files.length} archived binlogs the replay needs`);
     try {
       await host.long.checkArchivedBinlogs.executeWithOptions({ summary: `check binlogs up to ${toPoint.label}` }, [{ ...toPoint.from, replay: toPoint.replay }]);
@@ -386,25 +373,20 @@ async function replaceInPlace(prepared: PreparedRestore): Promise<RestoreResult>
   }
 
   // No server is paused to swap in data that no server has read: the prepared data is verified first, unless this exact chain already was.
-  let verifiedBeforePause: RestoreResult['verifiedBeforePause'];
-  if (patched('verified-before-pause')) {
-    try {
-      verifiedBeforePause = await verifyBeforePause(prepared);
-    } catch (error) {
-      await CancellationScope.nonCancellable(() => host.quick.removeRestoreWorkspace({ workDir }));
-      throw error;
-    }
-    prepared.result.verifiedBeforePause = verifiedBeforePause;
+  try {
+    prepared.result.verifiedBeforePause = await verifyBeforePause(prepared);
+  } catch (error) {
+    await CancellationScope.nonCancellable(() => host.quick.removeRestoreWorkspace({ workDir }));
+    throw error;
   }
 
   // The binlog archiver commits nothing from here until the new history is recorded (or the old server is back).
-  const holdsArchive = patched('binlog-archive-held-during-restore');
-  if (holdsArchive) await host.quick.markRestoreRunning({ cluster: cluster.name, workflowId: workflowInfo().workflowId, runId: workflowInfo().runId });
+  await host.quick.markRestoreRunning({ cluster: cluster.name, workflowId: workflowInfo().workflowId, runId: workflowInfo().runId });
   try {
     return await pauseAndReplace(prepared, targetServer, placement);
   } finally {
     // A marker left behind holds nothing for long: the archiver ignores one whose restore has ended.
-    if (holdsArchive) await CancellationScope.nonCancellable(() => host.quick.clearRestoreRunning({ cluster: cluster.name })).catch((error: unknown) => log.warn('could not clear the restore-running marker', { cluster: cluster.name, error: String(error) }));
+    await CancellationScope.nonCancellable(() => host.quick.clearRestoreRunning({ cluster: cluster.name })).catch((error: unknown) => log.warn('could not clear the restore-running marker', { cluster: cluster.name, error: String(error) }));
   }
 }
 
@@ -451,7 +433,7 @@ async function verifyBeforePause({ host, cluster, request, chain, target, fullDi
 }
 
 /** From the pause on: the swap, the checks, the replay, the record; any failure rolls back. */
-async function pauseAndReplace(prepared: PreparedRestore, targetServer: TargetServer | undefined, placement: { target?: TargetServer; sameServer?: boolean }): Promise<RestoreResult> {
+async function pauseAndReplace(prepared: PreparedRestore, targetServer: TargetServer, placement: { target: TargetServer; sameServer: boolean }): Promise<RestoreResult> {
   const { replacing: host, cluster, target, restoreId, workDir, fullDir, result, toPoint } = prepared;
   reportPhase(`Pausing cluster ${cluster.name}`);
   await host.serverDown.pauseCluster({ cluster: cluster.name });
@@ -462,13 +444,13 @@ async function pauseAndReplace(prepared: PreparedRestore, targetServer: TargetSe
     ({ previousDatadir } = await host.serverDown.swapDatadir({ cluster: cluster.name, preparedDir: fullDir, restoreId, ...placement }));
     // The binlog history starts again at the backup's position before the server takes any write.
     const gtid = target.manifest.binlog?.gtid;
-    if (targetServer?.logBin && cluster.flavour === 'mariadb' && gtid && gtidRestartStatements(gtid) && patched('gtid-seeded-before-start')) {
+    if (targetServer.logBin && cluster.flavour === 'mariadb' && gtid && gtidRestartStatements(gtid)) {
       reportPhase(`Starting the binlog history of ${cluster.name} at GTID ${gtid}`);
       await host.serverDown.seedBinlogHistory({ cluster: cluster.name, target: targetServer, gtid });
     }
     // A restore to a point applies the archived binlogs before the server starts: no client can write meanwhile.
     let applied: { gtid: string } | undefined;
-    if (toPoint && targetServer && patched('binlogs-applied-before-start')) {
+    if (toPoint) {
       if (toPoint.replay.files.length === 0) {
         // The backup ends exactly at the GTID asked for.
         applied = { gtid: target.manifest.binlog?.gtid ?? '' };
@@ -480,17 +462,9 @@ async function pauseAndReplace(prepared: PreparedRestore, targetServer: TargetSe
     reportPhase(`Unpausing cluster ${cluster.name}`);
     await host.serverDown.unpauseCluster({ cluster: cluster.name });
     await host.quick.verifyCluster({ cluster: cluster.name });
-    if (targetServer) {
-      reportPhase(`Checking the restored server of ${cluster.name}: its GTID state and every table`);
-      const expectedGtid = applied ? applied.gtid : target.manifest.binlog?.gtid;
-      ({ gtid: gtidPosition } = await host.quick.settleRestoredServer({ cluster: cluster.name, target: targetServer, ...(expectedGtid ? { gtid: expectedGtid } : {}) }));
-    }
-    // Restores that began before the replay moved before the start: into the running server, whose checks wrote nothing to its binlog.
-    if (toPoint && !applied) {
-      reportPhase(`Replaying ${toPoint.replay.files.length} archived binlogs into ${cluster.name} up to ${toPoint.label}`);
-      const replayed = await host.long.replayBinlogs.executeWithOptions({ summary: `replay binlogs up to ${toPoint.label}` }, [{ cluster: cluster.name, replay: toPoint.replay, workDir }]);
-      gtidPosition = replayed.gtid || gtidPosition;
-    }
+    reportPhase(`Checking the restored server of ${cluster.name}: its GTID state and every table`);
+    const expectedGtid = applied ? applied.gtid : target.manifest.binlog?.gtid;
+    ({ gtid: gtidPosition } = await host.quick.settleRestoredServer({ cluster: cluster.name, target: targetServer, ...(expectedGtid ? { gtid: expectedGtid } : {}) }));
     await host.quick.recordInPlaceRestore({
       cluster: cluster.name,
       record: { restoredAt: new Date().toISOString(), backup: target.name, workflowId: workflowInfo().workflowId, ...(gtidPosition ? { gtid: gtidPosition } : {}) },
@@ -507,10 +481,10 @@ async function pauseAndReplace(prepared: PreparedRestore, targetServer: TargetSe
 }
 
 /** Puts the previous datadir back and starts the server on it; a rollback that fails leaves everything in place and says where. */
-async function rollBack({ replacing: host, cluster, restoreId, workDir }: PreparedRestore, targetServer: TargetServer | undefined, restoreError: unknown): Promise<void> {
+async function rollBack({ replacing: host, cluster, restoreId, workDir }: PreparedRestore, targetServer: TargetServer, restoreError: unknown): Promise<void> {
   try {
     await host.serverDown.pauseCluster({ cluster: cluster.name });
-    await host.serverDown.rollbackDatadir({ cluster: cluster.name, restoreId, ...(targetServer ? { target: targetServer } : {}) });
+    await host.serverDown.rollbackDatadir({ cluster: cluster.name, restoreId, target: targetServer });
   } catch (rollbackError) {
     // Neither datadir can be trusted to be whole: the server stays stopped, and nothing is removed.
     throw rollbackFailure(cluster.name, restoreError, rollbackError, `putting its previous datadir back failed too (${rootMessage(rollbackError)}): the server is left stopped; the datadir it had is kept as <datadir>.before-restore-${restoreId} and the prepared data in ${workDir}`);
@@ -534,8 +508,7 @@ function rollbackFailure(cluster: string, restoreError: unknown, rollbackError: 
 /**
  * Downloads every piece of the chain into `into` and prepares it: the full backup, then each
  * increment applied in order. Nothing can be prepared before the full backup is in, so it downloads
- * alone, with the machine's cores to itself (runs recorded before `full-downloads-first` started two
- * pieces at once from the start); then the increments, two at a time in chain order, each as soon as
+ * alone, with the machine's cores to itself; then the increments, two at a time in chain order, each as soon as
  * a download ends, independent of the applies, so the next increment is usually on disk before it
  * is needed. They run in a scope of their own so that a failure stops the others before the
  * workspace goes.
@@ -573,16 +546,9 @@ async function downloadAndPrepare(
   let downloadedBytes = 0;
   const downloadScope = new CancellationScope();
   const downloads: Promise<void>[] = [];
-  const fullFirst = patched('full-downloads-first');
   const slots = downloadSlots(DOWNLOADS_AT_ONCE);
   for (const [index, piece] of chain.entries()) {
-    const turn = fullFirst
-      ? index === 0
-        ? slots.take()
-        : (downloads[0] as Promise<void>).then(slots.take)
-      : index >= DOWNLOADS_AT_ONCE
-        ? (downloads[index - DOWNLOADS_AT_ONCE] as Promise<void>)
-        : Promise.resolve();
+    const turn = index === 0 ? slots.take() : (downloads[0] as Promise<void>).then(slots.take);
     const download = downloadScope.run(async () => {
       await turn;
       try {
@@ -591,7 +557,7 @@ async function downloadAndPrepare(
         ]);
         downloadedBytes += bytes;
       } finally {
-        if (fullFirst) slots.give();
+        slots.give();
       }
     });
     // Awaited in order below; this only keeps an early failure from counting as unhandled meanwhile.

@@ -1,4 +1,4 @@
-import { log, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { log, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';
 import { isCommitted, orderChain, type CommittedBackup, type StoredBackup } from '../domain/chain.js';
 import { clusterName } from '../domain/config.js';
@@ -30,7 +30,7 @@ export interface RetentionResult extends DeletionResult {
   /** The moment ages were measured from. */
   checkedAt: string;
   keptChains: string[];
-  /** Of the kept chains, those the rules would have removed but a pinned backup keeps (absent for runs from before pins). */
+  /** Of the kept chains, those the rules would have removed but a pinned backup keeps (absent when none does). */
   keptByPin?: string[];
   /** Folders of uncommitted backups removed by the sweep. */
   orphans: string[];
@@ -38,8 +38,8 @@ export interface RetentionResult extends DeletionResult {
   keptByLock?: LockWait[];
   /** Chains with an unreadable manifest: nothing of them was removed, by policy or by the sweep. */
   leftAlone: UntouchableChain[];
-  /** Archived binlogs no kept backup needs any more, removed after the chains (absent for runs from before binlog retention). */
-  binlogs?: BinlogRetention;
+  /** Archived binlogs no kept backup needs any more, removed after the chains. */
+  binlogs: BinlogRetention;
 }
 
 /** The backups a deletion removes, in the order it removes them. */
@@ -59,9 +59,8 @@ async function carryOut(cluster: ClusterSettings, plan: DeletionPlan): Promise<D
   if (plan.kind === 'chain') await host.removal.markChainDeleting({ cluster: cluster.name, base: plan.base.name, workflowId: workflowInfo().workflowId });
   for (const member of members) {
     reportPhase(`Hiding ${member.name}`);
-    const hidden: { ledgerSeq?: number } | null = await host.removal.hideBackup({ cluster: cluster.name, location: member });
-    // Runs recorded before the ledger hid without one (their step returned nothing).
-    if (hidden?.ledgerSeq !== undefined && patched('ledger-seq')) upsertSearchAttributes([{ key: LedgerSeqKey, value: hidden.ledgerSeq }]);
+    const hidden = await host.removal.hideBackup({ cluster: cluster.name, location: member });
+    upsertSearchAttributes([{ key: LedgerSeqKey, value: hidden.ledgerSeq }]);
   }
   for (const member of members) {
     reportPhase(`Removing the data of ${member.name}`);
@@ -121,12 +120,11 @@ export async function applyRetention(cluster: ClusterSettings, dryRun: boolean):
   const plan = planRetention(backups, cluster.name, { ...cluster.retention, objectLockDays: cluster.objectLockDays }, now);
   const { chains, orphans, leftAlone } = plan;
   for (const chain of leftAlone) log.warn('chain left alone: a manifest cannot be read', { cluster: cluster.name, base: chain.base, reasons: chain.reasons });
-  // A chain being restored (perhaps by another cluster) waits for the next retention run. Nothing expired: nothing to ask
-  // (runs recorded before asked all the same).
-  const asked = plan.expired.length > 0 || !patched('fewer-round-trips') ? await orchestrator.restoresReading({ bases: plan.expired.map((chain) => chain.base.name) }) : [];
+  // A chain being restored (perhaps by another cluster) waits for the next retention run. Nothing expired: nothing to ask.
+  const asked = plan.expired.length > 0 ? await orchestrator.restoresReading({ bases: plan.expired.map((chain) => chain.base.name) }) : [];
   const inUse = new Set(asked.map((reader) => reader.base));
   const expired = plan.expired.filter((chain) => !inUse.has(chain.base.name));
-  const result: RetentionResult = {
+  const result: Omit<RetentionResult, 'binlogs'> = {
     cluster: cluster.name,
     dryRun,
     checkedAt: new Date(now).toISOString(),
@@ -139,9 +137,8 @@ export async function applyRetention(cluster: ClusterSettings, dryRun: boolean):
     leftAlone,
   };
   // Binlog retention follows: what no kept backup needs, the chains above counted as gone.
-  const binlogRetention = patched('binlog-retention');
   const pruneBinlogs = () => host.removal.pruneBinlogArchive({ cluster: cluster.name, removedBackups: result.removed, dryRun });
-  if (dryRun) return binlogRetention ? { ...result, binlogs: await pruneBinlogs() } : result;
+  if (dryRun) return { ...result, binlogs: await pruneBinlogs() };
   for (const chain of expired) {
     reportPhase(`Removing chain ${chain.base.name} (${chain.increments.length} increments)`);
     await carryOut(cluster, chainDeletion(chain));
@@ -150,12 +147,10 @@ export async function applyRetention(cluster: ClusterSettings, dryRun: boolean):
     reportPhase(`Sweeping uncommitted ${orphan.folder}`);
     await host.removal.removeBackupData({ cluster: cluster.name, location: orphan, removeMarker: true });
   }
-  if (binlogRetention) {
-    reportPhase('Removing archived binlogs no kept backup needs');
-    result.binlogs = await pruneBinlogs();
-  }
-  reportPhase(`Removed ${result.removed.length} backups, ${result.orphans.length} orphan folders and ${result.binlogs?.removed.length ?? 0} archived binlogs, ${formatBytes(result.freedBytes + (result.binlogs?.freedBytes ?? 0))} freed`);
-  return result;
+  reportPhase('Removing archived binlogs no kept backup needs');
+  const binlogs = await pruneBinlogs();
+  reportPhase(`Removed ${result.removed.length} backups, ${result.orphans.length} orphan folders and ${binlogs.removed.length} archived binlogs, ${formatBytes(result.freedBytes + binlogs.freedBytes)} freed`);
+  return { ...result, binlogs };
 }
 
 export const pinRequestSchema = z.strictObject({

@@ -1,21 +1,17 @@
-/** Replaying archived binlogs for a restore to a point: applied to the restored files before the server starts, or (older restores) into the running server. */
+/** Replaying archived binlogs for a restore to a point: applied to the restored files before the server starts. */
 import { chown, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
-import { execa } from 'execa';
 import { parseGtid } from '../../domain/binlog.js';
 import { businessFailure, FailureType } from '../../domain/failures.js';
 import { replayServerId, stopAfterSecond, type ReplayPlan } from '../../domain/point-in-time.js';
-import { childEnv, childProcessOptions } from '../child-env.js';
-import { readPassword, writeDefaultsFile } from '../database/defaults-file.js';
-import { runSql } from '../database/sql.js';
 import { startPrivateSession, stopLeftoverServer } from '../database/private-server.js';
 import type { TargetServer } from '../database/server-layout.js';
 import { exists } from '../files.js';
 import type { ActivityDeps } from '../deps.js';
 import { failpoint } from '../failpoints.js';
 import { assertAttemptHolds, removeUnlessReplaced } from '../attempt-lease.js';
-import { Progress, tailLines } from '../streams.js';
+import { Progress } from '../streams.js';
 import { archiveSource, currentHistory, delay, type ArchiveSource } from './shared.js';
 import { downloadArchivedBinlogs } from './download.js';
 
@@ -143,63 +139,6 @@ export function binlogReplayActivities(deps: ActivityDeps) {
           await removeUnlessReplaced(relayDir);
           await removeUnlessReplaced(stateDir);
         }
-      };
-      return progress.during(work());
-    },
-
-    /**
-     * Replays archived binlogs into the restored, running server through one `mariadb-binlog |
-     * mariadb` session. Restores started before the replay moved before the server's start
-     * (patched: binlogs-applied-before-start) still call it; new ones use applyArchivedBinlogs.
-     */
-    async replayBinlogs(input: { cluster: string; replay: ReplayPlan; workDir: string }): Promise<{ gtid: string; files: number }> {
-      const cluster = deps.cluster(input.cluster);
-      const store = deps.store(cluster);
-      const signal = Context.current().cancellationSignal;
-      const progress = new Progress('downloading archived binlogs');
-      const { where } = await currentHistory(store, cluster.name);
-      const folder = join(input.workDir, 'binlogs');
-      const work = async () => {
-        await downloadArchivedBinlogs(store, where, input.replay.files, folder, (index) => input.replay.files[index]?.file ?? '', { progress, signal, keys: await deps.keys(), encryption: deps.config.encryption });
-        const connection = cluster.connection;
-        const defaults = await writeDefaultsFile(connection, await readPassword(connection));
-        const sql = (query: string) => runSql(cluster.flavour, connection, query);
-        // A retry after a worker died mid-replay resumes after the last transaction the server logged
-        // (replayed transactions keep their GTIDs); a first attempt starts at the backup's exact position.
-        let start = `--start-position=${input.replay.startPosition}`;
-        if (Context.current().info.attempt > 1) {
-          const [[logBin = '0', position = ''] = []] = await sql('SELECT @@log_bin, @@gtid_binlog_pos');
-          if (logBin !== '1') throw businessFailure(FailureType.RestoreFailed, `the replay into ${cluster.name} was interrupted and cannot resume: the restored server does not write a binary log, so what was replayed is unknown`);
-          start = `--start-position=${position}`;
-        }
-        const [[scheduler = 'OFF'] = []] = await sql('SELECT @@global.event_scheduler');
-        if (scheduler === 'ON') await sql('SET GLOBAL event_scheduler = OFF');
-        try {
-          progress.phase(`replaying ${input.replay.files.length} archived binlogs up to ${input.replay.stopDatetime} UTC`);
-          assertAttemptHolds(`replay binlogs into cluster ${cluster.name}`);
-          const reader = execa(
-            'mariadb-binlog',
-            ['--no-defaults', start, `--stop-datetime=${input.replay.stopDatetime}`, ...input.replay.files.map((file) => join(folder, file.file))],
-            // --stop-datetime is read in the local time zone: UTC, whatever the worker's.
-            { buffer: false, cancelSignal: signal, env: childEnv({ TZ: 'UTC' }), extendEnv: false },
-          );
-          const client = execa('mariadb', [`--defaults-file=${defaults.path}`, '--binary-mode', '--batch'], { stdin: reader.stdout, cancelSignal: signal, reject: false, all: true, ...childProcessOptions() });
-          reader.stdout.destroy(); // the client holds the pipe now
-          const readerLog = tailLines(reader.stderr);
-          const [read, applied] = await Promise.allSettled([reader, client]);
-          if (signal.aborted) throw signal.reason;
-          if (read.status === 'rejected') throw new Error(`mariadb-binlog failed for cluster ${cluster.name}: ${readerLog() || String(read.reason)}`);
-          if (applied.status === 'rejected' || applied.value.exitCode !== 0) {
-            const log = applied.status === 'fulfilled' ? (applied.value.all ?? '').trim().split('\n').slice(-5).join('\n') : String(applied.reason);
-            throw businessFailure(FailureType.RestoreFailed, `replaying the archived binlogs into ${cluster.name} failed: ${log}`);
-          }
-        } finally {
-          if (scheduler === 'ON') await sql('SET GLOBAL event_scheduler = ON').catch(() => undefined);
-          await defaults.dispose();
-          await rm(folder, { recursive: true, force: true });
-        }
-        const [[gtid = ''] = []] = await sql('SELECT @@gtid_binlog_pos');
-        return { gtid, files: input.replay.files.length };
       };
       return progress.during(work());
     },

@@ -24,11 +24,10 @@ describe('the ids of a deployment', () => {
     WorkflowId.schedule(deployment, 'shop', 'incremental'),
     WorkflowId.scheduledBackup(deployment, 'shop', 'full'),
     WorkflowId.verifyAfter(deployment, 'shop', 'shop-2026-04-06T000000.000Z-full'),
-    WorkflowId.retentionAfter(deployment, 'shop', 'shop-2026-04-06T000000.000Z-full'),
     WorkflowId.deleteBackup(deployment, 'shop', 'shop-2026-04-06T000000.000Z-full'),
   ];
 
-  test('the default deployment keeps every id of release 0.1.0', () => {
+  test('the default deployment puts no name in front of the ids that would otherwise name it', () => {
     expect(DEFAULT_DEPLOYMENT).toBe('chainbackup');
     expect(singletons(DEFAULT_DEPLOYMENT)).toEqual([
       'chainbackup-lock-shop',
@@ -38,7 +37,6 @@ describe('the ids of a deployment', () => {
       'chainbackup-schedule-shop-incremental',
       'backup-shop-full-scheduled',
       'verify-shop-after-shop-2026-04-06T000000.000Z-full',
-      'retention-shop-after-shop-2026-04-06T000000.000Z-full',
       'delete-shop-shop-2026-04-06T000000.000Z-full',
     ]);
   });
@@ -52,7 +50,6 @@ describe('the ids of a deployment', () => {
       'prod-schedule-shop-incremental',
       'prod-backup-shop-full-scheduled',
       'prod-verify-shop-after-shop-2026-04-06T000000.000Z-full',
-      'prod-retention-shop-after-shop-2026-04-06T000000.000Z-full',
       'prod-delete-shop-shop-2026-04-06T000000.000Z-full',
     ]);
     const all = [...singletons(DEFAULT_DEPLOYMENT), ...singletons('prod'), ...singletons('staging')];
