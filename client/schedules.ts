@@ -3,13 +3,13 @@
  * schedules so they match the configuration, and reports what it changed; the other operations
  * pause, resume, trigger and describe a cluster's schedules.
  */
-import { ScheduleNotFoundError, ScheduleOverlapPolicy, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client, type DayOfWeek, type ScheduleDescription, type ScheduleOptions } from '@temporalio/client';
+import { ScheduleNotFoundError, ScheduleOverlapPolicy, WorkflowExecutionAlreadyStartedError, type Client, type DayOfWeek, type ScheduleDescription, type ScheduleOptions } from '@temporalio/client';
 import pMap from 'p-map';
 import type { Config } from '../domain/config.js';
 import { describeCadence, desiredSchedules, scheduleFingerprint, type ApplyReport, type ClusterScheduleView, type DesiredSchedule } from '../domain/schedules.js';
 import { BackupClusterKey, BackupTypeKey } from '../domain/search-attributes.js';
 import type { Weekday } from '../domain/week.js';
-import { DEFAULT_DEPLOYMENT, WorkflowId, WorkflowType } from '../domain/workflow-contract.js';
+import { WorkflowId, WorkflowType } from '../domain/workflow-contract.js';
 import { backup, binlogArchiver } from '../workflows/index.js';
 
 export type { ApplyReport, ClusterScheduleView };
@@ -56,17 +56,13 @@ function scheduleOptions(schedule: DesiredSchedule): Omit<ScheduleOptions, 'sche
   };
 }
 
-/**
- * This deployment's schedules on the server, by id: those with its owner memo, under its ids and under
- * the ids of the default deployment, which every deployment used before release 0.2.0 (issue 38); `apply`
- * replaces the latter with the former.
- */
+/** This deployment's schedules on the server, by id: those under its ids that carry its owner memo. */
 async function ownSchedules(client: Client, config: Config): Promise<Set<string>> {
   const deployment = config.temporal.taskQueue;
-  const prefixes = [WorkflowId.schedulePrefix(deployment), WorkflowId.schedulePrefix(DEFAULT_DEPLOYMENT)];
+  const prefix = WorkflowId.schedulePrefix(deployment);
   const ids = new Set<string>();
   for await (const summary of client.schedule.list()) {
-    if (prefixes.some((prefix) => summary.scheduleId.startsWith(prefix)) && summary.memo?.[OWNER_MEMO] === deployment) ids.add(summary.scheduleId);
+    if (summary.scheduleId.startsWith(prefix) && summary.memo?.[OWNER_MEMO] === deployment) ids.add(summary.scheduleId);
   }
   return ids;
 }
@@ -125,11 +121,6 @@ async function applyArchivers(client: Client, config: Config, report: ApplyRepor
   const wanted = config.clusters.filter((cluster) => cluster.binlogs.archive);
   for (const cluster of wanted) {
     const id = WorkflowId.binlogArchiver(deployment, cluster.name);
-    const legacyId = WorkflowId.binlogArchiver(DEFAULT_DEPLOYMENT, cluster.name);
-    if (legacyId !== id && (await stopLegacyArchiver(client, legacyId, deployment))) {
-      report.deleted.push(legacyId);
-      running.delete(legacyId);
-    }
     // The list is eventually consistent: a start that finds the archiver running reports it unchanged.
     const started = await client.workflow
       .start(binlogArchiver, {
@@ -153,26 +144,6 @@ async function applyArchivers(client: Client, config: Config, report: ApplyRepor
     await client.workflow.getHandle(id).cancel();
     report.deleted.push(id);
   }
-}
-
-/**
- * Issue 38, release 0.2.0: a deployment with its own task queue ran its archivers under the default
- * deployment's ids before (`chainbackup-binlogs-<cluster>`). Two archivers of one cluster must never
- * archive at once, so the one under the old id, when it runs on this deployment's queue (the default
- * deployment's own archiver has that id too), is cancelled and waited for before the new one starts.
- * Whether it stopped: false when none of this deployment ran.
- */
-async function stopLegacyArchiver(client: Client, legacyId: string, deployment: string): Promise<boolean> {
-  const handle = client.workflow.getHandle(legacyId);
-  const description = await handle.describe().catch((error: unknown) => {
-    if (error instanceof WorkflowNotFoundError) return undefined;
-    throw error;
-  });
-  if (description?.status.name !== 'RUNNING' || description.taskQueue !== deployment) return false;
-  await handle.cancel();
-  // Cancelled: its step stops (and cleans up) first; the archive in the store is where the new archiver goes on from.
-  await handle.result().catch(() => undefined);
-  return true;
 }
 
 /** The schedules of one cluster of the deployment `deployment` as the server has them now. */
