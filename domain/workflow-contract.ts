@@ -104,9 +104,9 @@ export const coverArchiveSignal = defineSignal<[number]>('coverArchive');
 export const DEFAULT_DEPLOYMENT = 'chainbackup';
 
 /**
- * An id that must be unique per deployment but did not name one before release 0.2.0: the default
- * deployment keeps it as it is (most operators run that one, and need no migration), any other
- * deployment puts its name in front.
+ * An id that must be unique per deployment and does not begin with a deployment's name of itself: the
+ * default deployment (most operators run that one) leaves it short and readable, `backup-shop-full-scheduled`;
+ * any other deployment puts its name in front.
  */
 const perDeployment = (deployment: string, id: string) => (deployment === DEFAULT_DEPLOYMENT ? id : `${deployment}-${id}`);
 
@@ -115,9 +115,9 @@ const perDeployment = (deployment: string, id: string) => (deployment === DEFAUL
  * work, so the Web UI's list reads as a log. Every id of which one may exist at a time (the lock, the
  * archiver, the schedules and their runs, the work a backup starts of itself, a deletion) names the
  * deployment too, so two deployments that share a namespace and name a cluster alike never share
- * one (issue 38); with the default deployment `chainbackup` each is what it was before. `stamp` is
- * `formatTimestamp` of the moment the work was asked for (milliseconds): the stamped ids keep their
- * form, because they are not singletons; two deployments collide only when the same-named cluster's
+ * one (issue 38); the default deployment `chainbackup` leaves its name out of the ids that would not
+ * begin with it otherwise (`perDeployment`). `stamp` is `formatTimestamp` of the moment the work was
+ * asked for (milliseconds): the stamped ids keep their form, because they are not singletons; two deployments collide only when the same-named cluster's
  * work of the same kind is asked for in the same millisecond, and then Temporal refuses the second
  * start (a retry gets a new stamp) instead of mixing the two.
  */
