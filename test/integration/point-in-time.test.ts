@@ -207,6 +207,15 @@ describe('restore to a point in time', () => {
     expect(await checksums()).toEqual(applied);
   });
 
+  // The suite's Temporal server suggests continue-as-new after 150 events (test/support/global-setup.ts): an archiver
+  // in rounds of 1 s gets there within a minute, so the replay recording has a continued archiver too.
+  test('the archiver in rounds continues as new when the server suggests it, and the run that goes on carries its state', async () => {
+    await eventually('the archiver continued as new', async () => ((await client.workflow.count(`WorkflowId = "${archiverId}" AND ExecutionStatus = "ContinuedAsNew"`)).count > 0 ? true : undefined), 180_000);
+    const archiver = client.workflow.getHandle(archiverId);
+    expect((await archiver.describe()).status.name).toBe('RUNNING');
+    expect((await archiver.query(binlogArchiveQuery)).newest).toBeDefined();
+  });
+
   test('to a GTID, into a new datadir, from the cluster itself and from another cluster: each clone holds exactly the transactions up to it; the running server is untouched; refusals name the field and change nothing', async () => {
     // Backups of the cluster's current history (the first test restored it in place).
     await client.workflow.execute(backupWorkflow, { taskQueue, workflowId: uniqueName('backup-pit-full'), args: [{ cluster: 'pit', type: 'full' }] });
