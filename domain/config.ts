@@ -670,13 +670,11 @@ export interface ClusterSettings {
   backup: ClusterConfig['backup'];
   restore: Pick<ClusterConfig['restore'], 'timeout'>;
   retention: ClusterConfig['retention'];
-  /** hostWorkerWait is absent in look-ups recorded before it existed. */
-  retry: Omit<ClusterConfig['retry'], 'hostWorkerWait'> & { hostWorkerWait?: string };
-  /** rpo is absent in look-ups recorded before the archive streamed, and for clusters archived in rounds. */
+  retry: ClusterConfig['retry'];
+  /** rpo is absent for clusters archived in rounds. */
   binlogs: Pick<ClusterConfig['binlogs'], 'archive' | 'interval' | 'rpo'>;
-  /** Absent in look-ups recorded before verification after a backup existed. */
-  verification?: Pick<ClusterConfig['verification'], 'afterBackup'>;
-  /** The storage's Object Lock: how many days each backup and binlog is kept from deletion (absent: none, or a look-up recorded before it). */
+  verification: Pick<ClusterConfig['verification'], 'afterBackup'>;
+  /** The storage's Object Lock: how many days each backup and binlog is kept from deletion (absent: none). */
   objectLockDays?: number;
 }
 

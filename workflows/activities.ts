@@ -32,10 +32,10 @@ export function hostActivities(cluster: ClusterSettings, timeout: string, option
   const retry = { initialInterval: cluster.retry.initialInterval, backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: cluster.retry.maximumAttempts };
   const heartbeatTimeout = cluster.retry.heartbeatTimeout;
   const shortHeartbeatMs = Math.max(10_000, Math.round(durationMs(heartbeatTimeout) / 3));
-  // Every step heartbeats while it runs (activities/liveness.ts); a host worker that never takes one fails the work after hostWorkerWait
-  // (absent in cluster look-ups recorded before it existed), unless the work `waitsForHost`: from an in-place restore's pause on,
-  // only that host can start the server again, and a step or a rollback that gave up on it would leave the server stopped.
-  const hostWait = cluster.retry.hostWorkerWait !== undefined && !options.waitsForHost ? { scheduleToStartTimeout: cluster.retry.hostWorkerWait } : {};
+  // Every step heartbeats while it runs (activities/liveness.ts); a host worker that never takes one fails the work after hostWorkerWait,
+  // unless the work `waitsForHost`: from an in-place restore's pause on, only that host can start the server again, and a step or a
+  // rollback that gave up on it would leave the server stopped.
+  const hostWait = options.waitsForHost ? {} : { scheduleToStartTimeout: cluster.retry.hostWorkerWait };
   const hostQueue = { taskQueue: cluster.taskQueue, ...hostWait };
   const named = <T extends object>(proxy: T) => namingMissingWorker(proxy, cluster);
   return {
@@ -72,7 +72,7 @@ function namingMissingWorker<T extends object>(proxy: T, cluster: ClusterSetting
     if (!timeout) throw error;
     throw businessFailure(
       FailureType.HostWorkerMissing,
-      `no worker took the step ${timeout.activityType} of cluster ${cluster.name} from its host queue ${cluster.taskQueue} within ${cluster.retry.hostWorkerWait ?? '?'}: start a chainbackup worker that serves it on the cluster's host (worker/main.js --clusters ${cluster.name})`,
+      `no worker took the step ${timeout.activityType} of cluster ${cluster.name} from its host queue ${cluster.taskQueue} within ${cluster.retry.hostWorkerWait}: start a chainbackup worker that serves it on the cluster's host (worker/main.js --clusters ${cluster.name})`,
       { cause: timeout },
     );
   };

@@ -63,7 +63,7 @@ export async function backup(input: BackupRequestInput): Promise<BackupResult> {
     }
   });
   // Verified once the lock is free: the verification is a restore of its own, which takes the lock.
-  if (cluster.verification?.afterBackup) return { ...result, verification: await verifyAfterBackup(cluster, result) };
+  if (cluster.verification.afterBackup) return { ...result, verification: await verifyAfterBackup(cluster, result) };
   return result;
 }
 

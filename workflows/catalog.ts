@@ -20,8 +20,7 @@ export async function catalog(input: z.input<typeof catalogRequestSchema>): Prom
   const { request, cluster } = await beginClusterWork(catalogRequestSchema, input, 'catalog request', () => 'catalog');
   reportPhase(`Listing ${cluster.storageLabel}`);
   const backups = await hostActivities(cluster, '10 minutes').quick.listBackups({ cluster: cluster.name });
-  // `binlogs` is absent from look-ups recorded before it existed: those runs never asked for the archive.
-  const archive = cluster.binlogs?.archive ? await hostActivities(cluster, '10 minutes').quick.describeBinlogArchive({ cluster: cluster.name }) : undefined;
+  const archive = cluster.binlogs.archive ? await hostActivities(cluster, '10 minutes').quick.describeBinlogArchive({ cluster: cluster.name }) : undefined;
   return describeCatalog(backups, cluster.name, cluster.storageLabel, archive, request.backupName);
 }
 

@@ -261,7 +261,7 @@ export function binlogArchiveActivities(deps: ActivityDeps) {
      * One archiving round: uploads every closed file the archive lacks, closes the current one when
      * it holds transactions the archive lacks and uploads it too, and records a gap where an
      * archived file does not continue the one before it. `archivedUpTo` is the newest file earlier
-     * rounds archived (absent from runs recorded before it was passed): a store that no longer holds
+     * rounds archived (absent while nothing is archived): a store that no longer holds
      * it lost archived binlogs, and the round refuses to go on.
      */
     /**
