@@ -16,7 +16,7 @@ import type { KeptDatadirs } from '../../domain/kept-datadirs.js';
 import type { Manifest } from '../../domain/manifest.js';
 import { productVersion } from '../../config/release.js';
 import { READ_ONLY_BACKUP_TYPES, SAVED_VIEWS } from '../../domain/search-attributes.js';
-import { WorkflowType } from '../../domain/workflow-contract.js';
+import { DEFAULT_DEPLOYMENT, WorkflowId, WorkflowType } from '../../domain/workflow-contract.js';
 import { formatBytes } from '../../domain/units.js';
 import { keptDatadirs, type BackupResult, type ClusterCatalog, type RestoreResult } from '../../workflows/index.js';
 import { connectTestClient, createSandbox, failureChain, filesystemStorage, runCli, startWorker, testRoot, uniqueName, writeConfig, type WorkerProcess } from '../support/environment.js';
@@ -293,7 +293,8 @@ describe('the operator guide’s temporal CLI commands', () => {
     let backupName = '<backup name>';
     for (const command of commands) {
       expect(command[0]).toBe('temporal');
-      const args = command.slice(1).map((arg) => (arg === 'chainbackup' ? taskQueue : arg.replaceAll('<backup name>', backupName)));
+      // The guide speaks of the default deployment (task queue `chainbackup`); this test's deployment has its own queue, and its schedule ids name it.
+      const args = command.slice(1).map((arg) => (arg === 'chainbackup' ? taskQueue : arg.replace(WorkflowId.schedulePrefix(DEFAULT_DEPLOYMENT), WorkflowId.schedulePrefix(taskQueue)).replaceAll('<backup name>', backupName)));
       // Visibility is eventually consistent: a list may need a moment to show a new workflow.
       let output = '';
       for (let attempt = 0; attempt < 50; attempt++) {
