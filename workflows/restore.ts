@@ -505,14 +505,6 @@ function rollbackFailure(cluster: string, restoreError: unknown, rollbackError: 
   });
 }
 
-/**
- * Downloads every piece of the chain into `into` and prepares it: the full backup, then each
- * increment applied in order. Nothing can be prepared before the full backup is in, so it downloads
- * alone, with the machine's cores to itself; then the increments, two at a time in chain order, each as soon as
- * a download ends, independent of the applies, so the next increment is usually on disk before it
- * is needed. They run in a scope of their own so that a failure stops the others before the
- * workspace goes.
- */
 /** At most `count` downloads at once, started in the order they asked (a workflow's promises resolve deterministically). */
 function downloadSlots(count: number): { take: () => Promise<void>; give: () => void } {
   let free = count;
@@ -533,6 +525,14 @@ function downloadSlots(count: number): { take: () => Promise<void>; give: () => 
   };
 }
 
+/**
+ * Downloads every piece of the chain into `into` and prepares it: the full backup, then each
+ * increment applied in order. Nothing can be prepared before the full backup is in, so it downloads
+ * alone, with the machine's cores to itself; then the increments, two at a time in chain order, each as soon as
+ * a download ends, independent of the applies, so the next increment is usually on disk before it
+ * is needed. They run in a scope of their own so that a failure stops the others before the
+ * workspace goes.
+ */
 async function downloadAndPrepare(
   host: Host,
   cluster: ClusterSettings,
